@@ -1,0 +1,81 @@
+"""The backend protocol.
+
+A backend turns a validated :class:`Call` into arrays.  Every backend has
+forward and backward for the three kinds (elementwise, rowwise, gated) and
+owns the arrays of one device/library.  ``activations.dispatch`` holds the
+table of backends; adding one means adding a module here and a row there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from ..registry import Activation, BoundParams
+
+
+@dataclass(frozen=True)
+class Call:
+    """One validated request.  Arrays are the backend's own type.
+
+    ``axis`` is non-negative for rowwise and gated records and None for
+    elementwise ones.  ``weight`` (prelu only) is a float or a 1-D array of
+    length 1 or ``x.shape[-1]`` with ``x``'s dtype.  ``bias`` is 1-D of length
+    ``x.shape[-1]`` with ``x``'s dtype.  ``where`` is a bool array of
+    ``x.shape``.  ``dy`` (backward only) has ``out_shape`` and ``x``'s dtype.
+    ``out`` has ``out_shape`` (``x.shape`` for the backward's dx) and
+    ``x``'s dtype; it may be ``x`` itself.
+    """
+
+    record: Activation
+    params: BoundParams
+    x: Any
+    out_shape: tuple[int, ...]
+    axis: int | None = None
+    out: Any = None
+    bias: Any = None
+    weight: Any = None
+    where: Any = None
+    dy: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+
+class Grads(NamedTuple):
+    """What a backward returns: dx always; dbias when bias was given; dweight for prelu."""
+
+    dx: Any
+    dbias: Any = None
+    dweight: Any = None
+
+
+class Backend:
+    """Base class: subclasses set ``name`` and implement the methods below."""
+
+    name: str = "?"
+    #: short text for `python -m activations info`
+    description: str = ""
+
+    def available(self) -> tuple[bool, str]:
+        """(True, detail) when usable here, else (False, why not)."""
+        raise NotImplementedError
+
+    def owns(self, obj: Any) -> bool:
+        """Does ``obj`` live on this backend (cheap; must not import heavy modules)?"""
+        raise NotImplementedError
+
+    def asarray(self, obj: Any, what: str, dtype: Any = None) -> Any:
+        """``obj`` as this backend's array, zero-copy where possible.
+
+        Python lists and scalars become float64 arrays.  An array that lives on
+        another device raises ValueError naming ``what``.  With ``dtype``, cast
+        to it (or raise ValueError where the backend cannot cast).
+        """
+        raise NotImplementedError
+
+    def forward(self, call: Call) -> Any:
+        raise NotImplementedError
+
+    def backward(self, call: Call) -> Grads:
+        raise NotImplementedError

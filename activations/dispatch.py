@@ -1,0 +1,104 @@
+"""Where does x live -> which backend.
+
+The table below is the only place that knows the backends.  A backend module
+exposes ``BACKEND`` (a :class:`~activations.backends.Backend`); it is imported
+the first time it is needed.  Selection:
+
+1. ``backend=`` argument, else the ``ACTIVATIONS_BACKEND`` environment
+   variable: that backend, or a clear error if it is not available here;
+2. otherwise the first backend in ``AUTO_ORDER`` that owns ``x``;
+3. otherwise NumPy.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from typing import Any
+
+from .backends import Backend
+
+ENV_VAR = "ACTIVATIONS_BACKEND"
+
+#: name -> module that defines BACKEND
+BACKEND_MODULES: dict[str, str] = {
+    "numpy": "activations.backends.numpy_backend",
+    "cupy": "activations.backends.cupy_backend",
+    "numba": "activations.backends.numba_backend",
+    "dask": "activations.backends.dask_backend",
+}
+
+#: order in which automatic selection asks "do you own x?"
+AUTO_ORDER: tuple[str, ...] = ("dask", "cupy", "numba", "numpy")
+
+_loaded: dict[str, Backend | BaseException] = {}
+_lock = threading.Lock()
+
+
+class BackendUnavailable(RuntimeError):
+    """An explicitly requested backend cannot run here."""
+
+
+def load(name: str) -> Backend | BaseException:
+    """The backend object, or the exception that prevented importing it."""
+    got = _loaded.get(name)
+    if got is None:
+        with _lock:
+            got = _loaded.get(name)
+            if got is None:
+                try:
+                    got = importlib.import_module(BACKEND_MODULES[name]).BACKEND
+                except Exception as exc:  # ImportError, or a broken install
+                    got = exc
+                _loaded[name] = got
+    return got
+
+
+def names() -> list[str]:
+    return list(BACKEND_MODULES)
+
+
+def status(name: str) -> tuple[bool, str]:
+    """(available, detail) for `python -m activations info`."""
+    be = load(name)
+    if isinstance(be, BaseException):
+        return False, f"cannot import: {type(be).__name__}: {be}"
+    try:
+        return be.available()
+    except Exception as exc:  # a probe must never crash `info`
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+def explicit(name: Any) -> Backend:
+    if not isinstance(name, str) or name not in BACKEND_MODULES:
+        raise ValueError(f"unknown backend {name!r}; valid: {', '.join(BACKEND_MODULES)}")
+    be = load(name)
+    if isinstance(be, BaseException):
+        raise BackendUnavailable(f"backend {name!r} is not available: {type(be).__name__}: {be}") from be
+    ok, why = be.available()
+    if not ok:
+        raise BackendUnavailable(f"backend {name!r} is not available here: {why}")
+    return be
+
+
+def select(x: Any, backend: Any = None) -> Backend:
+    """The backend for ``x`` (see the module docstring)."""
+    if backend is None:
+        backend = os.environ.get(ENV_VAR) or None
+    if backend is not None:
+        return explicit(backend)
+    for name in AUTO_ORDER[:-1]:
+        if not _may_own(name, x):
+            continue
+        be = load(name)
+        if not isinstance(be, BaseException) and be.owns(x):
+            return be
+    return explicit("numpy")
+
+
+def _may_own(name: str, x: Any) -> bool:
+    # Cheap pre-filter so that plain NumPy calls never import GPU stacks.
+    module = type(x).__module__.split(".", 1)[0]
+    if name == "dask":
+        return module == "dask"
+    return module in ("cupy", "numba", "torch", "jax", "jaxlib") or hasattr(x, "__cuda_array_interface__")
