@@ -8,7 +8,7 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from . import _dtypes, dispatch
+from . import _dtypes, _interop, dispatch
 from .backends import Backend, Call, Grads
 from .catalogue import REGISTRY
 from .registry import Activation, Kind
@@ -38,8 +38,9 @@ def apply(name, x, *, out=None, bias=None, axis=-1, where=None, backend=None, **
     Returns:
         The output array (``out`` when given).
     """
+    (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where)
     record, call, be = _prepare(name, x, None, out, bias, axis, where, backend, params)
-    return be.forward(call)
+    return _wrap(be.forward(call), rewrap, given_out)
 
 
 def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None, **params):
@@ -49,14 +50,34 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
     for prelu ``(dx, dweight)`` or ``(dx, dbias, dweight)``.  ``out`` receives
     ``dx``.  Other arguments as in :func:`apply`.
     """
+    (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where)
+    dy, _ = _interop.unwrap(dy)
     record, call, be = _prepare(name, x, dy, out, bias, axis, where, backend, params)
     grads: Grads = be.backward(call)
-    result = [grads.dx]
-    if bias is not None:
-        result.append(grads.dbias)
+    result = [_wrap(grads.dx, rewrap, given_out)]
+    extra = [] if bias is None else [grads.dbias]
     if record.name == "prelu":
-        result.append(grads.dweight)
+        extra.append(grads.dweight)
+    result += [_wrap(g, rewrap, None) for g in extra]
     return result[0] if len(result) == 1 else tuple(result)
+
+
+def _unwrap(x, out, bias, where):
+    """Arrays of other libraries (torch, JAX, ...) as backend arrays; how to convert back."""
+    x, rewrap = _interop.unwrap(x)
+    given_out = out
+    out = _interop.unwrap(out)[0] if out is not None else None
+    bias = _interop.unwrap(bias)[0] if bias is not None else None
+    where = _interop.unwrap(where)[0] if where is not None else None
+    return (x, out, bias, where), rewrap, given_out
+
+
+def _wrap(result, rewrap, given_out):
+    if given_out is not None:
+        return given_out  # written in place: hand back the caller's own object
+    if rewrap is None or result is None:
+        return result
+    return rewrap(result)
 
 
 # --------------------------------------------------------------------- checks

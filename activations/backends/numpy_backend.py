@@ -142,10 +142,42 @@ class NumpyBackend(Backend):
 
     # ------------------------------------------------------------ dispatch
     def forward(self, call: Call) -> np.ndarray:
+        native = _native()
+        if native is not None:
+            out, returned = _result(call, call.out_shape)
+            if native.forward(call, out):
+                return _finish(out, returned)
         return _KIND[call.record.kind][0](call)
 
     def backward(self, call: Call) -> Grads:
+        native = _native()
+        if native is not None:
+            dx, returned = _result(call, call.x.shape)
+            grads = native.backward(call, dx)
+            if grads is not None:
+                return grads._replace(dx=_finish(dx, returned))
         return _KIND[call.record.kind][1](call)
+
+
+def _native():
+    """The compiled CPU kernels (``_native_cpu``), or None when they cannot be used here.
+
+    ``ACTIVATIONS_NATIVE=0`` turns them off, leaving the pure NumPy path.
+    """
+    global _NATIVE
+    if _NATIVE is False:
+        if os.environ.get("ACTIVATIONS_NATIVE", "1") == "0":
+            return None
+        try:
+            from . import _native_cpu
+        except ImportError:
+            _NATIVE = None
+        else:
+            _NATIVE = _native_cpu if _native_cpu.usable() else None
+    return _NATIVE
+
+
+_NATIVE: Any = False
 
 
 # ----------------------------------------------------------------- helpers
