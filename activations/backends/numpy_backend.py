@@ -60,8 +60,7 @@ def _executor() -> ThreadPoolExecutor:
 
 def run_parallel(tasks: list, work: Callable[[list], Any], total: int) -> list:
     """Run ``work`` on contiguous slices of ``tasks``; the caller's thread takes one slice."""
-    n = _num_threads() if total >= PARALLEL_MIN else 1
-    n = min(n, len(tasks))
+    n = min(_num_threads(), len(tasks)) if total >= PARALLEL_MIN else 1
     if n <= 1:
         return [work(tasks)]
     bounds = [len(tasks) * i // n for i in range(n + 1)]
@@ -73,23 +72,28 @@ def run_parallel(tasks: list, work: Callable[[list], Any], total: int) -> list:
 
 
 class Block:
-    """Scratch buffers of one worker, re-viewed for every block."""
+    """Scratch buffers of one worker thread, re-viewed (views cached) for every block shape."""
 
-    def __init__(self, dtype: np.dtype, size: int, call: Call):
+    def __init__(self, dtype: np.dtype, size: int):
+        self.size = size
         self._float = [np.empty(size, dtype) for _ in range(7)]
         self._bool = [np.empty(size, bool) for _ in range(3)]
+        self._views: dict[tuple[int, ...], tuple] = {}
         self.big = float(np.finfo(dtype).max)
-        self.seed = call.params.seed()
+        self.seed = 0
+        self.weight: Any = None
         self._shape: tuple[int, ...] = ()
         self._origin = (0, 0, 1)  # (row0, col0, row length) of the block in the 2-D view
-        self.weight: Any = None
 
     def view(self, shape: tuple[int, ...], origin: tuple[int, int, int]) -> "Block":
-        n = math.prod(shape)
-        self.t1, self.t2, self.t3, self.zbuf, self.obuf, self.ybuf, self.dybuf = (
-            b[:n].reshape(shape) for b in self._float
-        )
-        self.b1, self.b2, self.b3 = (b[:n].reshape(shape) for b in self._bool)
+        views = self._views.get(shape)
+        if views is None:
+            n = math.prod(shape)
+            views = tuple(b[:n].reshape(shape) for b in self._float + self._bool)
+            if len(self._views) > 64:  # many odd shapes: do not grow without bound
+                self._views.clear()
+            self._views[shape] = views
+        (self.t1, self.t2, self.t3, self.zbuf, self.obuf, self.ybuf, self.dybuf, self.b1, self.b2, self.b3) = views
         self._shape, self._origin = shape, origin
         return self
 
@@ -100,6 +104,21 @@ class Block:
         r = np.arange(r0, r0 + rows, dtype=np.uint64)[:, None]
         c = np.arange(c0, c0 + cols, dtype=np.uint64)[None, :]
         return (r * np.uint64(width) + c).reshape(self._shape)
+
+
+_scratch_local = threading.local()
+
+
+def scratch(dtype: np.dtype, call: Call) -> Block:
+    """This thread's Block for ``dtype`` (allocated once per thread and dtype)."""
+    blocks = getattr(_scratch_local, "blocks", None)
+    if blocks is None:
+        blocks = _scratch_local.blocks = {}
+    s = blocks.get(dtype)
+    if s is None:
+        s = blocks[dtype] = Block(dtype, BLOCK)
+    s.seed = call.params.seed()
+    return s
 
 
 def _blocks(rows: int, cols: int) -> list[tuple[int, int, int, int]]:
@@ -327,10 +346,8 @@ class _ElementwiseRun:
 
     def each(self, fn, collect: bool = False) -> list:
         call = self.call
-        size = min(BLOCK, self.x2.size) or 1
-
         def work(spans):
-            s = Block(self.cdtype, size, call)
+            s = scratch(self.cdtype, call)
             out = []
             with np.errstate(all="ignore"):
                 for span in spans:
@@ -403,7 +420,7 @@ def _gated_forward(call: Call) -> np.ndarray:
     y2 = np.empty((z2.shape[0], h), cdtype)
 
     def work(spans):
-        s = Block(cdtype, min(BLOCK, z2.shape[0] * h) or 1, call)
+        s = scratch(cdtype, call)
         with np.errstate(all="ignore"):
             for r0, r1, c0, c1 in spans:
                 a, b = z2[r0:r1, c0:c1], z2[r0:r1, h + c0 : h + c1]
@@ -439,7 +456,7 @@ def _gated_backward(call: Call) -> Grads:
     g2 = np.empty_like(z2)  # [da | db]
 
     def work(spans):
-        s = Block(cdtype, min(BLOCK, z2.shape[0] * h) or 1, call)
+        s = scratch(cdtype, call)
         with np.errstate(all="ignore"):
             for r0, r1, c0, c1 in spans:
                 a, b = z2[r0:r1, c0:c1], z2[r0:r1, h + c0 : h + c1]
