@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "bench": "bench_cmd",
     "plot": "plot_cmd",
     "check-kernels": "check_kernels_cmd",
+    "accuracy": "accuracy_cmd",
 }
 
 
