@@ -1,0 +1,309 @@
+"""Launch layer of the CUDA C kernels: argument packing, launch shapes, path choice.
+
+Written once against a small :class:`Launcher` interface (an array module, the device's
+properties, ``launch``), so that the same code drives CuPy on a GPU
+(``cupy_backend``) and, in the tests, the CPU harness of ``tests/cuda_host``, which runs
+the very same kernel entry points on NumPy arrays.
+
+Layout policy: inputs that are not C-contiguous are copied once (a documented cost; the
+kernels index flat arrays).  ``out`` is written directly when it is C-contiguous and either
+overlaps no input or *is* ``x`` (or ``dy``): every kernel reads an element before writing it,
+from the same thread.  Otherwise the result goes to a temporary that is then copied into ``out``.
+Copies move raw bits (unsigned views), so they never depend on the array library's support
+for bfloat16.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from .. import _dtypes
+from ..registry import Kind
+from . import Backend, Call, Grads
+from ._cuda_source import KernelModule, colsum_entry, entry, warp_path, warp_shapes
+
+#: threads per block of the elementwise, gated and column-sum kernels
+ELEMENTWISE_THREADS = 256
+#: grid-stride loops are capped at this many waves of resident blocks (OneFlow's choice)
+WAVES = 32
+#: threads per block of the warp path (128 / lanes rows per block)
+WARP_BLOCK_THREADS = 128
+#: block and long paths: at most this many threads on one row (the kernels' launch bounds)
+ROW_THREADS_MAX = 512
+#: column path: threads per block, and the row stride from which it is chosen
+COLUMN_THREADS = 128
+COLUMN_MIN_INNER = 32
+#: shared memory the block-path kernels declare statically (reduction scratch), kept free
+STATIC_SHARED_RESERVE = 1024
+
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What launch shapes and path choices depend on."""
+
+    sm_count: int
+    max_threads_per_block: int
+    max_threads_per_sm: int
+    shared_per_block: int  # bytes of dynamic shared memory without opting in
+    shared_per_block_optin: int  # bytes a kernel may opt in to
+
+
+class Launcher(Protocol):
+    """Runs kernel entry points.  ``xp`` is the array module (cupy, or numpy for the harness)."""
+
+    xp: Any
+    info: DeviceInfo
+
+    def launch(self, module: KernelModule, name: str, grid: tuple[int, ...], block: tuple[int, ...],
+               args: tuple, shared_mem: int = 0) -> None: ...
+
+    def address(self, array: Any) -> int: ...
+
+
+@dataclass(frozen=True)
+class RowPath:
+    """One row-wise launch: the entry's path tag, threads per block, dynamic shared memory."""
+
+    name: str
+    threads: int
+    shared: int = 0
+    rows_per_block: int = 1  # warp path: several rows per block; column path: one per thread
+
+
+# ---------------------------------------------------------------- helpers
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def _grid(blocks: int, threads: int, info: DeviceInfo, waves: int = WAVES) -> int:
+    """``blocks`` for a grid-stride loop, capped at ``waves`` waves of resident blocks."""
+    resident = max(1, info.sm_count * max(1, info.max_threads_per_sm // threads))
+    return max(1, min(blocks, resident * waves, 2**31 - 1))
+
+
+def _bits(a: Any) -> Any:
+    return a.view(_UNSIGNED[a.dtype.itemsize])
+
+
+def _contiguous(xp: Any, a: Any) -> Any:
+    if a is None or a.flags.c_contiguous:
+        return a
+    return xp.ascontiguousarray(_bits(a)).view(a.dtype)
+
+
+def _same(a: Any, b: Any, launcher: Launcher) -> bool:
+    return (b is not None and a.shape == b.shape and a.strides == b.strides
+            and launcher.address(a) == launcher.address(b))
+
+
+def _compute_scalar(dtype: np.dtype) -> type:
+    return np.float64 if _dtypes.compute_dtype(dtype) == np.float64 else np.float32
+
+
+def _kernel_floats(call: Call, dtype: np.dtype) -> tuple:
+    """p0, p1, p2 in the compute precision; prelu's float weight travels in p0."""
+    floats = list(call.params.kernel_floats())
+    if call.name == "prelu" and isinstance(call.weight, float):
+        floats = [call.weight]
+    floats += [0.0] * (3 - len(floats))
+    scalar = _compute_scalar(dtype)
+    return tuple(scalar(v) for v in floats)
+
+
+# ------------------------------------------------------------ path tables
+def row_path(name: str, n: int, inner: int, dtype: np.dtype, info: DeviceInfo) -> RowPath:
+    """The kernel that runs rows of ``n`` elements, ``inner`` apart, of ``name`` (the table in
+    docs/gpu-backend.md): column for rows far apart, warp for short rows, block while the row fits
+    in shared memory, long otherwise (sparsemax: block or long)."""
+    dt = _dtypes.short_name(dtype)
+    itemsize = 8 if dt == "f64" else 4
+    threads = min(ROW_THREADS_MAX, info.max_threads_per_block, max(32, _pow2_at_least(_cdiv(n, 8))))
+    fits = n * itemsize + STATIC_SHARED_RESERVE <= info.shared_per_block_optin
+    if name != "sparsemax":
+        if inner >= COLUMN_MIN_INNER:
+            return RowPath("column", COLUMN_THREADS, rows_per_block=COLUMN_THREADS)
+        for items, lanes in warp_shapes(dt):
+            if n <= items * lanes:
+                return RowPath(warp_path(items, lanes), WARP_BLOCK_THREADS, rows_per_block=WARP_BLOCK_THREADS // lanes)
+    return RowPath("block", threads, n * itemsize) if fits else RowPath("long", threads)
+
+
+# ---------------------------------------------------------------- backend
+class KernelBackend(Backend):
+    """forward/backward of every kind through a :class:`Launcher`; arrays are ``launcher.xp``'s."""
+
+    def __init__(self, launcher: Callable[[], Launcher]):
+        self._launcher = launcher
+
+    # --------------------------------------------------------- plumbing
+    def _output(self, L: Launcher, call: Call, shape: tuple[int, ...], inputs: tuple) -> tuple[Any, Any]:
+        """(array the kernel writes, array to copy it into afterwards or None)."""
+        out = call.out
+        if out is not None and out.flags.c_contiguous and not any(
+            a is not None and L.xp.may_share_memory(out, a) and not _same(out, a, L) for a in inputs
+        ):
+            return out, None
+        return L.xp.empty(shape, dtype=call.x.dtype), out
+
+    @staticmethod
+    def _deliver(result: Any, dest: Any) -> Any:
+        if dest is None:
+            return result
+        _bits(dest)[...] = _bits(result)
+        return dest
+
+    def _prelu_weight(self, L: Launcher, call: Call) -> tuple[Any, int]:
+        w = call.weight
+        if call.name != "prelu" or isinstance(w, float):
+            return None, 0
+        return _contiguous(L.xp, w), int(w.shape[0])
+
+    def _module(self, call: Call) -> KernelModule:
+        return KernelModule(call.name, _dtypes.short_name(call.x.dtype))
+
+    # ------------------------------------------------------------- entry
+    def forward(self, call: Call) -> Any:
+        kind = call.record.kind
+        if kind is Kind.ELEMENTWISE:
+            return self._elementwise(call, backward=False)
+        if kind is Kind.GATED:
+            return self._gated(call, backward=False)
+        return self._rowwise(call, backward=False)
+
+    def backward(self, call: Call) -> Grads:
+        kind = call.record.kind
+        if kind is Kind.ELEMENTWISE:
+            return self._elementwise(call, backward=True)
+        if kind is Kind.GATED:
+            return self._gated(call, backward=True)
+        return Grads(self._rowwise(call, backward=True))
+
+    # ------------------------------------------------------- elementwise
+    def _elementwise(self, call: Call, backward: bool):
+        L = self._launcher()
+        xp, dtype = L.xp, call.x.dtype
+        x = _contiguous(xp, call.x)
+        dy = _contiguous(xp, call.dy) if backward else None
+        bias = _contiguous(xp, call.bias)
+        weight, weight_len = self._prelu_weight(L, call)
+        result, dest = self._output(L, call, x.shape, (x, dy, bias, weight))
+        n = int(x.size)
+        channels = int(x.shape[-1]) if x.ndim else 1
+        floats = _kernel_floats(call, dtype)
+        seed = np.uint64(call.params.seed())
+        module = self._module(call)
+        pack = 16 // dtype.itemsize
+        arrays = (x, result) if not backward else (x, dy, result)
+        vector = all(L.address(a) % 16 == 0 for a in arrays)
+        grid = (_grid(_cdiv(_cdiv(n, pack) if vector else n, ELEMENTWISE_THREADS), ELEMENTWISE_THREADS, L.info),)
+        block = (ELEMENTWISE_THREADS,)
+        sizes = (np.int64(n), np.int64(channels), np.int64(weight_len))
+        if not backward:
+            if n:
+                L.launch(module, entry(call.name, "fwd", module.dtype), grid, block,
+                         (x, result, bias, weight, *sizes, *floats, seed))
+            return self._deliver(result, dest)
+        terms = None
+        if call.name == "prelu":
+            terms = xp.empty(n, dtype=_dtypes.compute_dtype(dtype))
+        if n:
+            L.launch(module, entry(call.name, "bwd", module.dtype), grid, block,
+                     (x, dy, result, bias, weight, terms, *sizes, *floats, seed))
+        dbias = None if bias is None else self._column_sums(L, result, n // max(channels, 1), channels, dtype)
+        dweight = None
+        if call.name == "prelu":
+            cols = weight_len if weight_len > 1 else 1
+            dweight = self._column_sums(L, terms, n // cols, cols, dtype, accumulated=True)
+            dweight = dweight.reshape(() if weight is None else weight.shape)
+        return Grads(self._deliver(result, dest), dbias, dweight)
+
+    # ------------------------------------------------------------ gated
+    def _gated(self, call: Call, backward: bool):
+        L = self._launcher()
+        xp, dtype = L.xp, call.x.dtype
+        x = _contiguous(xp, call.x)
+        dy = _contiguous(xp, call.dy) if backward else None
+        bias = _contiguous(xp, call.bias)
+        ax = call.axis
+        half = x.shape[ax] // 2
+        inner = math.prod(x.shape[ax + 1:])
+        n_out = math.prod(call.out_shape)
+        hi = half * inner
+        channels = int(x.shape[-1])
+        result, dest = self._output(L, call, x.shape if backward else call.out_shape, (x, dy, bias))
+        module = self._module(call)
+        pack = 16 // dtype.itemsize
+        arrays = (x, result) if not backward else (x, dy, result)
+        vector = hi % pack == 0 and all(L.address(a) % 16 == 0 for a in arrays)
+        units = _cdiv(n_out, pack) if vector else n_out
+        grid = (_grid(_cdiv(units, ELEMENTWISE_THREADS), ELEMENTWISE_THREADS, L.info),)
+        tail = (np.int64(n_out), np.int64(hi), np.int64(channels), *_kernel_floats(call, dtype))
+        direction = "bwd" if backward else "fwd"
+        head = (x, dy, result, bias) if backward else (x, result, bias)
+        if n_out:
+            L.launch(module, entry(call.name, direction, module.dtype), grid, (ELEMENTWISE_THREADS,), head + tail)
+        if not backward:
+            return self._deliver(result, dest)
+        dbias = None if bias is None else self._column_sums(L, result, x.size // channels, channels, dtype)
+        return Grads(self._deliver(result, dest), dbias)
+
+    # ---------------------------------------------------------- rowwise
+    def _rowwise(self, call: Call, backward: bool):
+        L = self._launcher()
+        xp, dtype = L.xp, call.x.dtype
+        x = _contiguous(xp, call.x)
+        dy = _contiguous(xp, call.dy) if backward else None
+        mask = None
+        if call.where is not None:
+            mask = xp.ascontiguousarray(xp.broadcast_to(call.where, x.shape)).view(np.uint8)
+        result, dest = self._output(L, call, x.shape, (x, dy, mask))
+        if x.size:
+            ax = call.axis
+            n = int(x.shape[ax])
+            inner = math.prod(x.shape[ax + 1:])
+            rows = x.size // n
+            path = row_path(call.name, n, inner, dtype, L.info)
+            grid = _grid(_cdiv(rows, path.rows_per_block), path.threads, L.info)
+            module = self._module(call)
+            direction = "bwd" if backward else "fwd"
+            head = (x, dy, result) if backward else (x, result)
+            L.launch(module, entry(call.name, direction, module.dtype, path.name), (grid,), (path.threads,),
+                     head + (mask, np.int64(rows), np.int64(n), np.int64(inner)), shared_mem=path.shared)
+        return self._deliver(result, dest)
+
+    # --------------------------------------------------------- reductions
+    def _column_sums(self, L: Launcher, src: Any, rows: int, cols: int, dtype: np.dtype,
+                     accumulated: bool = False) -> Any:
+        """Sums over the rows of ``src`` viewed as (rows, cols), in ``dtype``, accumulated in the
+        compute precision.  ``accumulated``: ``src`` holds compute-precision terms."""
+        xp = L.xp
+        out = xp.empty(cols, dtype=dtype)
+        if cols == 0:
+            return out
+        module = KernelModule("colsum", _dtypes.short_name(dtype))
+        tx = min(32, _pow2_at_least(cols))
+        ty = ELEMENTWISE_THREADS // tx
+        gx = _cdiv(cols, tx)
+        # enough blocks to fill the device, each folding at least a few row groups
+        gy = max(1, min(_cdiv(rows, ty * 4), _cdiv(4 * L.info.sm_count, gx), 1024))
+        src_tag = "acc" if accumulated else "val"
+        block = (tx, ty)
+        if gy == 1:
+            L.launch(module, colsum_entry(src_tag, "val", module.dtype), (gx, 1), block,
+                     (src, out, np.int64(rows), np.int64(cols)))
+            return out
+        partial = xp.empty((gy, cols), dtype=_dtypes.compute_dtype(dtype))
+        L.launch(module, colsum_entry(src_tag, "acc", module.dtype), (gx, gy), block,
+                 (src, partial, np.int64(rows), np.int64(cols)))
+        L.launch(module, colsum_entry("acc", "val", module.dtype), (gx, 1), block,
+                 (partial, out, np.int64(gy), np.int64(cols)))
+        return out

@@ -1,0 +1,165 @@
+"""The CUDA C kernels: where their source is, which entry points exist, how a module's text is built.
+
+One generated module per (activation, dtype) (plus ``colsum`` per dtype for the dbias/dweight
+sums).  Its text is the expanded ``kernels/activations.cuh`` followed by ``ACT_*`` macro lines that
+name our own identifiers only (registry names, functor names derived from them, dtype short names,
+path names): no user value ever becomes source text.  The same list drives the CuPy backend,
+``python -m activations check-kernels`` and the CPU harness of the tests.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..catalogue import REGISTRY
+from ..registry import Kind
+
+#: dtype short names with a kernel instantiation (activations._dtypes.SHORT_NAMES values)
+KERNEL_DTYPES: tuple[str, ...] = ("f16", "bf16", "f32", "f64")
+
+#: warp-path shapes (items per lane, lanes per row): rows of up to items * lanes elements
+WARP_SHAPES: tuple[tuple[int, int], ...] = (
+    (1, 2), (1, 4), (1, 8), (1, 16), (1, 32), (2, 32), (4, 32), (8, 32), (16, 32), (32, 32),
+)
+#: float64 keeps 32 values per lane at most (64 registers for the row, twice that in the backward)
+WARP_MAX_VALUES_F64 = 16
+
+ROWWISE_PATHS = ("block", "long", "column")  # besides warp<items>x<lanes>
+SPARSEMAX_PATHS = ("block", "long")
+COLSUM_VARIANTS: tuple[tuple[str, str], ...] = (("val", "acc"), ("val", "val"), ("acc", "acc"), ("acc", "val"))
+
+_IDENT = re.compile(r"[a-z][a-z0-9_]*\Z")
+_INCLUDE = re.compile(r'^#include "([A-Za-z0-9_.]+)"\s*$', re.M)
+
+
+def kernel_dir() -> Path:
+    """The directory holding ``activations.cuh``: inside the package when installed from a wheel,
+    else the repository's ``kernels/`` next to the package."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "kernels", here.parent / "kernels"):
+        if (candidate / "activations.cuh").is_file():
+            return candidate
+    raise FileNotFoundError(f"CUDA kernel sources not found (looked in {here / 'kernels'} and {here.parent / 'kernels'})")
+
+
+def kernel_files() -> list[Path]:
+    return sorted(kernel_dir().glob("*.cuh"))
+
+
+@functools.lru_cache(maxsize=1)
+def header_text() -> str:
+    """``activations.cuh`` with our own ``#include "..."`` lines expanded (each file once), so a
+    module is one self-contained text: CuPy's on-disk cache keys on it and sees every edit."""
+    root = kernel_dir()
+    seen: set[str] = set()
+
+    def expand(name: str) -> str:
+        if name in seen:
+            return ""
+        seen.add(name)
+        text = (root / name).read_text()
+        text = text.replace("#pragma once\n", "")
+        return _INCLUDE.sub(lambda m: expand(m.group(1)), text)
+
+    return expand("activations.cuh")
+
+
+def functor_name(name: str) -> str:
+    """Registry name -> functor struct in kernels/ (``leaky_relu`` -> ``LeakyRelu``)."""
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def warp_shapes(dtype: str) -> tuple[tuple[int, int], ...]:
+    return tuple(s for s in WARP_SHAPES if dtype != "f64" or s[0] <= WARP_MAX_VALUES_F64)
+
+
+def warp_path(items: int, lanes: int) -> str:
+    return f"warp{items}x{lanes}"
+
+
+def entry(name: str, direction: str, dtype: str, path: str | None = None) -> str:
+    """``act_<name>_<fwd|bwd>[_<path>]_<dtype>``, the extern "C" name of a kernel."""
+    _check(name, dtype)
+    if direction not in ("fwd", "bwd"):
+        raise ValueError(f"direction must be 'fwd' or 'bwd', got {direction!r}")
+    middle = f"{direction}_{path}" if path else direction
+    return f"act_{name}_{middle}_{dtype}"
+
+
+def colsum_entry(src: str, dst: str, dtype: str) -> str:
+    if (src, dst) not in COLSUM_VARIANTS:
+        raise ValueError(f"no column-sum variant {src}->{dst}")
+    _check("colsum", dtype)
+    return f"act_colsum_{src}_{dst}_{dtype}"
+
+
+def _check(name: str, dtype: str) -> None:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a kernel identifier: {name!r}")
+    if dtype not in KERNEL_DTYPES:
+        raise ValueError(f"no kernels for dtype {dtype!r}; valid: {', '.join(KERNEL_DTYPES)}")
+
+
+@dataclass(frozen=True)
+class KernelModule:
+    """The kernels of one activation (or ``colsum``) for one dtype."""
+
+    name: str
+    dtype: str
+
+    def __post_init__(self) -> None:
+        _check(self.name, self.dtype)
+        if self.name != "colsum" and self.name not in REGISTRY.names():
+            raise ValueError(f"{self.name!r} is not a registry name")
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}_{self.dtype}"
+
+    @property
+    def kind(self) -> str:
+        if self.name == "colsum":
+            return "colsum"
+        if self.name == "sparsemax":
+            return "sparsemax"
+        return REGISTRY.get(self.name).kind.value
+
+    def lines(self) -> tuple[str, ...]:
+        n, f, dt = self.name, functor_name(self.name), self.dtype
+        kind = self.kind
+        if kind == "colsum":
+            return (f"ACT_COLSUM({dt})",)
+        if kind == "sparsemax":
+            return (f"ACT_SPARSEMAX({n}, {dt})",)
+        if kind == Kind.ELEMENTWISE.value:
+            return (f"ACT_ELEMENTWISE({n}, {f}, {dt})",)
+        if kind == Kind.GATED.value:
+            return (f"ACT_GATED({n}, {f}, {dt})",)
+        warp = tuple(f"ACT_SOFTMAX_WARP({n}, {f}, {dt}, {i}, {l})" for i, l in warp_shapes(dt))
+        return warp + (f"ACT_SOFTMAX_ROWS({n}, {f}, {dt})",)
+
+    def entries(self) -> tuple[str, ...]:
+        n, dt, kind = self.name, self.dtype, self.kind
+        if kind == "colsum":
+            return tuple(colsum_entry(s, d, dt) for s, d in COLSUM_VARIANTS)
+        if kind in (Kind.ELEMENTWISE.value, Kind.GATED.value):
+            paths: tuple[str | None, ...] = (None,)
+        elif kind == "sparsemax":
+            paths = SPARSEMAX_PATHS
+        else:
+            paths = tuple(warp_path(i, l) for i, l in warp_shapes(dt)) + ROWWISE_PATHS
+        return tuple(entry(n, d, dt, p) for p in paths for d in ("fwd", "bwd"))
+
+    def source(self) -> str:
+        return header_text() + "\n// ---- generated entry points\n" + "\n".join(self.lines()) + "\n"
+
+
+def module_names() -> list[str]:
+    return REGISTRY.names() + ["colsum"]
+
+
+def all_modules(dtypes: tuple[str, ...] = KERNEL_DTYPES) -> list[KernelModule]:
+    """Every module the package can compile: all activations and colsum, for each dtype."""
+    return [KernelModule(name, dt) for dt in dtypes for name in module_names()]

@@ -1,0 +1,263 @@
+"""Compile every Numba kernel to PTX without a GPU and check it.
+
+For each kernel spec of ``_numba_kernels.all_specs()`` (the exact function
+and signature the backend compiles):
+
+1. ``cuda.compile_ptx(fn, argtypes, cc=cc)``: needs NVVM/libdevice and NVRTC
+   (``nvidia-cuda-nvrtc``), no driver and no device;
+2. kernels that compute in float32 (float16, bfloat16, float32 storage) must
+   contain no float64 instruction: one stray Python literal promotes a whole
+   expression and halves the throughput on consumer GPUs;
+3. ``ptxas -arch=sm_XY -v`` on the PTX: registers, and zero spill bytes.
+   nvidia-cuda-nvrtc 13.0 writes PTX ``.version 9.0``, which ptxas 13.0 reads.
+
+It cannot run under the CUDA simulator (there ``numba.cuda`` has no
+compiler): :func:`check_numba_kernels` then re-runs itself in a subprocess
+without ``NUMBA_ENABLE_CUDASIM``.  Command line:
+``python -m activations.backends._numba_check [--json] [--cc 9.0] [--quick]``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from typing import Iterable, Iterator
+
+#: PTX ISA versions the local ptxas (CUDA 13.0) accepts
+MAX_PTX_VERSION = (9, 0)
+
+
+@dataclass(frozen=True)
+class NumbaKernelCheck:
+    """The result for one kernel.
+
+    name: the activation (``gelu``), or ``kind[name]`` for helper kernels
+    (``colsum[sum]``, ``cast[f32]``).  variant: ``fwd`` / ``bwd`` / ``-``.
+    registers, spills (spill store + load bytes): from ptxas, None when it
+    could not run.  has_f64_in_f32_kernel: a float32-compute kernel contains
+    float64 instructions.  seconds: the compile_ptx time.
+    """
+
+    name: str
+    dtype: str
+    variant: str
+    ok: bool
+    registers: int | None
+    has_f64_in_f32_kernel: bool
+    spills: int | None
+    message: str
+    seconds: float = 0.0
+
+
+def check_numba_kernels(cc: tuple[int, int] = (9, 0), specs: Iterable | None = None, ptxas: str | None = None) -> list[NumbaKernelCheck]:
+    """Compile and check the Numba kernels for compute capability ``cc``; one record per kernel.
+
+    ``specs`` limits the check to some ``_numba_kernels.Spec`` (default: all).
+    ``ptxas`` is the assembler to run (default: ``ptxas`` on PATH, then
+    /usr/local/bin and /usr/local/cuda/bin).
+    """
+    if _simulator_requested():
+        return _in_subprocess(cc, specs, ptxas)
+    from . import _numba_kernels as K
+
+    chosen = list(K.all_specs() if specs is None else specs)
+    assembler = ptxas or _find_ptxas()
+    results = []
+    with _target_device(cc):
+        for spec in chosen:
+            results.append(_check_one(K, spec, cc, assembler))
+    return results
+
+
+def _check_one(K, spec, cc, assembler) -> NumbaKernelCheck:
+    from numba import cuda
+
+    helper = spec.kind not in ("elementwise", "gated", "rowwise")
+    name = f"{spec.kind}[{spec.name}]" if helper else spec.name
+    # casts and copies move data (a float64 -> float32 cast is one cvt.f64); the rest computes
+    f32_compute = spec.kind not in ("cast", "gather", "scatter") and spec.dtype != "f64"
+    start = time.perf_counter()
+    try:
+        fn, sig = K.build(spec)
+        ptx, _ = cuda.compile_ptx(fn, sig, cc=cc)
+    except Exception as exc:  # report, keep checking the others
+        msg = f"compile_ptx failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        return NumbaKernelCheck(name, spec.dtype, spec.variant, False, None, False, None, msg, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    problems = []
+    f64 = f64_instructions(ptx) if f32_compute else 0
+    if f64:
+        problems.append(f"{f64} float64 instructions in a float32 kernel")
+    version = ptx_version(ptx)
+    registers = spills = None
+    if version is not None and version > MAX_PTX_VERSION:
+        problems.append(f"PTX .version {version[0]}.{version[1]} is newer than ptxas 13.0 reads (pin nvidia-cuda-nvrtc==13.0.*)")
+    elif assembler is None:
+        problems.append("ptxas not found: registers and spills not checked")
+    else:
+        registers, spills, err = run_ptxas(assembler, ptx, cc)
+        if err:
+            problems.append(err)
+        elif spills:
+            problems.append(f"{spills} bytes of register spills")
+    ok = not f64 and not (spills or 0) and not any(p.startswith(("ptxas failed", "PTX .version")) for p in problems)
+    return NumbaKernelCheck(name, spec.dtype, spec.variant, ok, registers, bool(f64), spills, "; ".join(problems) or "ok", seconds)
+
+
+# ------------------------------------------------------------------ PTX text
+_INSTRUCTION = re.compile(r"^\s*(?:@!?%\w+\s+)?([a-z][\w.]*)")
+# libdevice's sinf/cosf reduce huge arguments (|x| > 105615, Payne-Hanek) with
+# cvt.rn.f64.s64, one mul.f64 by pi/2 * 2^-62 and cvt.rn.f32.f64: a cold path
+# of the float32 function itself, not a promotion in our code.
+_SINF_REDUCTION = "0d3BF921FB54442D19"
+
+
+def f64_instructions(ptx: str) -> int:
+    """Number of instructions with a .f64 type (declarations, directives and libdevice's sinf reduction do not count)."""
+    count = reductions = 0
+    for line in ptx.splitlines():
+        s = line.strip()
+        if not s or s.startswith(("//", ".", "{", "}", "(", ")")) or s.endswith(":"):
+            continue
+        m = _INSTRUCTION.match(s)
+        if m and ".f64" in m.group(1):
+            count += 1
+            reductions += m.group(1) == "mul.f64" and _SINF_REDUCTION in s
+    return count - 3 * reductions
+
+
+def ptx_version(ptx: str) -> tuple[int, int] | None:
+    m = re.search(r"^\s*\.version\s+(\d+)\.(\d+)", ptx, re.M)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def run_ptxas(assembler: str, ptx: str, cc: tuple[int, int]) -> tuple[int | None, int | None, str]:
+    """(registers, spill bytes, error) of ``ptxas -v`` on the PTX of one kernel."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "kernel.ptx")
+        with open(path, "w") as fh:
+            fh.write(ptx)
+        proc = subprocess.run(
+            [assembler, f"-arch=sm_{cc[0]}{cc[1]}", "-v", path, "-o", os.path.join(tmp, "kernel.cubin")],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        first = next((line for line in log.splitlines() if "error" in line or "fatal" in line), log.strip()[:200])
+        return None, None, f"ptxas failed: {first.strip()}"
+    regs = [int(v) for v in re.findall(r"Used (\d+) registers", log)]
+    spills = sum(int(a) + int(b) for a, b in re.findall(r"(\d+) bytes spill stores, (\d+) bytes spill loads", log))
+    return (max(regs) if regs else None), spills, ""
+
+
+def _find_ptxas() -> str | None:
+    found = shutil.which("ptxas")
+    if found:
+        return found
+    for candidate in ("/usr/local/bin/ptxas", "/usr/local/cuda/bin/ptxas"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+# ----------------------------------------------------------- no GPU needed
+@contextlib.contextmanager
+def _target_device(cc: tuple[int, int]) -> Iterator[None]:
+    """Let device functions compile for ``cc`` when there is no device.
+
+    A kernel's PTX is made for the ``cc`` given to compile_ptx, but Numba
+    compiles the device functions it calls for the *current* device, which
+    needs a driver.  Without one, the current device's compute capability is
+    answered with ``cc`` for the duration of the check.
+    """
+    from numba import cuda
+    import numba.cuda.dispatcher as dispatcher
+
+    if cuda.is_available():
+        yield
+        return
+
+    class _Target:
+        compute_capability = tuple(cc)
+
+    original = dispatcher.get_current_device
+    dispatcher.get_current_device = lambda: _Target()
+    try:
+        yield
+    finally:
+        dispatcher.get_current_device = original
+
+
+def _simulator_requested() -> bool:
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def _in_subprocess(cc, specs, ptxas) -> list[NumbaKernelCheck]:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    cmd = [sys.executable, "-m", __name__, "--json", "--cc", f"{cc[0]}.{cc[1]}"]
+    if ptxas:
+        cmd += ["--ptxas", ptxas]
+    if specs is not None:
+        cmd += ["--specs", json.dumps([[s.kind, s.name, s.dtype, s.variant] for s in specs])]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"the Numba kernel check failed in its subprocess:\n{proc.stderr[-2000:]}")
+    return [NumbaKernelCheck(**row) for row in json.loads(proc.stdout)]
+
+
+# --------------------------------------------------------------------- main
+def quick_specs() -> list:
+    """A representative subset: every activation in float32, a few in the other dtypes, the helpers."""
+    from . import _numba_kernels as K
+
+    keep = []
+    for s in K.all_specs():
+        if s.kind in ("elementwise", "gated", "rowwise"):
+            if s.dtype == "f32" or s.name in ("gelu", "silu", "rrelu", "prelu", "softmax", "sparsemax", "swiglu"):
+                keep.append(s)
+        elif s.dtype in ("f16", "bf16", "bool") or s.kind in ("colsum", "finalize"):
+            keep.append(s)
+    return keep
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="compile every Numba kernel to PTX (no GPU) and check it")
+    parser.add_argument("--cc", default="9.0", help="compute capability, e.g. 9.0")
+    parser.add_argument("--json", action="store_true", help="print the records as JSON")
+    parser.add_argument("--quick", action="store_true", help="a representative subset")
+    parser.add_argument("--ptxas", default=None)
+    parser.add_argument("--specs", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    cc = tuple(int(v) for v in args.cc.split("."))
+    specs = None
+    if args.specs:
+        from ._numba_kernels import Spec
+
+        specs = [Spec(*row) for row in json.loads(args.specs)]
+    elif args.quick:
+        specs = quick_specs()
+    results = check_numba_kernels(cc, specs, args.ptxas)
+    if args.json:
+        print(json.dumps([asdict(r) for r in results]))
+    else:
+        for r in results:
+            regs = "-" if r.registers is None else r.registers
+            print(f"{'ok ' if r.ok else 'BAD'} {r.name:24s} {r.dtype:5s} {r.variant:4s} regs={regs!s:4s} {r.seconds:5.2f}s {r.message}")
+        bad = sum(not r.ok for r in results)
+        print(f"{len(results)} kernels, {bad} failed, compile_ptx {sum(r.seconds for r in results):.1f} s")
+    return 1 if any(not r.ok for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

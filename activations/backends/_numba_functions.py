@@ -1,0 +1,616 @@
+"""Numba CUDA device functions: one forward/backward pair per activation.
+
+Conventions (every pair has the same shape, so one loop serves them all)::
+
+    name_fwd(x, p, a)        -> y          # y = f(x)
+    name_bwd(dy, v, p, a)    -> dx         # dx = dy * f'(.), v is x or y (record.grad_from)
+
+``x`` is already in compute precision with the bias added.  ``p`` is a
+3-tuple of compute-precision floats (``BoundParams.kernel_floats()`` padded
+with zeros), ``a`` the per-element slope of prelu/rrelu (0 for the others).
+The loops make ``y`` and ``dx`` NaN wherever ``x`` is NaN, so the functions
+below only keep the limits at +-inf and torch's kinks (docs/semantics.md).
+
+Gated pairs take both halves: ``gate_fwd(a, b, p) -> y`` and
+``gate_bwd(dy, a, b, p) -> (da, db)``.
+
+The functions are written once, against module-level constants (``ONE``,
+``HALF``, ...), and :func:`functions` clones them per compute type with those
+constants as float32 or float64 scalars: float32 kernels must not contain a
+single float64 instruction, and a bare Python literal (``0.5``) is a float64
+in Numba.  Calls between them resolve inside the clone's namespace.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import types as _pytypes
+
+import numpy as np
+import numba
+from numba import cuda
+
+from ..catalogue import GELU_K0, GELU_K1, SELU_ALPHA, SELU_SCALE
+
+SIMULATOR = bool(getattr(cuda, "simulator", None)) and hasattr(cuda, "FakeCUDAKernel")
+
+
+class _SimMath:
+    """``math`` for the CUDA simulator, with IEEE results instead of exceptions.
+
+    The simulator runs device code as Python, where ``math.exp(1000)`` raises
+    OverflowError and ``math.log(0)`` ValueError; the GPU returns inf.  NumPy
+    ufuncs on NumPy scalars behave like the GPU (and stay in float32).
+    """
+
+    @staticmethod
+    def _np(fn, *args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+
+    def exp(self, x):
+        return self._np(np.exp, x)
+
+    def expm1(self, x):
+        return self._np(np.expm1, x)
+
+    def log(self, x):
+        return self._np(np.log, x)
+
+    def log1p(self, x):
+        return self._np(np.log1p, x)
+
+    def tanh(self, x):
+        return self._np(np.tanh, x)
+
+    def sin(self, x):
+        return self._np(np.sin, x)
+
+    def sqrt(self, x):
+        return self._np(np.sqrt, x)
+
+    def hypot(self, x, y):
+        return self._np(np.hypot, x, y)
+
+    def erfc(self, x):  # NumPy has no erfc; math.erfc never raises
+        return np.asarray(x).dtype.type(math.erfc(float(x)))
+
+    def isinf(self, x):
+        return bool(np.isinf(x))
+
+
+M = _SimMath() if SIMULATOR else math
+
+# --------------------------------------------------------------- constants
+# Cloned per compute type by `functions`: the values here are placeholders
+# with the right meaning, so the module also reads as plain Python.
+_CONSTANTS: dict[str, float] = {
+    "ZERO": 0.0,
+    "ONE": 1.0,
+    "TWO": 2.0,
+    "THREE": 3.0,
+    "SIX": 6.0,
+    "HALF": 0.5,
+    "QUARTER": 0.25,
+    "SIXTH": 1.0 / 6.0,
+    "INF": math.inf,
+    "NAN": math.nan,
+    "LN2": math.log(2.0),
+    "SQRT_HALF": math.sqrt(0.5),
+    "INV_SQRT_2PI": 1.0 / math.sqrt(2.0 * math.pi),
+    "GELU_K0": GELU_K0,
+    "GELU_K1x3": 3.0 * GELU_K1,
+    "GELU_K1": GELU_K1,
+    "SELU_ALPHA": SELU_ALPHA,
+    "SELU_SCALE": SELU_SCALE,
+    "SELU_SA": SELU_ALPHA * SELU_SCALE,
+    # Derivatives are evaluated at x clipped to +-CLIP: beyond it each of them
+    # equals its limit in float32 and float64, and inf * 0 cannot occur.
+    "CLIP": 1.0e4,
+    # tanh(softplus(x)) == 1 in float64 from here on (1 - t < 2 e^-2x).
+    "MISH_SATURATE": 20.0,
+    "TANH_SHRINK_SERIES_END": 0.25,
+    "U24": 2.0**-24,
+}
+# Taylor coefficients of x - tanh(x) = x^3 * sum c_k x^(2k), used for
+# |x| < 0.25 where the subtraction would cancel (truncation error < 1e-16);
+# the same series as the NumPy backend.
+_TANH_SHRINK_SERIES = (
+    1.0 / 3.0,
+    -2.0 / 15.0,
+    17.0 / 315.0,
+    -62.0 / 2835.0,
+    1382.0 / 155925.0,
+    -21844.0 / 6081075.0,
+    929569.0 / 638512875.0,
+    -6404582.0 / 10854718875.0,
+    443861162.0 / 1856156927625.0,
+)
+for _k, _c in enumerate(_TANH_SHRINK_SERIES):
+    _CONSTANTS[f"TS{_k}"] = _c
+globals().update(_CONSTANTS)
+CT = numba.float64  # the compute type; float32 in the float32 clone
+
+# splitmix64 constants of the rrelu noise (docs/semantics.md), as uint64 so
+# that no step of the hash leaves unsigned 64-bit integer arithmetic.
+U64 = numba.uint64
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+MIX2 = np.uint64(0x94D049BB133111EB)
+S30, S27, S31, S40, U1 = (np.uint64(v) for v in (30, 27, 31, 40, 1))
+
+
+# ------------------------------------------------------------------ helpers
+def clip(x, lo, hi):
+    return min(max(x, lo), hi)
+
+
+def sig2(x):
+    """(sigmoid(x), 1 - sigmoid(x)), both without cancellation; exact 0/1 at -+inf."""
+    e = M.exp(-abs(x))
+    r = ONE / (ONE + e)
+    if x >= ZERO:
+        return r, e * r
+    return e * r, r
+
+
+def leaky(x, s):
+    """x > 0 ? x : s*x, with s*x := 0 when s == 0 (so -inf gives 0)."""
+    if x > ZERO:
+        return x
+    if s == ZERO:
+        return ZERO
+    return s * x
+
+
+def rrelu_slope(i, p, seed):
+    """Eval: (lower + upper)/2.  Training: lower + (upper - lower) u(seed, i), splitmix64."""
+    lower, upper = p[0], p[1]
+    if p[2] == ZERO:
+        return (lower + upper) * HALF
+    z = seed + (U64(i) + U1) * GOLDEN
+    z = (z ^ (z >> S30)) * MIX1
+    z = (z ^ (z >> S27)) * MIX2
+    z = z ^ (z >> S31)
+    u = CT(z >> S40) * U24  # exact: 24 bits
+    return lower + (upper - lower) * u
+
+
+# --------------------------------------------------------------- rectifiers
+def relu_fwd(x, p, a):
+    slope, cap, thr = p[0], p[1], p[2]
+    if x > thr:
+        return x if cap == INF else clip(x, ZERO, cap)
+    if slope == ZERO:
+        return ZERO
+    y = slope * (x - thr)
+    return ZERO if y == ZERO else y  # -0.0 -> +0.0 (Keras 3)
+
+
+def relu_bwd(dy, x, p, a):
+    slope, cap, thr = p[0], p[1], p[2]
+    if x > thr:
+        if cap != INF and not (x > ZERO and x < cap):
+            return dy * ZERO  # the clipped part of the positive branch is flat
+        return dy
+    return dy * slope
+
+
+def relu6_fwd(x, p, a):
+    return clip(x, ZERO, SIX)
+
+
+def relu6_bwd(dy, x, p, a):
+    return dy * (ONE if x > ZERO and x < SIX else ZERO)
+
+
+def leaky_relu_fwd(x, p, a):
+    return leaky(x, p[0])
+
+
+def leaky_relu_bwd(dy, x, p, a):
+    return dy * (ONE if x > ZERO else p[0])
+
+
+def prelu_fwd(x, p, a):  # a = weight[i % C] (or the scalar weight)
+    return leaky(x, a)
+
+
+def prelu_bwd(dy, x, p, a):  # dweight is reduced by its own kernel
+    return dy * (ONE if x > ZERO else a)
+
+
+def rrelu_fwd(x, p, a):  # a = rrelu_slope(i, p, seed), the same in both directions
+    return leaky(x, a)
+
+
+def rrelu_bwd(dy, x, p, a):
+    return dy * (ONE if x > ZERO else a)
+
+
+def elu_fwd(x, p, a):
+    return x if x > ZERO else p[0] * M.expm1(x)
+
+
+def elu_bwd(dy, x, p, a):  # alpha at 0, as torch
+    return dy * (ONE if x > ZERO else p[0] * M.exp(x))
+
+
+def selu_fwd(x, p, a):
+    return SELU_SCALE * x if x > ZERO else SELU_SA * M.expm1(x)
+
+
+def selu_bwd(dy, x, p, a):  # scale * alpha at 0 (torch, JAX)
+    return dy * (SELU_SCALE if x > ZERO else SELU_SA * M.exp(x))
+
+
+def celu_fwd(x, p, a):
+    return x if x > ZERO else p[0] * M.expm1(x / p[0])
+
+
+def celu_bwd(dy, x, p, a):
+    return dy * (ONE if x > ZERO else M.exp(x / p[0]))
+
+
+# ------------------------------------------------------------ smooth gates
+def gelu_fwd(x, p, a):
+    if x == -INF:
+        return ZERO
+    if p[0] == ZERO:  # exact: x Phi(x); erfc keeps the negative tail accurate
+        return HALF * x * M.erfc(-x * SQRT_HALF)
+    # tanh form 0.5 x (1 + tanh(u)) written as x sigmoid(2u): no cancellation for x < 0
+    u = GELU_K0 * (x + GELU_K1 * x * x * x)
+    return x * sig2(TWO * u)[0]
+
+
+def gelu_bwd(dy, x, p, a):
+    x = clip(x, -CLIP, CLIP)
+    if p[0] == ZERO:  # Phi(x) + x phi(x)
+        return dy * (HALF * M.erfc(-x * SQRT_HALF) + x * M.exp(-HALF * x * x) * INV_SQRT_2PI)
+    # 0.5 (1 + t) + 0.5 x (1 - t^2) k0 (1 + 3 k1 x^2), with 0.5 (1 + t) = s, 1 - t^2 = 4 s (1 - s)
+    s, c = sig2(TWO * GELU_K0 * (x + GELU_K1 * x * x * x))
+    return dy * (s + TWO * x * s * c * GELU_K0 * (ONE + GELU_K1x3 * x * x))
+
+
+def sigmoid_fwd(x, p, a):
+    return sig2(x)[0]
+
+
+def sigmoid_bwd(dy, y, p, a):
+    return dy * (y * (ONE - y))
+
+
+def hard_sigmoid_fwd(x, p, a):
+    return clip(p[0] * x + p[1], ZERO, ONE)
+
+
+def hard_sigmoid_bwd(dy, x, p, a):
+    v = p[0] * x + p[1]
+    return dy * (p[0] if v > ZERO and v < ONE else ZERO)
+
+
+def log_sigmoid_fwd(x, p, a):
+    return min(x, ZERO) - M.log1p(M.exp(-abs(x)))
+
+
+def log_sigmoid_bwd(dy, x, p, a):
+    return dy * sig2(x)[1]  # sigmoid(-x)
+
+
+def softplus_fwd(x, p, a):
+    beta, thr = p[0], p[1]
+    bx = beta * x
+    if bx > thr:
+        return x
+    return (max(bx, ZERO) + M.log1p(M.exp(-abs(bx)))) / beta
+
+
+def softplus_bwd(dy, x, p, a):
+    bx = p[0] * x
+    return dy * (ONE if bx > p[1] else sig2(bx)[0])
+
+
+def softsign_fwd(x, p, a):
+    if M.isinf(x):  # inf / inf: the limit is sign(x)
+        return ONE if x > ZERO else -ONE
+    return x / (ONE + abs(x))
+
+
+def softsign_bwd(dy, x, p, a):
+    t = ONE + abs(x)
+    return dy / (t * t)
+
+
+def silu_fwd(x, p, a):
+    if x == -INF:
+        return ZERO
+    return x * sig2(x)[0]
+
+
+def silu_bwd(dy, x, p, a):  # s (1 + x (1 - s))
+    x = clip(x, -CLIP, CLIP)
+    s, c = sig2(x)
+    return dy * (s * (ONE + x * c))
+
+
+def hard_silu_fwd(x, p, a):
+    if x <= -THREE:
+        return ZERO
+    if x >= THREE:
+        return x
+    return x * (x + THREE) * SIXTH
+
+
+def hard_silu_bwd(dy, x, p, a):  # 0 at -3 and 1 at 3 (torch >= 2.7)
+    if x <= -THREE:
+        return dy * ZERO
+    if x >= THREE:
+        return dy
+    return dy * ((TWO * x + THREE) * SIXTH)
+
+
+def tanh_softplus(x):
+    """(t, 1 - t), t = tanh(softplus(x)) = n / (n + 2), n = e^x (e^x + 2): no cancellation."""
+    if x >= MISH_SATURATE:
+        return ONE, ZERO
+    e = M.exp(x)
+    n = e * (e + TWO)
+    return n / (n + TWO), TWO / (n + TWO)
+
+
+def mish_fwd(x, p, a):
+    if x == -INF:
+        return ZERO
+    return x * tanh_softplus(x)[0]
+
+
+def mish_bwd(dy, x, p, a):  # tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2)
+    x = clip(x, -CLIP, CLIP)
+    t, c = tanh_softplus(x)
+    return dy * (t + x * sig2(x)[0] * c * (ONE + t))
+
+
+def tanh_fwd(x, p, a):
+    return M.tanh(x)
+
+
+def tanh_bwd(dy, y, p, a):
+    return dy * (ONE - y * y)
+
+
+def hard_tanh_fwd(x, p, a):
+    return clip(x, p[0], p[1])
+
+
+def hard_tanh_bwd(dy, x, p, a):
+    return dy * (ONE if x > p[0] and x < p[1] else ZERO)
+
+
+def tanh_shrink_fwd(x, p, a):
+    if abs(x) < TANH_SHRINK_SERIES_END:
+        x2 = x * x
+        acc = TS8
+        acc = acc * x2 + TS7
+        acc = acc * x2 + TS6
+        acc = acc * x2 + TS5
+        acc = acc * x2 + TS4
+        acc = acc * x2 + TS3
+        acc = acc * x2 + TS2
+        acc = acc * x2 + TS1
+        acc = acc * x2 + TS0
+        return acc * x2 * x
+    return x - M.tanh(x)
+
+
+def tanh_shrink_bwd(dy, x, p, a):
+    t = M.tanh(x)
+    return dy * (t * t)
+
+
+def soft_shrink_fwd(x, p, a):
+    t = p[0]
+    if x > t:
+        return x - t
+    if x < -t:
+        return x + t
+    return ZERO
+
+
+def soft_shrink_bwd(dy, x, p, a):
+    return dy * (ONE if abs(x) > p[0] else ZERO)
+
+
+def hard_shrink_fwd(x, p, a):
+    return x if abs(x) > p[0] else ZERO
+
+
+def hard_shrink_bwd(dy, x, p, a):
+    return dy * (ONE if abs(x) > p[0] else ZERO)
+
+
+def threshold_fwd(x, p, a):
+    return x if x > p[0] else p[1]
+
+
+def threshold_bwd(dy, x, p, a):
+    return dy * (ONE if x > p[0] else ZERO)
+
+
+def sparse_plus_fwd(x, p, a):
+    if x <= -ONE:
+        return ZERO
+    if x >= ONE:
+        return x
+    return QUARTER * (x + ONE) * (x + ONE)
+
+
+def sparse_plus_bwd(dy, x, p, a):
+    return dy * (HALF * (clip(x, -ONE, ONE) + ONE))
+
+
+def sparse_sigmoid_fwd(x, p, a):
+    return HALF * (clip(x, -ONE, ONE) + ONE)
+
+
+def sparse_sigmoid_bwd(dy, x, p, a):
+    return dy * (HALF if x > -ONE and x < ONE else ZERO)
+
+
+def squareplus_fwd(x, p, a):
+    b = p[0]
+    h = M.hypot(x, M.sqrt(b))  # no overflow of x^2
+    if x >= ZERO:
+        return HALF * (x + h)
+    return b / (TWO * (h - x))  # no cancellation for x < 0; 0 at -inf
+
+
+def squareplus_bwd(dy, x, p, a):  # (1 + x/h) / 2
+    b = p[0]
+    if x == INF:
+        return dy
+    h = M.hypot(x, M.sqrt(b))
+    if h == ZERO:  # x = 0 with b = 0: the kink of relu, 1/2 by the docs
+        return dy * HALF
+    if x >= ZERO:
+        return dy * (HALF * (ONE + x / h))
+    return dy * (b / (TWO * h * (h - x)))  # (h + x) / 2h without cancellation
+
+
+def exponential_fwd(x, p, a):
+    return M.exp(x)
+
+
+def exponential_bwd(dy, y, p, a):
+    return dy * y
+
+
+def linear_fwd(x, p, a):
+    return x
+
+
+def linear_bwd(dy, x, p, a):
+    return dy
+
+
+def log1mexp_fwd(x, p, a):  # Maechler 2012
+    if x < LN2:
+        return M.log(-M.expm1(-x))
+    return M.log1p(-M.exp(-x))
+
+
+def log1mexp_bwd(dy, x, p, a):
+    if x < ZERO:  # outside the domain, as the forward
+        return NAN
+    return dy / M.expm1(x)
+
+
+def lisht_fwd(x, p, a):
+    return x * M.tanh(x)
+
+
+def lisht_bwd(dy, x, p, a):  # tanh(x) + x sech(x)^2, sech^2 = 4e / (1 + e)^2, e = exp(-2|x|)
+    x = clip(x, -CLIP, CLIP)
+    e = M.exp(-TWO * abs(x))
+    return dy * (M.tanh(x) + x * (TWO + TWO) * e / ((ONE + e) * (ONE + e)))
+
+
+def snake_fwd(x, p, a):
+    s = M.sin(p[0] * x)
+    return x + s * s / p[0]
+
+
+def snake_bwd(dy, x, p, a):
+    return dy * (ONE + M.sin(TWO * p[0] * x))
+
+
+# -------------------------------------------------------------------- gated
+def glu_fwd(a, b, p):
+    return a * sig2(b)[0]
+
+
+def glu_bwd(dy, a, b, p):
+    s, c = sig2(b)
+    return dy * s, dy * a * s * c
+
+
+def swiglu_fwd(a, b, p):
+    return silu_fwd(a, p, ZERO) * b
+
+
+def swiglu_bwd(dy, a, b, p):
+    return silu_bwd(dy * b, a, p, ZERO), dy * silu_fwd(a, p, ZERO)
+
+
+def geglu_fwd(a, b, p):
+    return gelu_fwd(a, p, ZERO) * b
+
+
+def geglu_bwd(dy, a, b, p):
+    return gelu_bwd(dy * b, a, p, ZERO), dy * gelu_fwd(a, p, ZERO)
+
+
+def reglu_fwd(a, b, p):
+    return (a if a > ZERO else ZERO) * b
+
+
+def reglu_bwd(dy, a, b, p):
+    if a > ZERO:
+        return dy * b, dy * a
+    return dy * b * ZERO, dy * ZERO
+
+
+# --------------------------------------------------------------- the tables
+ELEMENTWISE: tuple[str, ...] = (
+    "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "gelu", "sigmoid",
+    "hard_sigmoid", "log_sigmoid", "softplus", "softsign", "silu", "hard_silu", "mish", "tanh",
+    "hard_tanh", "tanh_shrink", "soft_shrink", "hard_shrink", "threshold", "sparse_plus",
+    "sparse_sigmoid", "squareplus", "exponential", "linear", "log1mexp", "lisht", "snake",
+)  # fmt: skip
+GATED: tuple[str, ...] = ("glu", "swiglu", "geglu", "reglu")
+_HELPERS = ("clip", "sig2", "leaky", "rrelu_slope", "tanh_softplus")
+
+_cache: dict[str, _pytypes.SimpleNamespace] = {}
+_lock = threading.Lock()
+
+
+def device(fn):
+    """``cuda.jit(device=True)``, force-inlined at the NVVM level on the real target."""
+    if SIMULATOR:
+        return cuda.jit(device=True)(fn)
+    return cuda.jit(device=True, forceinline=True)(fn)
+
+
+def functions(ct) -> _pytypes.SimpleNamespace:
+    """The device functions for compute type ``ct`` (numba.float32 or numba.float64).
+
+    Returns a namespace with ``fwd[name]``, ``bwd[name]`` for every
+    elementwise and gated entry, ``rrelu_slope``, the typed constants and
+    ``CT``.  Built once per type.
+    """
+    key = str(ct)
+    got = _cache.get(key)
+    if got is not None:
+        return got
+    with _lock:
+        got = _cache.get(key)
+        if got is None:
+            got = _cache[key] = _clone(ct)
+    return got
+
+
+def _clone(ct) -> _pytypes.SimpleNamespace:
+    scope = dict(globals())  # cuda, M, U64, ... and every function below, replaced next
+    scope.update({k: np.dtype(str(ct)).type(v) for k, v in _CONSTANTS.items()})
+    scope["CT"] = ct
+    names = [f"{n}_{d}" for n in ELEMENTWISE + GATED for d in ("fwd", "bwd")] + list(_HELPERS)
+    for name in names:
+        fn = globals()[name]
+        copy = _pytypes.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
+        copy.__qualname__ = f"{fn.__qualname__}_{ct}"
+        scope[name] = device(copy)
+    ns = _pytypes.SimpleNamespace(**{k: scope[k] for k in _CONSTANTS})
+    ns.CT = ct
+    ns.fwd = {n: scope[f"{n}_fwd"] for n in ELEMENTWISE + GATED}
+    ns.bwd = {n: scope[f"{n}_bwd"] for n in ELEMENTWISE + GATED}
+    ns.rrelu_slope = scope["rrelu_slope"]
+    return ns

@@ -1,0 +1,616 @@
+"""Numba CUDA kernels: one factory per loop, a spec per compiled kernel, a cache.
+
+Every kernel the backend launches is named by a :class:`Spec` ``(kind, name,
+dtype, variant)`` and built by :func:`build` into ``(python function,
+argument types)``.  The backend compiles a spec once (:func:`get`, in memory
+and, on the real target, on disk with ``cache=True``); ``_numba_check``
+compiles the very same pair with ``cuda.compile_ptx`` and no device.
+
+Storage and compute types: float16 and bfloat16 are loaded, converted to
+float32, computed in float32 and rounded once on store; float32 and float64
+compute in their own type.  bfloat16 arrays reach the kernels as uint16 views
+and are converted with bit operations (round to nearest even), so the PTX is
+self-contained (Numba's own bfloat16 type calls into a C++ shim linked at load
+time) and ptxas can check it.
+
+Flags that only select a uniform branch (bias or not, mask or not, prelu's
+scalar or per-channel weight, rrelu's training mode) are kernel arguments, not
+variants: one compiled kernel per (name, dtype, direction) keeps the first-call
+compile cost and the number of cached kernels down.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import numba
+from numba import cuda
+
+from . import _numba_functions as NF
+from ._numba_functions import SIMULATOR
+
+try:  # bit casts for bfloat16; libdevice is not part of the simulator
+    from numba.cuda import libdevice as _libdevice
+except Exception:  # pragma: no cover - simulator or an unusual install
+    _libdevice = None
+
+try:
+    from numba.cuda import types as _nbtypes  # numba-cuda's own type objects
+except Exception:  # pragma: no cover - the built-in numba.cuda of older numba
+    from numba.core import types as _nbtypes
+
+#: largest block of the shared-memory reductions (row-wise, dbias/dweight)
+MAX_BLOCK = 256
+
+ROWWISE = ("softmax", "log_softmax", "softmin", "sparsemax")
+DTYPES = ("f16", "bf16", "f32", "f64")
+_NP_DTYPE = {"f16": np.float16, "f32": np.float32, "f64": np.float64, "bool": np.bool_}
+_STORAGE = {"f16": _nbtypes.float16, "bf16": _nbtypes.uint16, "f32": _nbtypes.float32, "f64": _nbtypes.float64}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One compiled kernel.
+
+    kind: ``elementwise`` | ``gated`` | ``rowwise`` (name = activation),
+    ``colsum`` (name ``sum`` for dbias, ``prelu_dweight``), ``finalize``,
+    ``cast`` (name = source dtype), ``gather`` / ``scatter`` (name =
+    ``"<dst ndim>_<src ndim>"``).  variant: ``fwd`` / ``bwd`` or ``-``.
+    """
+
+    kind: str
+    name: str
+    dtype: str
+    variant: str = "-"
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}:{self.dtype}:{self.variant}"
+
+
+def compute_type(dtype: str):
+    return numba.float64 if dtype == "f64" else numba.float32
+
+
+def storage_type(dtype: str):
+    if dtype in _STORAGE:
+        return _STORAGE[dtype]
+    return numba.from_dtype(np.dtype(dtype))
+
+
+def _arr(dtype: str, ndim: int = 1, layout: str = "C"):
+    return _nbtypes.Array(storage_type(dtype), ndim, layout)
+
+
+# ----------------------------------------------------------- load / store
+def _loader(dtype: str, ct) -> Callable:
+    """Storage element -> compute type."""
+    if dtype == "bf16":
+        int_as_float = _libdevice.int_as_float
+        i32, i64 = numba.int32, numba.int64
+
+        def load_bf16(v):
+            return int_as_float(i32(i64(v) << 16))  # bfloat16 is the top half of a float32
+
+        return NF.device(load_bf16)
+
+    def load(v):
+        return ct(v)
+
+    return NF.device(load)
+
+
+def _storer(dtype: str) -> Callable:
+    """Compute type -> storage element (round to nearest even)."""
+    if dtype == "bf16":
+        float_as_int = _libdevice.float_as_int
+        i64, u16 = numba.int64, numba.uint16
+
+        def store_bf16(y):
+            if y != y:
+                return u16(0x7FC0)
+            u = i64(float_as_int(y)) & 0xFFFFFFFF
+            u += 0x7FFF + ((u >> 16) & 1)  # carries into the exponent exactly as RNE requires
+            return u16(u >> 16)
+
+        return NF.device(store_bf16)
+    st = storage_type(dtype)
+
+    def store(y):
+        return st(y)
+
+    return NF.device(store)
+
+
+# ---------------------------------------------------------------- elementwise
+# slope source of prelu/rrelu (the `a` of the device functions)
+_SLOPE = {"prelu": 1, "rrelu": 2}
+
+
+def elementwise(name: str, dtype: str, backward: bool):
+    """out[i] = f(x[i] + bias[i % C]), or dy[i] * f'(.) for the backward; grid-stride."""
+    ct = compute_type(dtype)
+    fns = NF.functions(ct)
+    fwd, bwd = fns.fwd[name], fns.bwd[name]
+    from_y = _grad_from_y(name)
+    slope_kind = _SLOPE.get(name, 0)
+    rrelu_slope = fns.rrelu_slope
+    load, store = _loader(dtype, ct), _storer(dtype)
+    zero = fns.ZERO
+
+    def kernel(x, dy, bias, w, out, n, C, Cw, p, seed, has_bias):
+        for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+            z = load(x[i])
+            if has_bias:
+                z += load(bias[i % C])
+            a = zero
+            if slope_kind == 1:  # prelu: per-channel weight, or the scalar in p[0] (Cw == 0)
+                a = p[0] if Cw == 0 else load(w[i % Cw])
+            elif slope_kind == 2:
+                a = rrelu_slope(i, p, seed)
+            if backward:
+                v = fwd(z, p, a) if from_y else z
+                r = bwd(load(dy[i]), v, p, a)
+            else:
+                r = fwd(z, p, a)
+            if z != z:  # NaN in, NaN out, whatever the branch structure of f
+                r = z
+            out[i] = store(r)
+
+    a = _arr(dtype)
+    sig = (a, a, a, a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(ct, 3), numba.uint64, numba.boolean)
+    return kernel, sig
+
+
+def _grad_from_y(name: str) -> bool:
+    from ..catalogue import REGISTRY
+
+    return REGISTRY.get(name).grad_from == "y"
+
+
+# -------------------------------------------------------------------- gated
+def gated(name: str, dtype: str, backward: bool):
+    """x viewed as (outer, 2H, inner): a = x[o, j, k], b = x[o, H + j, k]; any axis by strides.
+
+    One thread per output element (o, j, k), flat index i; ``Hi = H * inner``
+    gives ia = i + o * Hi and ib = ia + Hi.  The backward writes da and db.
+    """
+    ct = compute_type(dtype)
+    fns = NF.functions(ct)
+    gfwd, gbwd = fns.fwd[name], fns.bwd[name]
+    load, store = _loader(dtype, ct), _storer(dtype)
+    nan = fns.NAN
+
+    def kernel(x, dy, bias, out, n, Hi, C, p, has_bias):
+        for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+            ia = i + (i // Hi) * Hi
+            ib = ia + Hi
+            a = load(x[ia])
+            b = load(x[ib])
+            if has_bias:  # bias runs along the last axis of the input, both halves
+                a += load(bias[ia % C])
+                b += load(bias[ib % C])
+            bad = a != a or b != b
+            if backward:
+                da, db = gbwd(load(dy[i]), a, b, p)
+                if bad:
+                    da = nan
+                    db = nan
+                out[ia] = store(da)
+                out[ib] = store(db)
+            else:
+                y = gfwd(a, b, p)
+                if bad:
+                    y = nan
+                out[i] = store(y)
+
+    a = _arr(dtype)
+    sig = (a, a, a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(ct, 3), numba.boolean)
+    return kernel, sig
+
+
+# ------------------------------------------------------------------ rowwise
+def _block_reducers(ct):
+    """Tree reductions over a block in shared memory (no warp shuffles: the simulator runs them).
+
+    Every thread of the block must call them (they synchronize); blockDim.x
+    must be a power of two <= MAX_BLOCK.  The result is returned to all threads.
+    """
+
+    def block_sum(sh, v):
+        t = cuda.threadIdx.x
+        sh[t] = v
+        cuda.syncthreads()
+        s = cuda.blockDim.x // 2
+        while s > 0:
+            if t < s:
+                sh[t] += sh[t + s]
+            cuda.syncthreads()
+            s //= 2
+        r = sh[0]
+        cuda.syncthreads()  # sh is reused by the next reduction
+        return r
+
+    def block_max(sh, v):  # NaN wins
+        t = cuda.threadIdx.x
+        sh[t] = v
+        cuda.syncthreads()
+        s = cuda.blockDim.x // 2
+        while s > 0:
+            if t < s:
+                o = sh[t + s]
+                if o > sh[t] or o != o:
+                    sh[t] = o
+            cuda.syncthreads()
+            s //= 2
+        r = sh[0]
+        cuda.syncthreads()
+        return r
+
+    return NF.device(block_sum), NF.device(block_max)
+
+
+def rowwise(name: str, dtype: str, backward: bool):
+    """One block per row (grid-stride over rows), rows along any axis.
+
+    x is viewed as (outer, L, inner); row r = (o, k) has its j-th element at
+    o*L*inner + k + j*inner.  Passes over the row re-read global memory:
+    max, then the sum (softmax family) or the exact sparsemax threshold, then
+    the output; the backward adds one reduction of dy.  The mask and the bias
+    are kernel flags.  Masked entries are left out and get 0.
+    """
+    ct = compute_type(dtype)
+    fns = NF.functions(ct)
+    block_sum, block_max = _block_reducers(ct)
+    load, store = _loader(dtype, ct), _storer(dtype)
+    ZERO, ONE, INF, NAN = fns.ZERO, fns.ONE, fns.INF, fns.NAN
+    sign = -ONE if name == "softmin" else ONE
+    op = ROWWISE.index(name)  # 0 softmax, 1 log_softmax, 2 softmin, 3 sparsemax
+    is_log, is_sparse = op == 1, op == 3
+    exp, log = NF.M.exp, NF.M.log
+    nb = MAX_BLOCK
+    i32 = numba.int32
+
+    def kernel(x, dy, bias, mask, out, nrows, L, inner, C, has_bias, has_mask):
+        sh = cuda.shared.array(nb, ct)
+        sh2 = cuda.shared.array(nb, ct)
+        t0 = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        for r in range(cuda.blockIdx.x, nrows, cuda.gridDim.x):
+            o = r // inner
+            base = o * L * inner + (r - o * inner)
+            # pass 1: max of the unmasked entries; does the row have any?
+            m = -INF
+            mine = 0
+            for j in range(t0, L, nt):
+                i = base + j * inner
+                if has_mask and not mask[i]:
+                    continue
+                v = load(x[i])
+                if has_bias:
+                    v += load(bias[i % C])
+                v = sign * v
+                mine = 1
+                if v > m or v != v:
+                    m = v
+            m = block_max(sh, m)
+            if cuda.syncthreads_or(i32(mine)) == 0:  # fully masked: outputs and gradients 0
+                for j in range(t0, L, nt):
+                    out[base + j * inner] = store(ZERO)
+                continue
+            if is_sparse:
+                if m != m or m == INF or m == -INF:  # NaN, +inf or all -inf: NaN row
+                    for j in range(t0, L, nt):
+                        out[base + j * inner] = store(NAN)
+                    continue
+                # tau: Newton on f(t) = sum max(z - t, 0) - 1 from t = -1 (z = v - m <= 0);
+                # each step is (sum of z > t - 1) / count, the support shrinks monotonically
+                # and the loop ends when it stops changing: the exact tau of the sorted form.
+                tau = -ONE
+                prev = -ONE
+                for _ in range(L + 1):
+                    cnt = ZERO
+                    tot = ZERO
+                    for j in range(t0, L, nt):
+                        i = base + j * inner
+                        if has_mask and not mask[i]:
+                            continue
+                        v = load(x[i])
+                        if has_bias:
+                            v += load(bias[i % C])
+                        z = v - m
+                        if z > tau:
+                            cnt += ONE
+                            tot += z
+                    cnt = block_sum(sh, cnt)
+                    tot = block_sum(sh2, tot)
+                    if cnt == prev:
+                        break
+                    prev = cnt
+                    tau = (tot - ONE) / cnt
+                s = ZERO
+                if backward:  # sum of dy over the support, and its size
+                    acc = ZERO
+                    for j in range(t0, L, nt):
+                        i = base + j * inner
+                        if has_mask and not mask[i]:
+                            continue
+                        v = load(x[i])
+                        if has_bias:
+                            v += load(bias[i % C])
+                        if v - m > tau:
+                            acc += load(dy[i])
+                    s = block_sum(sh, acc) / prev
+                for j in range(t0, L, nt):
+                    i = base + j * inner
+                    r_out = ZERO
+                    if not has_mask or mask[i]:
+                        v = load(x[i])
+                        if has_bias:
+                            v += load(bias[i % C])
+                        z = v - m - tau
+                        if backward:
+                            if z > ZERO:
+                                r_out = load(dy[i]) - s
+                        elif z > ZERO:
+                            r_out = z
+                    out[i] = store(r_out)
+                continue
+            # softmax family: sum of exp(v - max)
+            acc = ZERO
+            for j in range(t0, L, nt):
+                i = base + j * inner
+                if has_mask and not mask[i]:
+                    continue
+                v = load(x[i])
+                if has_bias:
+                    v += load(bias[i % C])
+                acc += exp(sign * v - m)
+            total = block_sum(sh, acc)
+            logtotal = log(total)
+            s = ZERO
+            if backward:  # sum(dy * y), or sum(dy) for log_softmax
+                acc = ZERO
+                for j in range(t0, L, nt):
+                    i = base + j * inner
+                    if has_mask and not mask[i]:
+                        continue
+                    g = load(dy[i])
+                    if is_log:
+                        acc += g
+                    else:
+                        v = load(x[i])
+                        if has_bias:
+                            v += load(bias[i % C])
+                        acc += g * (exp(sign * v - m) / total)
+                s = block_sum(sh, acc)
+            for j in range(t0, L, nt):
+                i = base + j * inner
+                r_out = ZERO
+                if not has_mask or mask[i]:
+                    v = load(x[i])
+                    if has_bias:
+                        v += load(bias[i % C])
+                    v = sign * v - m
+                    if is_log:
+                        y = v - logtotal
+                        r_out = load(dy[i]) - exp(y) * s if backward else y
+                    else:
+                        y = exp(v) / total
+                        r_out = sign * y * (load(dy[i]) - s) if backward else y
+                out[i] = store(r_out)
+
+    a = _arr(dtype)
+    i64 = numba.int64
+    sig = (a, a, a, _arr("bool"), a, i64, i64, i64, i64, numba.boolean, numba.boolean)
+    return kernel, sig
+
+
+# ------------------------------------------------------- dbias / dweight
+def colsum(name: str, dtype: str):
+    """Partial column sums of a (R, K) view: partial[g, k] = sum over the rows of block row g.
+
+    ``sum``: of x (dbias = column sums of dx).  ``prelu_dweight``: of dy * z
+    where z = x + bias is not > 0 (NaN in x propagates, as in the NumPy
+    backend).  Block (TX, TY): TX consecutive columns, TY row lanes reduced
+    in shared memory; gridDim.y blocks split the rows, :func:`finalize` adds
+    their partials.  Deterministic (no atomics).  Accumulates in the compute
+    type: float32 for 16-bit inputs.
+    """
+    ct = compute_type(dtype)
+    fns = NF.functions(ct)
+    load = _loader(dtype, ct)
+    ZERO = fns.ZERO
+    weight_term = name == "prelu_dweight"
+    nb = MAX_BLOCK
+
+    def kernel(x, dy, bias, partial, R, K, C, has_bias):
+        sh = cuda.shared.array(nb, ct)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        TX = cuda.blockDim.x
+        TY = cuda.blockDim.y
+        k = cuda.blockIdx.x * TX + tx
+        acc = ZERO
+        if k < K:
+            for r in range(cuda.blockIdx.y * TY + ty, R, cuda.gridDim.y * TY):
+                i = r * K + k
+                if weight_term:
+                    z = load(x[i])
+                    if has_bias:
+                        z += load(bias[i % C])
+                    if not z > ZERO:
+                        acc += load(dy[i]) * z
+                else:
+                    acc += load(x[i])
+        sh[ty * TX + tx] = acc
+        cuda.syncthreads()
+        s = TY // 2
+        while s > 0:
+            if ty < s:
+                sh[ty * TX + tx] += sh[(ty + s) * TX + tx]
+            cuda.syncthreads()
+            s //= 2
+        if ty == 0 and k < K:
+            partial[cuda.blockIdx.y * K + k] = sh[tx]
+
+    a = _arr(dtype)
+    part = _nbtypes.Array(ct, 1, "C")
+    i64 = numba.int64
+    return kernel, (a, a, a, part, i64, i64, i64, numba.boolean)
+
+
+def finalize(dtype: str):
+    """out[k] = sum over g of partial[g, k], rounded once to the storage type."""
+    ct = compute_type(dtype)
+    store = _storer(dtype)
+    zero = NF.functions(ct).ZERO
+
+    def kernel(partial, out, G, K):
+        for k in range(cuda.grid(1), K, cuda.gridsize(1)):
+            acc = zero
+            for g in range(G):
+                acc += partial[g * K + k]
+            out[k] = store(acc)
+
+    return kernel, (_nbtypes.Array(ct, 1, "C"), _arr(dtype), numba.int64, numba.int64)
+
+
+# ------------------------------------------------------- casts and copies
+def cast(src: str, dst: str):
+    """dst[i] = src[i] converted (bool: != 0; bfloat16 through float32)."""
+    if dst == "bool" and src == "bf16":  # any bit pattern but +-0.0 is true
+
+        def kernel(s, d, n):
+            for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+                d[i] = (s[i] & 0x7FFF) != 0
+
+    elif dst == "bool":
+        is_float = src in _STORAGE
+        load = _loader(src, compute_type(src)) if is_float else None
+        zero = compute_type(src)(0) if is_float else np.dtype(src).type(0)
+
+        def kernel(s, d, n):
+            for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+                d[i] = (load(s[i]) if is_float else s[i]) != zero
+
+    else:
+        ct = compute_type(dst)
+        load = _loader(src, numba.float32 if src == "bf16" else ct)
+        store = _storer(dst)
+
+        def kernel(s, d, n):
+            for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+                d[i] = store(ct(load(s[i])))
+
+    return kernel, (_arr(src), _arr(dst), numba.int64)
+
+
+def _strided_source(kind: str, dst_ndim: int, src_ndim: int) -> str:
+    """Source of a copy between a flat C-contiguous array and an N-d strided one.
+
+    gather: flat[i] = src[index of i in `shape`], with NumPy broadcasting of
+    src (fewer dims, or dims of 1).  scatter: nd[index of i] = flat[i].
+    Generated per number of dimensions: Numba indexes with a fixed tuple.
+    """
+    lines = ["def kernel(src, dst, n, shape):", "    for i in range(cuda.grid(1), n, cuda.gridsize(1)):", "        r = i"]
+    for d in range(dst_ndim - 1, 0, -1):
+        lines += [f"        i{d} = r % shape[{d}]", f"        r = r // shape[{d}]"]
+    lines.append("        i0 = r")
+    if kind == "gather":
+        off = dst_ndim - src_ndim
+        idx = ", ".join(f"min(i{off + d}, src.shape[{d}] - 1)" for d in range(src_ndim)) or "()"
+        lines.append(f"        dst[i] = src[{idx}]")
+    else:
+        idx = ", ".join(f"i{d}" for d in range(dst_ndim))
+        lines.append(f"        dst[{idx}] = src[i]")
+    return "\n".join(lines) + "\n"
+
+
+def strided(kind: str, dtype: str, dst_ndim: int, src_ndim: int):
+    scope: dict[str, Any] = {"cuda": cuda, "min": min}
+    exec(compile(_strided_source(kind, dst_ndim, src_ndim), f"<numba {kind} {dst_ndim}d>", "exec"), scope)
+    shape = _nbtypes.UniTuple(numba.int64, dst_ndim) if dst_ndim else _nbtypes.Tuple(())
+    if kind == "gather":
+        sig = (_arr(dtype, src_ndim, "A"), _arr(dtype), numba.int64, shape)
+    else:
+        sig = (_arr(dtype), _arr(dtype, dst_ndim, "A"), numba.int64, shape)
+    return scope["kernel"], sig
+
+
+# --------------------------------------------------------------- the table
+def build(spec: Spec):
+    """(python function, argument types) of a spec."""
+    kind, name, dtype, variant = spec.kind, spec.name, spec.dtype, spec.variant
+    if kind == "elementwise":
+        return elementwise(name, dtype, variant == "bwd")
+    if kind == "gated":
+        return gated(name, dtype, variant == "bwd")
+    if kind == "rowwise":
+        return rowwise(name, dtype, variant == "bwd")
+    if kind == "colsum":
+        return colsum(name, dtype)
+    if kind == "finalize":
+        return finalize(dtype)
+    if kind == "cast":
+        return cast(name, dtype)
+    if kind in ("gather", "scatter"):
+        dst_ndim, src_ndim = (int(v) for v in name.split("_"))
+        return strided(kind, dtype, dst_ndim, src_ndim)
+    raise ValueError(f"unknown kernel kind {kind!r}")
+
+
+def all_specs() -> list[Spec]:
+    """Every kernel of the catalogue and of the helpers, for the PTX check."""
+    specs: list[Spec] = []
+    for dt in DTYPES:
+        for d in ("fwd", "bwd"):
+            specs += [Spec("elementwise", n, dt, d) for n in NF.ELEMENTWISE]
+            specs += [Spec("gated", n, dt, d) for n in NF.GATED]
+            specs += [Spec("rowwise", n, dt, d) for n in ROWWISE]
+        specs += [Spec("colsum", "sum", dt), Spec("colsum", "prelu_dweight", dt), Spec("finalize", "-", dt)]
+        specs += [Spec("cast", src, dt) for src in DTYPES if src != dt]
+        specs += [Spec("cast", dt, "bool")]
+        specs += [Spec("gather", "2_2", dt), Spec("scatter", "2_2", dt)]
+    specs += [Spec("cast", "int64", "bool"), Spec("cast", "uint8", "bool")]
+    specs += [Spec("gather", "3_1", "bool"), Spec("gather", "4_4", "f32"), Spec("scatter", "3_3", "f32")]
+    return specs
+
+
+# ------------------------------------------------------------ compile cache
+_compiled: dict[Spec, Any] = {}
+_compile_seconds: dict[Spec, float] = {}
+_lock = threading.Lock()
+
+
+def get(spec: Spec):
+    """The compiled kernel of ``spec``: built and compiled on first use, then cached.
+
+    Compilation is eager (explicit signature) and happens under a lock, so
+    concurrent first calls compile once.  ``cache=True`` also keeps the
+    compiled code on disk (Numba's cache, keyed by the function, its closure
+    and the compute capability); the exec-generated strided copies have no
+    source file and are cached in memory only.
+    """
+    got = _compiled.get(spec)
+    if got is not None:
+        return got
+    with _lock:
+        got = _compiled.get(spec)
+        if got is None:
+            fn, sig = build(spec)
+            start = time.perf_counter()
+            if SIMULATOR:
+                got = cuda.jit(fn)
+            else:
+                got = cuda.jit(sig, cache=spec.kind not in ("gather", "scatter"))(fn)
+            _compile_seconds[spec] = time.perf_counter() - start
+            _compiled[spec] = got
+    return got
+
+
+def compile_times() -> dict[str, float]:
+    """Seconds each kernel compiled so far took (first call, in this process)."""
+    return {str(s): t for s, t in _compile_seconds.items()}

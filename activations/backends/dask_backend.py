@@ -1,0 +1,567 @@
+"""The Dask backend: lazy, blockwise, every chunk computed by its own backend.
+
+``apply``/``grad`` on a Dask array return a lazy Dask array (nothing is
+computed until ``.compute()``, ``da.store`` or a ``distributed`` client asks).
+Each chunk goes through the package's public ``apply``/``grad`` on the backend
+of the chunk type (NumPy chunks -> ``numpy``, CuPy chunks -> ``cupy``), so
+the Dask path adds scheduling, not arithmetic.  The chunk functions are given
+to :class:`DaskBackend` as arguments (the defaults import the package inside
+the task), which keeps ``dispatch`` -> ``backends`` one-way.
+
+Per kind:
+
+* elementwise: one task per chunk; ``bias``/prelu ``weight`` sliced per chunk
+  along the last axis; ``dbias`` and ``dweight`` are Dask reductions.  rrelu in
+  training mode draws its slope from the element's index in the *whole* array,
+  so that case is computed here per chunk from the global index.
+* gated: when ``axis`` is one chunk, one task per chunk; otherwise the halves
+  ``a | b`` are sliced, ``b`` is rechunked like ``a`` (only along ``axis``) and
+  each task gets a matching pair.
+* rowwise: when ``axis`` is one chunk, one task per chunk.  softmax,
+  log_softmax and softmin along a *chunked* axis use a two-pass reduction
+  that never gathers a row: pass 1 computes per chunk ``(max, sum exp(z - max),
+  any unmasked)``, which are combined per row as ``M = max_c m_c`` and
+  ``S = sum_c s_c exp(m_c - M)``; pass 2 normalizes blockwise.  The backward
+  reduces ``sum(dy * y)`` (``sum(dy)`` for log_softmax) the same way.
+  sparsemax needs a sort of the whole row, so it rechunks ``axis`` into one
+  chunk (other axes keep their chunks).
+
+``out=`` is refused (``ValueError``): Dask arrays are immutable.  To write a
+result into an existing NumPy/Zarr/HDF5 array use ``da.store(result, target)``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable
+
+import dask
+import dask.array as da
+import numpy as np
+
+from .. import _dtypes
+from ..registry import Kind
+from . import Backend, Call, Grads
+from ._numpy_functors import rrelu_hash_uniform
+
+
+def _apply_chunk(*args, **kwargs):
+    # Imported inside the task: the package is complete by the time a task runs,
+    # on this process or on a distributed worker.
+    import activations
+
+    return activations.apply(*args, **kwargs)
+
+
+def _grad_chunk(*args, **kwargs):
+    import activations
+
+    return activations.grad(*args, **kwargs)
+
+
+# The backend each chunk type goes to (chunks are never sent back to Dask).
+_CHUNK_BACKENDS = {"numpy": "numpy", "cupy": "cupy"}
+
+
+def _chunk_backend(x: da.Array) -> str:
+    module = type(x._meta).__module__.partition(".")[0]
+    try:
+        return _CHUNK_BACKENDS[module]
+    except KeyError:
+        raise TypeError(
+            f"Dask arrays of {type(x._meta).__module__}.{type(x._meta).__name__} chunks are not supported; "
+            "the chunks must be NumPy or CuPy arrays"
+        ) from None
+
+
+def _xp(a):
+    if type(a).__module__.partition(".")[0] == "cupy":
+        import cupy
+
+        return cupy
+    return np
+
+
+def _meta(x: da.Array, dtype) -> Any:
+    return x._meta.astype(dtype)
+
+
+def _index(ndim: int) -> tuple[str, ...]:
+    return tuple(f"d{i}" for i in range(ndim))
+
+
+def _along(ndim: int, axis: int, sl) -> tuple:
+    return (slice(None),) * axis + (sl,)
+
+
+# ----------------------------------------------------------------- tasks
+def _chunk_task(fn: Callable, activation: str, names: tuple[str, ...], select, upcast, kwargs, *blocks):
+    """``fn(activation, x[, dy], **named blocks, **kwargs)`` on one chunk.
+
+    ``names`` says which keyword each block is ("x", "dy", "bias", "weight",
+    "where"); ``upcast`` (a dtype or None) casts the float blocks first;
+    ``select`` picks one element of a tuple result.
+    """
+    bound = dict(zip(names, blocks))
+    if upcast is not None:
+        for key in ("x", "dy", "bias", "weight"):
+            if key in bound:
+                bound[key] = bound[key].astype(upcast)
+    x = bound.pop("x")
+    args = (activation, x) if "dy" not in bound else (activation, x, bound.pop("dy"))
+    result = fn(*args, **bound, **kwargs)
+    return result if select is None else result[select]
+
+
+def _gated_pair_task(fn: Callable, activation: str, axis: int, last: bool, names, select, upcast, kwargs, *blocks):
+    """One output chunk of a gated activation from the matching chunks of both halves."""
+    bound = dict(zip(names, blocks))
+    xp = _xp(bound["a"])
+    x = xp.concatenate([bound.pop("a"), bound.pop("b")], axis=axis)
+    if "bias_a" in bound:
+        ba, bb = bound.pop("bias_a"), bound.pop("bias_b")
+        bound["bias"] = xp.concatenate([ba, bb]) if last else ba
+    bound["x"] = x
+    order = ("x", "dy", "bias")
+    keys = tuple(k for k in order if k in bound)
+    return _chunk_task(fn, activation, keys, select, upcast, kwargs, *(bound[k] for k in keys))
+
+
+def _half(block, axis: int, which: int):
+    h = block.shape[axis] // 2
+    return block[_along(block.ndim, axis, slice(0, h) if which == 0 else slice(h, None))]
+
+
+def _flat_index(xp, block_info, shape):
+    """C-order index in the whole array of every element of one chunk (uint64)."""
+    info = block_info[0]
+    full = info["shape"]
+    idx = xp.zeros(shape, dtype=np.uint64)
+    stride = 1
+    for d in range(len(full) - 1, -1, -1):
+        start, stop = info["array-location"][d]
+        r = xp.arange(start, stop, dtype=np.uint64) * np.uint64(stride)
+        idx = idx + r.reshape((-1,) + (1,) * (len(full) - 1 - d))
+        stride *= full[d]
+    return idx
+
+
+def _rrelu_training_task(x, *rest, lower, upper, seed, cdtype, has_bias, has_dy, keep_compute, block_info=None):
+    """rrelu with per-element random slopes (docs/semantics.md): y, or dx when dy is given."""
+    xp = _xp(x)
+    rest = list(rest)
+    dy = rest.pop(0) if has_dy else None  # the order of `parts`: x, dy, bias
+    bias = rest.pop(0) if has_bias else None
+    u = rrelu_hash_uniform(seed, _flat_index(xp, block_info, x.shape))
+    slope = (lower + (upper - lower) * u).astype(cdtype)
+    with np.errstate(all="ignore"):
+        z = x.astype(cdtype)
+        if bias is not None:
+            z = z + bias.astype(cdtype)
+        if dy is None:
+            out = z * slope
+            out = xp.where(xp.isnan(out) & ~xp.isnan(z), 0, out)  # 0 * -inf := 0
+            out = xp.where(z > 0, z, out)
+        else:
+            dyc = dy.astype(cdtype)
+            out = xp.where(z > 0, dyc, dyc * slope)
+            out = xp.where(xp.isnan(z), z, out)  # NaN propagates to dx
+    return out if keep_compute else out.astype(x.dtype)
+
+
+def _softmax_stats(z, *mask, axis):
+    """Pass 1 per chunk: (max, sum exp(z - max), any unmasked) stacked along axis."""
+    xp = _xp(z)
+    m_in = mask[0] if mask else None
+    keep = z.shape[:axis] + (1,) + z.shape[axis + 1 :]
+    with np.errstate(all="ignore"):
+        zm = z if m_in is None else xp.where(m_in, z, -np.inf)
+        if z.shape[axis] == 0:
+            m = xp.full(keep, -np.inf, z.dtype)
+            s = xp.zeros(keep, z.dtype)
+            seen = xp.zeros(keep, z.dtype)
+        else:
+            m = zm.max(axis=axis, keepdims=True)
+            shift = xp.where(m == -np.inf, 0, m)  # nothing but -inf here: this chunk adds 0
+            s = xp.exp(zm - shift).sum(axis=axis, keepdims=True)
+            seen = xp.ones(keep, z.dtype) if m_in is None else m_in.any(axis=axis, keepdims=True).astype(z.dtype)
+    return xp.concatenate([m, s, seen], axis=axis)
+
+
+def _softmax_combine(stats, *, axis, masked):
+    """Pass 1 across chunks of a row: M = max m_c, S = sum s_c exp(m_c - M), stacked."""
+    xp = _xp(stats)
+    n = stats.ndim
+    m = stats[_along(n, axis, slice(0, None, 3))]
+    s = stats[_along(n, axis, slice(1, None, 3))]
+    seen = stats[_along(n, axis, slice(2, None, 3))]
+    with np.errstate(all="ignore"):
+        big = m.max(axis=axis, keepdims=True)
+        if masked:  # a fully masked row: nothing to shift (outputs 0, as the single-array path)
+            big = xp.where(seen.max(axis=axis, keepdims=True) > 0, big, 0)
+        term = xp.where(s == 0, 0, s * xp.exp(m - big))
+        total = term.sum(axis=axis, keepdims=True)
+    return xp.concatenate([big, total], axis=axis)
+
+
+def _softmax_normalize(z, big, total, *mask, log, out_dtype):
+    """Pass 2 per chunk: exp(z - M) / S, or z - M - log S."""
+    xp = _xp(z)
+    m_in = mask[0] if mask else None
+    with np.errstate(all="ignore"):
+        zm = z if m_in is None else xp.where(m_in, z, -np.inf)
+        if log:
+            y = zm - big - xp.log(total)
+            if m_in is not None:
+                y = xp.where(m_in, y, 0)
+        else:
+            if m_in is not None:
+                total = xp.where(total == 0, 1, total)  # fully masked: 0 / 1 = 0
+            y = xp.exp(zm - big) / total
+    return y.astype(out_dtype)
+
+
+def _softmax_bwd_partial(y, dy, *mask, log):
+    """What the backward reduces per row: dy * y (softmax, softmin) or dy (log_softmax)."""
+    xp = _xp(y)
+    with np.errstate(all="ignore"):
+        d = dy if not mask else xp.where(mask[0], dy, 0)
+        return d if log else d * y
+
+
+def _softmax_bwd_finish(y, dy, red, *mask, log, negate, out_dtype):
+    xp = _xp(y)
+    m_in = mask[0] if mask else None
+    with np.errstate(all="ignore"):
+        d = dy if m_in is None else xp.where(m_in, dy, 0)
+        if log:
+            p = xp.exp(y)
+            if m_in is not None:
+                p = xp.where(m_in, p, 0)
+            dx = d - p * red
+            if m_in is not None:
+                dx = xp.where(m_in, dx, 0)
+        else:
+            dx = y * (d - red)
+            if negate:
+                dx = -dx
+    return dx.astype(out_dtype)
+
+
+# --------------------------------------------------------------- backend
+class DaskBackend(Backend):
+    name = "dask"
+    description = "Dask arrays: lazy and blockwise, each chunk on its own backend (NumPy or CuPy chunks)"
+
+    def __init__(self, apply_chunk: Callable = _apply_chunk, grad_chunk: Callable = _grad_chunk):
+        self.apply_chunk = apply_chunk
+        self.grad_chunk = grad_chunk
+
+    def available(self) -> tuple[bool, str]:
+        return True, f"dask {dask.__version__}"
+
+    def owns(self, obj: Any) -> bool:
+        return isinstance(obj, da.Array)
+
+    def asarray(self, obj: Any, what: str, dtype: Any = None) -> da.Array:
+        if isinstance(obj, da.Array):
+            arr = obj
+            if any(isinstance(n, float) and math.isnan(n) for n in arr.shape):
+                raise ValueError(f"{what} has unknown chunk sizes; call {what}.compute_chunk_sizes() first")
+        else:
+            if hasattr(obj, "__cuda_array_interface__") and type(obj).__module__.partition(".")[0] == "cupy":
+                host = obj
+            elif isinstance(obj, (list, tuple, int, float, bool)) or np.isscalar(obj) and not isinstance(obj, np.generic):
+                host = np.asarray(obj, dtype=np.float64 if dtype is None else dtype)
+            else:
+                host = np.asarray(obj)
+            # x forced onto Dask gets Dask's automatic chunks; operands stay one chunk and are
+            # rechunked like x where they are used
+            arr = da.from_array(host, chunks="auto" if what == "x" else -1, asarray=False)
+        if dtype is not None and arr.dtype != np.dtype(dtype):
+            arr = arr.astype(dtype)
+        return arr
+
+    # ------------------------------------------------------------ dispatch
+    def forward(self, call: Call) -> da.Array:
+        _refuse_out(call)
+        kind = call.record.kind
+        if kind is Kind.ELEMENTWISE:
+            return self._elementwise(call, backward=False)
+        if kind is Kind.GATED:
+            return self._gated_forward(call)
+        return self._rowwise(call, backward=False)
+
+    def backward(self, call: Call) -> Grads:
+        _refuse_out(call)
+        kind = call.record.kind
+        if kind is Kind.ELEMENTWISE:
+            return self._elementwise(call, backward=True)
+        if kind is Kind.GATED:
+            return self._gated_backward(call)
+        return self._rowwise(call, backward=True)
+
+    # ---------------------------------------------------------- elementwise
+    def _elementwise(self, call: Call, backward: bool):
+        x = call.x
+        dtype = x.dtype
+        cdtype = _dtypes.compute_dtype(dtype)
+        ind = _index(x.ndim)
+        # dbias is summed from dx in compute precision, as the single-array path does
+        upcast = cdtype if (backward and call.bias is not None and cdtype != dtype) else None
+        out_dtype = upcast or dtype
+        parts: list = [("x", x, ind)]
+        if backward:
+            parts.append(("dy", call.dy.rechunk(x.chunks), ind))
+        if call.bias is not None:
+            # x's chunks for every operand: the result keeps x's chunks
+            parts.append(("bias", call.bias.rechunk((x.chunks[-1],)), ind[-1:]))
+
+        if call.name == "rrelu" and call.params["training"]:
+            dx = self._rrelu_training(call, parts, cdtype, keep_compute=upcast is not None)
+        else:
+            kwargs = self._params(call)
+            concatenate = None
+            if call.name == "prelu" and not isinstance(call.weight, float):
+                per_column = x.ndim > 0 and call.weight.shape[0] == x.shape[-1]
+                w = call.weight.rechunk((x.chunks[-1],)) if per_column else call.weight
+                parts.append(("weight", w, ind[-1:] if per_column else ("w",)))
+                concatenate = True
+            names = tuple(p[0] for p in parts)
+            select = 0 if backward and (call.bias is not None or call.name == "prelu") else None
+            fn = self.grad_chunk if backward else self.apply_chunk
+            task = functools.partial(_chunk_task, fn, call.name, names, select, upcast, kwargs)
+            dx = da.blockwise(
+                task, ind, *_flatten(parts), dtype=out_dtype, meta=_meta(x, out_dtype),
+                concatenate=concatenate, token=f"{call.name}-{'bwd' if backward else 'fwd'}",
+            )
+        if not backward:
+            return dx
+        dbias = dweight = None
+        if call.bias is not None:
+            dbias = _sum_rows(dx).astype(dtype)
+        if call.name == "prelu":
+            dweight = _prelu_dweight(call, cdtype)
+        return Grads(dx.astype(dtype) if upcast is not None else dx, dbias, dweight)
+
+    def _rrelu_training(self, call: Call, parts: list, cdtype, keep_compute: bool) -> da.Array:
+        x = call.x
+        p = call.params
+        arrays = [a for _, a, _ in parts]  # map_blocks pairs blocks by index: all have x's chunks
+        out_dtype = cdtype if keep_compute else x.dtype
+        return da.map_blocks(
+            _rrelu_training_task, *arrays,
+            lower=float(p["lower"]), upper=float(p["upper"]), seed=p.seed(), cdtype=cdtype,
+            has_bias=call.bias is not None, has_dy=call.dy is not None, keep_compute=keep_compute,
+            dtype=out_dtype, meta=_meta(x, out_dtype), token="rrelu-train",
+        )
+
+    def _params(self, call: Call, **extra) -> dict:
+        kwargs = {k: v for k, v in call.params.values.items() if k != "weight"}
+        if call.name == "prelu" and isinstance(call.weight, float):
+            kwargs["weight"] = call.weight
+        kwargs["backend"] = _chunk_backend(call.x)
+        kwargs.update(extra)
+        return kwargs
+
+    # ---------------------------------------------------------------- gated
+    def _gated_forward(self, call: Call) -> da.Array:
+        x, ax = call.x, call.axis
+        if x.numblocks[ax] == 1:
+            return self._gated_whole(call, backward=False)
+        return self._gated_pairs(call, backward=False)
+
+    def _gated_backward(self, call: Call) -> Grads:
+        x, ax = call.x, call.axis
+        cdtype = _dtypes.compute_dtype(x.dtype)
+        upcast = cdtype if (call.bias is not None and cdtype != x.dtype) else None
+        if x.numblocks[ax] == 1:
+            dx = self._gated_whole(call, backward=True, upcast=upcast)
+        else:
+            dx = self._gated_pairs(call, backward=True, upcast=upcast)
+        dbias = None if call.bias is None else _sum_rows(dx).astype(x.dtype)
+        return Grads(dx.astype(x.dtype) if upcast is not None else dx, dbias)
+
+    def _gated_whole(self, call: Call, backward: bool, upcast=None) -> da.Array:
+        """``axis`` is one chunk: each chunk holds both halves."""
+        x, ax = call.x, call.axis
+        ind = _index(x.ndim)
+        parts: list = [("x", x, ind)]
+        if backward:
+            dy_chunks = tuple(c if d != ax else (call.dy.shape[ax],) for d, c in enumerate(x.chunks))
+            parts.append(("dy", call.dy.rechunk(dy_chunks), ind))
+        if call.bias is not None:
+            parts.append(("bias", call.bias.rechunk((x.chunks[-1],)), ind[-1:]))
+        names = tuple(p[0] for p in parts)
+        kwargs = self._params(call, axis=ax)
+        fn = self.grad_chunk if backward else self.apply_chunk
+        select = 0 if backward and call.bias is not None else None
+        task = functools.partial(_chunk_task, fn, call.name, names, select, upcast, kwargs)
+        out_dtype = upcast or x.dtype
+        return da.blockwise(
+            task, ind, *_flatten(parts), dtype=out_dtype, meta=_meta(x, out_dtype),
+            adjust_chunks=None if backward else {ind[ax]: lambda c: c // 2},
+            token=f"{call.name}-{'bwd' if backward else 'fwd'}",
+        )
+
+    def _gated_pairs(self, call: Call, backward: bool, upcast=None) -> da.Array:
+        """``axis`` is chunked: pair chunk k of ``a`` with chunk k of ``b`` (rechunked like ``a``)."""
+        x, ax = call.x, call.axis
+        nd, h = x.ndim, x.shape[ax] // 2
+        last = ax == nd - 1
+        ind = _index(nd)
+        a = x[_along(nd, ax, slice(0, h))]
+        b = x[_along(nd, ax, slice(h, None))].rechunk({ax: a.chunks[ax]})
+        parts: list = [("a", a, ind), ("b", b, ind)]
+        if backward:
+            parts.append(("dy", call.dy.rechunk(a.chunks), ind))
+        if call.bias is not None:
+            if last:
+                parts.append(("bias_a", call.bias[:h].rechunk((a.chunks[ax],)), ind[-1:]))
+                parts.append(("bias_b", call.bias[h:].rechunk((a.chunks[ax],)), ind[-1:]))
+            else:
+                bias = call.bias.rechunk((a.chunks[-1],))
+                parts += [("bias_a", bias, ind[-1:]), ("bias_b", bias, ind[-1:])]
+        names = tuple(p[0] for p in parts)
+        kwargs = self._params(call, axis=ax)
+        fn = self.grad_chunk if backward else self.apply_chunk
+        select = 0 if backward and call.bias is not None else None
+        task = functools.partial(_gated_pair_task, fn, call.name, ax, last, names, select, upcast, kwargs)
+        out_dtype = upcast or x.dtype
+        out = da.blockwise(
+            task, ind, *_flatten(parts), dtype=out_dtype, meta=_meta(x, out_dtype),
+            adjust_chunks={ind[ax]: (lambda c: 2 * c)} if backward else None,
+            token=f"{call.name}-{'bwd' if backward else 'fwd'}",
+        )
+        if not backward:
+            return out
+        # each task returned [da_k | db_k]; put all da first, then all db
+        halves = [
+            out.map_blocks(_half, ax, which, chunks=a.chunks, dtype=out_dtype, meta=_meta(x, out_dtype))
+            for which in (0, 1)
+        ]
+        return da.concatenate(halves, axis=ax)
+
+    # -------------------------------------------------------------- rowwise
+    def _rowwise(self, call: Call, backward: bool):
+        x, ax = call.x, call.axis
+        mask = None
+        if call.where is not None:
+            mask = da.broadcast_to(call.where, x.shape).rechunk(x.chunks)
+        if x.numblocks[ax] > 1 and call.name == "sparsemax":
+            x = x.rechunk({ax: -1})  # the exact tau needs the sorted whole row
+            mask = None if mask is None else mask.rechunk(x.chunks)
+        if x.numblocks[ax] == 1:
+            return self._rowwise_whole(call, x, mask, backward)
+        return self._rowwise_two_pass(call, mask, backward)
+
+    def _rowwise_whole(self, call: Call, x: da.Array, mask, backward: bool):
+        ax = call.axis
+        ind = _index(x.ndim)
+        cdtype = _dtypes.compute_dtype(x.dtype)
+        upcast = cdtype if (backward and call.bias is not None and cdtype != x.dtype) else None
+        parts: list = [("x", x, ind)]
+        if backward:
+            parts.append(("dy", call.dy.rechunk(x.chunks), ind))
+        if call.bias is not None:
+            # with x's own chunks blockwise has nothing to refine: a row is never split
+            parts.append(("bias", call.bias.rechunk((x.chunks[-1],)), ind[-1:]))
+        if mask is not None:
+            parts.append(("where", mask, ind))
+        names = tuple(p[0] for p in parts)
+        kwargs = self._params(call, axis=ax)
+        fn = self.grad_chunk if backward else self.apply_chunk
+        select = 0 if backward and call.bias is not None else None
+        task = functools.partial(_chunk_task, fn, call.name, names, select, upcast, kwargs)
+        out_dtype = upcast or x.dtype
+        out = da.blockwise(
+            task, ind, *_flatten(parts), dtype=out_dtype, meta=_meta(x, out_dtype),
+            token=f"{call.name}-{'bwd' if backward else 'fwd'}",
+        )
+        if not backward:
+            return out
+        dbias = None if call.bias is None else _sum_rows(out).astype(x.dtype)
+        return Grads(out.astype(x.dtype) if upcast is not None else out, dbias)
+
+    def _rowwise_two_pass(self, call: Call, mask, backward: bool):
+        x, ax = call.x, call.axis
+        dtype = x.dtype
+        cdtype = _dtypes.compute_dtype(dtype)
+        z = x.astype(cdtype)
+        if call.bias is not None:
+            # map_blocks pairs blocks by index, so every operand keeps x's chunks
+            z = z + call.bias.rechunk((x.chunks[-1],)).astype(cdtype)
+        if call.name == "softmin":
+            z = -z
+        log = call.name == "log_softmax"
+        masks = () if mask is None else (mask,)
+        nb = z.numblocks[ax]
+        stat_chunks = tuple(c if d != ax else (3,) * nb for d, c in enumerate(z.chunks))
+        stats = da.map_blocks(
+            _softmax_stats, z, *masks, axis=ax, chunks=stat_chunks, dtype=cdtype,
+            meta=_meta(z, cdtype), token=f"{call.name}-stats",
+        )
+        stats = stats.rechunk({ax: -1})
+        both_chunks = tuple(c if d != ax else (2,) for d, c in enumerate(stats.chunks))
+        both = stats.map_blocks(
+            _softmax_combine, axis=ax, masked=mask is not None, chunks=both_chunks,
+            dtype=cdtype, meta=_meta(z, cdtype), token=f"{call.name}-combine",
+        )
+        big = both[_along(z.ndim, ax, slice(0, 1))]
+        total = both[_along(z.ndim, ax, slice(1, 2))]
+        y_dtype = cdtype if backward else dtype  # the backward uses y unrounded
+        y = da.map_blocks(
+            _softmax_normalize, z, big, total, *masks, log=log, out_dtype=y_dtype, dtype=y_dtype,
+            meta=_meta(z, y_dtype), token=f"{call.name}-fwd",
+        )
+        if not backward:
+            return y
+        dyc = call.dy.rechunk(x.chunks).astype(cdtype)
+        partial = da.map_blocks(_softmax_bwd_partial, y, dyc, *masks, log=log, dtype=cdtype, meta=_meta(z, cdtype))
+        red = partial.sum(axis=ax, keepdims=True)
+        dxc = da.map_blocks(
+            _softmax_bwd_finish, y, dyc, red, *masks, log=log, negate=call.name == "softmin",
+            out_dtype=cdtype, dtype=cdtype, meta=_meta(z, cdtype), token=f"{call.name}-bwd",
+        )
+        dbias = None if call.bias is None else _sum_rows(dxc).astype(dtype)
+        return Grads(dxc.astype(dtype), dbias)
+
+
+# ----------------------------------------------------------------- helpers
+def _refuse_out(call: Call) -> None:
+    if call.out is not None:
+        raise ValueError(
+            f"{call.name}(): out= is not supported for Dask arrays (they are immutable); "
+            "use the returned lazy array, or da.store(result, target) to write into an existing array"
+        )
+
+
+def _flatten(parts: list) -> list:
+    flat: list = []
+    for _, arr, ind in parts:
+        flat += [arr, ind]
+    return flat
+
+
+def _sum_rows(a: da.Array) -> da.Array:
+    """Sum over all but the last axis, accumulated in float64 (as the NumPy backend)."""
+    return a.sum(axis=tuple(range(a.ndim - 1)), dtype=np.float64)
+
+
+def _prelu_dweight(call: Call, cdtype) -> da.Array:
+    """sum(dy * z) over the entries with z = x (+ bias) <= 0: per column, or one total."""
+    z = call.x.astype(cdtype)
+    if call.bias is not None:
+        z = z + call.bias.astype(cdtype)
+    dy = call.dy.rechunk(call.x.chunks).astype(cdtype)
+    contrib = da.where(z > 0, 0, dy * z)
+    w = call.weight
+    dtype = call.x.dtype
+    if isinstance(w, float):
+        return contrib.sum(dtype=np.float64).astype(dtype)
+    if call.x.ndim > 0 and w.shape[0] == call.x.shape[-1]:
+        return _sum_rows(contrib).astype(dtype)
+    return contrib.sum(dtype=np.float64).astype(dtype).reshape(1)
+
+
+BACKEND = DaskBackend()

@@ -1,0 +1,480 @@
+"""The Numba CUDA backend: the whole catalogue as ``numba.cuda.jit`` kernels.
+
+Arrays: it works on Numba device arrays and takes any object with
+``__cuda_array_interface__`` (CuPy, PyTorch, JAX, ...) zero-copy through
+``cuda.as_cuda_array``.  Host NumPy arrays are refused with a ValueError: no
+hidden transfers.  The only host-to-device copies it makes are of Python
+lists and scalars (``bias=[...]``, ``where=True``), which have no device to
+live on.  Results are Numba device arrays on the same device.
+
+Streams: kernels are queued on, in this order of precedence, the stream of
+:func:`use_stream`, the stream ``x`` carries (``DeviceNDArray.stream``: set
+by ``cuda.to_device(a, stream=s)`` and by ``as_cuda_array`` from the producer's
+``__cuda_array_interface__``), else the default stream.  Outputs are
+allocated on that stream and nothing is synchronized: results are ready when
+the stream is.
+
+Kernels (``_numba_kernels``) are compiled on first use per (activation,
+dtype, direction) and cached in memory and on disk.  Under the CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``) everything runs as Python threads, for tests:
+grids are capped (see :class:`LaunchConfig`) and bfloat16 is not available.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Iterator
+
+import numpy as np
+
+from .. import _dtypes
+from ..registry import Kind
+from . import Backend, Call, Grads
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """Launch shapes.  ``None`` means "chosen from the device and the data".
+
+    threads: block size of the elementwise and gated loops.
+    max_blocks: grid cap of every grid-stride loop (default 32 blocks per SM).
+    row_threads: threads per row of the softmax family (power of two <= 256;
+        default by row length, 32 to 256).
+    reduce_threads: block size of the dbias/dweight reductions (power of two <= 256).
+    """
+
+    threads: int = 256
+    max_blocks: int | None = None
+    row_threads: int | None = None
+    reduce_threads: int = 256
+
+
+#: the simulator runs one Python thread per CUDA thread: keep grids tiny there
+SIMULATOR_CONFIG = LaunchConfig(threads=32, max_blocks=2, row_threads=32, reduce_threads=64)
+
+_config: contextvars.ContextVar[LaunchConfig | None] = contextvars.ContextVar("activations_numba_launch", default=None)
+_stream: contextvars.ContextVar[Any] = contextvars.ContextVar("activations_numba_stream", default=None)
+
+
+@contextlib.contextmanager
+def launch_config(**changes) -> Iterator[LaunchConfig]:
+    """Override launch shapes in this context (tests, tuning): ``with launch_config(threads=64): ...``."""
+    token = _config.set(replace(current_config(), **changes))
+    try:
+        yield _config.get()
+    finally:
+        _config.reset(token)
+
+
+def current_config() -> LaunchConfig:
+    got = _config.get()
+    if got is not None:
+        return got
+    return SIMULATOR_CONFIG if _simulator() else LaunchConfig()
+
+
+@contextlib.contextmanager
+def use_stream(stream) -> Iterator[Any]:
+    """Queue this context's kernels (and allocations) on ``stream`` (a ``numba.cuda`` stream)."""
+    token = _stream.set(stream)
+    try:
+        yield stream
+    finally:
+        _stream.reset(token)
+
+
+# ------------------------------------------------------------ environment
+def _cuda():
+    from numba import cuda
+
+    return cuda
+
+
+def _simulator() -> bool:
+    try:
+        from numba.cuda.core import config
+    except ImportError:  # the built-in numba.cuda of numba without numba-cuda
+        from numba.core import config
+    return bool(getattr(config, "ENABLE_CUDASIM", False))
+
+
+def _kernels():
+    from . import _numba_kernels
+
+    return _numba_kernels
+
+
+_SM_COUNT: list[int] = []
+
+
+def _sm_count() -> int:
+    if not _SM_COUNT:
+        try:
+            _SM_COUNT.append(int(_cuda().get_current_device().MULTIPROCESSOR_COUNT))
+        except Exception:  # the simulator's fake device has no such attribute
+            _SM_COUNT.append(1)
+    return _SM_COUNT[0]
+
+
+class _Launch:
+    """Launch context of one call: dtype names, stream, config, the kernel table."""
+
+    def __init__(self, x):
+        self.cuda = _cuda()
+        self.dtype = np.dtype(x.dtype)
+        self.short = _storage_name(self.dtype)
+        if self.short == "bf16" and _simulator():
+            raise TypeError(
+                "bfloat16 is not supported by the Numba CUDA simulator (it has no bit casts); "
+                "use float16/float32/float64 there, or a real GPU"
+            )
+        self.ct = np.dtype(np.float64 if self.short == "f64" else np.float32)
+        self.cfg = current_config()
+        self.stream = _pick_stream(self.cuda, x)
+        self.K = _kernels()
+
+    def kernel(self, kind: str, name: str, dtype: str | None = None, variant: str = "-"):
+        return self.K.get(self.K.Spec(kind, name, dtype or self.short, variant))
+
+    def blocks(self, n: int, threads: int) -> int:
+        cap = self.cfg.max_blocks or 32 * _sm_count()
+        return max(1, min(-(-n // threads), cap))
+
+    def empty(self, shape, dtype) -> Any:
+        return self.cuda.device_array(tuple(shape), dtype=dtype, stream=self.stream)
+
+    def params(self, call: Call, first: float | None = None) -> tuple:
+        p = list(call.params.kernel_floats())
+        if first is not None:
+            p.insert(0, first)
+        p += [0.0] * (3 - len(p))
+        return tuple(self.ct.type(v) for v in p)
+
+
+def _pick_stream(cuda, x):
+    chosen = _stream.get()
+    if chosen is not None:
+        return chosen
+    own = getattr(x, "stream", 0)
+    if own is not None and not isinstance(own, int):
+        return own
+    return cuda.default_stream()
+
+
+# ------------------------------------------------------------ array views
+def _flat(a):
+    """1-D view of a C-contiguous device array; bfloat16 as uint16 (the kernels' view of it)."""
+    v = a.reshape((a.size,)) if a.ndim != 1 else a
+    return v.view(np.uint16) if _dtypes.BFLOAT16 is not None and v.dtype == _dtypes.BFLOAT16 else v
+
+
+def _is_contiguous(a) -> bool:
+    return a.size == 0 or a.is_c_contiguous()
+
+
+def _contiguous(run: _Launch, a):
+    """``a`` itself when C-contiguous, else a contiguous device copy (one gather kernel)."""
+    if _is_contiguous(a):
+        return a
+    return _gather(run, a, tuple(a.shape), a.dtype)
+
+
+def _gather(run: _Launch, src, shape: tuple[int, ...], dtype):
+    """Contiguous array of ``shape`` from ``src`` (strided, or broadcast like NumPy)."""
+    out = run.empty(shape, dtype)
+    n = out.size
+    if n:
+        short = _storage_name(dtype)
+        k = run.kernel("gather", f"{len(shape)}_{src.ndim}", short)
+        k[run.blocks(n, run.cfg.threads), run.cfg.threads, run.stream](_as_u16(src), _flat(out), n, shape)
+    return out
+
+
+def _scatter(run: _Launch, src, dst) -> None:
+    n = src.size
+    if n:
+        k = run.kernel("scatter", f"{dst.ndim}_1", _storage_name(dst.dtype))
+        k[run.blocks(n, run.cfg.threads), run.cfg.threads, run.stream](_flat(src), _as_u16(dst), n, tuple(dst.shape))
+
+
+def _storage_name(dtype) -> str:
+    dtype = np.dtype(dtype)
+    if dtype in _dtypes.SHORT_NAMES:
+        return _dtypes.short_name(dtype)
+    return "bool" if dtype == np.bool_ else dtype.name
+
+
+def _as_u16(a):
+    return a.view(np.uint16) if _dtypes.BFLOAT16 is not None and a.dtype == _dtypes.BFLOAT16 else a
+
+
+def _output(run: _Launch, call: Call, shape: tuple[int, ...]):
+    """(array the kernel writes, array handed back); they differ when out is strided."""
+    if call.out is None:
+        target = run.empty(shape, run.dtype)
+        return target, target
+    out = BACKEND.asarray(call.out, "out")
+    if _is_contiguous(out):
+        return out, out
+    return run.empty(shape, run.dtype), out
+
+
+def _finish(run: _Launch, target, returned, call: Call):
+    if target is not returned:
+        _scatter(run, target, returned)
+    return call.out if call.out is not None else returned
+
+
+# ---------------------------------------------------------------- reductions
+def _column_sums(run: _Launch, term: str, x, dy, bias, K: int, C: int, shape) -> Any:
+    """Sums over the rows of the (n/K, K) view of a term (``sum``: x; ``prelu_dweight``: dy*x
+    where x <= 0), into a new array of ``shape`` with x's dtype.  Two launches, no host sync."""
+    out = run.empty(shape, run.dtype)
+    if K == 0:
+        return out
+    n = x.size
+    R = n // K
+    cfg = run.cfg
+    tx = min(32, K)
+    ty = 1
+    while tx * ty * 2 <= min(cfg.reduce_threads, run.K.MAX_BLOCK):
+        ty *= 2
+    gx = -(-K // tx)
+    budget = cfg.max_blocks or 8 * _sm_count()
+    gy = max(1, min(-(-R // ty), budget // gx)) if R else 0
+    partial = run.empty((max(gy, 1) * K,), run.ct)
+    xf = _flat(x)
+    if gy:
+        k = run.kernel("colsum", term)
+        dyf = _flat(dy) if dy is not None else xf
+        bf = _flat(bias) if bias is not None else xf
+        k[(gx, gy), (tx, ty), run.stream](xf, dyf, bf, partial, R, K, C, bias is not None)
+    fin = run.kernel("finalize", "-")
+    fin[run.blocks(K, cfg.threads), cfg.threads, run.stream](partial, _flat(out), gy, K)
+    return out
+
+
+# ------------------------------------------------------------------- backend
+class NumbaBackend(Backend):
+    name = "numba"
+    description = "Numba CUDA kernels (numba.cuda.jit) on Numba device arrays and __cuda_array_interface__ objects"
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            cuda = _cuda()
+        except Exception as exc:
+            return False, f"numba / numba-cuda cannot be imported ({type(exc).__name__}: {exc}); pip install '.[numba]'"
+        try:
+            if _simulator():
+                return True, "Numba CUDA simulator (NUMBA_ENABLE_CUDASIM=1): Python threads, for tests only; no bfloat16"
+            if not cuda.is_available():
+                return False, f"numba.cuda finds no usable GPU: {_driver_problem(cuda)}"
+            dev = cuda.get_current_device()
+            name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
+            major, minor = dev.compute_capability
+            import numba
+
+            return True, f"{name} (compute capability {major}.{minor}), numba {numba.__version__}"
+        except Exception as exc:  # a probe never raises: `info` lists the reason
+            return False, f"{type(exc).__name__}: {exc}"
+
+    def owns(self, obj: Any) -> bool:
+        return bool(getattr(type(obj), "__cuda_ndarray__", False)) or hasattr(obj, "__cuda_array_interface__")
+
+    def asarray(self, obj: Any, what: str, dtype: Any = None) -> Any:
+        cuda = _cuda()
+        if getattr(type(obj), "__cuda_ndarray__", False):
+            arr = obj
+        elif hasattr(obj, "__cuda_array_interface__") and not isinstance(obj, np.ndarray):
+            if not hasattr(cuda, "as_cuda_array"):
+                raise ValueError(f"{what}: the Numba CUDA simulator cannot import __cuda_array_interface__ objects")
+            arr = cuda.as_cuda_array(obj)  # zero-copy; syncs the producer's stream if it names one
+            own = getattr(obj, "dtype", None)
+            if _dtypes.BFLOAT16 is not None and own == _dtypes.BFLOAT16 and arr.dtype != own:
+                arr = arr.view(_dtypes.BFLOAT16)  # the interface has no bfloat16 typestr ('<V2')
+        elif isinstance(obj, np.ndarray):
+            raise ValueError(
+                f"{what} is a NumPy array in host memory; the numba backend does not copy behind your back: "
+                f"move it first with numba.cuda.to_device({what}) (or pass backend='numpy')"
+            )
+        elif isinstance(obj, (list, tuple, int, float, bool, np.generic)):
+            # small host values with no device of their own: the one documented copy
+            host = np.asarray(obj, dtype=np.float64 if dtype is None else dtype)
+            arr = cuda.to_device(host, stream=_stream.get() or 0)
+        else:
+            raise ValueError(
+                f"{what} is a {type(obj).__module__}.{type(obj).__name__}; the numba backend takes Numba device "
+                "arrays and objects with __cuda_array_interface__"
+            )
+        if dtype is not None and arr.dtype != np.dtype(dtype):
+            arr = self._cast(arr, np.dtype(dtype), what)
+        return arr
+
+    def _cast(self, arr, dtype: np.dtype, what: str):
+        if dtype != np.bool_:
+            _dtypes.check_supported(dtype, what)
+        if _dtypes.BFLOAT16 in (arr.dtype, dtype) and _simulator():
+            raise TypeError(f"{what}: bfloat16 is not supported by the Numba CUDA simulator")
+        run = _Launch(arr)
+        try:
+            run.K.storage_type(run.short)
+        except Exception as exc:
+            raise ValueError(f"{what} has dtype {arr.dtype}, which the numba backend cannot cast to {dtype}") from exc
+        arr = _contiguous(run, arr)
+        out = run.empty(arr.shape, dtype)
+        n = arr.size
+        if n:
+            k = run.kernel("cast", run.short, _storage_name(dtype))
+            k[run.blocks(n, run.cfg.threads), run.cfg.threads, run.stream](_flat(arr), _flat(out), n)
+        return out
+
+    # ------------------------------------------------------------ dispatch
+    def forward(self, call: Call) -> Any:
+        run = _Launch(call.x)
+        kind = call.record.kind
+        if kind is Kind.ELEMENTWISE:
+            return _elementwise(run, call, backward=False)
+        if kind is Kind.GATED:
+            return _gated(run, call, backward=False)
+        return _rowwise(run, call, backward=False)
+
+    def backward(self, call: Call) -> Grads:
+        run = _Launch(call.x)
+        kind = call.record.kind
+        if kind is Kind.ELEMENTWISE:
+            return _elementwise(run, call, backward=True)
+        if kind is Kind.GATED:
+            return _gated(run, call, backward=True)
+        return _rowwise(run, call, backward=True)
+
+
+def _driver_problem(cuda) -> str:
+    try:
+        cuda.current_context()
+    except Exception as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        return " ".join(lines[:3]) or type(exc).__name__
+    return "no CUDA device"
+
+
+def _bias_and_c(run: _Launch, call: Call, x):
+    """(bias flat or x as a placeholder, has bias, C = length of the last axis)."""
+    C = tuple(x.shape)[-1] if x.ndim else 1
+    if call.bias is None:
+        return _flat(x), False, max(C, 1)
+    return _flat(_contiguous(run, call.bias)), True, max(C, 1)
+
+
+def _grads_extra(run: _Launch, call: Call, x, dx, dy):
+    """dbias (when bias was given) and dweight (prelu), computed on the device."""
+    C = tuple(x.shape)[-1] if x.ndim else 1
+    dbias = None
+    if call.bias is not None:
+        dbias = _column_sums(run, "sum", dx, None, None, C, C, (C,))
+    dweight = None
+    if call.record.name == "prelu":
+        w = call.weight
+        per_channel = not isinstance(w, float) and w.size > 1
+        shape = () if isinstance(w, float) else tuple(w.shape)
+        bias = None if call.bias is None else _contiguous(run, call.bias)
+        dweight = _column_sums(run, "prelu_dweight", x, dy, bias, C if per_channel else 1, max(C, 1), shape)
+    return dbias, dweight
+
+
+# ---------------------------------------------------------------- the loops
+def _elementwise(run: _Launch, call: Call, backward: bool):
+    x = _contiguous(run, call.x)
+    shape = tuple(x.shape)
+    target, returned = _output(run, call, shape)
+    dy = _contiguous(run, call.dy) if backward else None
+    n = x.size
+    if n:
+        xf = _flat(x)
+        bf, has_bias, C = _bias_and_c(run, call, x)
+        w, Cw, first = xf, 0, None
+        if call.record.name == "prelu":
+            if isinstance(call.weight, float):
+                first = call.weight  # scalar weight rides in p[0], Cw = 0
+            else:
+                w = _flat(_contiguous(run, call.weight))
+                Cw = w.size
+        p = run.params(call, first)
+        seed = np.uint64(call.params.seed())
+        k = run.kernel("elementwise", call.name, variant="bwd" if backward else "fwd")
+        threads = run.cfg.threads
+        dyf = _flat(dy) if backward else xf
+        k[run.blocks(n, threads), threads, run.stream](xf, dyf, bf, w, _flat(target), n, C, Cw, p, seed, has_bias)
+    result = _finish(run, target, returned, call)
+    if not backward:
+        return result
+    dbias, dweight = _grads_extra(run, call, x, target, dy)
+    return Grads(result, dbias, dweight)
+
+
+def _split_axis(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
+
+
+def _gated(run: _Launch, call: Call, backward: bool):
+    x = _contiguous(run, call.x)
+    outer, L, inner = _split_axis(tuple(x.shape), call.axis)
+    half = L // 2
+    target, returned = _output(run, call, tuple(x.shape) if backward else call.out_shape)
+    dy = _contiguous(run, call.dy) if backward else None
+    n = outer * half * inner
+    if n:
+        bf, has_bias, C = _bias_and_c(run, call, x)
+        p = run.params(call)
+        k = run.kernel("gated", call.name, variant="bwd" if backward else "fwd")
+        threads = run.cfg.threads
+        xf = _flat(x)
+        dyf = _flat(dy) if backward else xf
+        k[run.blocks(n, threads), threads, run.stream](xf, dyf, bf, _flat(target), n, half * inner, C, p, has_bias)
+    result = _finish(run, target, returned, call)
+    if not backward:
+        return result
+    dbias, _ = _grads_extra(run, call, x, target, None)
+    return Grads(result, dbias)
+
+
+def _row_threads(run: _Launch, L: int) -> int:
+    if run.cfg.row_threads:
+        return run.cfg.row_threads
+    for limit, threads in ((64, 32), (512, 64), (2048, 128)):
+        if L <= limit:
+            return threads
+    return 256
+
+
+def _rowwise(run: _Launch, call: Call, backward: bool):
+    x = _contiguous(run, call.x)
+    shape = tuple(x.shape)
+    outer, L, inner = _split_axis(shape, call.axis)
+    target, returned = _output(run, call, shape)
+    dy = _contiguous(run, call.dy) if backward else None
+    nrows = outer * inner
+    if x.size:
+        xf = _flat(x)
+        bf, has_bias, C = _bias_and_c(run, call, x)
+        mask = x.reshape((x.size,)).view(np.bool_)  # placeholder, never read without has_mask
+        if call.where is not None:
+            w = call.where
+            full = tuple(w.shape) == shape and _is_contiguous(w)
+            mask = _flat(w if full else _gather(run, w, shape, np.bool_))
+        threads = _row_threads(run, L)
+        k = run.kernel("rowwise", call.name, variant="bwd" if backward else "fwd")
+        dyf = _flat(dy) if backward else xf
+        grid = max(1, min(nrows, run.cfg.max_blocks or 32 * _sm_count()))
+        k[grid, threads, run.stream](
+            xf, dyf, bf, mask, _flat(target), nrows, L, inner, C, has_bias, call.where is not None
+        )
+    result = _finish(run, target, returned, call)
+    if not backward:
+        return result
+    dbias, _ = _grads_extra(run, call, x, target, None)
+    return Grads(result, dbias)
+
+
+BACKEND = NumbaBackend()

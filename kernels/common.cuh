@@ -1,0 +1,158 @@
+// Types, math overloads, storage conversions and reductions shared by every kernel.
+//
+// This text is compiled twice: by NVRTC for the GPU and by g++ with the CPU shim of
+// tests/cuda_host.  So it includes nothing but cuda_fp16.h / cuda_bf16.h and uses no macro
+// from <math.h> (NVRTC has none: INFINITY is undefined there).
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace act {
+
+using i64 = long long;
+using u64 = unsigned long long;
+
+// ------------------------------------------------------------------ math
+// One overload set per function, so that a functor written once for its compute type C calls
+// the f-suffixed routine for float and the double routine for double (never a silent promotion).
+namespace m {
+#define ACT_MATH_1(name, f32, f64)                                       \
+  __device__ __forceinline__ float name(float x) { return f32(x); }    \
+  __device__ __forceinline__ double name(double x) { return f64(x); }
+ACT_MATH_1(exp, expf, ::exp)
+ACT_MATH_1(expm1, expm1f, ::expm1)
+ACT_MATH_1(log, logf, ::log)
+ACT_MATH_1(log1p, log1pf, ::log1p)
+ACT_MATH_1(tanh, tanhf, ::tanh)
+ACT_MATH_1(erfc, erfcf, ::erfc)
+ACT_MATH_1(sin, sinf, ::sin)
+ACT_MATH_1(sqrt, sqrtf, ::sqrt)
+ACT_MATH_1(abs, fabsf, ::fabs)
+#undef ACT_MATH_1
+__device__ __forceinline__ float hypot(float a, float b) { return hypotf(a, b); }
+__device__ __forceinline__ double hypot(double a, double b) { return ::hypot(a, b); }
+__device__ __forceinline__ float copysign(float a, float b) { return copysignf(a, b); }
+__device__ __forceinline__ double copysign(double a, double b) { return ::copysign(a, b); }
+
+template <class C> __device__ __forceinline__ C inf();
+template <> __device__ __forceinline__ float inf<float>() { return __int_as_float(0x7f800000); }
+template <> __device__ __forceinline__ double inf<double>() {
+  return __longlong_as_double(0x7ff0000000000000LL);
+}
+template <class C> __device__ __forceinline__ C nan() { return inf<C>() - inf<C>(); }
+// Kernels are built without fast math, so the IEEE self-comparison is a reliable NaN test.
+template <class C> __device__ __forceinline__ bool isnan(C x) { return x != x; }
+// max that propagates NaN (fmax would drop it): a NaN in a row must reach every output.
+template <class C> __device__ __forceinline__ C nanmax(C a, C b) { return (a > b || a != a) ? a : b; }
+template <class C> __device__ __forceinline__ C min(C a, C b) { return a < b ? a : b; }
+template <class C> __device__ __forceinline__ C max(C a, C b) { return a > b ? a : b; }
+// x * g where g -> 0 faster than x -> inf: returns 0 instead of inf * 0 = NaN (silu(-inf) = 0, ...).
+template <class C> __device__ __forceinline__ C xmul(C x, C g) { return g == C(0) ? C(0) : x * g; }
+// 1 / (1 + exp(-x)) in a form that keeps both tails accurate (no 1 - s cancellation in callers:
+// they use sigmoid(-x) for 1 - sigmoid(x)).
+template <class C> __device__ __forceinline__ C sigmoid(C x) {
+  if (x >= C(0)) return C(1) / (C(1) + exp(-x));
+  const C e = exp(x);
+  return e / (C(1) + e);
+}
+}  // namespace m
+
+// --------------------------------------------------------------- storage
+// How a dtype is stored and in which precision it is computed: 16-bit floats in float,
+// float in float, double in double.  Conversions round once, to nearest even.
+template <class T> struct Storage;
+template <> struct Storage<float> {
+  using compute = float;
+  static __device__ __forceinline__ float load(float v) { return v; }
+  static __device__ __forceinline__ float store(float v) { return v; }
+};
+template <> struct Storage<double> {
+  using compute = double;
+  static __device__ __forceinline__ double load(double v) { return v; }
+  static __device__ __forceinline__ double store(double v) { return v; }
+};
+template <> struct Storage<__half> {
+  using compute = float;
+  static __device__ __forceinline__ float load(__half v) { return __half2float(v); }
+  static __device__ __forceinline__ __half store(float v) { return __float2half_rn(v); }
+};
+template <> struct Storage<__nv_bfloat16> {
+  using compute = float;
+  static __device__ __forceinline__ float load(__nv_bfloat16 v) { return __bfloat162float(v); }
+  static __device__ __forceinline__ __nv_bfloat16 store(float v) { return __float2bfloat16_rn(v); }
+};
+template <class T> using compute_t = typename Storage<T>::compute;
+template <class T> __device__ __forceinline__ compute_t<T> load(T v) { return Storage<T>::load(v); }
+template <class T> __device__ __forceinline__ T store(compute_t<T> v) { return Storage<T>::store(v); }
+
+// 16 bytes of T: the widest global load/store a thread can issue on sm_80/sm_90 (LDG.E.128).
+template <class T> constexpr int kPack = 16 / sizeof(T);
+template <class T, int N> struct alignas(sizeof(T) * N) Pack {
+  T v[N];
+};
+template <class P> __device__ __forceinline__ bool aligned16(const P* p) {
+  return (reinterpret_cast<u64>(p) & 15u) == 0;
+}
+
+// ------------------------------------------------------------ reductions
+// Two values reduced together: (max, sum of exp) for softmax, (count, sum) for sparsemax.
+template <class C> struct Pair {
+  C a, b;
+};
+
+__device__ __forceinline__ float shfl_xor(float v, int lane_mask, int width) {
+  return __shfl_xor_sync(0xffffffffu, v, lane_mask, width);
+}
+__device__ __forceinline__ double shfl_xor(double v, int lane_mask, int width) {
+  return __shfl_xor_sync(0xffffffffu, v, lane_mask, width);
+}
+template <class C> __device__ __forceinline__ Pair<C> shfl_xor(Pair<C> v, int lane_mask, int width) {
+  return {shfl_xor(v.a, lane_mask, width), shfl_xor(v.b, lane_mask, width)};
+}
+
+// Butterfly over groups of `width` lanes: every lane ends with the group's result.  Every lane
+// of the warp must call it (full mask).
+template <class V, class F> __device__ __forceinline__ V warp_allreduce(V v, F f, int width) {
+  for (int o = width / 2; o > 0; o /= 2) v = f(v, shfl_xor(v, o, width));
+  return v;
+}
+
+// Whole-block reduction, every thread gets the result.  blockDim.x is a multiple of 32 and at most
+// 1024; `scratch` holds 32 values.  Each thread folds the per-warp partials in the same order, so
+// all threads agree bit for bit; the leading barrier protects `scratch` from a previous call.
+template <class V, class F> __device__ __forceinline__ V block_allreduce(V v, F f, V* scratch) {
+  v = warp_allreduce(v, f, 32);
+  __syncthreads();
+  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
+  __syncthreads();
+  v = scratch[0];
+  for (unsigned w = 1; w < blockDim.x / 32; ++w) v = f(v, scratch[w]);
+  return v;
+}
+
+template <class C> struct Sum {
+  __device__ __forceinline__ C operator()(C a, C b) const { return a + b; }
+};
+template <class C> struct NanMax {
+  __device__ __forceinline__ C operator()(C a, C b) const { return m::nanmax(a, b); }
+};
+
+// ------------------------------------------------------------ indexing
+// Rows of a row-wise op live in an (outer, n, inner) contiguous array: row r starts at
+// (r / inner) * n * inner + r % inner and its elements are `inner` apart.
+__device__ __forceinline__ i64 row_base(i64 row, i64 n, i64 inner) {
+  return inner == 1 ? row * n : (row / inner) * n * inner + row % inner;
+}
+
+}  // namespace act
+
+// Entry points are generated from registry names and these dtype names only.
+#define ACT_STORAGE_f16 __half
+#define ACT_STORAGE_bf16 __nv_bfloat16
+#define ACT_STORAGE_f32 float
+#define ACT_STORAGE_f64 double
+
+// The CPU harness defines this to register each entry point by name; on the GPU it is empty.
+#ifndef ACT_ENTRY_HOOK
+#define ACT_ENTRY_HOOK(entry)
+#endif

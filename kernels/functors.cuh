@@ -1,0 +1,361 @@
+// One forward/backward pair per elementwise activation (docs/semantics.md is the contract).
+//
+// fwd(x, c) returns f(x); bwd(v, c) returns the derivative f'(x), which the loop multiplies by dy.
+// v is x, or y = f(x) for the functors marked from_y (sigmoid, tanh, exponential).  The loop
+// returns NaN for a NaN input before calling either, so a functor only has to get finite values
+// and +-inf right.  C is the compute type: float for f16/bf16/f32, double for f64.
+// Parameters arrive in record order as c.p0, c.p1, c.p2 (BoundParams.kernel_floats()).
+#pragma once
+#include "common.cuh"
+
+namespace act {
+
+// What a functor sees besides x: the kernel floats, prelu's weight for this element, rrelu's seed
+// and the element's flat index in x.
+template <class C> struct Ctx {
+  C p0, p1, p2;
+  C w;
+  u64 seed;
+  i64 i;
+};
+
+struct Functor {
+  static constexpr bool from_y = false;    // bwd takes y instead of x
+  static constexpr bool weighted = false;  // uses c.w; dweight(x, dy, c) is this element's dweight term
+};
+
+namespace fn {
+
+// relu(negative_slope=p0, max_value=p1 (+inf: none), threshold=p2), Keras 3 semantics.
+// x > t: x, or clip(x, 0, max) when a cap is given;  x <= t: s * (x - t) as +0.0 when zero.
+struct Relu : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
+    if (x > c.p2) return c.p1 < m::inf<C>() ? m::min(m::max(x, C(0)), c.p1) : x;
+    const C r = c.p0 == C(0) ? C(0) : c.p0 * (x - c.p2);  // s = 0 at x = -inf gives 0, not NaN
+    return r == C(0) ? C(0) : r;                            // -0.0 -> +0.0
+  }
+  // 1 above the threshold (0 outside the open (0, max) when capped); s at or below it.
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
+    if (x > c.p2) return (c.p1 < m::inf<C>() && !(x > C(0) && x < c.p1)) ? C(0) : C(1);
+    return c.p0;
+  }
+};
+
+// relu6: min(max(x, 0), 6);  1 on the open (0, 6).
+struct Relu6 : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x > C(0) ? m::min(x, C(6)) : C(0); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return (x > C(0) && x < C(6)) ? C(1) : C(0); }
+};
+
+// x > 0: x; else a * x with a * x := 0 when a == 0 (so -inf gives 0).  Derivative: 1, else a.
+template <class C> __device__ __forceinline__ C leaky(C x, C a) { return x > C(0) ? x : (a == C(0) ? C(0) : a * x); }
+template <class C> __device__ __forceinline__ C leaky_grad(C x, C a) { return x > C(0) ? C(1) : a; }
+
+// leaky_relu(negative_slope=p0).
+struct LeakyRelu : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return leaky(x, c.p0); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return leaky_grad(x, c.p0); }
+};
+
+// prelu: slope c.w (weight[i % C], weight[0], or the float weight);  dweight term: dy x where x <= 0.
+struct Prelu : Functor {
+  static constexpr bool weighted = true;
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return leaky(x, c.w); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return leaky_grad(x, c.w); }
+  template <class C> static __device__ C dweight(C x, C dy, const Ctx<C>&) { return x > C(0) ? C(0) : dy * x; }
+};
+
+// rrelu(lower=p0, upper=p1, training=p2, seed): slope (lower + upper) / 2 in eval mode, and
+// lower + (upper - lower) * u(seed, i) in training, u from the splitmix64 finalizer of
+// seed + (i + 1) * golden ratio: 24 bits, exact in float.  The backward recomputes the same slope.
+struct Rrelu : Functor {
+  template <class C> static __device__ C slope(const Ctx<C>& c) {
+    if (c.p2 == C(0)) return (c.p0 + c.p1) / C(2);
+    u64 z = c.seed + (u64(c.i) + 1ull) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z = z ^ (z >> 31);
+    const C u = C(z >> 40) * C(5.9604644775390625e-08);  // 2^-24
+    return c.p0 + (c.p1 - c.p0) * u;
+  }
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return leaky(x, slope(c)); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return leaky_grad(x, slope(c)); }
+};
+
+// elu(alpha=p0): x > 0: x; else alpha * expm1(x).  Derivative 1, else alpha * exp(x) (alpha at 0).
+struct Elu : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return x > C(0) ? x : c.p0 * m::expm1(x); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return x > C(0) ? C(1) : c.p0 * m::exp(x); }
+};
+
+// selu: scale * elu(x, alpha) with the constants of Klambauer et al. (same digits as the catalogue).
+struct Selu : Functor {
+  template <class C> static __device__ C alpha() { return C(1.6732632423543772848170429916717); }
+  template <class C> static __device__ C scale() { return C(1.0507009873554804934193349852946); }
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
+    return scale<C>() * (x > C(0) ? x : alpha<C>() * m::expm1(x));
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
+    return scale<C>() * (x > C(0) ? C(1) : alpha<C>() * m::exp(x));
+  }
+};
+
+// celu(alpha=p0): x > 0: x; else alpha * expm1(x / alpha).  Derivative 1, else exp(x / alpha).
+struct Celu : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return x > C(0) ? x : c.p0 * m::expm1(x / c.p0); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return x > C(0) ? C(1) : m::exp(x / c.p0); }
+};
+
+// gelu(approximate=p0: 0 exact, 1 tanh).
+//   exact: x * Phi(x) = 0.5 x erfc(-x / sqrt2);  Phi(x) + x phi(x).
+//   tanh:  0.5 x (1 + tanh(u)), u = k0 (x + k1 x^3), written x * sigmoid(2u) (same value: no
+//          cancellation of 1 + tanh(u) in the negative tail);  s + 2 x s (1 - s) k0 (1 + 3 k1 x^2).
+struct Gelu : Functor {
+  template <class C> static __device__ C k0() { return C(0.7978845608028654); }  // sqrt(2 / pi)
+  template <class C> static __device__ C k1() { return C(0.044715); }
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
+    if (c.p0 != C(0)) return m::xmul(x, m::sigmoid(C(2) * k0<C>() * (x + k1<C>() * x * x * x)));
+    return m::xmul(x, C(0.5) * m::erfc(x * C(-0.70710678118654752440)));
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
+    if (c.p0 != C(0)) {
+      const C u2 = C(2) * k0<C>() * (x + k1<C>() * x * x * x);
+      const C s = m::sigmoid(u2);
+      return s + m::xmul(x, C(2) * s * m::sigmoid(-u2) * k0<C>() * (C(1) + C(3) * k1<C>() * x * x));
+    }
+    const C phi = m::exp(C(-0.5) * x * x) * C(0.39894228040143267794);  // 1 / sqrt(2 pi)
+    return C(0.5) * m::erfc(x * C(-0.70710678118654752440)) + m::xmul(x, phi);
+  }
+};
+
+// sigmoid: 1 / (1 + exp(-x));  derivative from y: y (1 - y).
+struct Sigmoid : Functor {
+  static constexpr bool from_y = true;
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::sigmoid(x); }
+  template <class C> static __device__ C bwd(C y, const Ctx<C>&) { return y * (C(1) - y); }
+};
+
+// hard_sigmoid(slope=p0, offset=p1): clip(slope x + offset, 0, 1);  slope on the open (0, 1) part.
+struct HardSigmoid : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
+    return m::min(m::max(c.p0 * x + c.p1, C(0)), C(1));
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
+    const C v = c.p0 * x + c.p1;
+    return (v > C(0) && v < C(1)) ? c.p0 : C(0);
+  }
+};
+
+// log_sigmoid: min(x, 0) - log1p(exp(-|x|));  sigmoid(-x).
+struct LogSigmoid : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::min(x, C(0)) - m::log1p(m::exp(-m::abs(x))); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return m::sigmoid(-x); }
+};
+
+// softplus(beta=p0, threshold=p1 (+inf: none)): bx = beta x;  x when bx > threshold, else
+// (max(bx, 0) + log1p(exp(-|bx|))) / beta.  Derivative sigmoid(bx), 1 above the threshold.
+struct Softplus : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
+    const C bx = c.p0 * x;
+    if (bx > c.p1) return x;
+    return (m::max(bx, C(0)) + m::log1p(m::exp(-m::abs(bx)))) / c.p0;
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
+    const C bx = c.p0 * x;
+    return bx > c.p1 ? C(1) : m::sigmoid(bx);
+  }
+};
+
+// softsign: x / (1 + |x|) (+-1 at +-inf);  1 / (1 + |x|)^2.
+struct Softsign : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
+    const C a = m::abs(x);
+    return a == m::inf<C>() ? m::copysign(C(1), x) : x / (C(1) + a);
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
+    const C d = C(1) + m::abs(x);
+    return C(1) / (d * d);
+  }
+};
+
+// silu: x sigmoid(x);  s (1 + x (1 - s)) = s + x s sigmoid(-x).
+struct Silu : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::xmul(x, m::sigmoid(x)); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
+    const C s = m::sigmoid(x);
+    return s + m::xmul(x, s * m::sigmoid(-x));
+  }
+};
+
+// hard_silu: x relu6(x + 3) / 6;  0 for x <= -3, 1 for x >= 3, (2x + 3) / 6 between.
+struct HardSilu : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
+    return x <= C(-3) ? C(0) : (x >= C(3) ? x : x * (x + C(3)) / C(6));
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
+    return x <= C(-3) ? C(0) : (x >= C(3) ? C(1) : (C(2) * x + C(3)) / C(6));
+  }
+};
+
+// mish: x tanh(sp), sp = softplus(x);  tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2).
+struct Mish : Functor {
+  template <class C> static __device__ C tanh_sp(C x) {
+    return m::tanh(m::max(x, C(0)) + m::log1p(m::exp(-m::abs(x))));
+  }
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::xmul(x, tanh_sp(x)); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
+    const C t = tanh_sp(x);
+    return t + m::xmul(x, m::sigmoid(x) * (C(1) - t * t));
+  }
+};
+
+// tanh;  derivative from y: 1 - y^2.
+struct Tanh : Functor {
+  static constexpr bool from_y = true;
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::tanh(x); }
+  template <class C> static __device__ C bwd(C y, const Ctx<C>&) { return C(1) - y * y; }
+};
+
+// hard_tanh(min_val=p0, max_val=p1): clip(x, lo, hi);  1 on the open (lo, hi).
+struct HardTanh : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return x < c.p0 ? c.p0 : (x > c.p1 ? c.p1 : x); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return (x > c.p0 && x < c.p1) ? C(1) : C(0); }
+};
+
+// tanh_shrink: x - tanh(x);  tanh(x)^2.
+struct TanhShrink : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x - m::tanh(x); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
+    const C t = m::tanh(x);
+    return t * t;
+  }
+};
+
+// soft_shrink(threshold=p0): x - t above t, x + t below -t, else 0;  1 where |x| > t.
+struct SoftShrink : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
+    return x > c.p0 ? x - c.p0 : (x < -c.p0 ? x + c.p0 : C(0));
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return m::abs(x) > c.p0 ? C(1) : C(0); }
+};
+
+// hard_shrink(threshold=p0): 0 on [-t, t], else x;  1 where |x| > t.
+struct HardShrink : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return m::abs(x) > c.p0 ? x : C(0); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return m::abs(x) > c.p0 ? C(1) : C(0); }
+};
+
+// threshold(threshold=p0, value=p1): x > t: x; else value;  1 where x > t.
+struct Threshold : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return x > c.p0 ? x : c.p1; }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return x > c.p0 ? C(1) : C(0); }
+};
+
+// sparse_plus: 0 for x <= -1, (x + 1)^2 / 4 on (-1, 1), x for x >= 1;  0 / (x + 1) / 2 / 1.
+struct SparsePlus : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
+    return x <= C(-1) ? C(0) : (x >= C(1) ? x : (x + C(1)) * (x + C(1)) / C(4));
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
+    return x <= C(-1) ? C(0) : (x >= C(1) ? C(1) : (x + C(1)) / C(2));
+  }
+};
+
+// sparse_sigmoid: 0 for x <= -1, (x + 1) / 2 on (-1, 1), 1 for x >= 1;  1/2 on the open (-1, 1).
+struct SparseSigmoid : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
+    return x <= C(-1) ? C(0) : (x >= C(1) ? C(1) : (x + C(1)) / C(2));
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return (x > C(-1) && x < C(1)) ? C(0.5) : C(0); }
+};
+
+// squareplus(b=p0): h = hypot(x, sqrt(b));  (x + h) / 2 for x >= 0, b / (2 (h - x)) below
+// (no cancellation, no overflow).  Derivative (1 + x / h) / 2, written b / (2 h (h - x)) for
+// x < 0 for the same reason; 1/2 at x = 0 with b = 0, 1 at +inf.
+struct Squareplus : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
+    const C h = m::hypot(x, m::sqrt(c.p0));
+    return x >= C(0) ? (x + h) / C(2) : c.p0 / (C(2) * (h - x));
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
+    const C h = m::hypot(x, m::sqrt(c.p0));
+    if (x < C(0)) return c.p0 / (C(2) * h * (h - x));
+    if (h == C(0)) return C(0.5);
+    return x == m::inf<C>() ? C(1) : (C(1) + x / h) / C(2);
+  }
+};
+
+// exponential: exp(x);  derivative from y: y.
+struct Exponential : Functor {
+  static constexpr bool from_y = true;
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::exp(x); }
+  template <class C> static __device__ C bwd(C y, const Ctx<C>&) { return y; }
+};
+
+// linear: x;  1.
+struct Linear : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x; }
+  template <class C> static __device__ C bwd(C, const Ctx<C>&) { return C(1); }
+};
+
+// log1mexp: log(1 - exp(-x)) as log(-expm1(-x)) below ln 2, log1p(-exp(-x)) above (Maechler);
+// NaN for x < 0, -inf at 0.  Derivative 1 / expm1(x) (+inf at 0).
+struct Log1mexp : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
+    return x < C(0.69314718055994530942) ? m::log(-m::expm1(-x)) : m::log1p(-m::exp(-x));
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return C(1) / m::expm1(x); }
+};
+
+// lisht: x tanh(x);  tanh(x) + x (1 - tanh(x)^2).
+struct Lisht : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x * m::tanh(x); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
+    const C t = m::tanh(x);
+    return t + m::xmul(x, C(1) - t * t);
+  }
+};
+
+// snake(frequency=p0): x + sin(f x)^2 / f;  1 + sin(2 f x).  NaN at +-inf (sin has no limit).
+struct Snake : Functor {
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
+    const C s = m::sin(c.p0 * x);
+    return x + s * s / c.p0;
+  }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return C(1) + m::sin(C(2) * c.p0 * x); }
+};
+
+// --------------------------------------------------------------- gated
+// y = f(a, b) for x = a | b.  grad(a, b, c) returns (dy/da, dy/db); the loop multiplies by dy.
+
+// glu: a sigmoid(b);  (s, a s (1 - s)).
+struct Glu {
+  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>&) { return a * m::sigmoid(b); }
+  template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>&) {
+    const C s = m::sigmoid(b);
+    return {s, a * s * m::sigmoid(-b)};
+  }
+};
+
+// swiglu: silu(a) b;  (b silu'(a), silu(a)).
+struct Swiglu {
+  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) { return Silu::fwd(a, c) * b; }
+  template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) { return {b * Silu::bwd(a, c), Silu::fwd(a, c)}; }
+};
+
+// geglu(approximate=p0): gelu(a) b;  (b gelu'(a), gelu(a)).
+struct Geglu {
+  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) { return Gelu::fwd(a, c) * b; }
+  template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) { return {b * Gelu::bwd(a, c), Gelu::fwd(a, c)}; }
+};
+
+// reglu: relu(a) b;  (b 1[a > 0], relu(a)).
+struct Reglu {
+  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>&) { return (a > C(0) ? a : C(0)) * b; }
+  template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>&) {
+    return {b * C(a > C(0)), a > C(0) ? a : C(0)};
+  }
+};
+
+}  // namespace fn
+}  // namespace act

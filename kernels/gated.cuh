@@ -1,0 +1,125 @@
+// Gated activations (glu, swiglu, geglu, reglu): x = a | b along an axis, y = f(a, b).
+//
+// x is viewed as (outer, 2H, inner) and y as (outer, H, inner); hi = H * inner.  Output element t
+// reads a at t + (t / hi) * hi and b hi further on, so any axis works without a copy.  Forward reads
+// both halves and writes one; backward writes da | db into dx (x's shape).
+#pragma once
+#include "elementwise.cuh"
+
+namespace act {
+
+template <class F, class T> struct GatedInput {
+  using C = compute_t<T>;
+  const T* x;
+  const T* bias;  // along the last axis of x (both halves): bias[offset in x % channels]
+  i64 hi, channels;
+  Ctx<C> ctx;
+
+  __device__ __forceinline__ i64 a_offset(i64 t) const { return t + (t / hi) * hi; }
+  __device__ __forceinline__ i64 channel_of(i64 offset) const { return bias != nullptr ? offset % channels : 0; }
+  __device__ __forceinline__ C input(T v, i64& ch) const {
+    C z = load(v);
+    if (bias != nullptr) {
+      z += load(bias[ch]);
+      if (++ch == channels) ch = 0;
+    }
+    return z;
+  }
+};
+
+template <class F, class T> struct GatedForward : GatedInput<F, T> {
+  using C = compute_t<T>;
+  T* y;
+
+  template <int N> __device__ __forceinline__ void run(i64 t0) {
+    const i64 a0 = this->a_offset(t0), b0 = a0 + this->hi;
+    const Pack<T, N> pa = *reinterpret_cast<const Pack<T, N>*>(this->x + a0);
+    const Pack<T, N> pb = *reinterpret_cast<const Pack<T, N>*>(this->x + b0);
+    Pack<T, N> out;
+    i64 cha = this->channel_of(a0), chb = this->channel_of(b0);
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      const C a = this->input(pa.v[k], cha), b = this->input(pb.v[k], chb);
+      out.v[k] = store<T>((m::isnan(a) || m::isnan(b)) ? a + b : F::fwd(a, b, this->ctx));
+    }
+    *reinterpret_cast<Pack<T, N>*>(y + t0) = out;
+  }
+};
+
+template <class F, class T> struct GatedBackward : GatedInput<F, T> {
+  using C = compute_t<T>;
+  const T* dy;
+  T* dx;
+
+  template <int N> __device__ __forceinline__ void run(i64 t0) {
+    const i64 a0 = this->a_offset(t0), b0 = a0 + this->hi;
+    const Pack<T, N> pa = *reinterpret_cast<const Pack<T, N>*>(this->x + a0);
+    const Pack<T, N> pb = *reinterpret_cast<const Pack<T, N>*>(this->x + b0);
+    const Pack<T, N> g = *reinterpret_cast<const Pack<T, N>*>(dy + t0);
+    Pack<T, N> da, db;
+    i64 cha = this->channel_of(a0), chb = this->channel_of(b0);
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      const C a = this->input(pa.v[k], cha), b = this->input(pb.v[k], chb);
+      const C d = load(g.v[k]);
+      if (m::isnan(a) || m::isnan(b)) {
+        da.v[k] = db.v[k] = store<T>(a + b);
+      } else {
+        const Pair<C> p = F::grad(a, b, this->ctx);
+        da.v[k] = store<T>(d * p.a);
+        db.v[k] = store<T>(d * p.b);
+      }
+    }
+    *reinterpret_cast<Pack<T, N>*>(dx + a0) = da;
+    *reinterpret_cast<Pack<T, N>*>(dx + b0) = db;
+  }
+};
+
+// Packs stay inside one half when hi is a multiple of the pack size.
+template <class F, class T>
+__device__ __forceinline__ void gated_forward(const T* x, T* y, const T* bias, i64 n_out, i64 hi, i64 channels,
+                                              Ctx<compute_t<T>> ctx) {
+  GatedForward<F, T> body;
+  body.x = x;
+  body.bias = bias;
+  body.hi = hi;
+  body.channels = channels;
+  body.ctx = ctx;
+  body.y = y;
+  grid_stride<kPack<T>>(n_out, hi % kPack<T> == 0 && aligned16(x) && aligned16(y), body);
+}
+
+template <class F, class T>
+__device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, const T* bias, i64 n_out, i64 hi,
+                                               i64 channels, Ctx<compute_t<T>> ctx) {
+  GatedBackward<F, T> body;
+  body.x = x;
+  body.bias = bias;
+  body.hi = hi;
+  body.channels = channels;
+  body.ctx = ctx;
+  body.dy = dy;
+  body.dx = dx;
+  grid_stride<kPack<T>>(n_out, hi % kPack<T> == 0 && aligned16(x) && aligned16(dy) && aligned16(dx), body);
+}
+
+}  // namespace act
+
+// act_<name>_fwd_<dt>(x, y, bias, n_out, hi, channels, p0, p1, p2)
+// act_<name>_bwd_<dt>(x, dy, dx, bias, n_out, hi, channels, p0, p1, p2)
+#define ACT_GATED(NAME, FUNCTOR, DT)                                                                        \
+  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_fwd_##DT(                                  \
+      const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const ACT_STORAGE_##DT* bias, act::i64 n_out,         \
+      act::i64 hi, act::i64 channels, act::compute_t<ACT_STORAGE_##DT> p0,                                  \
+      act::compute_t<ACT_STORAGE_##DT> p1, act::compute_t<ACT_STORAGE_##DT> p2) {                           \
+    act::gated_forward<act::fn::FUNCTOR>(x, y, bias, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});         \
+  }                                                                                                         \
+  ACT_ENTRY_HOOK(act_##NAME##_fwd_##DT)                                                                     \
+  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_bwd_##DT(                                  \
+      const ACT_STORAGE_##DT* x, const ACT_STORAGE_##DT* dy, ACT_STORAGE_##DT* dx,                          \
+      const ACT_STORAGE_##DT* bias, act::i64 n_out, act::i64 hi, act::i64 channels,                         \
+      act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                             \
+      act::compute_t<ACT_STORAGE_##DT> p2) {                                                                \
+    act::gated_backward<act::fn::FUNCTOR>(x, dy, dx, bias, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});   \
+  }                                                                                                         \
+  ACT_ENTRY_HOOK(act_##NAME##_bwd_##DT)

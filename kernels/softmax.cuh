@@ -1,0 +1,334 @@
+// Row-wise activations: softmax, log_softmax, softmin (three paths) and sparsemax.
+//
+// Rows live in an (outer, n, inner) contiguous array (row_base in common.cuh), so any axis is
+// handled in place.  Accumulation is in the compute type (float for 16-bit inputs), every row is
+// max-subtracted, and a mask byte of 0 leaves an element out of the row: its output and its dx
+// are 0, and a fully masked row is all 0.  A NaN in the unmasked part of a row makes the whole
+// row NaN (NaN-propagating max), as does +inf or a row of -inf (inf - inf).  The backward kernels
+// take x, not y: they recompute y in registers or shared memory instead of reading a stored copy.
+//
+// Paths (the caller picks one per call from a small table, activations/backends/_cuda_ops.py):
+//   warp   : rows along the last axes up to 1024 elements; a group of LANES lanes holds a row in
+//            registers, ITEMS values per lane; shuffles only, no shared memory.
+//   block  : one block per row, the row cached in dynamic shared memory (one global read).
+//   long   : one block per row, nothing cached: an online (max, sum) pass, then the output pass.
+//   column : one thread per row, for rows `inner` >= 32 apart, so that a warp reads 32 adjacent
+//            rows at each step (coalesced) instead of striding through one row.
+#pragma once
+#include "common.cuh"
+
+namespace act {
+namespace fn {
+struct Softmax {
+  static constexpr bool negate = false, log = false;
+};
+struct LogSoftmax {
+  static constexpr bool negate = false, log = true;
+};
+struct Softmin {  // softmax(-x)
+  static constexpr bool negate = true, log = false;
+};
+}  // namespace fn
+
+// Forward from v (x, negated for softmin), the row max m, s = sum exp(v - m) and log(s).
+template <class K, class C> __device__ __forceinline__ C row_output(C v, C m, C s, C log_s) {
+  return K::log ? v - m - log_s : m::exp(v - m) / s;
+}
+// Backward from p = exp(v - m) / s (= y, or exp(y) for log_softmax) and t = sum of row_term:
+//   softmax dx = p (dy - t), softmin dx = -p (dy - t), t = sum(dy p);  log_softmax dx = dy - p t, t = sum(dy).
+template <class K, class C> __device__ __forceinline__ C row_term(C p, C dy) { return K::log ? dy : dy * p; }
+template <class K, class C> __device__ __forceinline__ C row_grad(C p, C dy, C t) {
+  if (K::log) return dy - p * t;
+  const C g = p * (dy - t);
+  return K::negate ? -g : g;
+}
+
+// Online (max, sum of exp(v - max)) statistics, Milakov & Gimelshein 2018, with the policies:
+// -inf adds nothing, +inf or NaN make the sum NaN.
+template <class C> __device__ __forceinline__ void push(Pair<C>& st, C v) {
+  if (v > st.a) {
+    st.b = (st.a == -m::inf<C>() ? C(0) : st.b * m::exp(st.a - v)) + (v == m::inf<C>() ? m::nan<C>() : C(1));
+    st.a = v;
+  } else if (v != v) {
+    st.a = st.b = v;
+  } else if (v != -m::inf<C>()) {
+    st.b += m::exp(v - st.a);
+  }
+}
+template <class C> struct MaxSum {
+  __device__ __forceinline__ Pair<C> operator()(Pair<C> x, Pair<C> y) const {
+    const C mx = m::nanmax(x.a, y.a);
+    const C sx = x.a == -m::inf<C>() ? C(0) : x.b * m::exp(x.a - mx);
+    const C sy = y.a == -m::inf<C>() ? C(0) : y.b * m::exp(y.a - mx);
+    return {mx, sx + sy};
+  }
+};
+template <class C> struct PairSum {
+  __device__ __forceinline__ Pair<C> operator()(Pair<C> x, Pair<C> y) const { return {x.a + y.a, x.b + y.b}; }
+};
+
+template <class C> __device__ __forceinline__ C* dynamic_smem() {
+  extern __shared__ unsigned long long act_dynamic_smem[];  // 8-byte elements: aligned for double
+  return reinterpret_cast<C*>(act_dynamic_smem);
+}
+
+// One row of the mask-aware input: v(j) is -inf where masked (it then drops out of max and sum).
+template <class K, class T> struct RowReader {
+  using C = compute_t<T>;
+  const T* x;
+  const unsigned char* mask;
+  i64 base, inner;
+  __device__ __forceinline__ i64 at(i64 j) const { return base + j * inner; }
+  __device__ __forceinline__ bool on(i64 j) const { return mask == nullptr || mask[at(j)] != 0; }
+  __device__ __forceinline__ C raw(i64 j) const {
+    const C v = load(x[at(j)]);
+    return K::negate ? -v : v;
+  }
+  __device__ __forceinline__ C v(i64 j) const { return on(j) ? raw(j) : -m::inf<C>(); }
+};
+
+// --------------------------------------------------------------- warp path
+template <class K, class T, int ITEMS, int LANES, bool BACKWARD>
+__device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
+                                             i64 n, i64 inner) {
+  using C = compute_t<T>;
+  const int lane = threadIdx.x % LANES;
+  const int groups = blockDim.x / LANES;
+  const int group_in_warp = (threadIdx.x % 32) / LANES;
+  const i64 step = i64(gridDim.x) * groups;
+  // The loop test is the same for all lanes of a warp (it looks at the warp's first row), so the
+  // full-mask shuffles below always see 32 lanes; groups past the last row compute and discard.
+  for (i64 row = i64(blockIdx.x) * groups + threadIdx.x / LANES; row - group_in_warp < rows; row += step) {
+    const bool live = row < rows;
+    RowReader<K, T> r{x, mask, live ? row_base(row, n, inner) : 0, inner};
+    C v[ITEMS];
+    bool on[ITEMS];
+    C mx = -m::inf<C>();
+#pragma unroll
+    for (int k = 0; k < ITEMS; ++k) {
+      const i64 j = lane + k * LANES;
+      on[k] = live && j < n && r.on(j);
+      v[k] = on[k] ? r.raw(j) : -m::inf<C>();
+      mx = m::nanmax(mx, v[k]);
+    }
+    mx = warp_allreduce(mx, NanMax<C>(), LANES);
+    C s = C(0);
+#pragma unroll
+    for (int k = 0; k < ITEMS; ++k) s += on[k] ? m::exp(v[k] - mx) : C(0);
+    s = warp_allreduce(s, Sum<C>(), LANES);
+    if constexpr (!BACKWARD) {
+      const C log_s = m::log(s);
+#pragma unroll
+      for (int k = 0; k < ITEMS; ++k) {
+        const i64 j = lane + k * LANES;
+        if (live && j < n) out[r.at(j)] = store<T>(on[k] ? row_output<K>(v[k], mx, s, log_s) : C(0));
+      }
+    } else {
+      C d[ITEMS];
+      C t = C(0);
+#pragma unroll
+      for (int k = 0; k < ITEMS; ++k) {
+        const i64 j = lane + k * LANES;
+        d[k] = on[k] ? load(dy[r.at(j)]) : C(0);
+        v[k] = on[k] ? m::exp(v[k] - mx) / s : C(0);  // v now holds p
+        t += on[k] ? row_term<K>(v[k], d[k]) : C(0);
+      }
+      t = warp_allreduce(t, Sum<C>(), LANES);
+#pragma unroll
+      for (int k = 0; k < ITEMS; ++k) {
+        const i64 j = lane + k * LANES;
+        if (live && j < n) out[r.at(j)] = store<T>(on[k] ? row_grad<K>(v[k], d[k], t) : C(0));
+      }
+    }
+  }
+}
+
+// -------------------------------------------------- block, long and column paths
+// A team of threads owns a row: the whole block (block, long) or a single thread (column).
+struct BlockTeam {
+  static __device__ __forceinline__ i64 first_row() { return blockIdx.x; }
+  static __device__ __forceinline__ i64 row_step() { return gridDim.x; }
+  static __device__ __forceinline__ i64 rank() { return threadIdx.x; }
+  static __device__ __forceinline__ i64 size() { return blockDim.x; }
+  template <class V, class F> static __device__ __forceinline__ V allreduce(V v, F f, V* scratch) {
+    return block_allreduce(v, f, scratch);
+  }
+};
+struct ThreadTeam {
+  static __device__ __forceinline__ i64 first_row() { return i64(blockIdx.x) * blockDim.x + threadIdx.x; }
+  static __device__ __forceinline__ i64 row_step() { return i64(gridDim.x) * blockDim.x; }
+  static __device__ __forceinline__ i64 rank() { return 0; }
+  static __device__ __forceinline__ i64 size() { return 1; }
+  template <class V, class F> static __device__ __forceinline__ V allreduce(V v, F, V*) { return v; }
+};
+
+// CACHED keeps v (then p) in dynamic shared memory, n values of C; each thread only reads back the
+// slots it wrote, so the cache needs no barrier of its own.
+template <class K, class T, class Team, bool CACHED, bool BACKWARD>
+__device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
+                                             i64 n, i64 inner) {
+  using C = compute_t<T>;
+  C* cache = CACHED ? dynamic_smem<C>() : nullptr;
+  __shared__ Pair<C> pair_scratch[32];
+  __shared__ C scratch[32];
+  for (i64 row = Team::first_row(); row < rows; row += Team::row_step()) {
+    const RowReader<K, T> r{x, mask, row_base(row, n, inner), inner};
+    Pair<C> st{-m::inf<C>(), C(0)};
+    for (i64 j = Team::rank(); j < n; j += Team::size()) {
+      const C v = r.v(j);
+      if (CACHED) cache[j] = v;
+      push(st, v);
+    }
+    st = Team::allreduce(st, MaxSum<C>(), pair_scratch);
+    const C mx = st.a, s = st.b;
+    if constexpr (!BACKWARD) {
+      const C log_s = m::log(s);
+      for (i64 j = Team::rank(); j < n; j += Team::size()) {
+        const bool on = r.on(j);
+        out[r.at(j)] = store<T>(on ? row_output<K>(CACHED ? cache[j] : r.raw(j), mx, s, log_s) : C(0));
+      }
+    } else {
+      C t = C(0);
+      for (i64 j = Team::rank(); j < n; j += Team::size()) {
+        const bool on = r.on(j);
+        const C p = on ? m::exp((CACHED ? cache[j] : r.raw(j)) - mx) / s : C(0);
+        if (CACHED) cache[j] = p;
+        t += on ? row_term<K>(p, load(dy[r.at(j)])) : C(0);
+      }
+      t = Team::allreduce(t, Sum<C>(), scratch);
+      for (i64 j = Team::rank(); j < n; j += Team::size()) {
+        const bool on = r.on(j);
+        C g = C(0);
+        if (on) g = row_grad<K>(CACHED ? cache[j] : m::exp(r.raw(j) - mx) / s, load(dy[r.at(j)]), t);
+        out[r.at(j)] = store<T>(g);
+      }
+    }
+  }
+}
+
+// ----------------------------------------------------------------- sparsemax
+// y = max(z - tau, 0) with the exact tau of Martins & Astudillo.  Working on u = z - max(z):
+// a few bisection steps on tau in [-1, 0] give t <= tau, so {u > t} contains the support; then
+// Michelot's fixed point tau = (sum of the set - 1) / |set|, set = {u > tau}, shrinks it to exactly
+// the support (each non-final step drops at least one element).  One block per row.
+template <class C> struct MaxCount {
+  __device__ __forceinline__ Pair<C> operator()(Pair<C> x, Pair<C> y) const { return {m::nanmax(x.a, y.a), x.b + y.b}; }
+};
+
+template <class T, bool CACHED, bool BACKWARD>
+__device__ __forceinline__ void sparsemax_rows(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
+                                               i64 n, i64 inner) {
+  using C = compute_t<T>;
+  constexpr int kBisection = 20;
+  C* cache = CACHED ? dynamic_smem<C>() : nullptr;
+  __shared__ Pair<C> pair_scratch[32];
+  __shared__ C scratch[32];
+  const i64 rank = threadIdx.x, size = blockDim.x;
+  for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
+    const RowReader<fn::Softmax, T> r{x, mask, row_base(row, n, inner), inner};
+    Pair<C> mc{-m::inf<C>(), C(0)};
+    for (i64 j = rank; j < n; j += size) {
+      const C v = r.v(j);
+      if (CACHED) cache[j] = v;
+      mc.a = m::nanmax(mc.a, v);
+      mc.b += r.on(j) ? C(1) : C(0);
+    }
+    mc = block_allreduce(mc, MaxCount<C>(), pair_scratch);
+    const C mx = mc.a;
+    const bool finite = m::abs(mx) < m::inf<C>();  // NaN, +inf and an all -inf row give NaN
+    auto u = [&](i64 j) { return (CACHED ? cache[j] : r.v(j)) - mx; };
+    C tau = C(0);
+    if (finite) {
+      C lo = C(-1), hi = C(0);
+      for (int it = 0; it < kBisection; ++it) {
+        const C mid = (lo + hi) / C(2);
+        C s = C(0);
+        for (i64 j = rank; j < n; j += size) s += m::max(u(j) - mid, C(0));
+        s = block_allreduce(s, Sum<C>(), scratch);
+        (s >= C(1) ? lo : hi) = mid;
+      }
+      C t = lo;
+      Pair<C> ks{C(-1), C(0)};
+      for (;;) {
+        Pair<C> next{C(0), C(0)};
+        for (i64 j = rank; j < n; j += size) {
+          const C v = u(j);
+          if (v > t) next = {next.a + C(1), next.b + v};
+        }
+        next = block_allreduce(next, PairSum<C>(), pair_scratch);
+        const bool stable = next.a == ks.a;
+        ks = next;
+        if (stable || ks.a == C(0)) break;
+        t = m::max(t, (ks.b - C(1)) / ks.a);
+      }
+      tau = ks.a > C(0) ? (ks.b - C(1)) / ks.a : C(-1);
+    }
+    if constexpr (!BACKWARD) {
+      for (i64 j = rank; j < n; j += size) {
+        C y = C(0);
+        if (r.on(j)) y = finite ? m::max(u(j) - tau, C(0)) : m::nan<C>();
+        out[r.at(j)] = store<T>(y);
+      }
+    } else {
+      // dx = m (dy - sum(dy m) / sum(m)), m = (y > 0) = (u > tau)
+      Pair<C> kd{C(0), C(0)};
+      for (i64 j = rank; j < n; j += size)
+        if (r.on(j) && u(j) > tau) kd = {kd.a + C(1), kd.b + load(dy[r.at(j)])};
+      kd = block_allreduce(kd, PairSum<C>(), pair_scratch);
+      const C mean = kd.b / kd.a;
+      for (i64 j = rank; j < n; j += size) {
+        C g = C(0);
+        if (r.on(j)) g = !finite ? m::nan<C>() : (u(j) > tau ? load(dy[r.at(j)]) - mean : C(0));
+        out[r.at(j)] = store<T>(g);
+      }
+    }
+  }
+}
+
+}  // namespace act
+
+// act_<name>_fwd_<path>_<dt>(x, y, mask, rows, n, inner)
+// act_<name>_bwd_<path>_<dt>(x, dy, dx, mask, rows, n, inner)        mask may be null
+#define ACT_ROW_ENTRY(NAME, DIR, PATH, DT, THREADS, MIN_BLOCKS, ...)                                                    \
+  extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) act_##NAME##_##DIR##_##PATH##_##DT(                 \
+      const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const unsigned char* mask, act::i64 rows, act::i64 n, \
+      act::i64 inner) {                                                                                      \
+    __VA_ARGS__(x, nullptr, y, mask, rows, n, inner);                                                        \
+  }                                                                                                          \
+  ACT_ENTRY_HOOK(act_##NAME##_##DIR##_##PATH##_##DT)
+#define ACT_ROW_GRAD_ENTRY(NAME, PATH, DT, THREADS, MIN_BLOCKS, ...)                                                     \
+  extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) act_##NAME##_bwd_##PATH##_##DT(                     \
+      const ACT_STORAGE_##DT* x, const ACT_STORAGE_##DT* dy, ACT_STORAGE_##DT* dx, const unsigned char* mask, \
+      act::i64 rows, act::i64 n, act::i64 inner) {                                                           \
+    __VA_ARGS__(x, dy, dx, mask, rows, n, inner);                                                            \
+  }                                                                                                          \
+  ACT_ENTRY_HOOK(act_##NAME##_bwd_##PATH##_##DT)
+
+// Warp path for rows of up to ITEMS * LANES elements: entries act_<name>_{fwd,bwd}_warp<ITEMS>x<LANES>_<dt>.
+#define ACT_SOFTMAX_WARP(NAME, FUNCTOR, DT, ITEMS, LANES)                                                     \
+  ACT_ROW_ENTRY(NAME, fwd, warp##ITEMS##x##LANES, DT, 128, 4,                                                \
+                act::softmax_warp<act::fn::FUNCTOR, ACT_STORAGE_##DT, ITEMS, LANES, false>)                  \
+  ACT_ROW_GRAD_ENTRY(NAME, warp##ITEMS##x##LANES, DT, 128, 4,                                                \
+                     act::softmax_warp<act::fn::FUNCTOR, ACT_STORAGE_##DT, ITEMS, LANES, true>)
+
+// block (cached), long and column paths of one function.
+#define ACT_SOFTMAX_ROWS(NAME, FUNCTOR, DT)                                                                   \
+  ACT_ROW_ENTRY(NAME, fwd, block, DT, 512, 1,                                                                \
+                act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, true, false>)          \
+  ACT_ROW_GRAD_ENTRY(NAME, block, DT, 512, 1,                                                                \
+                     act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, true, true>)      \
+  ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1,                                                                 \
+                act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, false, false>)         \
+  ACT_ROW_GRAD_ENTRY(NAME, long, DT, 512, 1,                                                                 \
+                     act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, false, true>)     \
+  ACT_ROW_ENTRY(NAME, fwd, column, DT, 256, 4,                                                               \
+                act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::ThreadTeam, false, false>)        \
+  ACT_ROW_GRAD_ENTRY(NAME, column, DT, 256, 4,                                                               \
+                     act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::ThreadTeam, false, true>)
+
+// sparsemax: block (row cached in shared memory) and long paths.
+#define ACT_SPARSEMAX(NAME, DT)                                                                                \
+  ACT_ROW_ENTRY(NAME, fwd, block, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, true, false>)                \
+  ACT_ROW_GRAD_ENTRY(NAME, block, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, true, true>)                 \
+  ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, false>)                \
+  ACT_ROW_GRAD_ENTRY(NAME, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, true>)

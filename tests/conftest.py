@@ -1,0 +1,101 @@
+"""Shared pytest configuration: markers, dtypes, backends, random generators.
+
+Without an NVIDIA GPU the Numba CUDA simulator is switched on here, before
+anything imports numba (it reads NUMBA_ENABLE_CUDASIM once, at import).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+
+def _has_nvidia_gpu() -> bool:
+    # Device nodes only: importing cupy here would be slow and may touch the driver.
+    return any(Path(p).exists() for p in ("/dev/nvidia0", "/dev/nvidiactl"))
+
+
+HAS_GPU = _has_nvidia_gpu()
+if not HAS_GPU:
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+# `import activations` from a checkout and `import reference` from any test directory.
+for p in (str(ROOT), str(TESTS)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import reference  # noqa: E402
+
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "activations",
+        deadline=None,
+        max_examples=40,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "activations"))
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass
+
+MARKERS = {
+    "slow": "takes more than a few seconds (deselect with -m 'not slow')",
+    "cuda_host": "runs the CUDA C kernels on the CPU through the C++ host harness",
+    "numba_sim": "runs Numba CUDA kernels (on the simulator when there is no GPU)",
+    "gpu": "needs a real NVIDIA GPU; skipped without one",
+}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--backend",
+        action="store",
+        default="numpy",
+        help="comma-separated backends the kind tests run on (default: numpy)",
+    )
+
+
+def pytest_configure(config):
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def pytest_collection_modifyitems(config, items):
+    if HAS_GPU:
+        return
+    skip = pytest.mark.skip(reason="no NVIDIA GPU on this machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        names = [b.strip() for b in metafunc.config.getoption("--backend").split(",") if b.strip()]
+        metafunc.parametrize("backend", names, ids=[f"on-{n}" for n in names] if len(names) > 1 else None)
+
+
+# ----------------------------------------------------------------- fixtures
+DTYPES = reference.DTYPES
+DTYPE_IDS = [d.name for d in DTYPES]
+
+
+@pytest.fixture(params=DTYPES, ids=DTYPE_IDS)
+def dtype(request) -> np.dtype:
+    """Every supported dtype: float16, bfloat16, float32, float64."""
+    return request.param
+
+
+@pytest.fixture
+def rng(request) -> np.random.Generator:
+    """A generator seeded from the test's id: reproducible, different per test."""
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
