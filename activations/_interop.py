@@ -67,6 +67,18 @@ def unwrap(obj: Any, what: str = "x", writable: bool = False) -> tuple[Any, Rewr
     return _dlpack(obj, what)
 
 
+def written(obj: Any) -> None:
+    """Tell the caller's library that ``obj`` (an ``out=`` array) was written through a view.
+
+    torch: bumps the tensor's version counter, so autograd still notices an
+    in-place change to a tensor it saved for backward.
+    """
+    if type(obj).__module__.partition(".")[0] == "torch":
+        torch = sys.modules["torch"]
+        if isinstance(obj, torch.Tensor):
+            torch.autograd.graph.increment_version(obj)
+
+
 def scope(rewrap: Rewrap) -> contextlib.AbstractContextManager:
     """Context in which the backend call runs (torch CUDA: on torch's current stream)."""
     enter = getattr(rewrap, "scope", None)

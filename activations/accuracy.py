@@ -17,11 +17,13 @@ activation, dtype and direction:
   own format.  A correctly rounded result is within 0.5.  Exact results below
   the normal range count in units of the smallest normal, so flushing them
   to zero is within 1.
-* ``cond``: the same in ulps of ``max(|exact|, |x f'(x)|)``: the error left
-  after allowing for the input's own rounding.  Near a zero of f away from
-  x = 0 (hard_sigmoid at -3, ...) ``ulp`` grows without bound for any
-  evaluation in the compute precision while ``cond`` stays small; a large
-  ``cond`` is an error of the evaluation itself.
+* ``cond`` (conditioned): the error in units of the larger of ulp(exact)
+  and the change of the exact value when x moves by half an ulp either way,
+  i.e. the error left after allowing for the input's own rounding.  Near a
+  zero of f away from x = 0 (hard_sigmoid at -3, silu' at -1.28) or a kink
+  decided in the compute precision, ``ulp`` grows without bound for any
+  evaluation in that precision while ``cond`` stays small; a large ``cond``
+  is an error of the evaluation itself.
 * ``rel``: max ``|got - exact| / |exact|`` over exact results in the normal
   range.
 * ``worst``: the input of the largest ``ulp``.
@@ -149,7 +151,9 @@ def _overflow_threshold(dt: np.dtype) -> float:
 # Inputs where a function changes branch or formula, or an implementation
 # commonly does (overflow/underflow of exp in each precision); each is swept
 # with its two neighbours on each side in the dtype.
-_EXP_EDGES = (88.72283935546875, -87.33654475, -103.97207708, 709.782712893384, -708.3964185322641, -745.1332191019411)
+_EXP_EDGES = tuple(
+    s * v for v in (88.72283935546875, 87.33654475, 103.97207708, 709.782712893384, 708.3964185322641, 745.1332191019411) for s in (1, -1)
+)
 _KINKS: dict[str, tuple[float, ...]] = {
     "relu6": (6.0,),
     "elu": (-20.0, -40.0),
@@ -177,11 +181,12 @@ _KINKS: dict[str, tuple[float, ...]] = {
 }
 _COMMON_KINKS = (0.0, 1.0, -1.0, 3.0, -3.0, 0.5, -0.5)
 
-#: density -> (grid over [-20, 20] as integers / divisor, binade step, mantissas, random points per half)
+#: density -> (grids, binade step, mantissas, random points per half).  The grids cover
+#: [-20, 20] finely and [-800, 800] (where exp overflows and underflows) coarsely.
 _DENSITY = {
-    "full": (np.arange(-2000, 2001) / 100.0, 1, (1.0, 1.375, 1.75), 2000),
-    "quick": (np.arange(-200, 201) / 10.0, 4, (1.375,), 200),
-    "smoke": (np.arange(-40, 41) / 2.0, 16, (1.375,), 40),
+    "full": ((np.arange(-2000, 2001) / 100.0, np.arange(-1600, 1601) / 2.0), 1, (1.0, 1.375, 1.75), 2000),
+    "quick": ((np.arange(-200, 201) / 10.0, np.arange(-1600, 1601, 10) / 2.0), 4, (1.375,), 200),
+    "smoke": ((np.arange(-40, 41) / 2.0, np.arange(-1600, 1601, 40) / 2.0), 16, (1.375,), 40),
 }
 
 
@@ -197,12 +202,12 @@ def sweep(dtype: str, name: str = "", density: str = "full") -> np.ndarray:
     """
     if density not in _DENSITY:
         raise ValueError(f"density must be one of {DENSITIES}, got {density!r}")
-    grid, binade_step, mants, n_rand = _DENSITY[density]
+    grids, binade_step, mants, n_rand = _DENSITY[density]
     dt = _dtypes.from_name(dtype)
     fi = _finfo(dt)
     exps = np.arange(int(fi.minexp) - int(fi.nmant), int(fi.maxexp))[::binade_step]
     mag = np.concatenate([np.ldexp(m, exps) for m in mants])
-    parts = [grid, mag, -mag, np.array([float(fi.max), -float(fi.max), float(fi.tiny), -float(fi.tiny)])]
+    parts = [*grids, mag, -mag, np.array([float(fi.max), -float(fi.max), float(fi.tiny), -float(fi.tiny)])]
     canonical = REGISTRY.get(name).name if name else ""
     k = _cast(_COMMON_KINKS + _KINKS.get(canonical, ()), dt)
     k = k[np.isfinite(k)]
@@ -417,10 +422,11 @@ def _elementwise_refs() -> dict[str, tuple[Callable, Callable]]:
 
 
 class _Reference:
-    """Exact values of one elementwise function (and its derivatives) at float64 points, cached.
+    """Exact values of one elementwise function f and its derivative at float64 points, cached.
 
-    ``order`` 0 is f, 1 is f'; ``sens(order)`` is ``|x g'(x)|`` for g = f or f'
-    (f'' by a central difference at a fraction of the dtype's relative ulp).
+    ``order`` 0 is f, 1 is f'.  ``spread`` is how far the value moves when x
+    moves by half an ulp of the dtype either way: the uncertainty the input's
+    own rounding implies, and the allowance of the conditioned metric.
     """
 
     def __init__(self, name: str, params: dict[str, Any], cdtype: np.dtype):
@@ -437,15 +443,17 @@ class _Reference:
         """(hi, lo): scale * g(x) as double-doubles (hi alone when not finite in float64)."""
         return self._eval(xs, order, scale, 0.0)
 
-    def sens(self, xs: Sequence[float], order: int, h: float) -> np.ndarray:
-        """|x g'(x)| for g = f (order 0, analytic f') or f' (order 1, difference of f')."""
-        if order == 0:
-            hi, _ = self.values(xs, 1)
-            return np.abs(np.asarray(xs) * hi)
-        up, _ = self._eval(xs, 1, 1.0, h)
-        down, _ = self._eval(xs, 1, 1.0, -h)
+    def spread(self, xs: Sequence[float], order: int, dt: np.dtype, scale: float = 1.0) -> np.ndarray:
+        """max |g(x (1 +- u)) - g(x)| * |scale|, u the unit roundoff of ``dt``."""
+        u = float(_finfo(dt).eps) / 2
+        mid, _ = self._eval(xs, order, scale, 0.0)
         with np.errstate(invalid="ignore", over="ignore"):
-            return np.abs(up - down) / (2 * h)
+            d = [np.abs(self._eval(xs, order, scale, shift)[0] - mid) for shift in (u, -u)]
+        return np.nan_to_num(np.maximum(*d), nan=0.0)
+
+    def spreader(self, xs: Sequence[float], order: int, dt: np.dtype, scale: float = 1.0) -> Callable:
+        """``spread`` as a function of indices into ``xs`` (evaluated on demand)."""
+        return lambda idx: self.spread([xs[i] for i in idx], order, dt, scale)
 
     def _eval(self, xs, order, scale, rel_shift) -> tuple[np.ndarray, np.ndarray]:
         mp = _mp()
@@ -491,31 +499,37 @@ class _Errors:
     rel: np.ndarray
 
 
-def _errors(got, hi, lo, dt: np.dtype, sens=None, scale=None) -> _Errors:
+def _errors(got, hi, lo, dt: np.dtype, spread: Callable | None = None, scale=None) -> _Errors:
     """Errors of ``got`` (float64 values of dt results) against the exact ``hi + lo``.
 
-    ``sens``: |x f'(x)| for the conditioned metric; ``scale``: normwise
-    magnitude (replaces |exact| in all three metrics).
+    ``spread(indices)``: the conditioned metric's allowance at those points
+    (see ``_Reference.spread``), asked only where the ulp error exceeds 1:
+    elsewhere ``cond`` is taken equal to ``ulp`` (it can only be smaller).
+    ``scale``: normwise magnitude (replaces |exact| in all three metrics).
     """
     fi = _finfo(dt)
     g = np.asarray(got, np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.abs((g - hi) - lo)
         mag = np.abs(hi) if scale is None else np.asarray(scale, np.float64)
-        ulp = diff / _ulp(mag, dt)
-        cmag = mag if sens is None else np.maximum(mag, np.nan_to_num(sens, nan=0.0, posinf=np.inf))
-        cond = diff / np.maximum(_ulp(cmag, dt), _ulp(mag, dt))  # keeps the flush-to-zero allowance
+        unit = _ulp(mag, dt)
+        ulp = diff / unit
+        cond = ulp.copy()
         rel = np.where(mag != 0, diff / mag, np.where(diff == 0, 0.0, np.inf))
         e_nan, g_nan = np.isnan(hi), np.isnan(g)
         e_inf, g_inf = np.isinf(hi), np.isinf(g)
         finite = ~(e_nan | g_nan | e_inf | g_inf)
         overflow = ~e_nan & ~e_inf & g_inf & (np.sign(g) == np.sign(hi)) & (np.abs(hi) >= _overflow_threshold(dt))
         met = (e_nan & g_nan) | (e_inf & (g == hi)) | overflow
+    if spread is not None:
+        idx = np.flatnonzero(finite & (ulp > 1.0))
+        if idx.size:
+            cond[idx] = diff[idx] / np.maximum(unit[idx], spread(idx))
     special = np.where(met, 0.0, np.inf)
     normal = mag >= float(fi.tiny)
     return _Errors(
         ulp=np.where(finite, ulp, special),
-        cond=np.where(finite, np.where(np.isfinite(cmag), cond, 0.0), special),
+        cond=np.where(finite, cond, special),
         rel=np.where(finite, np.where(normal, rel, 0.0), special),
     )
 
@@ -589,11 +603,6 @@ def measure(variant_: Variant | str, dtype: str, direction: str = "forward", *, 
     return measure_kind(var, rec, params, dt, direction, density, backend)
 
 
-def _h(dt: np.dtype) -> float:
-    """Relative step of the f'' difference: an eighth of the dtype's relative ulp."""
-    return float(_finfo(dt).eps) / 8
-
-
 def _elementwise(var, rec, params, dt, direction, density, backend) -> Result:
     from . import apply, grad
 
@@ -606,7 +615,7 @@ def _elementwise(var, rec, params, dt, direction, density, backend) -> Result:
     else:
         got = _call(backend, grad, rec.name, x, np.ones_like(x), **var.kwargs)
     points = xs.tolist()
-    e = _errors(got, *ref.values(points, order), dt, sens=ref.sens(points, order, _h(dt)))
+    e = _errors(got, *ref.values(points, order), dt, spread=lambda i: ref.spread(xs[i].tolist(), order, dt))
     return _summarize(var, dt.name, direction, e, [repr(v) for v in points], backend or "numpy")
 
 
@@ -633,12 +642,11 @@ def _gated(var, rec, params, dt, direction, density, backend) -> Result:
         pts = gs[sel].tolist()
         if direction == "forward":
             exact = ref.values(pts, 0, mul)
-            sens = np.abs(mul) * ref.sens(pts, 0, _h(dt))
-            e_parts.append((sel, [(0, exact, sens)]))
+            e_parts.append((sel, [(0, exact, ref.spreader(pts, 0, dt, mul))]))
         else:
             # d gate = m f'(g), d other = f(g) (dy = 1)
-            d_gate = (gate_half, ref.values(pts, 1, mul), np.abs(mul) * ref.sens(pts, 1, _h(dt)))
-            d_other = (1 - gate_half, ref.values(pts, 0), ref.sens(pts, 0, _h(dt)))
+            d_gate = (gate_half, ref.values(pts, 1, mul), ref.spreader(pts, 1, dt, mul))
+            d_other = (1 - gate_half, ref.values(pts, 0), ref.spreader(pts, 0, dt))
             e_parts.append((sel, [d_gate, d_other]))
     if direction == "forward":
         got = _call(backend, apply, rec.name, x, **var.kwargs)
@@ -646,7 +654,7 @@ def _gated(var, rec, params, dt, direction, density, backend) -> Result:
         got = _call(backend, grad, rec.name, x, np.ones((gs.size, 1), dt), **var.kwargs)
     ulp, cond, rel = (np.zeros(gs.size) for _ in range(3))
     for sel, cols in e_parts:
-        e = _combine(*(_errors(got[sel, col], *exact, dt, sens=sens) for col, exact, sens in cols))
+        e = _combine(*(_errors(got[sel, col], *exact, dt, spread=spread) for col, exact, spread in cols))
         ulp[sel], cond[sel], rel[sel] = e.ulp, e.cond, e.rel
     return _summarize(var, dt.name, direction, _Errors(ulp, cond, rel), inputs, backend or "numpy")
 

@@ -69,6 +69,7 @@ template <class F, class T> struct ElementwiseBackward : ElementwiseInput<F, T> 
   const T* x;
   const T* dy;
   T* dx;
+  C* dz;       // optional: dx in the compute precision, for a dbias sum not limited by dx's range
   C* dweight;  // prelu only: one dweight term per element, summed by the column-sum kernel
 
   template <int N> __device__ __forceinline__ void run(i64 i0) {
@@ -90,6 +91,7 @@ template <class F, class T> struct ElementwiseBackward : ElementwiseInput<F, T> 
         r = d * F::bwd(z, c);
       }
       out.v[k] = store<T>(r);
+      if (dz != nullptr) dz[i0 + k] = r;
       if constexpr (F::weighted) {
         if (dweight != nullptr) dweight[i0 + k] = m::isnan(z) ? z : F::dweight(z, d, c);
       }
@@ -115,8 +117,8 @@ __device__ __forceinline__ void elementwise_forward(const T* x, T* y, const T* b
 
 template <class F, class T>
 __device__ __forceinline__ void elementwise_backward(const T* x, const T* dy, T* dx, const T* bias, const T* weight,
-                                                     compute_t<T>* dweight, i64 n, i64 channels, i64 weight_len,
-                                                     Ctx<compute_t<T>> ctx) {
+                                                     compute_t<T>* dz, compute_t<T>* dweight, i64 n, i64 channels,
+                                                     i64 weight_len, Ctx<compute_t<T>> ctx) {
   ElementwiseBackward<F, T> body;
   body.bias = bias;
   body.weight = weight;
@@ -126,6 +128,7 @@ __device__ __forceinline__ void elementwise_backward(const T* x, const T* dy, T*
   body.x = x;
   body.dy = dy;
   body.dx = dx;
+  body.dz = dz;
   body.dweight = dweight;
   grid_stride<kPack<T>>(n, aligned16(x) && aligned16(dy) && aligned16(dx), body);
 }
@@ -133,9 +136,9 @@ __device__ __forceinline__ void elementwise_backward(const T* x, const T* dy, T*
 }  // namespace act
 
 // act_<name>_fwd_<dt>(x, y, bias, weight, n, channels, weight_len, p0, p1, p2, seed)
-// act_<name>_bwd_<dt>(x, dy, dx, bias, weight, dweight, n, channels, weight_len, p0, p1, p2, seed)
-// bias, weight and dweight may be null.  p0..p2 are the kernel floats in the compute type; prelu's
-// float weight travels in p0.
+// act_<name>_bwd_<dt>(x, dy, dx, bias, weight, dz, dweight, n, channels, weight_len, p0, p1, p2, seed)
+// bias, weight, dz and dweight may be null.  p0..p2 are the kernel floats in the compute type;
+// prelu's float weight travels in p0.  dz and dweight are compute-precision, per element.
 #define ACT_ELEMENTWISE(NAME, FUNCTOR, DT)                                                                   \
   extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_fwd_##DT(                                  \
       const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const ACT_STORAGE_##DT* bias,                         \
@@ -149,10 +152,12 @@ __device__ __forceinline__ void elementwise_backward(const T* x, const T* dy, T*
   extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_bwd_##DT(                                  \
       const ACT_STORAGE_##DT* x, const ACT_STORAGE_##DT* dy, ACT_STORAGE_##DT* dx,                          \
       const ACT_STORAGE_##DT* bias, const ACT_STORAGE_##DT* weight,                                         \
-      act::compute_t<ACT_STORAGE_##DT>* dweight, act::i64 n, act::i64 channels, act::i64 weight_len,        \
+      act::compute_t<ACT_STORAGE_##DT>* dz, act::compute_t<ACT_STORAGE_##DT>* dweight, act::i64 n,          \
+      act::i64 channels, act::i64 weight_len,                                                               \
       act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                             \
       act::compute_t<ACT_STORAGE_##DT> p2, act::u64 seed) {                                                 \
-    act::elementwise_backward<act::fn::FUNCTOR>(x, dy, dx, bias, weight, dweight, n, channels, weight_len,  \
+    act::elementwise_backward<act::fn::FUNCTOR>(x, dy, dx, bias, weight, dz, dweight, n, channels,          \
+                                                weight_len,                                                 \
                                                 {p0, p1, p2, p0, seed, 0});                                 \
   }                                                                                                         \
   ACT_ENTRY_HOOK(act_##NAME##_bwd_##DT)

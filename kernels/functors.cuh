@@ -121,7 +121,7 @@ struct Gelu : Functor {
     if (c.p0 != C(0)) {
       const C u2 = C(2) * k0<C>() * (x + k1<C>() * x * x * x);
       const C s = m::sigmoid(u2);
-      return s + m::xmul(x, C(2) * s * m::sigmoid(-u2) * k0<C>() * (C(1) + C(3) * k1<C>() * x * x));
+      return s + m::xmul(x * (C(1) + C(3) * k1<C>() * x * x), C(2) * k0<C>() * s * m::sigmoid(-u2));
     }
     const C phi = m::exp(C(-0.5) * x * x) * C(0.39894228040143267794);  // 1 / sqrt(2 pi)
     return C(0.5) * m::erfc(x * C(-0.70710678118654752440)) + m::xmul(x, phi);
@@ -270,7 +270,7 @@ struct SparseSigmoid : Functor {
 };
 
 // squareplus(b=p0): h = hypot(x, sqrt(b));  (x + h) / 2 for x >= 0, b / (2 (h - x)) below
-// (no cancellation, no overflow).  Derivative (1 + x / h) / 2, written b / (2 h (h - x)) for
+// (no cancellation, no overflow).  Derivative (1 + x / h) / 2, written b / (2 h) / (h - x) for
 // x < 0 for the same reason; 1/2 at x = 0 with b = 0, 1 at +inf.
 struct Squareplus : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
@@ -279,7 +279,7 @@ struct Squareplus : Functor {
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
     const C h = m::hypot(x, m::sqrt(c.p0));
-    if (x < C(0)) return c.p0 / (C(2) * h * (h - x));
+    if (x < C(0)) return c.p0 / (C(2) * h) / (h - x);  // two divisions: 2h(h - x) underflows for tiny x
     if (h == C(0)) return C(0.5);
     return x == m::inf<C>() ? C(1) : (C(1) + x / h) / C(2);
   }
@@ -299,12 +299,12 @@ struct Linear : Functor {
 };
 
 // log1mexp: log(1 - exp(-x)) as log(-expm1(-x)) below ln 2, log1p(-exp(-x)) above (Maechler);
-// NaN for x < 0, -inf at 0.  Derivative 1 / expm1(x) (+inf at 0).
+// NaN for x < 0, -inf at 0.  Derivative 1 / expm1(x), +inf at 0 and at -0.0.
 struct Log1mexp : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     return x < C(0.69314718055994530942) ? m::log(-m::expm1(-x)) : m::log1p(-m::exp(-x));
   }
-  template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return C(1) / m::expm1(x); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return x == C(0) ? m::inf<C>() : C(1) / m::expm1(x); }
 };
 
 // lisht: x tanh(x);  tanh(x) + x (1 - tanh(x)^2).

@@ -50,6 +50,7 @@ template <class F, class T> struct GatedBackward : GatedInput<F, T> {
   using C = compute_t<T>;
   const T* dy;
   T* dx;
+  C* dz;  // optional: dx in the compute precision, for a dbias sum not limited by dx's range
 
   template <int N> __device__ __forceinline__ void run(i64 t0) {
     const i64 a0 = this->a_offset(t0), b0 = a0 + this->hi;
@@ -62,12 +63,16 @@ template <class F, class T> struct GatedBackward : GatedInput<F, T> {
     for (int k = 0; k < N; ++k) {
       const C a = this->input(pa.v[k], cha), b = this->input(pb.v[k], chb);
       const C d = load(g.v[k]);
-      if (m::isnan(a) || m::isnan(b)) {
-        da.v[k] = db.v[k] = store<T>(a + b);
-      } else {
+      Pair<C> g2{a + b, a + b};
+      if (!m::isnan(a) && !m::isnan(b)) {
         const Pair<C> p = F::grad(a, b, this->ctx);
-        da.v[k] = store<T>(d * p.a);
-        db.v[k] = store<T>(d * p.b);
+        g2 = {d * p.a, d * p.b};
+      }
+      da.v[k] = store<T>(g2.a);
+      db.v[k] = store<T>(g2.b);
+      if (dz != nullptr) {
+        dz[a0 + k] = g2.a;
+        dz[b0 + k] = g2.b;
       }
     }
     *reinterpret_cast<Pack<T, N>*>(dx + a0) = da;
@@ -90,8 +95,8 @@ __device__ __forceinline__ void gated_forward(const T* x, T* y, const T* bias, i
 }
 
 template <class F, class T>
-__device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, const T* bias, i64 n_out, i64 hi,
-                                               i64 channels, Ctx<compute_t<T>> ctx) {
+__device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, const T* bias, compute_t<T>* dz,
+                                               i64 n_out, i64 hi, i64 channels, Ctx<compute_t<T>> ctx) {
   GatedBackward<F, T> body;
   body.x = x;
   body.bias = bias;
@@ -100,13 +105,14 @@ __device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, c
   body.ctx = ctx;
   body.dy = dy;
   body.dx = dx;
+  body.dz = dz;
   grid_stride<kPack<T>>(n_out, hi % kPack<T> == 0 && aligned16(x) && aligned16(dy) && aligned16(dx), body);
 }
 
 }  // namespace act
 
 // act_<name>_fwd_<dt>(x, y, bias, n_out, hi, channels, p0, p1, p2)
-// act_<name>_bwd_<dt>(x, dy, dx, bias, n_out, hi, channels, p0, p1, p2)
+// act_<name>_bwd_<dt>(x, dy, dx, bias, dz, n_out, hi, channels, p0, p1, p2)      bias, dz may be null
 #define ACT_GATED(NAME, FUNCTOR, DT)                                                                        \
   extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_fwd_##DT(                                  \
       const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const ACT_STORAGE_##DT* bias, act::i64 n_out,         \
@@ -117,9 +123,10 @@ __device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, c
   ACT_ENTRY_HOOK(act_##NAME##_fwd_##DT)                                                                     \
   extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_bwd_##DT(                                  \
       const ACT_STORAGE_##DT* x, const ACT_STORAGE_##DT* dy, ACT_STORAGE_##DT* dx,                          \
-      const ACT_STORAGE_##DT* bias, act::i64 n_out, act::i64 hi, act::i64 channels,                         \
+      const ACT_STORAGE_##DT* bias, act::compute_t<ACT_STORAGE_##DT>* dz, act::i64 n_out, act::i64 hi,      \
+      act::i64 channels,                                                                                    \
       act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                             \
       act::compute_t<ACT_STORAGE_##DT> p2) {                                                                \
-    act::gated_backward<act::fn::FUNCTOR>(x, dy, dx, bias, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});   \
+    act::gated_backward<act::fn::FUNCTOR>(x, dy, dx, bias, dz, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});\
   }                                                                                                         \
   ACT_ENTRY_HOOK(act_##NAME##_bwd_##DT)

@@ -1191,3 +1191,12 @@ def random_cotangent(rng: np.random.Generator, shape, dtype: Any) -> np.ndarray:
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     g = rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
     return cast(g, dtype)
+
+
+def with_allowances(values: Any, like: Expected) -> Expected:
+    """``values`` (e.g. another backend's float64 result) as an :class:`Expected`
+    carrying the slack and alternatives of ``like`` (same shape)."""
+    return _expected(
+        np.asarray(values, F64), like.name, like.dtype_in, slack=like.slack, alt=like.alt, has_alt=like.has_alt,
+        inputs=like.inputs,
+    )

@@ -14,12 +14,16 @@ from activations.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-# a grid that runs in a few seconds: two sizes of 2^10, one small softmax, minimal rounds
+# a grid that runs in seconds: sizes 2^10..2^12, one small softmax shape, two rounds;
+# the NumPy backend against the naive formula unless a test asks for other peers
 TINY = ["--sizes", "10", "11", "12", "--shapes", "8x64", "--threads", "1", "--budget", "0", "--rounds", "2",
-        "--direction", "forward", "--no-progress"]
+        "--direction", "forward", "--no-progress", "--backend", "numpy"]
 
 
 def bench(*args) -> int:
+    if "--peers" not in args and "--no-peers" not in args and "--all-peers" not in args:
+        args = (*args, "--peers", "naive_numpy")
+    args = tuple(a for a in args if a != "--all-peers")
     return main(["bench", *TINY, *args])
 
 
@@ -93,7 +97,8 @@ def test_missing_peers_are_skipped_not_faked(monkeypatch, tmp_path):
         monkeypatch.setitem(sys.modules, mod, None)  # import raises ImportError
     out = tmp_path / "r.jsonl"
     md = tmp_path / "r.md"
-    assert bench("--names", "gelu", "softmax", "--no-overhead", "--json", str(out), "--markdown", str(md)) == 0
+    assert bench("--names", "gelu", "softmax", "--no-overhead", "--all-peers", "--json", str(out),
+                 "--markdown", str(md)) == 0
     records = load(out)
     for peer, why in (("torch", "torch is not installed"), ("torch_out", "torch is not installed"),
                       ("jax", "jax is not installed")):
@@ -111,7 +116,7 @@ def test_missing_peers_are_skipped_not_faked(monkeypatch, tmp_path):
 def test_peer_without_an_equivalent_is_skipped_with_the_reason(tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "r.jsonl"
-    assert bench("--names", "snake", "swiglu", "--no-overhead", "--json", str(out)) == 0
+    assert bench("--names", "snake", "swiglu", "--no-overhead", "--peers", "torch", "torch_out", "--json", str(out)) == 0
     records = load(out)
     snake_torch = [r for r in records if r["label"] == "snake" and r["provider"] == "torch"]
     assert snake_torch and all(r["status"] == "skipped" and "no snake" in r["reason"] for r in snake_torch)

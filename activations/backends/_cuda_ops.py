@@ -212,13 +212,12 @@ class KernelBackend(Backend):
                 L.launch(module, entry(call.name, "fwd", module.dtype), grid, block,
                          (x, result, bias, weight, *sizes, *floats, seed))
             return self._deliver(result, dest)
-        terms = None
-        if call.name == "prelu":
-            terms = xp.empty(n, dtype=_dtypes.compute_dtype(dtype))
+        dz = self._dz_buffer(L, x, bias)
+        terms = xp.empty(n, dtype=_dtypes.compute_dtype(dtype)) if call.name == "prelu" else None
         if n:
             L.launch(module, entry(call.name, "bwd", module.dtype), grid, block,
-                     (x, dy, result, bias, weight, terms, *sizes, *floats, seed))
-        dbias = None if bias is None else self._column_sums(L, result, n // max(channels, 1), channels, dtype)
+                     (x, dy, result, bias, weight, dz, terms, *sizes, *floats, seed))
+        dbias = None if bias is None else self._dbias(L, result, dz, channels)
         dweight = None
         if call.name == "prelu":
             cols = weight_len if weight_len > 1 else 1
@@ -248,12 +247,13 @@ class KernelBackend(Backend):
         grid = (_grid(_cdiv(units, ELEMENTWISE_THREADS), ELEMENTWISE_THREADS, L.info),)
         tail = (np.int64(n_out), np.int64(hi), np.int64(channels), *_kernel_floats(call, dtype))
         direction = "bwd" if backward else "fwd"
-        head = (x, dy, result, bias) if backward else (x, result, bias)
+        dz = self._dz_buffer(L, x, bias) if backward else None
+        head = (x, dy, result, bias, dz) if backward else (x, result, bias)
         if n_out:
             L.launch(module, entry(call.name, direction, module.dtype), grid, (ELEMENTWISE_THREADS,), head + tail)
         if not backward:
             return self._deliver(result, dest)
-        dbias = None if bias is None else self._column_sums(L, result, x.size // channels, channels, dtype)
+        dbias = None if bias is None else self._dbias(L, result, dz, channels)
         return Grads(self._deliver(result, dest), dbias)
 
     # ---------------------------------------------------------- rowwise
@@ -281,6 +281,18 @@ class KernelBackend(Backend):
         return self._deliver(result, dest)
 
     # --------------------------------------------------------- reductions
+    @staticmethod
+    def _dz_buffer(L: Launcher, x: Any, bias: Any) -> Any:
+        """For 16-bit data with a bias: dx in float32 as well, so that dbias sums values that
+        dx's own range may have rounded to inf (docs/semantics.md: reductions in float32)."""
+        if bias is None or x.dtype.itemsize > 2:
+            return None
+        return L.xp.empty(x.shape, dtype=np.float32)
+
+    def _dbias(self, L: Launcher, dx: Any, dz: Any, channels: int) -> Any:
+        src = dx if dz is None else dz
+        return self._column_sums(L, src, src.size // channels, channels, dx.dtype, accumulated=dz is not None)
+
     def _column_sums(self, L: Launcher, src: Any, rows: int, cols: int, dtype: np.dtype,
                      accumulated: bool = False) -> Any:
         """Sums over the rows of ``src`` viewed as (rows, cols), in ``dtype``, accumulated in the

@@ -9,6 +9,7 @@ path names): no user value ever becomes source text.  The same list drives the C
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,3 +164,29 @@ def module_names() -> list[str]:
 def all_modules(dtypes: tuple[str, ...] = KERNEL_DTYPES) -> list[KernelModule]:
     """Every module the package can compile: all activations and colsum, for each dtype."""
     return [KernelModule(name, dt) for dt in dtypes for name in module_names()]
+
+
+def cuda_include_dirs() -> list[str]:
+    """Directories holding cuda_fp16.h / cuda_bf16.h for NVRTC, which has no default include path:
+    the CUDA runtime headers wheel (nvidia-cuda-runtime), else a local toolkit."""
+    dirs: list[str] = []
+    try:
+        from cuda.pathfinder import find_nvidia_header_directory
+
+        found = find_nvidia_header_directory("cudart")
+        if found:
+            dirs.append(str(found))
+    except Exception:  # cuda-pathfinder missing or too old: fall back to a toolkit
+        pass
+    if not dirs:
+        for root in (os.environ.get("CUDA_PATH"), os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
+            if root and (Path(root) / "include" / "cuda_fp16.h").is_file():
+                dirs.append(str(Path(root) / "include"))
+                break
+    return dirs
+
+
+def compile_options() -> tuple[str, ...]:
+    """NVRTC options of every module.  No fast math: the functors are written for IEEE
+    expf/erfcf/... and test NaN with x != x."""
+    return ("-std=c++17", *(f"-I{d}" for d in cuda_include_dirs()))

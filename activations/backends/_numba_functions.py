@@ -501,6 +501,8 @@ def log1mexp_fwd(x, p, a):  # Maechler 2012
 def log1mexp_bwd(dy, x, p, a):
     if x < ZERO:  # outside the domain, as the forward
         return NAN
+    if x == ZERO:  # +inf at -0.0 too (expm1(-0.0) is -0.0)
+        return dy * INF
     return dy / M.expm1(x)
 
 

@@ -169,13 +169,25 @@ def _rrelu_training_task(x, *rest, lower, upper, seed, cdtype, has_bias, has_dy,
     return out if keep_compute else out.astype(x.dtype)
 
 
-def _softmax_stats(z, *mask, axis):
+def _row_inputs(blocks, has_bias: bool, has_mask: bool, cdtype, negate: bool):
+    """From one chunk's blocks ``x[, bias][, mask], rest...``: z = +-(x + bias) in compute precision, mask, rest."""
+    blocks = list(blocks)
+    z = blocks.pop(0).astype(cdtype)
+    if has_bias:
+        z = z + blocks.pop(0).astype(cdtype)
+    if negate:
+        z = -z
+    mask = blocks.pop(0) if has_mask else None
+    return z, mask, blocks
+
+
+def _softmax_stats(*blocks, axis, has_bias, has_mask, cdtype, negate):
     """Pass 1 per chunk: (max, sum exp(z - max), any unmasked) stacked along axis."""
+    z, mask, _ = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
     xp = _xp(z)
-    m_in = mask[0] if mask else None
     keep = z.shape[:axis] + (1,) + z.shape[axis + 1 :]
     with np.errstate(all="ignore"):
-        zm = z if m_in is None else xp.where(m_in, z, -np.inf)
+        zm = z if mask is None else xp.where(mask, z, -np.inf)
         if z.shape[axis] == 0:
             m = xp.full(keep, -np.inf, z.dtype)
             s = xp.zeros(keep, z.dtype)
@@ -184,12 +196,12 @@ def _softmax_stats(z, *mask, axis):
             m = zm.max(axis=axis, keepdims=True)
             shift = xp.where(m == -np.inf, 0, m)  # nothing but -inf here: this chunk adds 0
             s = xp.exp(zm - shift).sum(axis=axis, keepdims=True)
-            seen = xp.ones(keep, z.dtype) if m_in is None else m_in.any(axis=axis, keepdims=True).astype(z.dtype)
+            seen = xp.ones(keep, z.dtype) if mask is None else mask.any(axis=axis, keepdims=True).astype(z.dtype)
     return xp.concatenate([m, s, seen], axis=axis)
 
 
 def _softmax_combine(stats, *, axis, masked):
-    """Pass 1 across chunks of a row: M = max m_c, S = sum s_c exp(m_c - M), stacked."""
+    """Pass 1 across the chunks of a row: M = max m_c, S = sum s_c exp(m_c - M), stacked."""
     xp = _xp(stats)
     n = stats.ndim
     m = stats[_along(n, axis, slice(0, None, 3))]
@@ -204,44 +216,50 @@ def _softmax_combine(stats, *, axis, masked):
     return xp.concatenate([big, total], axis=axis)
 
 
-def _softmax_normalize(z, big, total, *mask, log, out_dtype):
-    """Pass 2 per chunk: exp(z - M) / S, or z - M - log S."""
+def _softmax_y(z, mask, big, total, log: bool):
+    """Pass 2: exp(z - M) / S, or z - M - log S, in compute precision (0 where masked)."""
     xp = _xp(z)
-    m_in = mask[0] if mask else None
+    zm = z if mask is None else xp.where(mask, z, -np.inf)
+    if log:
+        y = zm - big - xp.log(total)
+        return y if mask is None else xp.where(mask, y, 0)
+    if mask is not None:
+        total = xp.where(total == 0, 1, total)  # fully masked: 0 / 1 = 0
+    return xp.exp(zm - big) / total
+
+
+def _softmax_forward_task(*blocks, has_bias, has_mask, cdtype, negate, log, out_dtype):
+    z, mask, (big, total) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
     with np.errstate(all="ignore"):
-        zm = z if m_in is None else xp.where(m_in, z, -np.inf)
-        if log:
-            y = zm - big - xp.log(total)
-            if m_in is not None:
-                y = xp.where(m_in, y, 0)
-        else:
-            if m_in is not None:
-                total = xp.where(total == 0, 1, total)  # fully masked: 0 / 1 = 0
-            y = xp.exp(zm - big) / total
-    return y.astype(out_dtype)
+        return _softmax_y(z, mask, big, total, log).astype(out_dtype)
 
 
-def _softmax_bwd_partial(y, dy, *mask, log):
+def _softmax_bwd_partial_task(*blocks, has_bias, has_mask, cdtype, negate, log):
     """What the backward reduces per row: dy * y (softmax, softmin) or dy (log_softmax)."""
-    xp = _xp(y)
+    z, mask, (big, total, dy) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
+    xp = _xp(z)
     with np.errstate(all="ignore"):
-        d = dy if not mask else xp.where(mask[0], dy, 0)
-        return d if log else d * y
+        d = dy.astype(cdtype)
+        if mask is not None:
+            d = xp.where(mask, d, 0)
+        return d if log else d * _softmax_y(z, mask, big, total, log)
 
 
-def _softmax_bwd_finish(y, dy, red, *mask, log, negate, out_dtype):
-    xp = _xp(y)
-    m_in = mask[0] if mask else None
+def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, log, out_dtype):
+    """dx from y (recomputed from the row statistics), dy and the row reduction."""
+    z, mask, (big, total, dy, red) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
+    xp = _xp(z)
     with np.errstate(all="ignore"):
-        d = dy if m_in is None else xp.where(m_in, dy, 0)
-        if log:
-            p = xp.exp(y)
-            if m_in is not None:
-                p = xp.where(m_in, p, 0)
+        y = _softmax_y(z, mask, big, total, log)
+        d = dy.astype(cdtype)
+        if mask is not None:
+            d = xp.where(mask, d, 0)
+        if log:  # dx = dy - softmax * sum(dy)
+            p = xp.exp(y) if mask is None else xp.where(mask, xp.exp(y), 0)
             dx = d - p * red
-            if m_in is not None:
-                dx = xp.where(m_in, dx, 0)
-        else:
+            if mask is not None:
+                dx = xp.where(mask, dx, 0)
+        else:  # dx = y (dy - sum(dy y)); softmin(x) = softmax(-x), so its dx changes sign
             dx = y * (d - red)
             if negate:
                 dx = -dx
@@ -487,44 +505,50 @@ class DaskBackend(Backend):
         x, ax = call.x, call.axis
         dtype = x.dtype
         cdtype = _dtypes.compute_dtype(dtype)
-        z = x.astype(cdtype)
+        # Every task recomputes z = +-(x + bias) from its own blocks (nothing row-sized is kept
+        # between the passes); map_blocks pairs blocks by index, so all operands get x's chunks.
+        inputs = [x]
         if call.bias is not None:
-            # map_blocks pairs blocks by index, so every operand keeps x's chunks
-            z = z + call.bias.rechunk((x.chunks[-1],)).astype(cdtype)
-        if call.name == "softmin":
-            z = -z
+            inputs.append(call.bias.rechunk((x.chunks[-1],)))
+        if mask is not None:
+            inputs.append(mask)
+        flags = dict(has_bias=call.bias is not None, has_mask=mask is not None, cdtype=cdtype,
+                     negate=call.name == "softmin")
         log = call.name == "log_softmax"
-        masks = () if mask is None else (mask,)
-        nb = z.numblocks[ax]
-        stat_chunks = tuple(c if d != ax else (3,) * nb for d, c in enumerate(z.chunks))
+        meta = _meta(x, cdtype)
+
+        stat_chunks = tuple(c if d != ax else (3,) * x.numblocks[ax] for d, c in enumerate(x.chunks))
         stats = da.map_blocks(
-            _softmax_stats, z, *masks, axis=ax, chunks=stat_chunks, dtype=cdtype,
-            meta=_meta(z, cdtype), token=f"{call.name}-stats",
+            _softmax_stats, *inputs, axis=ax, **flags, chunks=stat_chunks, dtype=cdtype, meta=meta,
+            token=f"{call.name}-stats",
         )
-        stats = stats.rechunk({ax: -1})
+        stats = stats.rechunk({ax: -1})  # 3 numbers per chunk of a row: small
         both_chunks = tuple(c if d != ax else (2,) for d, c in enumerate(stats.chunks))
         both = stats.map_blocks(
-            _softmax_combine, axis=ax, masked=mask is not None, chunks=both_chunks,
-            dtype=cdtype, meta=_meta(z, cdtype), token=f"{call.name}-combine",
+            _softmax_combine, axis=ax, masked=mask is not None, chunks=both_chunks, dtype=cdtype, meta=meta,
+            token=f"{call.name}-combine",
         )
-        big = both[_along(z.ndim, ax, slice(0, 1))]
-        total = both[_along(z.ndim, ax, slice(1, 2))]
-        y_dtype = cdtype if backward else dtype  # the backward uses y unrounded
-        y = da.map_blocks(
-            _softmax_normalize, z, big, total, *masks, log=log, out_dtype=y_dtype, dtype=y_dtype,
-            meta=_meta(z, y_dtype), token=f"{call.name}-fwd",
-        )
+        row = [both[_along(x.ndim, ax, slice(0, 1))], both[_along(x.ndim, ax, slice(1, 2))]]
         if not backward:
-            return y
-        dyc = call.dy.rechunk(x.chunks).astype(cdtype)
-        partial = da.map_blocks(_softmax_bwd_partial, y, dyc, *masks, log=log, dtype=cdtype, meta=_meta(z, cdtype))
-        red = partial.sum(axis=ax, keepdims=True)
-        dxc = da.map_blocks(
-            _softmax_bwd_finish, y, dyc, red, *masks, log=log, negate=call.name == "softmin",
-            out_dtype=cdtype, dtype=cdtype, meta=_meta(z, cdtype), token=f"{call.name}-bwd",
+            return da.map_blocks(
+                _softmax_forward_task, *inputs, *row, **flags, log=log, out_dtype=dtype, dtype=dtype,
+                meta=_meta(x, dtype), token=f"{call.name}-fwd",
+            )
+        dy = call.dy.rechunk(x.chunks)
+        partial = da.map_blocks(
+            _softmax_bwd_partial_task, *inputs, *row, dy, **flags, log=log, dtype=cdtype, meta=meta,
+            token=f"{call.name}-bwd-partial",
         )
-        dbias = None if call.bias is None else _sum_rows(dxc).astype(dtype)
-        return Grads(dxc.astype(dtype), dbias)
+        red = partial.sum(axis=ax, keepdims=True)
+        # dbias is summed from dx in compute precision, as the single-array path does
+        out_dtype = cdtype if call.bias is not None else dtype
+        dx = da.map_blocks(
+            _softmax_bwd_task, *inputs, *row, dy, red, **flags, log=log, out_dtype=out_dtype, dtype=out_dtype,
+            meta=_meta(x, out_dtype), token=f"{call.name}-bwd",
+        )
+        if call.bias is None:
+            return Grads(dx)
+        return Grads(dx.astype(dtype), _sum_rows(dx).astype(dtype))
 
 
 # ----------------------------------------------------------------- helpers

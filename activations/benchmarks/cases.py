@@ -181,12 +181,13 @@ def build_grid(spec: GridSpec) -> list[Case]:
     chosen = _canonical_names(spec.names)
     dirs = tuple(spec.directions) if spec.directions else DIRECTIONS
     p = _preset(spec.preset, gpu)
+    # explicit sizes or shapes replace the preset's, including where the extra dtypes run
     if spec.sizes is not None:
         sizes = sorted(set(spec.sizes))
         p.update(ew={d: sizes for d in DIRECTIONS}, gated={d: sizes for d in DIRECTIONS}, sweep=[],
-                 bias=[n for n in sizes if n >= ROW] if spec.bias else [])
+                 bias=[n for n in sizes if n >= ROW] if spec.bias else [], extra_dtypes=[])
     if spec.shapes is not None:
-        p.update(rw={d: [tuple(s) for s in spec.shapes] for d in DIRECTIONS})
+        p.update(rw={d: [tuple(s) for s in spec.shapes] for d in DIRECTIONS}, extra_dtypes=[])
     if spec.bias is False:
         p.update(bias=[])
     if spec.bias and not p["bias"]:

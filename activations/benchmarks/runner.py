@@ -216,12 +216,13 @@ def run_case(case: Case, ctx: Context, settings: Settings, timer, env: dict[str,
         return [dict(base, provider="*", role="", threads=None, status="error", bytes=case.bytes(),
                      reason=f"inputs: {type(exc).__name__}: {exc}".splitlines()[0])]
     got, skipped = runners(case, inputs, ctx)
-    outcomes = time_group(
-        [(r.fn, r.prepare) for r in got], timer,
-        warmup=settings.warmup, min_rounds=settings.min_rounds, max_rounds=settings.max_rounds,
-        budget_s=settings.budget_s, min_sample_s=settings.min_sample_s, seed=settings.seed,
-        keep_first=snapshot,
-    )
+    with _quiet():  # naive formulas overflow in exp (inf is their answer); no warning spam
+        outcomes = time_group(
+            [(r.fn, r.prepare) for r in got], timer,
+            warmup=settings.warmup, min_rounds=settings.min_rounds, max_rounds=settings.max_rounds,
+            budget_s=settings.budget_s, min_sample_s=settings.min_sample_s, seed=settings.seed,
+            keep_first=snapshot,
+        )
     ref = next((o.first for r, o in zip(got, outcomes) if r.role == "ours" and o.stats is not None), None)
     if ref is None:
         ref = next((o.first for r, o in zip(got, outcomes) if r.role == "peer" and o.stats is not None), None)
@@ -250,6 +251,17 @@ def run_case(case: Case, ctx: Context, settings: Settings, timer, env: dict[str,
     del inputs, got, outcomes
     gc.collect()
     return out
+
+
+@contextmanager
+def _quiet():
+    import warnings
+
+    import numpy as np
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 class _NoBar:

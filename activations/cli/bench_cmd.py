@@ -89,10 +89,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         ctx, spec, settings = _plan(args, C, R, CPU_BACKENDS, GPU_BACKENDS, CPU_PEERS, GPU_PEERS, Context, gpu_available)
+        cases = C.build_grid(spec)
     except ValueError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    cases = C.build_grid(spec)
     if not cases:
         print("bench: nothing to run (the filters leave no case)", file=sys.stderr)
         return 2

@@ -140,10 +140,10 @@ class Pool {
 
 // Pools are never destroyed: their threads block forever and die with the process (joining
 // them from a static destructor would hang or abort at exit).  A forked child starts a new one.
-std::mutex g_pool_mu;
-Pool* g_pool = nullptr;
+inline std::mutex g_pool_mu;
+inline Pool* g_pool = nullptr;
 
-void parallel_for(int ntasks, int threads, const std::function<void(int)>& fn) {
+inline void parallel_for(int ntasks, int threads, const std::function<void(int)>& fn) {
   int helpers = std::min(threads, ntasks) - 1;
   if (helpers <= 0) {
     for (int t = 0; t < ntasks; ++t) fn(t);
@@ -169,7 +169,7 @@ void parallel_for(int ntasks, int threads, const std::function<void(int)>& fn) {
 
 // parallel_for for tasks that may throw: the first error is returned as a status, the
 // remaining tasks are skipped (an exception must not leave a pool thread).
-int run_tasks(int ntasks, int threads, const std::function<void(int)>& fn) {
+inline int run_tasks(int ntasks, int threads, const std::function<void(int)>& fn) {
   std::atomic<int> err{0};
   const std::function<void(int)> safe = [&](int t) {
     if (err.load(std::memory_order_relaxed) != 0) return;
@@ -246,7 +246,7 @@ struct Grid {
   int tasks() const { return int(col_chunks * row_chunks); }
 };
 
-Grid plan(i64 n, i64 width, bool per_column_sums) {
+inline Grid plan(i64 n, i64 width, bool per_column_sums) {
   Grid g;
   g.width = std::max<i64>(width, 1);
   g.rows = (n + g.width - 1) / g.width;
@@ -338,13 +338,45 @@ template <class F, class C> struct Core {
   }
 };
 
+// One activation's loops for compute type C: the driver below is compiled once per dtype and
+// calls these through pointers (one indirect call per block).
+template <class C> struct Ops {
+  using Fwd = void (*)(const C*, C*, i64, const act::Ctx<C>&, i64, const C*);
+  using Bwd = double (*)(const C*, const C*, C*, i64, const act::Ctx<C>&, i64, const C*, double*, double*);
+  Fwd fwd;
+  Bwd bwd[2][2][2][2];  // [W][SB][SW][WS], see Core::bwd
+  bool weighted;
+};
+
+template <class F, class C> const Ops<C>& ops_of() {
+  static const Ops<C> ops = [] {
+    using K = Core<F, C>;
+    Ops<C> o{};
+    o.weighted = F::weighted;
+    o.fwd = &K::fwd;
+    o.bwd[0][0][0][0] = &K::template bwd<0, 0, 0, 0>;
+    o.bwd[0][1][0][0] = &K::template bwd<0, 1, 0, 0>;
+    if constexpr (F::weighted) {
+      o.bwd[0][0][0][1] = &K::template bwd<0, 0, 0, 1>;
+      o.bwd[0][1][0][1] = &K::template bwd<0, 1, 0, 1>;
+      o.bwd[1][0][0][0] = &K::template bwd<1, 0, 0, 0>;
+      o.bwd[1][1][0][0] = &K::template bwd<1, 1, 0, 0>;
+      o.bwd[1][0][1][0] = &K::template bwd<1, 0, 1, 0>;
+      o.bwd[1][1][1][0] = &K::template bwd<1, 1, 1, 0>;
+    }
+    return o;
+  }();
+  return ops;
+}
+
 // A flat array with a per-column pattern (bias, prelu weight) is walked as "super-rows" of
 // whole rows, at least kBlock wide: every block then indexes the pattern directly.
-template <class F, class D> struct Elementwise {
+template <class D> struct Elementwise {
   using C = act::compute_t<D>;
   static constexpr bool kDirect = sizeof(C) == sizeof(D);  // f32/f64: compute in place
 
   const Job& j;
+  const Ops<C>& ops;
   act::Ctx<C> ctx;
   const D* x;
   const D* dy;
@@ -356,14 +388,14 @@ template <class F, class D> struct Elementwise {
   std::vector<double> sums_b, sums_w;  // row_chunks x width
   std::vector<double> sums_ws;         // one scalar dweight per tile
 
-  explicit Elementwise(const Job& job)
-      : j(job), ctx(make_ctx<C>(job)), x(static_cast<const D*>(job.x)), dy(static_cast<const D*>(job.dy)),
+  Elementwise(const Job& job, const Ops<C>& table)
+      : j(job), ops(table), ctx(make_ctx<C>(job)), x(static_cast<const D*>(job.x)), dy(static_cast<const D*>(job.dy)),
         out(static_cast<D*>(job.out)) {}
 
   int prepare() {
-    const bool per_column_w = F::weighted && j.weight != nullptr && j.weight_len > 1;
+    const bool per_column_w = ops.weighted && j.weight != nullptr && j.weight_len > 1;
     const bool pattern = j.bias != nullptr || per_column_w;
-    if (F::weighted && j.weight != nullptr && j.weight_len == 1) ctx.w = act::load(static_cast<const D*>(j.weight)[0]);
+    if (ops.weighted && j.weight != nullptr && j.weight_len == 1) ctx.w = act::load(static_cast<const D*>(j.weight)[0]);
     if (pattern && (j.channels <= 0 || j.n % j.channels != 0)) return kBadArgs;
     if (per_column_w && j.weight_len != j.channels) return kBadArgs;
     i64 width = j.n;
@@ -379,8 +411,8 @@ template <class F, class D> struct Elementwise {
     }
     if (j.backward) {
       if (j.bias != nullptr) sums_b.assign(size_t(g.row_chunks * g.width), 0.0);
-      if (F::weighted && per_column_w) sums_w.assign(size_t(g.row_chunks * g.width), 0.0);
-      if (F::weighted && !per_column_w) sums_ws.assign(size_t(g.tasks()), 0.0);
+      if (per_column_w) sums_w.assign(size_t(g.row_chunks * g.width), 0.0);
+      if (ops.weighted && !per_column_w) sums_ws.assign(size_t(g.tasks()), 0.0);
     }
     return kOk;
   }
@@ -409,7 +441,7 @@ template <class F, class D> struct Elementwise {
     const i64 i0 = row * g.width + c;
     const C* z = input(x + i0, c, len, s);
     C* y = kDirect ? reinterpret_cast<C*>(out + i0) : s.r;
-    Core<F, C>::fwd(z, y, len, ctx, i0, weight != nullptr ? weight + c : nullptr);
+    ops.fwd(z, y, len, ctx, i0, weight != nullptr ? weight + c : nullptr);
     if constexpr (!kDirect) store_block(s.r, out + i0, len);
   }
 
@@ -428,29 +460,8 @@ template <class F, class D> struct Elementwise {
     const C* w = weight != nullptr ? weight + c : nullptr;
     if (sb != nullptr) sb += c;
     if (sw != nullptr) sw += c;
-    using K = Core<F, C>;
-    double ws = 0.0;
-    if constexpr (F::weighted) {
-      if (w != nullptr) {
-        if (sb != nullptr) {
-          ws = sw != nullptr ? K::template bwd<1, 1, 1, 0>(z, d, r, len, ctx, i0, w, sb, sw)
-                             : K::template bwd<1, 1, 0, 0>(z, d, r, len, ctx, i0, w, sb, sw);
-        } else {
-          ws = sw != nullptr ? K::template bwd<1, 0, 1, 0>(z, d, r, len, ctx, i0, w, sb, sw)
-                             : K::template bwd<1, 0, 0, 0>(z, d, r, len, ctx, i0, w, sb, sw);
-        }
-      } else if (j.dweight != nullptr) {
-        ws = sb != nullptr ? K::template bwd<0, 1, 0, 1>(z, d, r, len, ctx, i0, w, sb, sw)
-                           : K::template bwd<0, 0, 0, 1>(z, d, r, len, ctx, i0, w, sb, sw);
-      } else {
-        ws = sb != nullptr ? K::template bwd<0, 1, 0, 0>(z, d, r, len, ctx, i0, w, sb, sw)
-                           : K::template bwd<0, 0, 0, 0>(z, d, r, len, ctx, i0, w, sb, sw);
-      }
-    } else {
-      ws = sb != nullptr ? K::template bwd<0, 1, 0, 0>(z, d, r, len, ctx, i0, w, sb, sw)
-                         : K::template bwd<0, 0, 0, 0>(z, d, r, len, ctx, i0, w, sb, sw);
-    }
-    sws += ws;
+    const bool ws = ops.weighted && w == nullptr && j.dweight != nullptr;
+    sws += ops.bwd[w != nullptr][sb != nullptr][sw != nullptr][ws](z, d, r, len, ctx, i0, w, sb, sw);
     if constexpr (!kDirect) store_block(s.r, out + i0, len);
   }
 
@@ -512,9 +523,9 @@ template <class F, class D> struct Elementwise {
   }
 };
 
-template <class F, class D> int run_elementwise(const Job& job) {
+template <class D> int run_elementwise(const Job& job, const Ops<act::compute_t<D>>& ops) {
   if (job.n <= 0) return kBadArgs;
-  Elementwise<F, D> e(job);
+  Elementwise<D> e(job, ops);
   int st = e.prepare();
   if (st == kOk) st = run_tasks(e.g.tasks(), job.threads, [&](int t) { e.tile(t); });
   if (st == kOk && job.backward) e.finish();
@@ -771,7 +782,7 @@ const char* const kRowwiseNames[] = {ACT_CPU_ROWWISE(ACT_CPU_NAME) nullptr};
 #undef ACT_CPU_NAME
 
 template <class F, class D> struct ElementwiseGo {
-  static int go(const Job& j) { return run_elementwise<F, D>(j); }
+  static int go(const Job& j) { return run_elementwise<D>(j, ops_of<F, act::compute_t<D>>()); }
 };
 template <class F, class D> struct GatedGo {
   static int go(const Job& j) { return run_gated<F, D>(j); }

@@ -10,6 +10,7 @@ path choices, same kernel text.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import hashlib
@@ -21,7 +22,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -32,6 +33,8 @@ HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
 INCLUDE = HERE / "include"
 CXX = os.environ.get("CXX", "g++")
+#: hand-written units: the ctypes entry points and the shim's own test kernels
+HARNESS_UNITS = ("launcher.cpp", "selftest.cu")
 CXXFLAGS = ("-std=c++20", "-O1", "-fPIC", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-function")
 
 #: a small pretend device: grids are capped early (so grid-stride loops iterate), blocks have at
@@ -63,7 +66,8 @@ def _inputs() -> dict[str, str]:
     """Every file the library is built from, by name (kernel headers already rewritten)."""
     files = {f"kernels/{p.name}": _rewrite(p.read_text()) for p in _cuda_source.kernel_files()}
     files.update({f"include/{p.name}": p.read_text() for p in sorted(INCLUDE.glob("*.h"))})
-    files["launcher.cpp"] = (HERE / "launcher.cpp").read_text()
+    for name in HARNESS_UNITS:
+        files[name] = _rewrite((HERE / name).read_text())
     files.update(translation_units())
     return files
 
@@ -92,12 +96,12 @@ def build() -> Path:
             for name, text in files.items():
                 (src / name).parent.mkdir(parents=True, exist_ok=True)
                 (src / name).write_text(text)
-            units = ["launcher.cpp"] + sorted(translation_units())
+            units = [*HARNESS_UNITS, *sorted(translation_units())]
             flags = [*CXXFLAGS, f"-I{src / 'include'}", f"-I{src / 'kernels'}"]
 
             def compile_one(unit: str) -> Path:
                 obj = src / (unit + ".o")
-                _run([CXX, *flags, "-c", str(src / unit), "-o", str(obj)])
+                _run([CXX, *flags, "-x", "c++", "-c", str(src / unit), "-o", str(obj)])
                 return obj
 
             with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
@@ -237,3 +241,18 @@ class HostBackend(KernelBackend):
 
 def host_backend(info: DeviceInfo = HOST_DEVICE, library: HostLibrary | None = None) -> HostBackend:
     return HostBackend(HostLauncher(library or HostLibrary(build()), info))
+
+
+@contextlib.contextmanager
+def registered(backend: HostBackend) -> Iterator[HostBackend]:
+    """Inside, ``activations.apply(..., backend="cuda_host")`` runs through ``backend``: the public
+    interface, its validation included, in front of the harness."""
+    from activations import dispatch
+
+    dispatch.BACKEND_MODULES[backend.name] = __name__
+    dispatch._loaded[backend.name] = backend
+    try:
+        yield backend
+    finally:
+        dispatch.BACKEND_MODULES.pop(backend.name, None)
+        dispatch._loaded.pop(backend.name, None)

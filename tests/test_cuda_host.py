@@ -1,0 +1,436 @@
+"""The CUDA C kernels, executed on the CPU by the C++ harness (tests/cuda_host), against reference.py.
+
+The calls go through the public interface (``activations.apply/grad`` with ``backend="cuda_host"``)
+into the package's own launch layer (``activations.backends._cuda_ops``): the argument packing,
+launch shapes and path choices the CuPy backend uses on a GPU, with a pretend device
+(``harness.HOST_DEVICE``: few SMs, 256-thread blocks, 16 KiB of shared memory) that makes grids
+loop and rows leave shared memory early.  Every kernel entry point runs here: each elementwise
+activation on the 16-byte vector path, the scalar path (misaligned data) and the tail, with bias,
+prelu weights and rrelu training; the gated kernels on every axis; every row-wise path (each warp
+shape, block, long, column) with masks; the column sums behind dbias and dweight.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+import activations
+import reference
+from activations.backends import _cuda_ops, _cuda_source
+from cuda_host import harness
+
+pytestmark = pytest.mark.cuda_host
+
+DTYPES = reference.DTYPES
+DTYPE_IDS = [d.name for d in DTYPES]
+
+
+@pytest.fixture(scope="session")
+def library() -> harness.HostLibrary:
+    if shutil.which(harness.CXX) is None:
+        pytest.skip(f"no C++ compiler ({harness.CXX})")
+    return harness.HostLibrary(harness.build())
+
+
+@pytest.fixture(scope="session")
+def host(library):
+    with harness.registered(harness.HostBackend(harness.HostLauncher(library))) as backend:
+        yield backend
+
+
+def run(name, x, **kw):
+    return activations.apply(name, x, backend="cuda_host", **kw)
+
+
+def run_grad(name, x, dy, **kw):
+    return activations.grad(name, x, dy, backend="cuda_host", **kw)
+
+
+def last_launch(host) -> str:
+    return host.launcher.launches[-1].name
+
+
+def placed(values: np.ndarray, offset_items: int = 0) -> np.ndarray:
+    """A copy of ``values`` whose data starts ``offset_items`` elements past a 16-byte boundary."""
+    values = np.ascontiguousarray(values)
+    size = values.dtype.itemsize
+    raw = np.zeros(values.nbytes + 32 + offset_items * size, np.uint8)
+    start = (-raw.ctypes.data) % 16 + offset_items * size
+    out = raw[start:start + values.nbytes].view(values.dtype).reshape(values.shape)
+    out[...] = values
+    return out
+
+
+# ------------------------------------------------------------- the harness
+def test_every_entry_point_is_built(library):
+    expected = {e for mod in _cuda_source.all_modules() for e in mod.entries()}
+    built = set(library.entries())
+    assert expected <= built
+    assert {e for e in built if not e.startswith("shim_")} == expected
+
+
+def test_argument_packing_is_checked_against_the_signature(library):
+    x = np.ones(4, np.float32)
+    with pytest.raises(TypeError, match="do not match the signature"):
+        library.launch("act_relu_fwd_f32", (1,), (32,), (x, x, None, None, np.int32(4)))
+    assert library.signature("act_relu_fwd_f32") == "ppppqqqfffQ"
+    assert library.signature("act_softmax_bwd_warp4x32_f64") == "pppp" + "qqq"
+
+
+def test_shim_shuffles_follow_cuda_width_rules(library):
+    out = np.zeros(4 * 64, np.int32)
+    library.launch("shim_shuffles", (1,), (64,), (out,))
+    got = out.reshape(64, 4) - 100
+    lane = np.arange(64)
+    seg = lane & ~7
+    np.testing.assert_array_equal(got[:, 0], seg + 3)
+    np.testing.assert_array_equal(got[:, 1], seg + ((lane & 7) ^ 5))
+    np.testing.assert_array_equal(got[:, 2], np.where((lane & 7) + 3 < 8, lane + 3, lane))
+    np.testing.assert_array_equal(got[:, 3], np.where((lane & 7) >= 3, lane - 3, lane))
+
+
+def test_shim_dynamic_shared_memory(library):
+    x = np.arange(3 * 64, dtype=np.float32)
+    out = np.zeros_like(x)
+    library.launch("shim_dynamic_smem", (3,), (64,), (x, out), shared_mem=64 * 4)
+    np.testing.assert_array_equal(out, x.reshape(3, 64)[:, ::-1].reshape(-1))
+
+
+def test_shim_reports_divergent_barriers(library):
+    with pytest.raises(RuntimeError, match="deadlock"):
+        library.launch("shim_divergent_barrier", (1,), (64,), ())
+
+
+def test_shim_reports_shuffles_with_exited_lanes(library):
+    with pytest.raises(RuntimeError, match="exited"):
+        library.launch("shim_shuffle_after_exit", (1,), (32,), (np.zeros(32, np.float32),))
+
+
+def test_shim_lets_exited_threads_skip_barriers(library):
+    out = np.zeros(64, np.int32)
+    library.launch("shim_early_exit", (1,), (64,), (out,))
+    assert (out[:40] == 40).all() and (out[40:] == 0).all()
+
+
+# ------------------------------------------------------------- elementwise
+#: parameter sets per activation: the defaults (or the required values) first
+PARAMS: dict[str, list[dict]] = {
+    "relu": [{}, {"negative_slope": 0.1, "max_value": 6.0, "threshold": -0.5}, {"threshold": 7.0}],
+    "leaky_relu": [{}, {"negative_slope": 1.5}, {"negative_slope": 0.0}],
+    "prelu": [{}, {"weight": 0.0}],
+    "rrelu": [{}, {"training": True, "seed": 12345}, {"training": True, "seed": 2**64 - 1, "lower": 0.0, "upper": 0.5}],
+    "elu": [{}, {"alpha": 0.5}],
+    "celu": [{}, {"alpha": 0.3}],
+    "gelu": [{}, {"approximate": "tanh"}],
+    "hard_sigmoid": [{}, {"slope": 0.2, "offset": 0.3}],
+    "softplus": [{}, {"beta": 2.0, "threshold": 20.0}],
+    "hard_tanh": [{}, {"min_val": -2.0, "max_val": 0.5}],
+    "soft_shrink": [{}, {"threshold": 1.5}],
+    "hard_shrink": [{}, {"threshold": 1.5}],
+    "threshold": [{"threshold": 0.5, "value": -2.0}],
+    "squareplus": [{}, {"b": 0.0}],
+    "snake": [{}, {"frequency": -2.5}],
+}
+ELEMENTWISE = activations.names("elementwise")
+CASES = [(n, i) for n in ELEMENTWISE for i in range(len(PARAMS.get(n, [{}])))]
+
+
+def _inputs(name, params, dtype, rng) -> np.ndarray:
+    edge = reference.cast(reference.edge_values(name, **params), dtype)
+    rand = reference.random_inputs(rng, 301, name, dtype)
+    return np.concatenate([edge, rand])  # odd-ish length: the vector loop leaves a tail
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name,which", CASES, ids=[f"{n}-{i}" for n, i in CASES])
+@pytest.mark.parametrize("offset", [0, 1], ids=["vector", "scalar"])
+def test_elementwise(host, name, which, dtype, offset, rng):
+    params = PARAMS.get(name, [{}])[which]
+    x = placed(_inputs(name, params, dtype, rng), offset)
+    dy = placed(reference.random_cotangent(rng, x.shape, dtype), offset)
+    reference.assert_close(run(name, x, **params), reference.forward(name, x, **params), dtype, what="forward")
+    got = run_grad(name, x, dy, **params)
+    want = reference.backward(name, x, dy, **params)
+    if name == "prelu":
+        reference.assert_close(got[1], want[1], dtype, what="dweight")
+        got, want = got[0], want[0]
+    reference.assert_close(got, want, dtype, what="backward")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_elementwise_bias(host, name, dtype, rng):
+    params = PARAMS.get(name, [{}])[0]
+    x = reference.random_inputs(rng, (7, 37), name, dtype)
+    bias = reference.random_inputs(rng, 37, name, dtype) / 4
+    dy = reference.random_cotangent(rng, x.shape, dtype)
+    reference.assert_close(run(name, x, bias=bias, **params), reference.forward(name, x, bias=bias, **params), dtype)
+    got = run_grad(name, x, dy, bias=bias, **params)
+    want = reference.backward(name, x, dy, bias=bias, **params)
+    if name == "prelu":
+        want = want[0]
+    reference.assert_close(got[0], want, dtype, what="dx")
+    reference.assert_close(got[1], reference.dbias(want), dtype, what="dbias")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("weight", ["float", "one", "channels"])
+@pytest.mark.parametrize("with_bias", [False, True], ids=["", "bias"])
+def test_prelu_weight(host, dtype, weight, with_bias, rng):
+    x = reference.random_inputs(rng, (9, 2, 13), "prelu", dtype)
+    dy = reference.random_cotangent(rng, x.shape, dtype)
+    w = {"float": 0.3, "one": reference.cast([0.3], dtype), "channels": reference.cast(rng.uniform(-1, 1, 13), dtype)}[weight]
+    kw = {"weight": w}
+    if with_bias:
+        kw["bias"] = reference.cast(rng.normal(0, 1, 13), dtype)
+    reference.assert_close(run("prelu", x, **kw), reference.forward("prelu", x, **kw), dtype)
+    got = run_grad("prelu", x, dy, **kw)
+    dx, dweight = reference.backward("prelu", x, dy, **kw)
+    reference.assert_close(got[0], dx, dtype, what="dx")
+    assert np.shape(got[-1]) == np.shape(w)
+    reference.assert_close(got[-1], dweight, dtype, what="dweight")
+    if with_bias:
+        reference.assert_close(got[1], reference.dbias(dx), dtype, what="dbias")
+
+
+def test_grid_stride_loops(host, rng):
+    """More elements than the capped grid has threads: every thread runs several iterations."""
+    n = 300_001
+    threads = _cuda_ops.ELEMENTWISE_THREADS * _cuda_ops._grid(10**9, _cuda_ops.ELEMENTWISE_THREADS, host.launcher.info)
+    assert n > 4 * threads
+    for offset in (0, 1):
+        x = placed(reference.random_inputs(rng, n, "relu", np.float32), offset)
+        bias = reference.cast(rng.normal(0, 1, n), np.float32)
+        params = {"negative_slope": 0.1}
+        reference.assert_close(run("relu", x, bias=bias, **params), reference.forward("relu", x, bias=bias, **params), np.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_column_sums_split_over_blocks(host, dtype, rng):
+    """Many rows: the dbias sum runs as partial sums plus a second pass."""
+    x = reference.random_inputs(rng, (3000, 3), "linear", dtype)
+    bias = reference.cast([0.5, -1.0, 2.0], dtype)
+    dy = reference.random_cotangent(rng, x.shape, dtype)
+    _, dbias = run_grad("linear", x, dy, bias=bias)
+    names = [r.name for r in host.launcher.launches[-2:]]
+    assert names == [f"act_colsum_val_acc_{_short(dtype)}", f"act_colsum_acc_val_{_short(dtype)}"]
+    reference.assert_close(dbias, reference.dbias(reference.backward("linear", x, dy, bias=bias)), dtype)
+
+
+def _short(dtype) -> str:
+    return activations._dtypes.short_name(dtype)
+
+
+# ------------------------------------------------------------------ gated
+GATED = activations.names("gated")
+GATED_SHAPES = [((3, 10), -1), ((4, 16), -1), ((6, 4, 5), 0), ((2, 8, 3), 1), ((2, 3, 32), -1), ((5, 2), 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", GATED)
+@pytest.mark.parametrize("shape,axis", GATED_SHAPES, ids=[f"{s}-{a}" for s, a in GATED_SHAPES])
+def test_gated(host, name, dtype, shape, axis, rng):
+    params = {"approximate": "tanh"} if name == "geglu" and len(shape) == 3 else {}
+    x = reference.random_inputs(rng, shape, name, dtype)
+    x.reshape(-1)[:4] = reference.cast([np.nan, np.inf, -np.inf, 0.0], dtype)
+    dy = reference.random_cotangent(rng, tuple(s // 2 if i == axis % len(shape) else s for i, s in enumerate(shape)), dtype)
+    reference.assert_close(run(name, x, axis=axis, **params), reference.forward(name, x, axis=axis, **params), dtype)
+    reference.assert_close(run_grad(name, x, dy, axis=axis, **params),
+                           reference.backward(name, x, dy, axis=axis, **params), dtype, what="backward")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", GATED)
+@pytest.mark.parametrize("axis", [0, -1])
+def test_gated_bias(host, name, dtype, axis, rng):
+    x = reference.random_inputs(rng, (6, 10), name, dtype)
+    bias = reference.cast(rng.normal(0, 1, 10), dtype)
+    dy = reference.random_cotangent(rng, (3, 10) if axis == 0 else (6, 5), dtype)
+    reference.assert_close(run(name, x, axis=axis, bias=bias), reference.forward(name, x, axis=axis, bias=bias), dtype)
+    dx, dbias = run_grad(name, x, dy, axis=axis, bias=bias)
+    want = reference.backward(name, x, dy, axis=axis, bias=bias)
+    reference.assert_close(dx, want, dtype, what="dx")
+    reference.assert_close(dbias, reference.dbias(want), dtype, what="dbias")
+
+
+# ---------------------------------------------------------------- rowwise
+ROWWISE = activations.names("rowwise")
+#: row lengths that reach every row of the path table (warp shapes, block, long) on HOST_DEVICE
+ROW_LENGTHS = [1, 2, 3, 4, 7, 8, 13, 16, 31, 32, 33, 64, 100, 128, 200, 256, 300, 512, 513, 1000, 1024, 1500, 3000, 5000]
+
+
+def _rows_for(n: int) -> int:
+    return 70 if n <= 4 else (9 if n <= 256 else 3)  # several rows per warp/block, and a partial last one
+
+
+def _mask(rng, shape, axis):
+    mask = rng.random(shape) > 0.3
+    rows = np.moveaxis(mask, axis, -1)
+    rows[(0,) * (rows.ndim - 1)] = False  # one fully masked row
+    return mask
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", ROWWISE)
+@pytest.mark.parametrize("n", ROW_LENGTHS)
+def test_rowwise_paths(host, name, dtype, n, rng):
+    shape = (_rows_for(n), n)
+    x = reference.random_inputs(rng, shape, name, dtype)
+    dy = reference.random_cotangent(rng, shape, dtype)
+    expected_path = _cuda_ops.row_path(name, n, 1, dtype, host.launcher.info).name
+    for where in (None, _mask(rng, shape, -1)):
+        reference.assert_close(run(name, x, where=where), reference.forward(name, x, where=where), dtype,
+                               what=f"forward n={n} mask={where is not None}")
+        assert last_launch(host) == _cuda_source.entry(name, "fwd", _short(dtype), expected_path)
+        reference.assert_close(run_grad(name, x, dy, where=where), reference.backward(name, x, dy, where=where),
+                               dtype, what=f"backward n={n} mask={where is not None}")
+        assert last_launch(host) == _cuda_source.entry(name, "bwd", _short(dtype), expected_path)
+
+
+STRIDED = [((4, 9, 3), 1), ((3, 20, 40), 1), ((40, 5), 0), ((2, 600, 2), 1), ((5, 2, 33), 0), ((3, 4, 5, 6), 2)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", ROWWISE)
+@pytest.mark.parametrize("shape,axis", STRIDED, ids=[f"{s}-{a}" for s, a in STRIDED])
+def test_rowwise_other_axes(host, name, dtype, shape, axis, rng):
+    """Rows `inner` apart, read in place: warp/block paths with a stride, or the column path."""
+    x = reference.random_inputs(rng, shape, name, dtype)
+    dy = reference.random_cotangent(rng, shape, dtype)
+    for where in (None, _mask(rng, shape, axis), rng.random(shape[axis:]) > 0.5):
+        reference.assert_close(run(name, x, axis=axis, where=where), reference.forward(name, x, axis=axis, where=where),
+                               dtype, what="forward")
+        reference.assert_close(run_grad(name, x, dy, axis=axis, where=where),
+                               reference.backward(name, x, dy, axis=axis, where=where), dtype, what="backward")
+
+
+SPECIAL_ROWS = {
+    "nan": [1.0, np.nan, 2.0],
+    "posinf": [1.0, np.inf, 2.0],
+    "all -inf": [-np.inf, -np.inf, -np.inf],
+    "some -inf": [1.0, 1000.0, -np.inf],
+    "big": [60000.0, 60000.0, -60000.0],
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", ROWWISE)
+@pytest.mark.parametrize("n,shape_of", [(3, "row"), (700, "row"), (2000, "row"), (5000, "row"), (3, "column")])
+def test_rowwise_special_values(host, name, dtype, n, shape_of, rng):
+    rows = []
+    for values in SPECIAL_ROWS.values():
+        row = reference.random_inputs(rng, n, name, dtype).astype(np.float64)
+        row[[0, n // 2, n - 1]] = values
+        rows.append(row)
+    x = reference.cast(np.stack(rows), dtype)
+    axis = -1
+    if shape_of == "column":  # the same rows, 40 apart: the column path
+        x = np.ascontiguousarray(np.repeat(x[:, :, None], 40, axis=2).transpose(1, 0, 2))
+        axis = 0
+    dy = reference.random_cotangent(rng, x.shape, dtype)
+    where = rng.random(x.shape) > 0.2
+    for w in (None, where):
+        reference.assert_close(run(name, x, axis=axis, where=w), reference.forward(name, x, axis=axis, where=w), dtype)
+        reference.assert_close(run_grad(name, x, dy, axis=axis, where=w),
+                               reference.backward(name, x, dy, axis=axis, where=w), dtype, what="backward")
+
+
+def test_row_path_table_reaches_every_path(host):
+    info = host.launcher.info
+    for dtype in DTYPES:
+        dt = _short(dtype)
+        chosen = {_cuda_ops.row_path("softmax", n, 1, dtype, info).name for n in ROW_LENGTHS}
+        chosen.add(_cuda_ops.row_path("softmax", 8, _cuda_ops.COLUMN_MIN_INNER, dtype, info).name)
+        warp = {_cuda_source.warp_path(i, lanes) for i, lanes in _cuda_source.warp_shapes(dt)}
+        assert chosen == warp | {"block", "long", "column"}, dt
+        sparse = {_cuda_ops.row_path("sparsemax", n, inner, dtype, info).name for n in ROW_LENGTHS for inner in (1, 40)}
+        assert sparse == set(_cuda_source.SPARSEMAX_PATHS)
+
+
+def test_long_rows_leave_shared_memory_on_a_real_device_later():
+    """The same table on an H100-sized device: rows stay in shared memory up to ~57k floats."""
+    h100 = _cuda_ops.DeviceInfo(132, 1024, 2048, 48 * 1024, 227 * 1024)
+    assert _cuda_ops.row_path("softmax", 1024, 1, np.float32, h100).name == "warp32x32"
+    assert _cuda_ops.row_path("softmax", 1025, 1, np.float32, h100).name == "block"
+    assert _cuda_ops.row_path("softmax", 56000, 1, np.float32, h100).name == "block"
+    assert _cuda_ops.row_path("softmax", 60000, 1, np.float32, h100).name == "long"
+    assert _cuda_ops.row_path("softmax", 513, 1, np.float64, h100).name == "block"
+
+
+# ------------------------------------------------------- shapes and layouts
+@pytest.mark.parametrize("name", ["gelu", "glu", "softmax", "sparsemax"])
+@pytest.mark.parametrize("shape", [(0,), (0, 4), (4, 0), (3, 0, 2)])
+def test_empty(host, name, shape):
+    x = np.zeros(shape, np.float32)
+    kind = activations.get(name).record.kind.value
+    if kind == "gated" and shape[-1] % 2:
+        return
+    y = run(name, x)
+    want_shape = shape[:-1] + (shape[-1] // 2,) if kind == "gated" else shape
+    assert y.shape == want_shape and y.dtype == x.dtype
+    dx = run_grad(name, x, np.zeros(want_shape, np.float32))
+    assert dx.shape == shape
+
+
+def test_zero_dimensional(host):
+    x = np.array(-2.0, np.float32)
+    reference.assert_close(run("elu", x), reference.forward("elu", x), np.float32)
+    dx, dw = run_grad("prelu", x, np.array(1.5, np.float32), weight=0.25)
+    assert dx.shape == () and dw.shape == ()
+    reference.assert_close(dw, reference.backward("prelu", x, np.array(1.5, np.float32), weight=0.25)[1], np.float32)
+
+
+@pytest.mark.parametrize("name,axis", [("silu", -1), ("swiglu", 0), ("log_softmax", 0), ("sparsemax", 1)])
+def test_non_contiguous_input(host, name, axis, rng):
+    base = reference.random_inputs(rng, (6, 20, 2), name, np.float32)
+    x = base[:, ::2, 0]  # strided view
+    assert not x.flags.c_contiguous
+    reference.assert_close(run(name, x, axis=axis), reference.forward(name, x, axis=axis), np.float32)
+
+
+@pytest.mark.parametrize("name", ["tanh", "softmax", "reglu"])
+def test_out_in_place(host, name, rng):
+    x = reference.random_inputs(rng, (5, 12), name, np.float32)
+    dy = reference.random_cotangent(rng, x.shape if name != "reglu" else (5, 6), np.float32)
+    want_y = reference.forward(name, x)
+    want_dx = reference.backward(name, x, dy)
+    if name != "reglu":  # a gated output is half the size: it cannot go into x
+        y = x.copy()
+        assert run(name, y, out=y) is y
+        reference.assert_close(y, want_y, np.float32)
+    dx = x.copy()
+    assert run_grad(name, dx, dy, out=dx) is dx
+    reference.assert_close(dx, want_dx, np.float32, what="backward in place")
+
+
+@pytest.mark.parametrize("name", ["softsign", "log_softmax"])
+def test_out_strided_or_overlapping(host, name, rng):
+    x = reference.random_inputs(rng, (4, 10), name, np.float32)
+    want = reference.forward(name, x)
+    holder = np.zeros((4, 20), np.float32)
+    out = holder[:, ::2]
+    assert run(name, x, out=out) is out
+    reference.assert_close(out, want, np.float32, what="strided out")
+    assert (holder[:, 1::2] == 0).all()
+    buf = np.zeros(41, np.float32)  # out shifted one element against x: reads would see writes
+    xs, outs = buf[1:].reshape(4, 10), buf[:-1].reshape(4, 10)
+    xs[...] = x
+    run(name, xs, out=outs)
+    reference.assert_close(outs, want, np.float32, what="overlapping out")
+
+
+def test_shrunk_shared_memory_moves_rows_to_the_long_path(library, rng):
+    """A device with 4 KiB of shared memory: 1500-element rows no longer fit."""
+    small = _cuda_ops.DeviceInfo(1, 128, 256, 4096, 4096)
+    backend = harness.HostBackend(harness.HostLauncher(library, small))
+    backend.name = "cuda_host_small"
+    x = reference.random_inputs(rng, (2, 1500), "softmin", np.float32)
+    with harness.registered(backend):
+        y = activations.apply("softmin", x, backend="cuda_host_small")
+    assert backend.launcher.launches[-1].name == "act_softmin_fwd_long_f32"
+    assert backend.launcher.launches[-1].block == (128,)
+    reference.assert_close(y, reference.forward("softmin", x), np.float32)
+    assert math.isclose(float(np.asarray(y, np.float64).sum()), 2.0, rel_tol=1e-5)
