@@ -781,14 +781,17 @@ def _round_up(v: float) -> float:
     return 10 * p  # pragma: no cover
 
 
-def suggest_bounds(results: Iterable[Result]) -> dict[str, dict[str, dict[str, tuple[float, float, float]]]]:
-    """Bounds (ulp, cond, rel) from measured results, with room for other CPUs' libm paths.
+Bounds = dict[str, dict[str, dict[str, tuple[float, float, float]]]]
 
-    An exact result (0) stays exact; an error up to 0.5 ulp (correct rounding)
-    gets 1; others max(1.5 m, m + 1) ulps and 1.5 times the relative error plus
-    one unit roundoff, rounded up to a round number.
+
+def suggest_bounds(results: Iterable[Result]) -> Bounds:
+    """Bounds (ulp, cond, rel) covering every result given, with room for other CPUs' libm paths.
+
+    An exact result (0) stays exact; an error of m ulps gets max(1.5 m, m + 1) and a relative
+    error r gets 1.5 r plus a unit roundoff, rounded up to a round number; infinite stays
+    infinite (no bound).  Several results for one key (two paths, two machines) take the max.
     """
-    out: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {}
+    out: Bounds = {}
     for r in results:
         u = float(_finfo(_dtypes.from_name(r.dtype)).eps) / 2
 
@@ -796,11 +799,39 @@ def suggest_bounds(results: Iterable[Result]) -> dict[str, dict[str, dict[str, t
             return m if m == 0 or not math.isfinite(m) else _round_up(max(1.5 * m, m + 1.0))
 
         rel = r.rel if r.rel == 0 or not math.isfinite(r.rel) else _round_up(1.5 * r.rel + u)
-        out.setdefault(r.variant, {}).setdefault(r.dtype, {})[r.direction] = (ulps(r.ulp), ulps(r.cond), rel)
+        new = (ulps(r.ulp), ulps(r.cond), rel)
+        slot = out.setdefault(r.variant, {}).setdefault(r.dtype, {})
+        old = slot.get(r.direction, new)
+        slot[r.direction] = tuple(max(a, b) for a, b in zip(old, new))  # type: ignore[assignment]
     return out
 
 
-def violations(results: Iterable[Result], bounds: dict | None = None) -> list[str]:
+def format_bounds(bounds: Bounds) -> str:
+    """The text table :data:`BOUNDS` is read from (one line per variant and dtype)."""
+    lines = []
+    for variant, by_dtype in bounds.items():
+        for dtype, by_dir in by_dtype.items():
+            nums = " ".join(f"{v:<7g}" for d in DIRECTIONS for v in by_dir[d])
+            lines.append(f"{variant:38s} {dtype:9s} {nums}".rstrip())
+    return "\n".join(lines)
+
+
+def _parse_bounds(text: str) -> Bounds:
+    out: Bounds = {}
+    for line in text.strip().splitlines():
+        *label, dtype, f1, f2, f3, b1, b2, b3 = line.split()
+        out.setdefault(" ".join(label), {})[dtype] = {
+            "forward": (float(f1), float(f2), float(f3)),
+            "backward": (float(b1), float(b2), float(b3)),
+        }
+    return out
+
+
+def from_json(text: str) -> list[Result]:
+    return [Result(**d) for d in json.loads(text)]
+
+
+def violations(results: Iterable[Result], bounds: Bounds | None = None) -> list[str]:
     """Every result above its bound in :data:`BOUNDS` (or without one), as text."""
     table = BOUNDS if bounds is None else bounds
     bad = []
@@ -823,6 +854,8 @@ def _fmt(v: float) -> str:
         return "0"
     if not math.isfinite(v):
         return "inf"
+    if v < 0.01:
+        return "<0.01"
     if v < 10:
         return f"{v:.2f}"
     if v < 1e4:

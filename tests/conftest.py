@@ -59,8 +59,9 @@ def pytest_addoption(parser):
     parser.addoption(
         "--backend",
         action="store",
-        default="numpy",
-        help="comma-separated backends the kind tests run on (default: numpy)",
+        default="auto",
+        help="comma-separated backends the kind tests run on; 'numpy-ufunc' is the NumPy backend "
+        "without its compiled CPU loops; default 'auto': numpy, plus numpy-ufunc when those loops are in use",
     )
 
 
@@ -78,10 +79,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def _backend_names(config) -> list[str]:
+    names = [b.strip() for b in config.getoption("--backend").split(",") if b.strip()]
+    if names == ["auto"]:
+        from activations.backends import numpy_backend
+
+        # the NumPy backend runs compiled loops when it can build them, ufunc chains otherwise: test both
+        names = ["numpy"] + (["numpy-ufunc"] if numpy_backend._native() is not None else [])
+    return names
+
+
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
-        names = [b.strip() for b in metafunc.config.getoption("--backend").split(",") if b.strip()]
-        metafunc.parametrize("backend", names, ids=[f"on-{n}" for n in names] if len(names) > 1 else None)
+        metafunc.parametrize("backend", _backend_names(metafunc.config), indirect=True)
 
 
 # ----------------------------------------------------------------- fixtures
@@ -93,6 +103,18 @@ DTYPE_IDS = [d.name for d in DTYPES]
 def dtype(request) -> np.dtype:
     """Every supported dtype: float16, bfloat16, float32, float64."""
     return request.param
+
+
+@pytest.fixture
+def backend(request, monkeypatch) -> str:
+    """The backend= argument of the kind tests (parametrized by --backend)."""
+    name = request.param
+    if name == "numpy-ufunc":
+        from activations.backends import numpy_backend
+
+        monkeypatch.setattr(numpy_backend, "_NATIVE", None)  # as ACTIVATIONS_NATIVE=0
+        return "numpy"
+    return name
 
 
 @pytest.fixture

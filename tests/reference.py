@@ -322,6 +322,20 @@ def _sech2(u):
     return 1.0 / (c * c)
 
 
+def _exp_neg_half_square(x):
+    """exp(-x*x/2), accurate to a few ulps for every x (x*x kept in double-double)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        small = np.abs(x) < 1e150
+        xs = np.where(small, x, 0.0)
+        c = 134217729.0 * xs  # Dekker's split: x = hi + lo, hi with 26 bits
+        hi = c - (c - xs)
+        lo = xs - hi
+        sq = xs * xs
+        err = ((hi * hi - sq) + 2.0 * hi * lo) + lo * lo  # x*x = sq + err exactly
+        out = np.exp(-0.5 * sq) * (1.0 - 0.5 * err)
+    return np.where(small, out, np.where(np.isnan(x), np.nan, 0.0))
+
+
 def _softplus1(x):
     """log(1 + exp(x)), accurate everywhere."""
     return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
@@ -449,12 +463,12 @@ def _gelu_parts(x, approximate: str, eps: float):
             ey = np.abs(x)
             ed = 1.0 + 0.5 * np.abs(x) * poly
         else:
-            phi_cdf = special.ndtr(x)
-            pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-            far = (x > -40) & (x < -8)  # below -40 both underflow to 0
-            if far.any():  # float64 closed forms lose x^2 * eps here
-                phi_cdf = np.where(far, _mp_map(mpmath.ncdf, x, far), phi_cdf)
-                pdf = np.where(far, _mp_map(mpmath.npdf, x, far), pdf)
+            # exp(-x^2/2) with x^2 in double-double: plain float64 loses eps * x^2 / 2
+            g = _exp_neg_half_square(x)
+            pdf = g / math.sqrt(2 * math.pi)
+            # Phi(x) = erfcx(-x/sqrt2) exp(-x^2/2) / 2: erfcx varies slowly, so rounding
+            # -x/sqrt2 costs only ~eps (erfc(-x/sqrt2) would lose 2 z^2 eps in the far tail)
+            phi_cdf = np.where(x < -1.0, 0.5 * special.erfcx(-x / math.sqrt(2.0)) * g, special.ndtr(x))
             y = x * phi_cdf
             d = phi_cdf + np.where(pdf == 0, 0.0, x * pdf)
             # x/sqrt(2) and x*x round: relative error eps * x^2 in the tails

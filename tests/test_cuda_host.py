@@ -216,8 +216,24 @@ def test_column_sums_split_over_blocks(host, dtype, rng):
     dy = reference.random_cotangent(rng, x.shape, dtype)
     _, dbias = run_grad("linear", x, dy, bias=bias)
     names = [r.name for r in host.launcher.launches[-2:]]
-    assert names == [f"act_colsum_val_acc_{_short(dtype)}", f"act_colsum_acc_val_{_short(dtype)}"]
+    first = "acc" if dtype.itemsize == 2 else "val"  # 16-bit: float32 dz terms, see test_dbias_beyond_range
+    assert names == [f"act_colsum_{first}_acc_{_short(dtype)}", f"act_colsum_acc_val_{_short(dtype)}"]
     reference.assert_close(dbias, reference.dbias(reference.backward("linear", x, dy, bias=bias)), dtype)
+
+
+@pytest.mark.parametrize("name,axis", [("exponential", -1), ("glu", 0)])
+def test_dbias_beyond_range(host, name, axis):
+    """float16 dx terms that round to +-inf still sum to the finite float32 dbias (here 0)."""
+    if name == "exponential":
+        x = reference.cast([[11.0, 11.0], [11.0, 11.0]], np.float16)  # dx = +-8 e^11: beyond float16
+    else:
+        x = reference.cast([[6e4, 6e4], [6e4, 6e4], [0.0, 0.0], [0.0, 0.0]], np.float16)  # db = +-8 * 6e4 / 4
+    dy = reference.cast([[-8.0, -8.0], [8.0, 8.0]], np.float16)
+    bias = reference.cast([0.0, 0.0], np.float16)
+    dx, dbias = run_grad(name, x, dy, axis=axis, bias=bias)
+    assert np.isinf(np.asarray(dx, np.float64)).any()
+    reference.assert_close(dbias, reference.dbias(reference.backward(name, x, dy, axis=axis, bias=bias)), np.float16)
+    np.testing.assert_array_equal(np.asarray(dbias, np.float64), [0.0, 0.0])
 
 
 def _short(dtype) -> str:

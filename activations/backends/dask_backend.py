@@ -172,9 +172,9 @@ def _rrelu_training_task(x, *rest, lower, upper, seed, cdtype, has_bias, has_dy,
 def _row_inputs(blocks, has_bias: bool, has_mask: bool, cdtype, negate: bool):
     """From one chunk's blocks ``x[, bias][, mask], rest...``: z = +-(x + bias) in compute precision, mask, rest."""
     blocks = list(blocks)
-    z = blocks.pop(0).astype(cdtype)
+    z = blocks.pop(0).astype(cdtype, copy=False)  # only read below, never written
     if has_bias:
-        z = z + blocks.pop(0).astype(cdtype)
+        z = z + blocks.pop(0).astype(cdtype, copy=False)
     if negate:
         z = -z
     mask = blocks.pop(0) if has_mask else None
@@ -195,7 +195,8 @@ def _softmax_stats(*blocks, axis, has_bias, has_mask, cdtype, negate):
         else:
             m = zm.max(axis=axis, keepdims=True)
             shift = xp.where(m == -np.inf, 0, m)  # nothing but -inf here: this chunk adds 0
-            s = xp.exp(zm - shift).sum(axis=axis, keepdims=True)
+            e = zm - shift
+            s = xp.exp(e, out=e).sum(axis=axis, keepdims=True)
             seen = xp.ones(keep, z.dtype) if mask is None else mask.any(axis=axis, keepdims=True).astype(z.dtype)
     return xp.concatenate([m, s, seen], axis=axis)
 
@@ -225,7 +226,9 @@ def _softmax_y(z, mask, big, total, log: bool):
         return y if mask is None else xp.where(mask, y, 0)
     if mask is not None:
         total = xp.where(total == 0, 1, total)  # fully masked: 0 / 1 = 0
-    return xp.exp(zm - big) / total
+    y = zm - big
+    xp.exp(y, out=y)
+    return xp.divide(y, total, out=y)
 
 
 def _softmax_forward_task(*blocks, has_bias, has_mask, cdtype, negate, log, out_dtype):

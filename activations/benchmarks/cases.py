@@ -5,8 +5,8 @@ cell.  Every provider (our backends, the peers, the copy ceiling) is timed on
 the same inputs of a case, interleaved, so ratios within a case are robust to
 a noisy host.  Presets:
 
-* ``quick``: forward float32 at 2^20 for the whole catalogue, two softmax
-  shapes, one gated shape and the call overhead; about a minute on a laptop.
+* ``quick``: float32 at 2^20, forward and backward, for the whole
+  catalogue, two softmax shapes and the call overhead; about a minute.
 * ``default``: what fits a few minutes on a CPU (forward and backward,
   2^16..2^24, softmax shapes, 16-bit dtypes on a few activations), or the
   same with 2^26 elements on a GPU.
@@ -249,8 +249,9 @@ def _preset(preset: str, gpu: bool) -> dict[str, Any]:
     f32 = ["float32"]
     if preset == "quick":
         return dict(
-            ew={FORWARD: pow2([20])}, sweep=[], gated={FORWARD: pow2([20])},
-            rw={FORWARD: [(1024, 1024), (64, 16384)]}, bias=[],
+            ew={FORWARD: pow2([20]), BACKWARD: pow2([20])}, sweep=[],
+            gated={FORWARD: pow2([20]), BACKWARD: pow2([20])},
+            rw={FORWARD: [(1024, 1024), (64, 16384)], BACKWARD: [(1024, 1024)]}, bias=[],
             base_dtypes={"ew": f32, "gated": f32, "rw": f32}, dtype_names=(), extra_dtypes=[], extra_at={},
         )
     if preset == "default":
@@ -260,7 +261,7 @@ def _preset(preset: str, gpu: bool) -> dict[str, Any]:
             ew={FORWARD: pow2([16, 20, big]), BACKWARD: pow2([20, big])},
             sweep=pow2(range(10, big + 1, 2)),
             gated={FORWARD: pow2([20, 24]), BACKWARD: pow2([24])},
-            rw={FORWARD: list(SOFTMAX_SHAPES), BACKWARD: [(65536, 256), (4096, 4096), (64, 262144)]},
+            rw={FORWARD: list(SOFTMAX_SHAPES), BACKWARD: [(4096, 4096), (64, 262144)]},
             bias=pow2([24]),
             base_dtypes={"ew": base, "gated": base, "rw": base},
             dtype_names=DTYPE_NAMES,

@@ -232,10 +232,12 @@ def _ours(case: Case, inputs: Inputs, backend: str, t: int | None, ctx: Context)
             dy = da.from_array(dy, chunks=_dask_chunks(case, dy.shape))
         workers = t or 1
 
+        dask = optional("dask")
+
         def compute(v):
-            if isinstance(v, tuple):
-                return tuple(compute(a) for a in v)
-            return v.compute(scheduler="threads", num_workers=workers) if hasattr(v, "compute") else v
+            parts = v if isinstance(v, tuple) else (v,)
+            got = dask.compute(*parts, scheduler="threads", num_workers=workers)  # one graph for dx and dbias
+            return got if isinstance(v, tuple) else got[0]
 
         if case.direction == FORWARD:
             fn = lambda: compute(apply(name, x, **kw))  # noqa: E731
@@ -255,12 +257,12 @@ def _ours(case: Case, inputs: Inputs, backend: str, t: int | None, ctx: Context)
 
 
 def _dask_chunks(case: Case, shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
-    shape = shape or case.shape
-    target = 1 << 22  # 16 MiB of float32 per chunk
-    if len(shape) == 1:
-        return (min(shape[0], target),)
-    cols = shape[-1]
-    return (max(1, min(shape[0], target // max(cols, 1))), cols)
+    """About 2^22 elements per chunk, whole rows; dy (gated: half as wide) gets x's row blocks."""
+    target = 1 << 22  # 16 MiB of float32
+    if len(case.shape) == 1:
+        return (min(case.shape[0], target),)
+    rows = max(1, min(case.shape[0], target // max(case.shape[-1], 1)))
+    return (rows, (shape or case.shape)[-1])
 
 
 # ------------------------------------------------------------------- naive

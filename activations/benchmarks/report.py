@@ -346,13 +346,24 @@ def header_lines(records: Sequence[dict]) -> list[str]:
     versions = r0.get("versions") or {}
     vtext = ", ".join(f"{k} {v}" for k, v in versions.items())
     threads = sorted({r.get("threads") for r in records if r.get("threads") is not None})
+    loads = [r["load"] for r in records if r.get("load") is not None]
+    backends = "; ".join(f"{k}: {v}" for k, v in (r0.get("backends") or {}).items())
+    env = ", ".join(f"{k}={v}" for k, v in (r0.get("env") or {}).items())
+    extra = []
+    if loads:
+        extra.append(f"- 1-minute load average during the run: {min(loads):.1f} to {max(loads):.1f} "
+                     f"(with {r0.get('cpus')} CPUs; above that, other work shared the cores)")
+    if backends:
+        extra.append(f"- backends: {backends}")
+    if env:
+        extra.append(f"- environment: {env}")
     return [
         f"- device: {r0.get('device')} ({r0.get('device_kind')}, {r0.get('cpus')} CPUs visible)",
         f"- date: {r0.get('timestamp')}, run {r0.get('run_id')}",
         f"- activations {r0.get('version')}, commit {r0.get('commit') or 'unknown (not a git checkout)'}",
         f"- versions: {vtext}",
         f"- thread counts: {', '.join(map(str, threads)) or 'n/a'}; timer: {r0.get('timer')}",
-    ]
+    ] + extra
 
 
 def markdown(records: Sequence[dict], title: str = "Benchmark results") -> str:
@@ -420,6 +431,11 @@ def plot(records: Sequence[dict], path: str | os.PathLike, max_panels: int = 12)
         if labels:
             drawable.append((key, rs, x_of, labels[:max_panels]))
     device = recs[0].get("device", "") if recs else ""
+    # one color per provider in every panel and figure
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    order = [p for p in ("numpy", "dask", "cupy", "numba") + PEER_ORDER]
+    order += sorted({r["provider"] for r in recs} - set(order))
+    color = {p: palette[i % len(palette)] for i, p in enumerate(order)}
     for key, rs, x_of, labels in drawable:
         kind, direction, dtype, threads, bias = key
         n = len(labels)
@@ -436,8 +452,8 @@ def plot(records: Sequence[dict], path: str | os.PathLike, max_panels: int = 12)
             for (prov, t), pts in provs.items():
                 pts = sorted(pts, key=x_of)
                 style = "-o" if pts[0]["role"] == "ours" else "--."
-                ax.plot([x_of(p) for p in pts], [p["gbps"] for p in pts], style, ms=3.5, lw=1.6 if style == "-o" else 1.0,
-                        label=prov)
+                ax.plot([x_of(p) for p in pts], [p["gbps"] for p in pts], style, ms=3.5,
+                        lw=1.6 if style == "-o" else 1.0, label=prov, color=color.get(prov))
             ceil = {}
             for c in ceilings:
                 if tuple(c["shape"]) in shapes_here:

@@ -31,7 +31,7 @@ FIELDS: tuple[str, ...] = (
     "run_id", "timestamp", "label", "name", "kind", "direction", "dtype", "shape", "numel", "bytes",
     "bias", "out", "tag", "params", "provider", "role", "threads", "status", "reason", "note", "check",
     "time_ms", "time_ms_p20", "time_ms_p80", "cpu_time_ms", "gbps", "rounds", "inner", "timer",
-    "device", "device_kind", "cpus", "version", "commit", "versions", "schema",
+    "load", "device", "device_kind", "cpus", "version", "commit", "versions", "backends", "env", "schema",
 )
 
 PEER_PACKAGES = ("numpy", "scipy", "ml_dtypes", "torch", "jax", "jaxlib", "cupy", "cupy-cuda12x", "cupy-cuda13x",
@@ -117,8 +117,17 @@ def environment(ctx: Context) -> dict[str, Any]:
             versions["cuda_driver"] = str(cp.cuda.runtime.driverGetVersion())
         except Exception:
             pass
+    from .. import dispatch
+
+    backends = {}
+    for name in ctx.backends:
+        ok, detail = dispatch.status(name)
+        backends[name] = detail if ok else f"unavailable: {detail}"
+    env_vars = {k: v for k, v in os.environ.items() if k.startswith("ACTIVATIONS_") and k != THREADS_ENV}
     return {
         "run_id": _dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6],
+        "backends": backends,
+        "env": env_vars,
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": device,
         "device_kind": ctx.device,
@@ -203,12 +212,20 @@ def run(
 run.last_skipped_cases = 0
 
 
+def _load() -> float | None:
+    """1-minute load average when the case starts: other work on the machine skews timings."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
 def run_case(case: Case, ctx: Context, settings: Settings, timer, env: dict[str, Any]) -> list[dict[str, Any]]:
     base = dict(env)
     base.update(
         label=case.label, name=case.name, kind=case.kind, direction=case.direction, dtype=case.dtype,
         shape=list(case.shape), numel=case.numel, bias=case.bias, out=case.out, tag=case.tag,
-        params={k: v for k, v in case.params}, timer=timer.name,
+        params={k: v for k, v in case.params}, timer=timer.name, load=_load(),
     )
     try:
         inputs = make_inputs(case, ctx.device, settings.seed)
@@ -343,7 +360,7 @@ def load(path: str | os.PathLike) -> list[dict[str, Any]]:
     return out
 
 
-_NUMERIC = {"numel": int, "bytes": int, "threads": int, "rounds": int, "inner": int, "cpus": int, "schema": int,
+_NUMERIC = {"load": float, "numel": int, "bytes": int, "threads": int, "rounds": int, "inner": int, "cpus": int, "schema": int,
             "time_ms": float, "time_ms_p20": float, "time_ms_p80": float, "cpu_time_ms": float, "gbps": float}
 
 
@@ -354,7 +371,7 @@ def _from_csv(row: dict[str, str]) -> dict[str, Any]:
             rec[k] = None
         elif k in _NUMERIC:
             rec[k] = _NUMERIC[k](float(v)) if _NUMERIC[k] is int else float(v)
-        elif k in ("shape", "params", "versions"):
+        elif k in ("shape", "params", "versions", "backends", "env"):
             rec[k] = json.loads(v)
         elif k in ("bias", "out"):
             rec[k] = v == "True"

@@ -19,14 +19,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-native", action="store_true", help="NumPy backend without the compiled CPU fast path")
     parser.add_argument("--markdown", action="store_true", help="print the tables of docs/accuracy.md")
     parser.add_argument("--json", metavar="PATH", help="write every result to PATH as JSON")
-    parser.add_argument("--suggest-bounds", action="store_true", help="print BOUNDS for activations/accuracy.py from this run")
+    parser.add_argument("--suggest-bounds", action="store_true", help="print the bounds table of activations/accuracy.py for this run")
     parser.add_argument("--check", action="store_true", help="exit 1 when a result exceeds its bound in accuracy.BOUNDS")
 
 
 def run(args) -> int:
     if args.no_native:
         os.environ["ACTIVATIONS_NATIVE"] = "0"  # read at the first call
-    import pprint
     import warnings
 
     from .. import accuracy
@@ -60,7 +59,7 @@ def run(args) -> int:
         with open(args.json, "w") as fh:
             fh.write(accuracy.to_json(results))
     if args.suggest_bounds:
-        pprint.pprint(accuracy.suggest_bounds(results), width=120, sort_dicts=False)
+        print(accuracy.format_bounds(accuracy.suggest_bounds(results)))
     if args.check:
         bad = accuracy.violations(results)
         for line in bad:

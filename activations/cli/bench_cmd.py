@@ -57,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--csv", metavar="PATH", help="append the records to a CSV file")
     out.add_argument("--markdown", metavar="PATH", help="write the tables as Markdown")
     out.add_argument("--plot", metavar="PATH", help="bandwidth-vs-size PNG(s) (needs matplotlib)")
+    out.add_argument("--title", default="Benchmark results", help="title of the Markdown report")
     out.add_argument("--from", dest="from_path", metavar="PATH",
                      help="do not run: report the latest run in a JSON-lines/CSV results file")
     out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -212,7 +213,7 @@ def _report(records, args, report) -> int:
         pass
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as fh:
-            fh.write(report.markdown(records))
+            fh.write(report.markdown(records, title=args.title))
         print(f"bench: wrote {args.markdown}", file=sys.stderr)
     if args.plot:
         try:

@@ -281,7 +281,7 @@ template <class Block> void for_blocks(const Grid& g, int t, Block&& block) {
 // f32 share the float ones (kept out of line: one copy each, whoever stages the inputs).
 // z may be x itself and r may be x or dy: every element is read before it is written.
 template <class F, class C> struct Core {
-  __attribute__((noinline)) static void fwd(const C* __restrict z, C* __restrict y, i64 len,
+  __attribute__((noinline, flatten)) static void fwd(const C* __restrict z, C* __restrict y, i64 len,
                                             const act::Ctx<C>& ctx, i64 i0, const C* __restrict w) {
     const act::Ctx<C> base = ctx;
     if constexpr (F::weighted) {
@@ -308,7 +308,7 @@ template <class F, class C> struct Core {
   // r = dy * f'(z); with SB adds r to sb, with SW the dweight terms to sw, with WS returns
   // their total; W: per-element weights w.
   template <int W, int SB, int SW, int WS>
-  __attribute__((noinline)) static double bwd(const C* __restrict z, const C* __restrict d, C* __restrict r,
+  __attribute__((noinline, flatten)) static double bwd(const C* __restrict z, const C* __restrict d, C* __restrict r,
                                               i64 len, const act::Ctx<C>& ctx, i64 i0, const C* __restrict w,
                                               double* __restrict sb, double* __restrict sw) {
     const act::Ctx<C> base = ctx;
@@ -857,13 +857,15 @@ template <class Fn> int guarded(Fn&& fn) {
 }  // namespace cpu
 
 #if !defined(ACT_CPU_PART) || ACT_CPU_PART == 0
+// The library is built with -fvisibility=hidden: only these names are exported.
+#define ACT_CPU_EXPORT __attribute__((visibility("default")))
 extern "C" {
 
 // Bumped whenever Job or an entry point changes; _native_cpu.py checks it.
-int act_cpu_abi(void) { return 1; }
+ACT_CPU_EXPORT int act_cpu_abi(void) { return 1; }
 
 // Name of the i-th op of a kind (0 elementwise, 1 gated, 2 rowwise), or null past the end.
-const char* act_cpu_op_name(int kind, int i) {
+ACT_CPU_EXPORT const char* act_cpu_op_name(int kind, int i) {
   const char* const* names = kind == 0 ? cpu::kElementwiseNames : kind == 1 ? cpu::kGatedNames : cpu::kRowwiseNames;
   for (int k = 0; k <= i; ++k)
     if (names[k] == nullptr) return nullptr;
@@ -871,7 +873,7 @@ const char* act_cpu_op_name(int kind, int i) {
 }
 
 // Which vector instruction set the loops were compiled for.
-const char* act_cpu_isa(void) {
+ACT_CPU_EXPORT const char* act_cpu_isa(void) {
 #if defined(__AVX512F__)
   return "avx512";
 #elif defined(__AVX2__)
@@ -883,17 +885,17 @@ const char* act_cpu_isa(void) {
 #endif
 }
 
-int act_cpu_elementwise(const cpu::Job* job) {
+ACT_CPU_EXPORT int act_cpu_elementwise(const cpu::Job* job) {
   return cpu::guarded([&] {
     return job->dtype == cpu::kF64 ? cpu::elementwise_double(*job) : cpu::elementwise_float(*job);
   });
 }
 
-int act_cpu_gated(const cpu::Job* job) {
+ACT_CPU_EXPORT int act_cpu_gated(const cpu::Job* job) {
   return cpu::guarded([&] { return job->dtype == cpu::kF64 ? cpu::gated_double(*job) : cpu::gated_float(*job); });
 }
 
-int act_cpu_rowwise(const cpu::Job* job) {
+ACT_CPU_EXPORT int act_cpu_rowwise(const cpu::Job* job) {
   return cpu::guarded([&] { return job->dtype == cpu::kF64 ? cpu::rowwise_double(*job) : cpu::rowwise_float(*job); });
 }
 

@@ -6,6 +6,35 @@
 #include <cstring>
 #include <string>
 
+#if defined(__x86_64__)
+// act_host_switch(save_sp, load_sp): push the callee-saved registers, store the stack pointer in
+// *save_sp, continue on the stack load_sp (see act_host::start_context for a fresh one).
+asm(R"(
+    .text
+    .globl act_host_switch
+    .type act_host_switch, @function
+act_host_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size act_host_switch, .-act_host_switch
+    .section .note.GNU-stack, "", @progbits
+    .text
+)");
+#endif
+
 namespace {
 std::string last_error;
 std::string listing;

@@ -1,6 +1,6 @@
 // Runs the CUDA C kernels of kernels/ on the CPU, unchanged, for the tests (g++ -std=c++20).
 //
-// Every CUDA thread of a block is a fiber (ucontext) on the one calling OS thread.  A scheduler
+// Every CUDA thread of a block is a fiber on the one calling OS thread.  A scheduler
 // runs the ready fibers in turn; __syncthreads() and __syncwarp() park a fiber, and the scheduler
 // releases a warp once all its live lanes are parked at __syncwarp, the block once all its live
 // threads are parked at __syncthreads.  Anything else (divergent barriers, a warp operation whose
@@ -57,10 +57,46 @@ constexpr int warpSize = 32;
 
 namespace act_host {
 
+// ------------------------------------------------------------------ contexts
+// A context switch is all a barrier costs, and the tests make millions of them.  On x86-64 a
+// switch saves the six callee-saved registers on the old stack and swaps stack pointers
+// (act_host_switch, in launcher.cpp); glibc's swapcontext also saves the floating-point
+// environment and the signal mask (a system call), which made the harness several times slower.
+#if defined(__x86_64__)
+extern "C" void act_host_switch(void** save_sp, void* load_sp);
+struct Context {
+  void* sp = nullptr;
+};
+inline void switch_context(Context& from, Context& to) { act_host_switch(&from.sp, to.sp); }
+inline void start_context(Context& c, unsigned char* stack, std::size_t size, void (*entry)()) {
+  // The first switch pops six zero registers and "returns" into entry with rsp = 8 mod 16, as
+  // after a call.  entry never returns.
+  void** top = reinterpret_cast<void**>((reinterpret_cast<std::uintptr_t>(stack) + size) & ~std::uintptr_t(15));
+  top -= 2;
+  top[0] = reinterpret_cast<void*>(entry);
+  top[1] = nullptr;
+  top -= 6;
+  for (int i = 0; i < 6; ++i) top[i] = nullptr;
+  c.sp = top;
+}
+#else
+struct Context {
+  ucontext_t uc;
+};
+inline void switch_context(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
+inline void start_context(Context& c, unsigned char* stack, std::size_t size, void (*entry)()) {
+  getcontext(&c.uc);
+  c.uc.uc_stack.ss_sp = stack;
+  c.uc.uc_stack.ss_size = size;
+  c.uc.uc_link = nullptr;
+  makecontext(&c.uc, entry, 0);
+}
+#endif
+
 enum class State : unsigned char { Ready, AtBlockBarrier, AtWarpBarrier, Done };
 
 struct Fiber {
-  ucontext_t ctx;
+  Context ctx;
   State state;
   unsigned warp_mask;  // mask of the warp operation the fiber waits in
   dim3 tid;
@@ -70,7 +106,7 @@ struct Launch {
   std::vector<Fiber> fibers;
   std::vector<unsigned long long> lanes;  // one exchange slot per thread (warp shuffles)
   std::vector<unsigned long long> smem;   // dynamic shared memory
-  ucontext_t scheduler;
+  Context scheduler;
   unsigned current = 0;
   std::string error;
   void (*body)(void*) = nullptr;
@@ -86,7 +122,7 @@ inline void park(State s, unsigned mask = 0xffffffffu) {
   Fiber& f = g_launch->fibers[g_launch->current];
   f.state = s;
   f.warp_mask = mask;
-  swapcontext(&f.ctx, &g_launch->scheduler);
+  switch_context(f.ctx, g_launch->scheduler);
 }
 
 // Stop the launch with a message: the fiber never resumes (its stack is simply dropped).
@@ -190,17 +226,12 @@ inline void fiber_main() {
   park(State::Done);
 }
 
-inline bool run_block(Launch& L, const ucontext_t& proto) {
+inline bool run_block(Launch& L) {
   const unsigned n = unsigned(L.fibers.size());
   unsigned char* stacks = stack_pool().data();
   for (unsigned t = 0; t < n; ++t) {
     Fiber& f = L.fibers[t];
-    f.ctx = proto;  // getcontext once per launch: it costs a system call
-    f.ctx.uc_mcontext.fpregs = &f.ctx.__fpregs_mem;
-    f.ctx.uc_stack.ss_sp = stacks + std::size_t(t) * kStack;
-    f.ctx.uc_stack.ss_size = kStack;
-    f.ctx.uc_link = nullptr;
-    makecontext(&f.ctx, fiber_main, 0);
+    start_context(f.ctx, stacks + std::size_t(t) * kStack, kStack, fiber_main);
     f.state = State::Ready;
     f.tid = {t % blockDim.x, (t / blockDim.x) % blockDim.y, t / (blockDim.x * blockDim.y)};
   }
@@ -211,7 +242,7 @@ inline bool run_block(Launch& L, const ucontext_t& proto) {
       if (L.fibers[t].state != State::Ready) continue;
       L.current = t;
       threadIdx = L.fibers[t].tid;
-      swapcontext(&L.scheduler, &L.fibers[t].ctx);
+      switch_context(L.scheduler, L.fibers[t].ctx);
       if (!L.error.empty()) return false;
       ran = true;
     }
@@ -269,8 +300,6 @@ template <class Body> std::string run_grid(dim3 grid, dim3 block, std::size_t sm
   L.body = [](void* p) { (*static_cast<Body*>(p))(); };
   L.closure = &body;
   if (stack_pool().size() < threads * kStack) stack_pool().resize(threads * kStack);
-  ucontext_t proto;
-  getcontext(&proto);
   Launch* outer = g_launch;
   g_launch = &L;
   blockDim = block;
@@ -280,7 +309,7 @@ template <class Body> std::string run_grid(dim3 grid, dim3 block, std::size_t sm
     for (unsigned y = 0; ok && y < grid.y; ++y)
       for (unsigned x = 0; ok && x < grid.x; ++x) {
         blockIdx = {x, y, z};
-        ok = run_block(L, proto);
+        ok = run_block(L);
       }
   g_launch = outer;
   return L.error;
