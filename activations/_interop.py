@@ -177,7 +177,8 @@ def _torch(t: Any, what: str, writable: bool) -> tuple[Any, Rewrap]:
             return arr, _TorchRewrap(t.device, "cupy")
         return t, _TorchRewrap(t.device, "cai")  # the Numba backend reads __cuda_array_interface__
     raise ValueError(
-        f"{what} is a torch tensor on {t.device}; supported devices are the CPU and CUDA: move it with .cpu() or .cuda()"
+        f"{what} is a torch tensor on {t.device}; supported devices are the CPU and CUDA: "
+        "move it with .cpu() or .cuda()"
     )
 
 

@@ -603,11 +603,18 @@ def measure(variant_: Variant | str, dtype: str, direction: str = "forward", *, 
     return measure_kind(var, rec, params, dt, direction, density, backend)
 
 
+#: derivatives the spec leaves open outside the function's domain (log1mexp is NaN below 0, and
+#: its backward may give NaN or 1/expm1(x) there): not measured
+_DERIVATIVE_DOMAIN: dict[str, Callable[[np.ndarray], np.ndarray]] = {"log1mexp": lambda x: x >= 0}
+
+
 def _elementwise(var, rec, params, dt, direction, density, backend) -> Result:
     from . import apply, grad
 
     ref = _Reference(rec.name, params, _dtypes.compute_dtype(dt))
     xs = sweep(dt.name, rec.name, density)
+    if direction == "backward" and rec.name in _DERIVATIVE_DOMAIN:
+        xs = xs[_DERIVATIVE_DOMAIN[rec.name](xs)]
     x = xs.astype(dt)
     order = 0 if direction == "forward" else 1
     if order == 0:

@@ -134,7 +134,8 @@ def main(argv=None) -> None:
                 run()  # graph caches, first-touch allocations
                 seconds[(label, f"dask {n}w")] = _time(run, args.repeat)
 
-    columns = list(dict.fromkeys(["numpy 1t", f"numpy {numpy_backend._num_threads()}t"])) + [f"dask {n}w" for n in counts]
+    threads = list(dict.fromkeys(["numpy 1t", f"numpy {numpy_backend._num_threads()}t"]))
+    columns = threads + [f"dask {n}w" for n in counts]
     head = "| case | " + " | ".join(columns) + (" | speed-up " + str(counts[-1]) + "w/1w |" if 1 in counts else " |")
     print()
     print(head)

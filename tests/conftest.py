@@ -40,7 +40,8 @@ try:
         "activations",
         deadline=None,
         max_examples=40,
-        derandomize=True,
+        derandomize=True,  # the same examples every run
+        database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "activations"))

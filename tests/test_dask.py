@@ -42,7 +42,6 @@ PARAMS = {
 NAMES = activations.names()
 ROWWISE = activations.names("rowwise")
 GATED = activations.names("gated")
-ELEMENTWISE = activations.names("elementwise")
 
 
 @pytest.fixture(autouse=True)
@@ -276,7 +275,7 @@ def test_out_is_refused():
 
 def test_zero_d_and_empty():
     z = da.from_array(np.float32(-2.0))
-    assert activations.apply("gelu", z).compute() == activations.apply("gelu", np.float32(-2.0))
+    _close(activations.apply("gelu", z), activations.apply("gelu", np.asarray(-2.0, np.float32)), _dtypes.FLOAT32)
     e = da.zeros((0, 6), chunks=(1, 2), dtype=np.float32)
     assert activations.apply("softmax", e).compute().shape == (0, 6)
     assert activations.apply("glu", e).compute().shape == (0, 3)
@@ -287,12 +286,13 @@ def test_zero_d_and_empty():
 
 def test_forced_backend_and_environment(monkeypatch):
     x = np.linspace(-2, 2, 10)
+    expected = activations.apply("tanh", x)
     y = activations.apply("tanh", x, backend="dask")
     assert isinstance(y, da.Array)
-    np.testing.assert_array_equal(y.compute(), activations.apply("tanh", x))
+    _close(y, expected, _dtypes.FLOAT64)
     # the chunks name their own backend, so a global "dask" does not recurse
     monkeypatch.setenv("ACTIVATIONS_BACKEND", "dask")
-    np.testing.assert_array_equal(activations.apply("tanh", da.from_array(x, chunks=3)).compute(), np.tanh(x))
+    _close(activations.apply("tanh", da.from_array(x, chunks=3)), expected, _dtypes.FLOAT64)
 
 
 def test_validation_errors_before_computing():
@@ -364,3 +364,23 @@ def test_distributed_workers_compute_apply_and_grad(client):
     np.testing.assert_allclose(got["swiglu_grad"], activations.grad("swiglu", x, dy[:, :150]), rtol=1e-6)
     # the slope may be rounded once or twice (float64 then float32): an ulp apart
     np.testing.assert_allclose(got["rrelu"], activations.apply("rrelu", x, training=True, seed=4), rtol=1e-6)
+
+
+# ------------------------------------------------------------ CuPy chunks
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["gelu", "softmax", "log_softmax", "swiglu", "sparsemax", "prelu"])
+def test_cupy_chunks_run_the_cuda_backend(name):
+    cp = pytest.importorskip("cupy")
+    dtype = _dtypes.FLOAT32
+    shape, chunks = _shape_chunks(name)
+    x = _x(shape, dtype, specials=False)
+    dx = da.from_array(cp.asarray(x), chunks=chunks, asarray=False)
+    y = activations.apply(name, dx)
+    assert type(y._meta).__module__.startswith("cupy")
+    expected = activations.apply(name, x)
+    _close(cp.asnumpy(y.compute()), expected, dtype)
+    dy = _dy(expected.shape, dtype)
+    g = activations.grad(name, dx, da.from_array(cp.asarray(dy), chunks=3, asarray=False))
+    want = activations.grad(name, x, dy)
+    for a, e in zip(_grads(g), _grads(want)):
+        _close(cp.asnumpy(a.compute()), e, dtype)

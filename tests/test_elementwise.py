@@ -528,7 +528,7 @@ def _mp_functions():
         "tanh": lambda x, p: mp.tanh(x),
         "hard_tanh": lambda x, p: min(max(x, p["min_val"]), p["max_val"]),
         "tanh_shrink": lambda x, p: x - mp.tanh(x),
-        "soft_shrink": lambda x, p: x - p["threshold"] if x > p["threshold"] else (x + p["threshold"] if x < -p["threshold"] else 0),
+        "soft_shrink": lambda x, p: mp.sign(x) * max(abs(x) - p["threshold"], 0),
         "hard_shrink": lambda x, p: x if abs(x) > p["threshold"] else 0,
         "threshold": lambda x, p: x if x > p["threshold"] else p["value"],
         "sparse_plus": lambda x, p: 0 if x <= -1 else (x if x >= 1 else (x + 1) ** 2 / 4),

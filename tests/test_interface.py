@@ -45,7 +45,9 @@ def test_name_must_be_a_string():
         activations.apply(3, X)
 
 
-@pytest.mark.parametrize("spelling,canonical", [("swish", "silu"), ("Leaky-ReLU", "leaky_relu"), (" GELU ", "gelu"), ("hardswish", "hard_silu")])
+@pytest.mark.parametrize(
+    "spelling,canonical", [("swish", "silu"), ("Leaky-ReLU", "leaky_relu"), (" GELU ", "gelu"), ("hardswish", "hard_silu")]
+)
 def test_spellings(spelling, canonical):
     np.testing.assert_array_equal(activations.apply(spelling, X), activations.apply(canonical, X))
 
@@ -62,7 +64,9 @@ def test_unknown_parameter_lists_valid_ones():
 def test_parameter_given_twice_through_an_alias():
     with pytest.raises(TypeError, match="twice"):
         activations.apply("leaky_relu", X, alpha=0.1, negative_slope=0.1)
-    np.testing.assert_array_equal(activations.apply("leaky_relu", X, alpha=0.1), activations.apply("leaky_relu", X, negative_slope=0.1))
+    np.testing.assert_array_equal(
+        activations.apply("leaky_relu", X, alpha=0.1), activations.apply("leaky_relu", X, negative_slope=0.1)
+    )
 
 
 BAD_VALUES = [
@@ -136,7 +140,8 @@ def test_valid_parameter_values(name, params):
 
 # ------------------------------------------------------------------ arrays
 @pytest.mark.parametrize(
-    "bad", [np.array([1, 2, 3]), np.array([1, 2], np.uint8), np.array([True, False]), np.array([1 + 1j]), np.array([1], np.int16)],
+    "bad",
+    [np.array([1, 2, 3]), np.array([1, 2], np.uint8), np.array([True, False]), np.array([1 + 1j]), np.array([1], np.int16)],
     ids=["int64", "uint8", "bool", "complex", "int16"],
 )
 def test_non_float_arrays_say_to_cast(bad):

@@ -237,7 +237,7 @@ def test_autograd_notices_out_writes():
         y.sum().backward()
 
 
-@pytest.mark.skipif(not _interface_uses("unwrap(params"), reason="the interface does not unwrap prelu's weight yet")
+@pytest.mark.skipif(not _interface_uses("unwrap(params"), reason="the interface does not unwrap prelu's weight")
 def test_torch_prelu_weight_tensor():
     t = _t(dtype=torch.bfloat16)
     w = torch.linspace(0, 1, 8, dtype=torch.bfloat16)
@@ -361,7 +361,9 @@ def test_jax_refusals():
         jax.jit(lambda v: activations.apply("gelu", v))(a)
 
 
-@pytest.mark.skipif(not _interface_uses('unwrap(out, "out", writable=True)'), reason="the interface does not pass writable=True for out yet")
+@pytest.mark.skipif(
+    not _interface_uses('unwrap(out, "out", writable=True)'), reason="the interface does not unwrap out as writable yet"
+)
 def test_jax_out_is_refused_and_the_array_untouched():
     jax = pytest.importorskip("jax")
     a = jax.numpy.ones((2, 4), jax.numpy.float32)

@@ -367,9 +367,14 @@ def _self_test(lib: _Lib) -> None:
 
 # ------------------------------------------------------------------- calls
 def _threads() -> int:
+    # the NumPy backend's reading of ACTIVATIONS_NUM_THREADS, so both paths use the same count
     from .numpy_backend import _num_threads
 
     return _num_threads()
+
+
+def _addr(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]  # cheaper than a.ctypes.data
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
@@ -377,7 +382,7 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
     (an element is then read before it is written; anything else is left to NumPy)."""
     if not np.may_share_memory(a, b):
         return False
-    return not (a.ctypes.data == b.ctypes.data and a.nbytes == b.nbytes)
+    return not (_addr(a) == _addr(b) and a.nbytes == b.nbytes)
 
 
 def _vector(a: Any, dtype: np.dtype) -> np.ndarray:
@@ -393,7 +398,7 @@ def _job(call: Call, lib: _Lib, x: np.ndarray, out: np.ndarray) -> tuple[_Job, l
         return None
     channels = x.shape[-1]
     keep: list = []
-    job = _Job(x=x.ctypes.data, out=out.ctypes.data, n=x.size, channels=channels, op=op, dtype=dtype,
+    job = _Job(x=_addr(x), out=_addr(out), n=x.size, channels=channels, op=op, dtype=dtype,
                threads=_threads())
     p = call.params.kernel_floats()
     job.p0, job.p1, job.p2 = (tuple(p) + (0.0, 0.0, 0.0))[:3]
@@ -402,7 +407,7 @@ def _job(call: Call, lib: _Lib, x: np.ndarray, out: np.ndarray) -> tuple[_Job, l
         if bias.shape != (channels,):
             return None
         keep.append(bias)
-        job.bias = bias.ctypes.data
+        job.bias = _addr(bias)
     if kind is Kind.ELEMENTWISE:
         if call.name == "rrelu":
             job.seed = call.params.seed() & 0xFFFFFFFFFFFFFFFF
@@ -415,7 +420,7 @@ def _job(call: Call, lib: _Lib, x: np.ndarray, out: np.ndarray) -> tuple[_Job, l
                 if w.ndim != 1 or w.shape[0] not in (1, channels):
                     return None
                 keep.append(w)
-                job.weight = w.ctypes.data
+                job.weight = _addr(w)
                 job.weight_len = w.shape[0]
     elif kind is Kind.GATED:
         if call.axis != x.ndim - 1 or channels % 2:
@@ -471,15 +476,15 @@ def backward(call: Call, dx: np.ndarray) -> Grads | None:
     if made is None:
         return None
     job, keep = made
-    job.dy = dy.ctypes.data
+    job.dy = _addr(dy)
     job.backward = 1
     dbias = dweight = None
     if call.bias is not None:
         dbias = np.zeros(x.shape[-1], np.float64)
-        job.dbias = dbias.ctypes.data
+        job.dbias = _addr(dbias)
     if call.name == "prelu":
         dweight = np.zeros(max(1, int(job.weight_len)), np.float64)
-        job.dweight = dweight.ctypes.data
+        job.dweight = _addr(dweight)
     if not _status(lib.entry[kind](ctypes.byref(job))):
         return None
     del keep

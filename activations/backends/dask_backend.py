@@ -59,7 +59,8 @@ def _grad_chunk(*args, **kwargs):
     return activations.grad(*args, **kwargs)
 
 
-# The backend each chunk type goes to (chunks are never sent back to Dask).
+# The backend each chunk type goes to, named explicitly so that ACTIVATIONS_BACKEND=dask
+# does not send a chunk back here.
 _CHUNK_BACKENDS = {"numpy": "numpy", "cupy": "cupy"}
 
 
@@ -242,10 +243,13 @@ def _softmax_bwd_partial_task(*blocks, has_bias, has_mask, cdtype, negate, log):
     z, mask, (big, total, dy) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
     xp = _xp(z)
     with np.errstate(all="ignore"):
-        d = dy.astype(cdtype)
+        d = dy.astype(cdtype, copy=False)
         if mask is not None:
             d = xp.where(mask, d, 0)
-        return d if log else d * _softmax_y(z, mask, big, total, log)
+        if log:
+            return d
+        y = _softmax_y(z, mask, big, total, log)
+        return xp.multiply(y, d, out=y)
 
 
 def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, log, out_dtype):
@@ -254,18 +258,21 @@ def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, log, out_dtyp
     xp = _xp(z)
     with np.errstate(all="ignore"):
         y = _softmax_y(z, mask, big, total, log)
-        d = dy.astype(cdtype)
+        d = dy.astype(cdtype, copy=False)
         if mask is not None:
             d = xp.where(mask, d, 0)
         if log:  # dx = dy - softmax * sum(dy)
-            p = xp.exp(y) if mask is None else xp.where(mask, xp.exp(y), 0)
+            p = xp.exp(y, out=y)
+            if mask is not None:
+                p = xp.where(mask, p, 0)
             dx = d - p * red
             if mask is not None:
                 dx = xp.where(mask, dx, 0)
         else:  # dx = y (dy - sum(dy y)); softmin(x) = softmax(-x), so its dx changes sign
-            dx = y * (d - red)
+            dx = xp.subtract(d, red)
+            xp.multiply(dx, y, out=dx)
             if negate:
-                dx = -dx
+                xp.negative(dx, out=dx)
     return dx.astype(out_dtype)
 
 
@@ -292,7 +299,9 @@ class DaskBackend(Backend):
         else:
             if hasattr(obj, "__cuda_array_interface__") and type(obj).__module__.partition(".")[0] == "cupy":
                 host = obj
-            elif isinstance(obj, (list, tuple, int, float, bool)) or np.isscalar(obj) and not isinstance(obj, np.generic):
+            elif isinstance(obj, (list, tuple, int, float, bool)) or (
+                np.isscalar(obj) and not isinstance(obj, np.generic)
+            ):
                 host = np.asarray(obj, dtype=np.float64 if dtype is None else dtype)
             else:
                 host = np.asarray(obj)

@@ -30,6 +30,9 @@
 #include <vector>
 
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace cpu {
 
@@ -38,8 +41,10 @@ using act::u64;
 
 // Elements staged per block: a handful of float buffers of this size stay in a 32 KiB L1.
 constexpr i64 kBlock = 2048;
-// Below this many elements one thread beats waking the pool.
-constexpr i64 kParallelMin = i64(1) << 16;
+// Below this many elements one thread beats waking the pool (a few tens of microseconds on a
+// VM): activations with a transcendental function are worth splitting sooner than the others.
+constexpr i64 kParallelMinCheap = i64(1) << 18;
+constexpr i64 kParallelMinHeavy = i64(1) << 15;
 // Elements per task when work is split: small enough to balance two busy cores, large enough
 // that the per-task overhead (a few microseconds) does not show.
 constexpr i64 kTaskElems = i64(1) << 17;
@@ -229,6 +234,47 @@ template <class D, class C> inline void store_block(const C* __restrict src, D* 
   for (i64 k = 0; k < len; ++k) dst[k] = act::store<D>(src[k]);
 }
 
+// Outputs this large are written with non-temporal stores: they are far bigger than the caches,
+// and streaming skips reading each destination line before overwriting it (a third of the
+// memory traffic of a plain store loop).
+#ifndef ACT_CPU_STREAM_MIN_BYTES
+#define ACT_CPU_STREAM_MIN_BYTES (i64(16) << 20)
+#endif
+constexpr i64 kStreamMinBytes = ACT_CPU_STREAM_MIN_BYTES;
+
+template <class C> inline void stream_copy(C* __restrict dst, const C* __restrict src, i64 len) {
+  char* d = reinterpret_cast<char*>(dst);
+  const char* s = reinterpret_cast<const char*>(src);
+  i64 bytes = len * i64(sizeof(C));
+#if defined(__SSE2__)
+  const i64 head = std::min<i64>(bytes, i64((64 - (reinterpret_cast<uintptr_t>(d) & 63)) & 63));
+  memcpy(d, s, size_t(head));
+  d += head;
+  s += head;
+  bytes -= head;
+  for (; bytes >= 64; bytes -= 64, d += 64, s += 64) {
+#if defined(__AVX512F__)
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(d), _mm512_loadu_si512(s));
+#elif defined(__AVX__)
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s)));
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + 32),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32)));
+#else
+    for (int q = 0; q < 64; q += 16)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d + q), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + q)));
+#endif
+  }
+#endif
+  memcpy(d, s, size_t(bytes));
+}
+
+// Makes a tile's streaming stores visible before the tile counts as done.
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
 template <class C> struct Scratch {
   // z: x (+ bias) in compute precision; g: dy; r: results; w: prelu weights of the block
   alignas(64) C z[kBlock];
@@ -246,12 +292,14 @@ struct Grid {
   int tasks() const { return int(col_chunks * row_chunks); }
 };
 
-inline Grid plan(i64 n, i64 width, bool per_column_sums) {
+inline Grid plan(i64 n, i64 width, bool per_column_sums, bool heavy) {
   Grid g;
   g.width = std::max<i64>(width, 1);
   g.rows = (n + g.width - 1) / g.width;
   g.last = n - (g.rows - 1) * g.width;
-  const i64 want = n < kParallelMin ? 1 : std::min<i64>(kMaxTasks, (n + kTaskElems - 1) / kTaskElems);
+  const i64 want = n < (heavy ? kParallelMinHeavy : kParallelMinCheap)
+                       ? 1
+                       : std::min<i64>(kMaxTasks, std::max<i64>(2, (n + kTaskElems - 1) / kTaskElems));
   // Split columns only when rows are too few to make the tasks.
   g.col_chunks = std::max<i64>(1, std::min<i64>(want / std::max<i64>(g.rows, 1), g.width / kBlock));
   g.col_chunk = (g.width + g.col_chunks - 1) / g.col_chunks;
@@ -346,13 +394,35 @@ template <class C> struct Ops {
   Fwd fwd;
   Bwd bwd[2][2][2][2];  // [W][SB][SW][WS], see Core::bwd
   bool weighted;
+  bool heavy;  // calls exp, erfc, tanh...: worth threads sooner
 };
+
+// Functors that call a transcendental function (the others are a few compares and multiplies).
+template <class F> struct Heavy : std::true_type {};
+#define ACT_CPU_CHEAP(functor) \
+  template <> struct Heavy<act::fn::functor> : std::false_type {};
+ACT_CPU_CHEAP(Relu)
+ACT_CPU_CHEAP(Relu6)
+ACT_CPU_CHEAP(LeakyRelu)
+ACT_CPU_CHEAP(Prelu)
+ACT_CPU_CHEAP(HardSigmoid)
+ACT_CPU_CHEAP(HardSilu)
+ACT_CPU_CHEAP(HardTanh)
+ACT_CPU_CHEAP(SoftShrink)
+ACT_CPU_CHEAP(HardShrink)
+ACT_CPU_CHEAP(Threshold)
+ACT_CPU_CHEAP(SparsePlus)
+ACT_CPU_CHEAP(SparseSigmoid)
+ACT_CPU_CHEAP(Linear)
+ACT_CPU_CHEAP(Reglu)
+#undef ACT_CPU_CHEAP
 
 template <class F, class C> const Ops<C>& ops_of() {
   static const Ops<C> ops = [] {
     using K = Core<F, C>;
     Ops<C> o{};
     o.weighted = F::weighted;
+    o.heavy = Heavy<F>::value;
     o.fwd = &K::fwd;
     o.bwd[0][0][0][0] = &K::template bwd<0, 0, 0, 0>;
     o.bwd[0][1][0][0] = &K::template bwd<0, 1, 0, 0>;
@@ -387,6 +457,7 @@ template <class D> struct Elementwise {
   std::vector<C> bias_pat, weight_pat;
   std::vector<double> sums_b, sums_w;  // row_chunks x width
   std::vector<double> sums_ws;         // one scalar dweight per tile
+  bool stream = false;                 // non-temporal stores (see kStreamMinBytes)
 
   Elementwise(const Job& job, const Ops<C>& table)
       : j(job), ops(table), ctx(make_ctx<C>(job)), x(static_cast<const D*>(job.x)), dy(static_cast<const D*>(job.dy)),
@@ -401,7 +472,7 @@ template <class D> struct Elementwise {
     i64 width = j.n;
     if (pattern) width = j.channels < kBlock ? j.channels * ((kBlock + j.channels - 1) / j.channels) : j.channels;
     const bool column_sums = j.backward && (j.bias != nullptr || per_column_w);
-    g = plan(j.n, width, column_sums);
+    g = plan(j.n, width, column_sums, ops.heavy || j.backward);
     if (pattern) {
       width = g.width;
       if (j.bias != nullptr) bias_pat = periodic(static_cast<const D*>(j.bias), width);
@@ -409,6 +480,8 @@ template <class D> struct Elementwise {
       bias = bias_pat.empty() ? nullptr : bias_pat.data();
       weight = weight_pat.empty() ? nullptr : weight_pat.data();
     }
+    // In place (out = x, or dx = dy) the lines are in the cache already: plain stores.
+    stream = kDirect && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy;
     if (j.backward) {
       if (j.bias != nullptr) sums_b.assign(size_t(g.row_chunks * g.width), 0.0);
       if (per_column_w) sums_w.assign(size_t(g.row_chunks * g.width), 0.0);
@@ -440,9 +513,13 @@ template <class D> struct Elementwise {
   void forward_block(i64 row, i64 c, i64 len, Scratch<C>& s) const {
     const i64 i0 = row * g.width + c;
     const C* z = input(x + i0, c, len, s);
-    C* y = kDirect ? reinterpret_cast<C*>(out + i0) : s.r;
+    C* y = kDirect && !stream ? reinterpret_cast<C*>(out + i0) : s.r;
     ops.fwd(z, y, len, ctx, i0, weight != nullptr ? weight + c : nullptr);
-    if constexpr (!kDirect) store_block(s.r, out + i0, len);
+    if constexpr (!kDirect) {
+      store_block(s.r, out + i0, len);
+    } else if (stream) {
+      stream_copy(reinterpret_cast<C*>(out + i0), s.r, len);
+    }
   }
 
   // dx = dy * f'(z); adds dx to the dbias sums and the prelu terms to the dweight sums.
@@ -456,17 +533,21 @@ template <class D> struct Elementwise {
       load_block(dy + i0, s.g, len);
       d = s.g;
     }
-    C* r = kDirect ? reinterpret_cast<C*>(out + i0) : s.r;
+    C* r = kDirect && !stream ? reinterpret_cast<C*>(out + i0) : s.r;
     const C* w = weight != nullptr ? weight + c : nullptr;
     if (sb != nullptr) sb += c;
     if (sw != nullptr) sw += c;
     const bool ws = ops.weighted && w == nullptr && j.dweight != nullptr;
     sws += ops.bwd[w != nullptr][sb != nullptr][sw != nullptr][ws](z, d, r, len, ctx, i0, w, sb, sw);
-    if constexpr (!kDirect) store_block(s.r, out + i0, len);
+    if constexpr (!kDirect) {
+      store_block(s.r, out + i0, len);
+    } else if (stream) {
+      stream_copy(reinterpret_cast<C*>(out + i0), s.r, len);
+    }
   }
 
   void tile(int t) {
-    const bool staged = !kDirect || bias != nullptr;
+    const bool staged = !kDirect || bias != nullptr || stream;
     const std::unique_ptr<Scratch<C>> s(new Scratch<C>);
     Scratch<C>& sc = *s;
     if (!j.backward) {
@@ -489,6 +570,7 @@ template <class D> struct Elementwise {
       }
       if (!sums_ws.empty()) sums_ws[size_t(t)] = sws;
     }
+    if (stream) stream_fence();
   }
 
   // Like for_blocks, but one call per row of the tile.
@@ -552,7 +634,7 @@ template <class F, class D> struct Gated {
 
   int prepare() {
     if (j.channels <= 0 || j.channels % 2 != 0 || j.n % h != 0) return kBadArgs;
-    g = plan(j.n, h, j.backward && j.bias != nullptr);
+    g = plan(j.n, h, j.backward && j.bias != nullptr, Heavy<F>::value || j.backward);
     if (j.bias != nullptr) {
       bias.resize(size_t(2 * h));
       for (i64 k = 0; k < 2 * h; ++k) bias[size_t(k)] = act::load(static_cast<const D*>(j.bias)[k]);
@@ -654,10 +736,13 @@ template <int Kind, class D> struct RowwiseRun {
   const Job& j;
   i64 n, rows, rows_per_task;
   std::vector<C> bias;
+  bool stream;  // non-temporal stores, as in Elementwise
 
-  explicit RowwiseRun(const Job& job) : j(job), n(job.channels), rows(job.n / job.channels) {
+  explicit RowwiseRun(const Job& job)
+      : j(job), n(job.channels), rows(job.n / job.channels),
+        stream(kDirect && job.n * i64(sizeof(D)) >= kStreamMinBytes && job.out != job.x && job.out != job.dy) {
     const i64 per = std::max<i64>(1, kTaskElems / std::max<i64>(n, 1));
-    rows_per_task = job.n < kParallelMin ? rows : std::max<i64>(per, (rows + kMaxTasks - 1) / kMaxTasks);
+    rows_per_task = job.n < kParallelMinHeavy ? rows : std::max<i64>(per, (rows + kMaxTasks - 1) / kMaxTasks);
     if (job.bias != nullptr) {
       bias.resize(size_t(n));
       for (i64 k = 0; k < n; ++k) bias[size_t(k)] = act::load(static_cast<const D*>(job.bias)[k]);
@@ -723,19 +808,21 @@ template <int Kind, class D> struct RowwiseRun {
     D* out = static_cast<D*>(j.out);
     const bool need_z = !bias.empty() || !kDirect;
     std::vector<C> zb(need_z ? size_t(n) : 0), yb, gb, rb;
-    if (!kDirect || j.backward) yb.resize(size_t(n));
-    if (j.backward && !kDirect) {
-      gb.resize(size_t(n));
-      rb.resize(size_t(n));
-    }
+    if (!kDirect || j.backward || stream) yb.resize(size_t(n));
+    if (j.backward && !kDirect) gb.resize(size_t(n));
+    if (j.backward && (!kDirect || stream)) rb.resize(size_t(n));
     const i64 r0 = t * rows_per_task, r1 = std::min(rows, r0 + rows_per_task);
     for (i64 r = r0; r < r1; ++r) {
       const i64 off = r * n;
       const C* z = stage(x + off, zb.data());
       if (!j.backward) {
-        C* y = kDirect ? reinterpret_cast<C*>(out + off) : yb.data();
+        C* y = kDirect && !stream ? reinterpret_cast<C*>(out + off) : yb.data();
         forward_row(z, y);
-        if constexpr (!kDirect) store_block(yb.data(), out + off, n);
+        if constexpr (!kDirect) {
+          store_block(yb.data(), out + off, n);
+        } else if (stream) {
+          stream_copy(reinterpret_cast<C*>(out + off), yb.data(), n);
+        }
         continue;
       }
       // The backward works from y = f(z), recomputed here.
@@ -744,15 +831,20 @@ template <int Kind, class D> struct RowwiseRun {
       C* res;
       if constexpr (kDirect) {
         d = reinterpret_cast<const C*>(dy + off);
-        res = reinterpret_cast<C*>(out + off);
+        res = stream ? rb.data() : reinterpret_cast<C*>(out + off);
       } else {
         load_block(dy + off, gb.data(), n);
         d = gb.data();
         res = rb.data();
       }
       backward_row(yb.data(), d, res);
-      if constexpr (!kDirect) store_block(rb.data(), out + off, n);
+      if constexpr (!kDirect) {
+        store_block(rb.data(), out + off, n);
+      } else if (stream) {
+        stream_copy(reinterpret_cast<C*>(out + off), rb.data(), n);
+      }
     }
+    if (stream) stream_fence();
   }
 };
 

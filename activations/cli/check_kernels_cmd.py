@@ -1,0 +1,305 @@
+"""`python -m activations check-kernels`: compile every GPU kernel without a GPU; report resources.
+
+Each checker compiles one family of kernels for the requested architectures and returns one
+:class:`KernelReport` per (kernel, architecture) plus any compile errors.  ``CHECKERS`` lists
+them; the CUDA C kernels of ``kernels/`` (NVRTC through ``cuda.bindings``, the compiler CuPy
+uses at run time, to cubin with ``-Xptxas=-v``) are checked here.  The command prints a table,
+optionally writes JSON, and exits 1 on any compile error, register spill or failed SASS check.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+HELP = "compile every GPU kernel for sm_80/sm_90 without a GPU: registers, spills, shared memory"
+
+DEFAULT_ARCHS = ("sm_80", "sm_90")
+
+
+@dataclass(frozen=True)
+class Options:
+    archs: tuple[str, ...] = DEFAULT_ARCHS
+    only: tuple[str, ...] = ()  # module names (activations, "colsum"); empty: all
+    dtypes: tuple[str, ...] = ()  # dtype short names; empty: all
+    jobs: int = 1
+    sass: bool = False  # also disassemble and check the 128-bit vector loads
+
+
+@dataclass
+class KernelReport:
+    checker: str
+    module: str
+    kernel: str
+    arch: str
+    registers: int
+    spill_stores: int = 0
+    spill_loads: int = 0
+    stack: int = 0  # bytes of stack frame (local arrays, the slow path of sin/cos): not a spill
+    shared: int = 0  # bytes of static shared memory (dynamic shared memory is sized at launch)
+
+    @property
+    def spills(self) -> bool:
+        return self.spill_stores > 0 or self.spill_loads > 0
+
+
+@dataclass
+class CheckResult:
+    kernels: list[KernelReport] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+Checker = Callable[[Options], CheckResult]
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--arch", nargs="+", default=list(DEFAULT_ARCHS), metavar="SM",
+                        help="target architectures (default: sm_80 sm_90)")
+    parser.add_argument("--json", metavar="PATH", help="also write every kernel's report as JSON")
+    parser.add_argument("--only", nargs="+", default=[], metavar="NAME",
+                        help="only these kernel modules (activation names, or colsum)")
+    parser.add_argument("--dtype", nargs="+", default=[], metavar="DT", help="only these dtypes (f16 bf16 f32 f64)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel compiler processes")
+    parser.add_argument("--sass", action="store_true",
+                        help="disassemble (cuobjdump) and check that elementwise kernels use 128-bit loads/stores")
+    parser.add_argument("--summary", action="store_true", help="one line per module instead of one per kernel")
+
+
+def run(args) -> int:
+    opts = Options(tuple(args.arch), tuple(args.only), tuple(args.dtype), max(1, args.jobs), args.sass)
+    start = time.perf_counter()
+    result = CheckResult()
+    for name, checker in CHECKERS.items():
+        part = checker(opts)
+        result.kernels += part.kernels
+        result.errors += [f"{name}: {e}" for e in part.errors]
+        result.notes += [f"{name}: {n}" for n in part.notes]
+    seconds = time.perf_counter() - start
+    print_table(result, opts.archs, summary=args.summary)
+    summary = summarize(result, opts.archs, seconds)
+    print()
+    print(summary["text"])
+    for note in result.notes:
+        print("note: " + note)
+    for err in result.errors:
+        print("error: " + err, file=sys.stderr)
+    if args.json:
+        data = {"archs": list(opts.archs), "summary": {k: v for k, v in summary.items() if k != "text"},
+                "errors": result.errors, "notes": result.notes, "kernels": [asdict(k) for k in result.kernels]}
+        Path(args.json).write_text(json.dumps(data, indent=1))
+    return 1 if result.errors or summary["spilling_kernels"] else 0
+
+
+# ------------------------------------------------------------------ report
+def summarize(result: CheckResult, archs, seconds: float) -> dict:
+    ks = result.kernels
+    top = max(ks, key=lambda k: k.registers, default=None)
+    spilling = sorted({f"{k.kernel} ({k.arch})" for k in ks if k.spills})
+    names = {(k.checker, k.kernel) for k in ks}
+    text = (f"{len(names)} kernels x {len(archs)} architectures ({len(ks)} compiled) in {seconds:.0f} s; "
+            + (f"max registers {top.registers} ({top.kernel}, {top.arch}); " if top else "")
+            + f"spills: {', '.join(spilling) if spilling else 'none'}; "
+            + f"compile errors: {len(result.errors) or 'none'}")
+    return {"kernels": len(names), "compiled": len(ks), "max_registers": top.registers if top else 0,
+            "max_registers_kernel": top.kernel if top else "", "spilling_kernels": spilling,
+            "max_stack": max((k.stack for k in ks), default=0), "seconds": round(seconds, 1), "text": text}
+
+
+def print_table(result: CheckResult, archs, summary: bool = False) -> None:
+    rows: dict[str, dict[str, KernelReport]] = {}
+    for k in result.kernels:
+        per_arch = rows.setdefault(k.module if summary else k.kernel, {})
+        per_arch[k.arch] = _worse(per_arch.get(k.arch), k) if summary else k
+    width = max((len(name) for name in rows), default=10)
+    header = "  ".join(f"{a:>5} regs spill stack smem" for a in archs)
+    print(f"{'module' if summary else 'kernel':<{width}}  {header}")
+    for name, per_arch in rows.items():
+        cells = []
+        for a in archs:
+            k = per_arch.get(a)
+            cells.append(f"{'':>5} {k.registers:>4} {k.spill_stores + k.spill_loads:>5} {k.stack:>5} {k.shared:>4}"
+                         if k else f"{'':>5} {'-':>4} {'-':>5} {'-':>5} {'-':>4}")
+        print(f"{name:<{width}}  " + "  ".join(cells))
+
+
+def _worse(a: KernelReport | None, b: KernelReport) -> KernelReport:
+    """Per-module summary row: the largest of each resource over the module's kernels."""
+    if a is None:
+        return KernelReport(b.checker, b.module, b.module, b.arch, b.registers, b.spill_stores, b.spill_loads,
+                            b.stack, b.shared)
+    return KernelReport(a.checker, a.module, a.module, a.arch, max(a.registers, b.registers),
+                        a.spill_stores + b.spill_stores, a.spill_loads + b.spill_loads, max(a.stack, b.stack),
+                        max(a.shared, b.shared))
+
+
+# ------------------------------------------------------------ ptxas logs
+_ENTRY = re.compile(r"Compiling entry function '([^']+)' for '(sm_\w+)'")
+_PROPS = re.compile(r"Function properties for (\S+)")
+_FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+_USED = re.compile(r"Used (\d+) registers")
+_SMEM = re.compile(r"(\d+) bytes smem")
+
+
+def parse_ptxas_log(log: str, checker: str, module: str) -> list[KernelReport]:
+    """Kernel reports from ``-Xptxas=-v`` output.  Spills of non-entry functions (calls that were
+    not inlined) are charged to the entry being compiled."""
+    reports: dict[str, KernelReport] = {}
+    entry = arch = None
+    target = None
+    for line in log.replace("\x00", "").splitlines():
+        if m := _ENTRY.search(line):
+            entry, arch = m.groups()
+            reports[entry] = KernelReport(checker, module, entry, arch, 0)
+        elif m := _PROPS.search(line):
+            target = m.group(1)
+        elif (m := _FRAME.search(line)) and entry is not None:
+            stack, stores, loads = map(int, m.groups())
+            rep = reports[entry]
+            rep.spill_stores += stores
+            rep.spill_loads += loads
+            if target == entry:
+                rep.stack = stack
+        elif (m := _USED.search(line)) and entry is not None:
+            reports[entry].registers = int(m.group(1))
+            if s := _SMEM.search(line):
+                reports[entry].shared = int(s.group(1))
+    return list(reports.values())
+
+
+# ------------------------------------------------------------------ CUDA C
+def compile_cuda(source: str, arch: str, name: str = "module.cu") -> tuple[bool, str, bytes]:
+    """NVRTC (cuda.bindings) to cubin with the package's options: (ok, log, cubin)."""
+    from cuda.bindings import nvrtc
+
+    from ..backends._cuda_source import compile_options
+
+    err, prog = nvrtc.nvrtcCreateProgram(source.encode(), name.encode(), 0, [], [])
+    _check_nvrtc(nvrtc, err)
+    try:
+        opts = [o.encode() for o in (*compile_options(), f"-arch={arch}", "-Xptxas=-v")]
+        (err,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
+        _, size = nvrtc.nvrtcGetProgramLogSize(prog)
+        log = b" " * size
+        nvrtc.nvrtcGetProgramLog(prog, log)
+        text = log.decode(errors="replace").replace("\x00", "")
+        if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+            return False, text, b""
+        _, size = nvrtc.nvrtcGetCUBINSize(prog)
+        cubin = b" " * size
+        nvrtc.nvrtcGetCUBIN(prog, cubin)
+        return True, text, cubin
+    finally:
+        nvrtc.nvrtcDestroyProgram(prog)
+
+
+def _check_nvrtc(nvrtc, err) -> None:
+    if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+        raise RuntimeError(f"NVRTC: {err.name}")
+
+
+def _cuda_job(job: tuple[str, str, str, bool]) -> tuple[tuple[str, str, str], bool, str, bytes]:
+    name, dtype, arch, keep_cubin = job
+    from ..backends._cuda_source import KernelModule
+
+    module = KernelModule(name, dtype)
+    ok, log, cubin = compile_cuda(module.source(), arch, f"{module.key}.cu")
+    return (name, dtype, arch), ok, log, cubin if keep_cubin else b""
+
+
+def check_cuda_c(opts: Options) -> CheckResult:
+    from ..backends import _cuda_source
+
+    result = CheckResult()
+    try:
+        from cuda.bindings import nvrtc
+
+        nvrtc.nvrtcVersion()
+    except Exception as exc:
+        result.errors.append(f"NVRTC is not available ({type(exc).__name__}: {exc}); "
+                             "pip install cuda-bindings nvidia-cuda-nvrtc nvidia-cuda-runtime")
+        return result
+    if not _cuda_source.cuda_include_dirs():
+        result.errors.append("CUDA headers (cuda_fp16.h) not found; pip install nvidia-cuda-runtime")
+        return result
+    modules = [m for m in _cuda_source.all_modules(opts.dtypes or _cuda_source.KERNEL_DTYPES)
+               if not opts.only or m.name in opts.only]
+    unknown = set(opts.only) - set(_cuda_source.module_names())
+    if unknown:
+        result.errors.append(f"unknown module(s): {', '.join(sorted(unknown))}")
+    vector_kinds = ("elementwise", "gated")
+    jobs = [(m.name, m.dtype, arch, opts.sass and arch == opts.archs[0] and m.kind in vector_kinds)
+            for m in modules for arch in opts.archs]
+    outcomes = _map(_cuda_job, jobs, opts.jobs)
+    for (name, dtype, arch), ok, log, cubin in outcomes:
+        key = f"{name}_{dtype}"
+        if not ok:
+            result.errors.append(f"{key} for {arch} does not compile:\n{log.strip()}")
+            continue
+        result.kernels += parse_ptxas_log(log, "cuda-c", key)
+        if cubin:
+            result.errors += check_vector_sass(cubin, key)
+    if opts.sass and not any(j[3] for j in jobs):
+        result.notes.append("no elementwise or gated module selected: SASS not checked")
+    return result
+
+
+def _map(fn, jobs: list, workers: int) -> list:
+    if workers <= 1 or len(jobs) <= 1:
+        return [fn(j) for j in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    # NVRTC holds the GIL: processes, not threads, to use several cores
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        return list(pool.map(fn, jobs, chunksize=1))
+
+
+# ------------------------------------------------------------------- SASS
+def cuobjdump() -> str | None:
+    try:
+        from cuda.pathfinder import find_nvidia_binary_utility
+
+        found = find_nvidia_binary_utility("cuobjdump")
+        if found:
+            return str(found)
+    except Exception:
+        pass
+    import shutil
+
+    return shutil.which("cuobjdump")
+
+
+def sass_functions(cubin: bytes) -> dict[str, str]:
+    """cuobjdump -sass of a cubin, split by function."""
+    tool = cuobjdump()
+    if tool is None:
+        raise FileNotFoundError("cuobjdump not found (pip install nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm)")
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        env = dict(os.environ, PATH=str(Path(tool).parent) + os.pathsep + os.environ.get("PATH", ""))
+        text = subprocess.run([tool, "-sass", f.name], capture_output=True, text=True, check=True, env=env).stdout
+    parts = re.split(r"\n\s*Function : (\S+)\n", text)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def check_vector_sass(cubin: bytes, module: str) -> list[str]:
+    """Every elementwise/gated kernel must contain the 16-byte path: LDG.E.128 and STG.E.128."""
+    try:
+        functions = sass_functions(cubin)
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        return [f"{module}: SASS check impossible ({exc})"]
+    errors = [f"{module}: {fn} has no {op} (the 16-byte vector path is missing)"
+              for fn, sass in functions.items() for op in ("LDG.E.128", "STG.E.128") if op not in sass]
+    return errors or ([] if functions else [f"{module}: cuobjdump found no functions"])
+
+
+#: every checker, by name: the CUDA C kernels here; other kernel families add theirs
+CHECKERS: dict[str, Checker] = {"cuda-c": check_cuda_c}
