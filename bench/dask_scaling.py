@@ -9,7 +9,9 @@ a worker is one core).  The input is generated and persisted on the workers
 first and results stay there (``persist`` + ``wait``): the times are the
 computation and the scheduling, not moving arrays to this process.  The NumPy
 rows are the same work as one ``apply``/``grad`` call in this process.
-Reported: the median of ``--repeat`` runs, and the speed-up over 1 worker.
+Reported: the median of ``--repeat`` runs of the wall time, and of the CPU time of the
+busiest worker process (what the wall time would be with a core per worker and nothing
+else running), and the speed-ups over 1 worker of both.
 """
 from __future__ import annotations
 
@@ -72,6 +74,23 @@ def _time(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+def _time_cluster(client, fn, repeat: int) -> tuple[float, float]:
+    """(median wall seconds, median CPU seconds of the busiest worker process).
+
+    The second number does not grow when other programs compete for the cores, so on a
+    shared machine it shows how the work splits over the workers when the wall time cannot.
+    """
+    walls, busiest = [], []
+    for _ in range(repeat):
+        before = client.run(time.process_time)
+        t0 = time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - t0)
+        after = client.run(time.process_time)
+        busiest.append(max(after[w] - before[w] for w in after))
+    return statistics.median(walls), statistics.median(busiest)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
@@ -93,6 +112,7 @@ def main(argv=None) -> None:
           f"load average {os.getloadavg()[0]:.1f}; median of {args.repeat}")
 
     seconds: dict[tuple[str, str], float] = {}
+    cpu: dict[tuple[str, int], float] = {}
     # the same work as single calls in this process, one thread and the default pool
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=np.float32)
@@ -104,6 +124,7 @@ def main(argv=None) -> None:
         os.environ["ACTIVATIONS_NUM_THREADS"] = threads
         numpy_backend._pool = None  # the pool is sized on first use
         for label, _, ref in cases:
+            ref(x, dy, b)  # warm: first use may build or load the compiled CPU kernels
             seconds[(label, f"numpy {threads}t")] = _time(lambda: ref(x, dy, b), args.repeat)
     os.environ.pop("ACTIVATIONS_NUM_THREADS")
     del x, dy
@@ -132,20 +153,25 @@ def main(argv=None) -> None:
                     del result
 
                 run()  # graph caches, first-touch allocations
-                seconds[(label, f"dask {n}w")] = _time(run, args.repeat)
+                seconds[(label, f"dask {n}w")], cpu[(label, n)] = _time_cluster(client, run, args.repeat)
 
     threads = list(dict.fromkeys(["numpy 1t", f"numpy {numpy_backend._num_threads()}t"]))
     columns = threads + [f"dask {n}w" for n in counts]
-    head = "| case | " + " | ".join(columns) + (" | speed-up " + str(counts[-1]) + "w/1w |" if 1 in counts else " |")
-    print()
+    last = counts[-1]
+    head = "| case | " + " | ".join(columns) + " | " + " | ".join(f"busiest worker CPU, {n}w" for n in counts)
+    if 1 in counts and last != 1:
+        head += f" | wall speed-up {last}w/1w | CPU speed-up {last}w/1w"
+    head += " |"
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}\n")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for label, _, _ in cases:
         row = [f"{seconds[(label, c)] * 1e3:.0f} ms" for c in columns]
-        line = f"| {label} | " + " | ".join(row) + " |"
-        if 1 in counts:
-            line += f" {seconds[(label, 'dask 1w')] / seconds[(label, f'dask {counts[-1]}w')]:.2f}x |"
-        print(line)
+        row += [f"{cpu[(label, n)] * 1e3:.0f} ms" for n in counts]
+        if 1 in counts and last != 1:
+            row.append(f"{seconds[(label, 'dask 1w')] / seconds[(label, f'dask {last}w')]:.2f}x")
+            row.append(f"{cpu[(label, 1)] / cpu[(label, last)]:.2f}x")
+        print(f"| {label} | " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

@@ -102,26 +102,27 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
     const bool live = row < rows;
     RowReader<K, T> r{x, mask, live ? row_base(row, n, inner) : 0, inner};
     C v[ITEMS];
-    bool on[ITEMS];
+    unsigned on = 0;  // bit k: item k is in the row and unmasked (one register, not ITEMS)
     C mx = -m::inf<C>();
 #pragma unroll
     for (int k = 0; k < ITEMS; ++k) {
       const i64 j = lane + k * LANES;
-      on[k] = live && j < n && r.on(j);
-      v[k] = on[k] ? r.raw(j) : -m::inf<C>();
+      const bool in = live && j < n && r.on(j);
+      on |= unsigned(in) << k;
+      v[k] = in ? r.raw(j) : -m::inf<C>();
       mx = m::nanmax(mx, v[k]);
     }
     mx = warp_allreduce(mx, NanMax<C>(), LANES);
     C s = C(0);
 #pragma unroll
-    for (int k = 0; k < ITEMS; ++k) s += on[k] ? m::exp(v[k] - mx) : C(0);
+    for (int k = 0; k < ITEMS; ++k) s += (on >> k & 1u) ? m::exp(v[k] - mx) : C(0);
     s = warp_allreduce(s, Sum<C>(), LANES);
     if constexpr (!BACKWARD) {
       const C log_s = m::log(s);
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
         const i64 j = lane + k * LANES;
-        if (live && j < n) out[r.at(j)] = store<T>(on[k] ? row_output<K>(v[k], mx, s, log_s) : C(0));
+        if (live && j < n) out[r.at(j)] = store<T>((on >> k & 1u) ? row_output<K>(v[k], mx, s, log_s) : C(0));
       }
     } else {
       C d[ITEMS];
@@ -129,15 +130,16 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
         const i64 j = lane + k * LANES;
-        d[k] = on[k] ? load(dy[r.at(j)]) : C(0);
-        v[k] = on[k] ? m::exp(v[k] - mx) / s : C(0);  // v now holds p
-        t += on[k] ? row_term<K>(v[k], d[k]) : C(0);
+        const bool in = on >> k & 1u;
+        d[k] = in ? load(dy[r.at(j)]) : C(0);
+        v[k] = in ? m::exp(v[k] - mx) / s : C(0);  // v now holds p
+        t += in ? row_term<K>(v[k], d[k]) : C(0);
       }
       t = warp_allreduce(t, Sum<C>(), LANES);
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
         const i64 j = lane + k * LANES;
-        if (live && j < n) out[r.at(j)] = store<T>(on[k] ? row_grad<K>(v[k], d[k], t) : C(0));
+        if (live && j < n) out[r.at(j)] = store<T>((on >> k & 1u) ? row_grad<K>(v[k], d[k], t) : C(0));
       }
     }
   }
@@ -306,29 +308,32 @@ __device__ __forceinline__ void sparsemax_rows(const T* x, const T* dy, T* out, 
 
 // Warp path for rows of up to ITEMS * LANES elements: entries act_<name>_{fwd,bwd}_warp<ITEMS>x<LANES>_<dt>.
 #define ACT_SOFTMAX_WARP(NAME, FUNCTOR, DT, ITEMS, LANES)                                                     \
-  ACT_ROW_ENTRY(NAME, fwd, warp##ITEMS##x##LANES, DT, 128, 4,                                                \
+  ACT_ROW_ENTRY(NAME, fwd, warp##ITEMS##x##LANES, DT, 128, 2,                                                \
                 act::softmax_warp<act::fn::FUNCTOR, ACT_STORAGE_##DT, ITEMS, LANES, false>)                  \
-  ACT_ROW_GRAD_ENTRY(NAME, warp##ITEMS##x##LANES, DT, 128, 4,                                                \
+  ACT_ROW_GRAD_ENTRY(NAME, warp##ITEMS##x##LANES, DT, 128, 2,                                                \
                      act::softmax_warp<act::fn::FUNCTOR, ACT_STORAGE_##DT, ITEMS, LANES, true>)
 
-// block (cached), long and column paths of one function.
-#define ACT_SOFTMAX_ROWS(NAME, FUNCTOR, DT)                                                                   \
+// The block (row cached in shared memory), long and column paths: entries act_<name>_{fwd,bwd}_<path>_<dt>.
+#define ACT_SOFTMAX_BLOCK(NAME, FUNCTOR, DT)                                                                  \
   ACT_ROW_ENTRY(NAME, fwd, block, DT, 512, 1,                                                                \
                 act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, true, false>)          \
   ACT_ROW_GRAD_ENTRY(NAME, block, DT, 512, 1,                                                                \
-                     act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, true, true>)      \
+                     act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, true, true>)
+#define ACT_SOFTMAX_LONG(NAME, FUNCTOR, DT)                                                                   \
   ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1,                                                                 \
                 act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, false, false>)         \
   ACT_ROW_GRAD_ENTRY(NAME, long, DT, 512, 1,                                                                 \
-                     act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, false, true>)     \
+                     act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, false, true>)
+#define ACT_SOFTMAX_COLUMN(NAME, FUNCTOR, DT)                                                                 \
   ACT_ROW_ENTRY(NAME, fwd, column, DT, 256, 4,                                                               \
                 act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::ThreadTeam, false, false>)        \
   ACT_ROW_GRAD_ENTRY(NAME, column, DT, 256, 4,                                                               \
                      act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::ThreadTeam, false, true>)
 
-// sparsemax: block (row cached in shared memory) and long paths.
-#define ACT_SPARSEMAX(NAME, DT)                                                                                \
-  ACT_ROW_ENTRY(NAME, fwd, block, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, true, false>)                \
-  ACT_ROW_GRAD_ENTRY(NAME, block, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, true, true>)                 \
-  ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, false>)                \
+// sparsemax: the row cached in shared memory (block) or re-read from global memory (long).
+#define ACT_SPARSEMAX_BLOCK(NAME, FUNCTOR, DT)                                                                \
+  ACT_ROW_ENTRY(NAME, fwd, block, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, true, false>)            \
+  ACT_ROW_GRAD_ENTRY(NAME, block, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, true, true>)
+#define ACT_SPARSEMAX_LONG(NAME, FUNCTOR, DT)                                                                 \
+  ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, false>)            \
   ACT_ROW_GRAD_ENTRY(NAME, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, true>)

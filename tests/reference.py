@@ -853,9 +853,8 @@ def forward(name: str, x: Any, axis: int = -1, where: Any = None, bias: Any = No
         alt, has = r["y_alt"]
         return _expected(r["y"], rec.name, dt, slack=_slack(r["ey"], r["eps"]), alt=alt, has_alt=has, inputs=inputs)
     if rec.kind is Kind.GATED:
-        y, _, _, sy, _, _ = _gated(rec, values, z, None, axis, dt, cdt)
-        a, b = np.split(z, 2, axis=axis % z.ndim)
-        return _expected(y, rec.name, dt, slack=sy, inputs={"a": a, "b": b})
+        r = _gated(rec, values, z, None, axis, dt, cdt)
+        return _expected(r["y"], rec.name, dt, slack=r["sy"], inputs={"a": r["a"], "b": r["b"]})
     y, sy, _ = _rowwise(rec, z, None, axis, where, cdt)
     return _expected(y, rec.name, dt, slack=sy, inputs=inputs)
 
@@ -885,11 +884,13 @@ def backward(name: str, x: Any, dy: Any, axis: int = -1, where: Any = None, bias
             return out, _dweight(values["weight"], z, g, dt, cdt)
         return out
     if rec.kind is Kind.GATED:
-        _, da, db, _, sa, sb = _gated(rec, values, z, g, axis, dt, cdt)
+        r = _gated(rec, values, z, g, axis, dt, cdt)
         ax = axis % z.ndim
-        dx = np.concatenate([da, db], axis=ax)
-        sx = np.concatenate([sa, sb], axis=ax)
-        return _expected(dx, rec.name, dt, slack=sx, inputs=inputs)
+        dx = np.concatenate([r["da"], r["db"]], axis=ax)
+        sx = np.concatenate([r["sa"], r["sb"]], axis=ax)
+        has = np.concatenate([r["da_alt"][0], r["db_alt"][0]], axis=ax)
+        alt = np.concatenate([r["da_alt"][1], r["db_alt"][1]], axis=ax)
+        return _expected(dx, rec.name, dt, slack=sx, alt=alt, has_alt=has, inputs=inputs)
     if g.shape != z.shape:
         raise ValueError(f"dy has shape {g.shape}, expected {z.shape}")
     inputs["dy"] = g
@@ -948,7 +949,7 @@ def _dweight_sum(weight, z, terms, dt, cdt) -> Expected:
 
 
 # ---------------------------------------------------------------- gated
-def _gated(rec, values, z, g, axis, dt, cdt):
+def _gated(rec, values, z, g, axis, dt, cdt) -> dict:
     if z.ndim == 0:
         raise ValueError("gated activations need an axis")
     ax = axis % z.ndim
@@ -960,15 +961,14 @@ def _gated(rec, values, z, g, axis, dt, cdt):
     ctx = _Ctx(0, cdt, rounded, values)
     zero = np.zeros_like(a)
     with np.errstate(all="ignore"):
-        if rec.name == "glu":
+        if rec.name == "glu":  # y = a * s(b)
             s, r = special.expit(b), special.expit(-b)
-            fa, dfa, efa, edfa = a, np.ones_like(a), zero, zero  # y = a * s(b)
             y = a * s
-            da_f = s
-            db_f = a * s * r
             ey, eda = zero, zero
             edb = np.abs(a) * s  # s * (1 - s): 1 - s cancels as s -> 1
-        else:
+            lead_b, tail_b = a, s * r  # db = (dy * a) * s(1-s) in the documented order
+            lead_a = tail_a = None
+        else:  # y = f(a) * b
             if rec.name == "swiglu":
                 r_ = _f_silu(a, ctx)
                 f, df, ef, edf = r_["y"], r_["d"], None, r_["ed"]
@@ -979,22 +979,34 @@ def _gated(rec, values, z, g, axis, dt, cdt):
                 df = (a > 0).astype(F64)
                 ef = edf = None
             y = f * b
-            da_f = b * df
-            db_f = f
             ey = zero if ef is None else np.abs(b) * ef
             eda = zero if edf is None else np.abs(b) * edf
             edb = zero if ef is None else ef
+            lead_a, tail_a = b, df  # da = (dy * b) * f'(a)
+            lead_b = tail_b = None
     nan = np.isnan(a) | np.isnan(b)
-    y = np.where(nan, np.nan, y)
-    sy = SLACK_ULPS * eps * np.where(nan, 0.0, ey)
+    out = {"a": a, "b": b, "y": np.where(nan, np.nan, y), "sy": SLACK_ULPS * eps * np.where(nan, 0.0, ey)}
     if g is None:
-        return y, None, None, sy, None, None
+        return out
     with np.errstate(invalid="ignore", over="ignore"):
-        da = np.where(nan, np.nan, g * da_f)
-        db = np.where(nan, np.nan, g * db_f)
-    sa = SLACK_ULPS * eps * np.where(nan, 0.0, np.abs(g) * eda)
-    sb = SLACK_ULPS * eps * np.where(nan, 0.0, np.abs(g) * edb)
-    return y, da, db, sy, sa, sb
+        # small factors first: no intermediate overflow in float64 before the result overflows
+        if rec.name == "glu":
+            out["da"] = np.where(nan, np.nan, g * s)
+            out["db"] = np.where(nan, np.nan, (g * (s * r)) * a)
+        else:
+            out["da"] = np.where(nan, np.nan, (g * df) * b)
+            out["db"] = np.where(nan, np.nan, g * f)
+        for key, lead, tail in (("da", lead_a, tail_a), ("db", lead_b, tail_b)):
+            # dy times the factor overflowing in compute precision before the rest multiplies in
+            first = g * lead if lead is not None else None
+            if first is not None:
+                over = ~nan & np.isfinite(g) & np.isfinite(lead) & np.isinf(first.astype(cdt))
+                out[key + "_alt"] = (over, first.astype(cdt).astype(F64) * tail)
+            else:
+                out[key + "_alt"] = (np.zeros(a.shape, bool), zero)
+    out["sa"] = SLACK_ULPS * eps * np.where(nan, 0.0, np.abs(g) * eda)
+    out["sb"] = SLACK_ULPS * eps * np.where(nan, 0.0, np.abs(g) * edb)
+    return out
 
 
 # -------------------------------------------------------------- rowwise

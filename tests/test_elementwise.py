@@ -578,3 +578,19 @@ def test_oracle_matches_mpmath(name, params):
         assert not bad.any(), (
             f"oracle {name}({params}) {label} is off at x={x[bad][:6]}: oracle {np.asarray(got)[bad][:6]}, mpmath {want[bad][:6]}"
         )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["relu", "gelu", "silu", "prelu"])
+def test_more_than_a_million_elements(name, rng, backend):
+    # above the NumPy backend's threading threshold (2^20): split over threads, one result
+    x = R.random_inputs(rng, (1031, 1031), name, R.F32)
+    bias = R.cast(rng.normal(0, 0.5, 1031), R.F32)
+    dy = R.random_cotangent(rng, x.shape, R.F32)
+    R.assert_close(activations.apply(name, x, bias=bias, backend=backend), R.forward(name, x, bias=bias), R.F32,
+                   what="1031 x 1031 with bias")
+    g = activations.grad(name, x, dy, bias=bias, backend=backend)
+    exp = R.backward(name, x, dy, bias=bias)
+    exp_dx = exp[0] if name == "prelu" else exp
+    R.assert_close(g[0], exp_dx, R.F32, what="1031 x 1031 dx")
+    R.assert_close(g[1], R.dbias(exp_dx), R.F32, what="1031 x 1031 dbias")

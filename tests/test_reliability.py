@@ -786,6 +786,8 @@ def rss_mb():
                 return int(line.split()[1]) / 1024
 def fds():
     return len(os.listdir("/proc/self/fd"))
+def os_threads():  # Python threads and native ones (the compiled CPU loops' pool)
+    return len(os.listdir("/proc/self/task"))
 
 PARAMS = {"threshold": {"threshold": 0.25, "value": -1.0}}
 names = activations.names()
@@ -811,7 +813,7 @@ del big
 for i in range(20000):
     one(i)
 gc.collect()
-rss0, fds0, threads0 = rss_mb(), fds(), threading.active_count()
+rss0, fds0, threads0, tasks0 = rss_mb(), fds(), threading.active_count(), os_threads()
 N = 100000
 mid = None
 for i in range(N):
@@ -820,9 +822,9 @@ for i in range(N):
         gc.collect()
         mid = rss_mb()
 gc.collect()
-rss1, fds1, threads1 = rss_mb(), fds(), threading.active_count()
+rss1, fds1, threads1, tasks1 = rss_mb(), fds(), threading.active_count(), os_threads()
 print(json.dumps({"calls": N, "rss0": rss0, "rss_mid": mid, "rss1": rss1, "fds0": fds0, "fds1": fds1,
-                  "threads0": threads0, "threads1": threads1}))
+                  "threads0": threads0, "threads1": threads1, "tasks0": tasks0, "tasks1": tasks1}))
 """
 
 
@@ -833,11 +835,13 @@ def test_many_small_calls_leak_nothing():
     got = run_python(RESOURCES, timeout=300)
     growth, second_half = got["rss1"] - got["rss0"], got["rss1"] - got["rss_mid"]
     print(f"\nresources: {got['calls']} calls, RSS {got['rss0']:.1f} -> {got['rss1']:.1f} MB "
-          f"(+{growth:.2f}), fds {got['fds0']} -> {got['fds1']}, threads {got['threads0']} -> {got['threads1']}")
+          f"(+{growth:.2f}), fds {got['fds0']} -> {got['fds1']}, threads {got['threads0']} -> {got['threads1']} "
+          f"(OS threads {got['tasks0']} -> {got['tasks1']})")
     assert growth < 20, got
     assert second_half < 5, got
     assert got["fds1"] == got["fds0"], got
     assert got["threads1"] == got["threads0"], got
+    assert got["tasks1"] == got["tasks0"], got
 
 
 def test_threads_that_exit_release_their_scratch():

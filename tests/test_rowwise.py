@@ -279,3 +279,13 @@ def test_backward_matches_directional_differences(name, rng, backend):
         dx = activations.grad(name, x, dy, axis=axis, backend=backend)
         an = float((dx * v).sum())
         assert an == pytest.approx(fd, rel=1e-6, abs=1e-8), f"{name} axis {axis}: <grad, v> = {an}, differences give {fd}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_more_than_a_million_elements(name, rng, backend):
+    # above the NumPy backend's threading threshold (2^20), along either axis
+    x = R.random_inputs(rng, (1031, 1031), name, R.F32)
+    for axis in (-1, 0):
+        y = activations.apply(name, x, axis=axis, backend=backend)
+        R.assert_close(y, R.forward(name, x, axis=axis), R.F32, what=f"1031 x 1031, axis={axis}")

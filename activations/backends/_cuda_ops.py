@@ -167,8 +167,8 @@ class KernelBackend(Backend):
             return None, 0
         return _contiguous(L.xp, w), int(w.shape[0])
 
-    def _module(self, call: Call) -> KernelModule:
-        return KernelModule(call.name, _dtypes.short_name(call.x.dtype))
+    def _module(self, call: Call, path: str | None = None) -> KernelModule:
+        return KernelModule(call.name, _dtypes.short_name(call.x.dtype), path)
 
     # ------------------------------------------------------------- entry
     def forward(self, call: Call) -> Any:
@@ -273,7 +273,7 @@ class KernelBackend(Backend):
             rows = x.size // n
             path = row_path(call.name, n, inner, dtype, L.info)
             grid = _grid(_cdiv(rows, path.rows_per_block), path.threads, L.info)
-            module = self._module(call)
+            module = self._module(call, path.name)
             direction = "bwd" if backward else "fwd"
             head = (x, dy, result) if backward else (x, result)
             L.launch(module, entry(call.name, direction, module.dtype, path.name), (grid,), (path.threads,),

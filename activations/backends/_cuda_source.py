@@ -1,7 +1,7 @@
 """The CUDA C kernels: where their source is, which entry points exist, how a module's text is built.
 
-One generated module per (activation, dtype) (plus ``colsum`` per dtype for the dbias/dweight
-sums).  Its text is the expanded ``kernels/activations.cuh`` followed by ``ACT_*`` macro lines that
+One generated module per (activation, dtype), per path for the row-wise ones (plus ``colsum``
+per dtype for the dbias/dweight sums).  Its text is the expanded ``kernels/activations.cuh`` followed by ``ACT_*`` macro lines that
 name our own identifiers only (registry names, functor names derived from them, dtype short names,
 path names): no user value ever becomes source text.  The same list drives the CuPy backend,
 ``python -m activations check-kernels`` and the CPU harness of the tests.
@@ -105,56 +105,58 @@ def _check(name: str, dtype: str) -> None:
 
 @dataclass(frozen=True)
 class KernelModule:
-    """The kernels of one activation (or ``colsum``) for one dtype."""
+    """The kernels of one activation (or ``colsum``) for one dtype: forward and backward.  Row-wise
+    activations have one module per path, so a call compiles only the path it runs."""
 
     name: str
     dtype: str
+    path: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.name, self.dtype)
         if self.name != "colsum" and self.name not in REGISTRY.names():
             raise ValueError(f"{self.name!r} is not a registry name")
+        if self.path not in paths_of(self.name, self.dtype):
+            raise ValueError(f"{self.name} ({self.dtype}) has no path {self.path!r}")
 
     @property
     def key(self) -> str:
-        return f"{self.name}_{self.dtype}"
+        return "_".join(p for p in (self.name, self.path, self.dtype) if p)
 
     @property
     def kind(self) -> str:
-        if self.name == "colsum":
-            return "colsum"
-        if self.name == "sparsemax":
-            return "sparsemax"
+        if self.name in ("colsum", "sparsemax"):
+            return self.name
         return REGISTRY.get(self.name).kind.value
 
     def lines(self) -> tuple[str, ...]:
-        n, f, dt = self.name, functor_name(self.name), self.dtype
-        kind = self.kind
+        n, f, dt, kind = self.name, functor_name(self.name), self.dtype, self.kind
         if kind == "colsum":
             return (f"ACT_COLSUM({dt})",)
-        if kind == "sparsemax":
-            return (f"ACT_SPARSEMAX({n}, {dt})",)
-        if kind == Kind.ELEMENTWISE.value:
-            return (f"ACT_ELEMENTWISE({n}, {f}, {dt})",)
-        if kind == Kind.GATED.value:
-            return (f"ACT_GATED({n}, {f}, {dt})",)
-        warp = tuple(f"ACT_SOFTMAX_WARP({n}, {f}, {dt}, {i}, {l})" for i, l in warp_shapes(dt))
-        return warp + (f"ACT_SOFTMAX_ROWS({n}, {f}, {dt})",)
+        if kind in (Kind.ELEMENTWISE.value, Kind.GATED.value):
+            return (f"ACT_{kind.upper()}({n}, {f}, {dt})",)
+        family = "SPARSEMAX" if kind == "sparsemax" else "SOFTMAX"
+        if self.path.startswith("warp"):
+            items, lanes = self.path[4:].split("x")
+            return (f"ACT_SOFTMAX_WARP({n}, {f}, {dt}, {items}, {lanes})",)
+        return (f"ACT_{family}_{self.path.upper()}({n}, {f}, {dt})",)
 
     def entries(self) -> tuple[str, ...]:
-        n, dt, kind = self.name, self.dtype, self.kind
-        if kind == "colsum":
-            return tuple(colsum_entry(s, d, dt) for s, d in COLSUM_VARIANTS)
-        if kind in (Kind.ELEMENTWISE.value, Kind.GATED.value):
-            paths: tuple[str | None, ...] = (None,)
-        elif kind == "sparsemax":
-            paths = SPARSEMAX_PATHS
-        else:
-            paths = tuple(warp_path(i, l) for i, l in warp_shapes(dt)) + ROWWISE_PATHS
-        return tuple(entry(n, d, dt, p) for p in paths for d in ("fwd", "bwd"))
+        if self.name == "colsum":
+            return tuple(colsum_entry(s, d, self.dtype) for s, d in COLSUM_VARIANTS)
+        return tuple(entry(self.name, d, self.dtype, self.path) for d in ("fwd", "bwd"))
 
     def source(self) -> str:
         return header_text() + "\n// ---- generated entry points\n" + "\n".join(self.lines()) + "\n"
+
+
+def paths_of(name: str, dtype: str) -> tuple[str | None, ...]:
+    """The paths (module variants) of a module name: None for all but the row-wise ones."""
+    if name == "sparsemax":
+        return SPARSEMAX_PATHS
+    if name != "colsum" and REGISTRY.get(name).kind is Kind.ROWWISE:
+        return tuple(warp_path(i, l) for i, l in warp_shapes(dtype)) + ROWWISE_PATHS
+    return (None,)
 
 
 def module_names() -> list[str]:
@@ -162,8 +164,8 @@ def module_names() -> list[str]:
 
 
 def all_modules(dtypes: tuple[str, ...] = KERNEL_DTYPES) -> list[KernelModule]:
-    """Every module the package can compile: all activations and colsum, for each dtype."""
-    return [KernelModule(name, dt) for dt in dtypes for name in module_names()]
+    """Every module the package can compile: all activations (every path) and colsum, per dtype."""
+    return [KernelModule(name, dt, path) for dt in dtypes for name in module_names() for path in paths_of(name, dt)]
 
 
 def cuda_include_dirs() -> list[str]:

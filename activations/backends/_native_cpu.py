@@ -96,6 +96,7 @@ class _Lib:
         lib.act_cpu_op_name.restype = ctypes.c_char_p
         lib.act_cpu_op_name.argtypes = [ctypes.c_int, ctypes.c_int]
         lib.act_cpu_isa.restype = ctypes.c_char_p
+        lib.act_cpu_check.restype = ctypes.c_int
         for fn in (lib.act_cpu_elementwise, lib.act_cpu_gated, lib.act_cpu_rowwise):
             fn.restype = ctypes.c_int
             fn.argtypes = [ctypes.POINTER(_Job)]
@@ -348,6 +349,9 @@ def _write_private(path: Path, text: str) -> None:
 
 def _self_test(lib: _Lib) -> None:
     """A few known values through the library: catches a miscompiled or mislinked build."""
+    bad = lib.lib.act_cpu_check()
+    if bad:
+        raise RuntimeError(f"the CPU overrides of kernels/common.cuh differ from it on {bad} inputs")
     x = np.array([-np.inf, -2.0, -0.0, 0.5, 3.0, np.inf, np.nan], np.float32)
     want = {
         "relu": [0.0, 0.0, 0.0, 0.5, 3.0, np.inf, np.nan],

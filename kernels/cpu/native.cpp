@@ -19,6 +19,18 @@
 #include "prelude.h"
 #include "functors.cuh"
 
+namespace act {
+namespace m {
+// See prelude.h: the same values as common.cuh's sigmoid, one exp.
+template <class C> __forceinline__ C sigmoid_one_exp(C x) {
+  const C e = exp(-abs(x));
+  return x >= C(0) ? C(1) / (C(1) + e) : e / (C(1) + e);
+}
+inline __attribute__((always_inline)) float sigmoid(float x) { return sigmoid_one_exp(x); }
+inline __attribute__((always_inline)) double sigmoid(double x) { return sigmoid_one_exp(x); }
+}  // namespace m
+}  // namespace act
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -63,8 +75,12 @@ inline void cpu_relax() {
 }
 
 // Workers wait for a new generation, spin a little first (back-to-back calls are common and a
-// futex wake costs tens of microseconds on a VM), then block.  One parallel region runs at a
-// time; a second caller (another Python thread: ctypes releases the GIL) runs its tasks itself.
+// futex wake costs tens of microseconds on a VM), then block.  Tasks are claimed from a ticket
+// that carries the generation, and the caller returns as soon as every task is done: a worker
+// that wakes late (its core busy elsewhere) finds nothing left and costs the caller nothing,
+// and it can never run a task of a later generation with the arguments of an earlier one.
+// One parallel region runs at a time; a second caller (another Python thread: ctypes releases
+// the GIL) runs its tasks itself.
 class Pool {
  public:
   explicit Pool(int size) : pid_(getpid()) {
@@ -81,35 +97,42 @@ class Pool {
   pid_t pid() const { return pid_; }
   std::mutex& region() { return region_; }
 
-  // Runs fn(0..ntasks-1) on the caller and `helpers` workers; returns when all are done.
+  // Runs fn(0..ntasks-1) on the caller and up to `helpers` workers; returns when all are done.
   void run(int ntasks, int helpers, const std::function<void(int)>& fn) {
+    u64 g;
     {
       std::lock_guard<std::mutex> lk(mu_);
+      g = gen_.load(std::memory_order_relaxed) + 1;
       job_ = &fn;
       ntasks_ = ntasks;
-      next_.store(0, std::memory_order_relaxed);
       participants_ = helpers;
-      active_.store(helpers, std::memory_order_relaxed);
-      gen_.fetch_add(1, std::memory_order_release);
+      done_.store(0, std::memory_order_relaxed);
+      ticket_.store((g & 0xffffffffu) << 32, std::memory_order_relaxed);
+      gen_.store(g, std::memory_order_release);
     }
     cv_work_.notify_all();
-    drain();
-    for (int s = 0; s < kSpin && active_.load(std::memory_order_acquire) != 0; ++s) cpu_relax();
-    if (active_.load(std::memory_order_acquire) != 0) {
+    drain(g, &fn, ntasks);
+    for (int s = 0; s < kSpin && done_.load(std::memory_order_acquire) != ntasks; ++s) cpu_relax();
+    if (done_.load(std::memory_order_acquire) != ntasks) {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_done_.wait(lk, [this] { return active_.load(std::memory_order_acquire) == 0; });
+      cv_done_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == ntasks; });
     }
-    job_ = nullptr;
   }
 
  private:
   static constexpr int kSpin = 1 << 14;
 
-  void drain() {
+  void drain(u64 g, const std::function<void(int)>* job, int ntasks) {
+    const u64 tag = (g & 0xffffffffu) << 32;
     for (;;) {
-      const int t = next_.fetch_add(1, std::memory_order_relaxed);
-      if (t >= ntasks_) return;
-      (*job_)(t);
+      u64 t = ticket_.load(std::memory_order_acquire);
+      if ((t & ~u64(0xffffffffu)) != tag || int(t & 0xffffffffu) >= ntasks) return;
+      if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
+      (*job)(int(t & 0xffffffffu));
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == ntasks) {
+        std::lock_guard<std::mutex> lk(mu_);
+        cv_done_.notify_one();
+      }
     }
   }
 
@@ -117,19 +140,17 @@ class Pool {
     u64 seen = 0;
     for (;;) {
       for (int s = 0; s < kSpin && gen_.load(std::memory_order_acquire) == seen; ++s) cpu_relax();
-      int participants;
+      const std::function<void(int)>* job;
+      int ntasks, participants;
       {
         std::unique_lock<std::mutex> lk(mu_);
         cv_work_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
         seen = gen_.load(std::memory_order_acquire);
-        participants = participants_;  // read with seen, under the lock: one consistent job
+        job = job_;  // read with `seen`, under the lock: one consistent job
+        ntasks = ntasks_;
+        participants = participants_;
       }
-      if (id >= participants) continue;
-      drain();
-      if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lk(mu_);
-        cv_done_.notify_one();
-      }
+      if (id < participants) drain(seen, job, ntasks);
     }
   }
 
@@ -139,8 +160,8 @@ class Pool {
   std::condition_variable cv_work_, cv_done_;
   const std::function<void(int)>* job_ = nullptr;
   int ntasks_ = 0, participants_ = 0;
-  std::atomic<int> next_{0}, active_{0};
-  std::atomic<u64> gen_{0};
+  std::atomic<int> done_{0};
+  std::atomic<u64> ticket_{0}, gen_{0};
 };
 
 // Pools are never destroyed: their threads block forever and die with the process (joining
@@ -325,13 +346,76 @@ template <class Block> void for_blocks(const Grid& g, int t, Block&& block) {
 }
 
 // ---------------------------------------------------------------------------- elementwise
+// Functors that branch on a choice parameter (0 or 1; `index` says which of p0, p1, p2): their
+// loops are compiled once per value, with the value as a constant, so that only the chosen
+// branch is evaluated.  If-conversion would otherwise compute both for every element: the exact
+// and the tanh GELU, rrelu's hash in eval mode.
+template <class F> struct Choice {
+  static constexpr int index = -1;
+};
+template <> struct Choice<act::fn::Gelu> {
+  static constexpr int index = 0;  // approximate
+};
+template <> struct Choice<act::fn::Rrelu> {
+  static constexpr int index = 2;  // training
+};
+template <> struct Choice<act::fn::Geglu> {
+  static constexpr int index = 0;  // approximate
+};
+
+// Sets the choice parameter of c to the constant V (no-op for V < 0).  A macro, not a function:
+// `c` must stay a plain local that is never passed by address, or the omp simd loops that copy
+// it would keep it in memory and not vectorize.
+#define ACT_CPU_FIX_CHOICE(F, V, c)                                     \
+  do {                                                                   \
+    if constexpr ((V) >= 0 && Choice<F>::index == 0) (c).p0 = C(V);      \
+    if constexpr ((V) >= 0 && Choice<F>::index == 1) (c).p1 = C(V);      \
+    if constexpr ((V) >= 0 && Choice<F>::index == 2) (c).p2 = C(V);      \
+  } while (0)
+
+// The choice parameter's value when F has one and it is 0 or 1, else -1.
+template <class F, class C> inline int choice_of(const act::Ctx<C>& c) {
+  constexpr int idx = Choice<F>::index;
+  if constexpr (idx < 0) {
+    return -1;
+  } else {
+    const C v = idx == 0 ? c.p0 : idx == 1 ? c.p1 : c.p2;
+    return v == C(0) ? 0 : v == C(1) ? 1 : -1;
+  }
+}
+
 // The functor loops.  They depend on the functor and the compute type only, so f16, bf16 and
 // f32 share the float ones (kept out of line: one copy each, whoever stages the inputs).
 // z may be x itself and r may be x or dy: every element is read before it is written.
 template <class F, class C> struct Core {
-  __attribute__((noinline, flatten)) static void fwd(const C* __restrict z, C* __restrict y, i64 len,
-                                            const act::Ctx<C>& ctx, i64 i0, const C* __restrict w) {
-    const act::Ctx<C> base = ctx;
+  static void fwd(const C* z, C* y, i64 len, const act::Ctx<C>& ctx, i64 i0, const C* w) {
+    switch (choice_of<F>(ctx)) {
+      case 0: return fwd_loop<0>(z, y, len, ctx, i0, w);
+      case 1: return fwd_loop<1>(z, y, len, ctx, i0, w);
+      default: return fwd_loop<-1>(z, y, len, ctx, i0, w);
+    }
+  }
+
+  // r = dy * f'(z); with SB adds r to sb, with SW the dweight terms to sw, with WS returns
+  // their total; W: per-element weights w.
+  template <int W, int SB, int SW, int WS>
+  static double bwd(const C* z, const C* d, C* r, i64 len, const act::Ctx<C>& ctx, i64 i0, const C* w, double* sb,
+                    double* sw) {
+    switch (choice_of<F>(ctx)) {
+      case 0: return bwd_loop<0, W, SB, SW, WS>(z, d, r, len, ctx, i0, w, sb, sw);
+      case 1: return bwd_loop<1, W, SB, SW, WS>(z, d, r, len, ctx, i0, w, sb, sw);
+      default: return bwd_loop<-1, W, SB, SW, WS>(z, d, r, len, ctx, i0, w, sb, sw);
+    }
+  }
+
+ private:
+  // The loops proper.  `flatten` inlines the functor and everything it calls, so that the
+  // per-iteration copy of the context dissolves into registers and the loop vectorizes.
+  template <int V>
+  __attribute__((noinline, flatten)) static void fwd_loop(const C* __restrict z, C* __restrict y, i64 len,
+                                                             const act::Ctx<C>& ctx, i64 i0, const C* __restrict w) {
+    act::Ctx<C> base = ctx;
+    ACT_CPU_FIX_CHOICE(F, V, base);
     if constexpr (F::weighted) {
       if (w != nullptr) {
 #pragma omp simd
@@ -353,13 +437,13 @@ template <class F, class C> struct Core {
     }
   }
 
-  // r = dy * f'(z); with SB adds r to sb, with SW the dweight terms to sw, with WS returns
-  // their total; W: per-element weights w.
-  template <int W, int SB, int SW, int WS>
-  __attribute__((noinline, flatten)) static double bwd(const C* __restrict z, const C* __restrict d, C* __restrict r,
-                                              i64 len, const act::Ctx<C>& ctx, i64 i0, const C* __restrict w,
-                                              double* __restrict sb, double* __restrict sw) {
-    const act::Ctx<C> base = ctx;
+  template <int V, int W, int SB, int SW, int WS>
+  __attribute__((noinline, flatten)) static double bwd_loop(const C* __restrict z, const C* __restrict d,
+                                                               C* __restrict r, i64 len, const act::Ctx<C>& ctx,
+                                                               i64 i0, const C* __restrict w, double* __restrict sb,
+                                                               double* __restrict sw) {
+    act::Ctx<C> base = ctx;
+    ACT_CPU_FIX_CHOICE(F, V, base);
     double wsum = 0.0;
 #pragma omp simd reduction(+ : wsum)
     for (i64 k = 0; k < len; ++k) {
@@ -643,8 +727,8 @@ template <class F, class D> struct Gated {
     return kOk;
   }
 
-  void block(i64 row, i64 c, i64 len, C* __restrict za, C* __restrict zb, C* __restrict ga, C* __restrict gb,
-             double* __restrict sums_row) const {
+  __attribute__((flatten)) void block(i64 row, i64 c, i64 len, C* __restrict za, C* __restrict zb, C* __restrict ga,
+                                      C* __restrict gb, double* __restrict sums_row) const {
     const D* xa = x + row * 2 * h + c;
     const D* xb = xa + h;
     if (bias.empty()) {
@@ -654,12 +738,24 @@ template <class F, class D> struct Gated {
       load_block_bias(xa, bias.data() + c, za, len);
       load_block_bias(xb, bias.data() + h + c, zb, len);
     }
-    const act::Ctx<C> cc = ctx;
+    switch (choice_of<F>(ctx)) {
+      case 0: return loops<0>(row, c, len, za, zb, ga, gb, sums_row);
+      case 1: return loops<1>(row, c, len, za, zb, ga, gb, sums_row);
+      default: return loops<-1>(row, c, len, za, zb, ga, gb, sums_row);
+    }
+  }
+
+  template <int V>
+  inline __attribute__((always_inline)) void loops(i64 row, i64 c, i64 len, const C* __restrict za,
+                                                   const C* __restrict zb, C* __restrict ga, C* __restrict gb,
+                                                   double* __restrict sums_row) const {
+    act::Ctx<C> cc = ctx;
+    ACT_CPU_FIX_CHOICE(F, V, cc);
     if (!j.backward) {
 #pragma omp simd
       for (i64 k = 0; k < len; ++k) {
         const C a = za[k], b = zb[k];
-        ga[k] = (a != a || b != b) ? a + b : F::fwd(a, b, cc);
+        ga[k] = (a != a || b != b) ? a + b : F::fwd(a, b, cc);  // NaN in either half: NaN
       }
       store_block(ga, out + row * h + c, len);
       return;
@@ -962,6 +1058,26 @@ ACT_CPU_EXPORT const char* act_cpu_op_name(int kind, int i) {
   for (int k = 0; k <= i; ++k)
     if (names[k] == nullptr) return nullptr;
   return names[i];
+}
+
+// Number of inputs where the CPU's overrides of common.cuh functions (prelude.h) differ from
+// the originals: must be 0.
+ACT_CPU_EXPORT int act_cpu_check(void) {
+  const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 0.5f, -0.5f, 15.0f, -15.0f, 88.7f, -88.7f, 104.0f,
+                           -104.0f, 1e30f, -1e30f, __int_as_float(0x7f800000), __int_as_float(int(0xff800000u)),
+                           __int_as_float(0x7fc00000)};
+  int bad = 0;
+  auto same = [](double a, double b) { return a == b || (a != a && b != b); };
+  for (float v : special) {
+    bad += !same(act::m::sigmoid(v), act::m::sigmoid<float>(v));
+    bad += !same(act::m::sigmoid(double(v)), act::m::sigmoid<double>(double(v)));
+  }
+  for (int k = -4000; k <= 4000; ++k) {
+    const float v = float(k) * 0.0137f;
+    bad += !same(act::m::sigmoid(v), act::m::sigmoid<float>(v));
+    bad += !same(act::m::sigmoid(double(v) * 3.1), act::m::sigmoid<double>(double(v) * 3.1));
+  }
+  return bad;
 }
 
 // Which vector instruction set the loops were compiled for.

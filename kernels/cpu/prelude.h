@@ -45,3 +45,15 @@ static const act_cpu_dim3 threadIdx = {0, 0, 0}, blockIdx = {0, 0, 0};
 static const act_cpu_dim3 blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
 inline void __syncthreads() {}
 template <class T> inline T __shfl_xor_sync(unsigned, T v, int, int = 32) { return v; }
+
+// A sigmoid with one exp.  common.cuh's template evaluates exp(-x) or exp(x) by the sign of x;
+// a vector loop if-converts that branch and then computes both.  These overloads (defined in
+// native.cpp, after common.cuh) are preferred to the template for float and double and take
+// exp(-|x|), which is the same number in either case: the results are bit for bit the
+// template's, which act_cpu_check() verifies when the library is loaded.
+namespace act {
+namespace m {
+inline __attribute__((always_inline)) float sigmoid(float x);
+inline __attribute__((always_inline)) double sigmoid(double x);
+}  // namespace m
+}  // namespace act
