@@ -38,9 +38,11 @@ def apply(name, x, *, out=None, bias=None, axis=-1, where=None, backend=None, **
     Returns:
         The output array (``out`` when given).
     """
-    (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where)
+    (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
     record, call, be = _prepare(name, x, None, out, bias, axis, where, backend, params)
-    return _wrap(be.forward(call), rewrap, given_out)
+    with _interop.scope(rewrap):  # torch CUDA: the kernels run on torch's current stream
+        result = be.forward(call)
+    return _wrap(result, rewrap, given_out)
 
 
 def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None, **params):
@@ -50,10 +52,11 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
     for prelu ``(dx, dweight)`` or ``(dx, dbias, dweight)``.  ``out`` receives
     ``dx``.  Other arguments as in :func:`apply`.
     """
-    (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where)
-    dy, _ = _interop.unwrap(dy)
+    (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
+    dy, _ = _interop.unwrap(dy, "dy")
     record, call, be = _prepare(name, x, dy, out, bias, axis, where, backend, params)
-    grads: Grads = be.backward(call)
+    with _interop.scope(rewrap):
+        grads: Grads = be.backward(call)
     result = [_wrap(grads.dx, rewrap, given_out)]
     extra = [] if bias is None else [grads.dbias]
     if record.name == "prelu":
@@ -62,18 +65,21 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
     return result[0] if len(result) == 1 else tuple(result)
 
 
-def _unwrap(x, out, bias, where):
+def _unwrap(x, out, bias, where, params):
     """Arrays of other libraries (torch, JAX, ...) as backend arrays; how to convert back."""
-    x, rewrap = _interop.unwrap(x)
+    x, rewrap = _interop.unwrap(x, "x")
     given_out = out
-    out = _interop.unwrap(out)[0] if out is not None else None
-    bias = _interop.unwrap(bias)[0] if bias is not None else None
-    where = _interop.unwrap(where)[0] if where is not None else None
+    out = _interop.unwrap(out, "out", writable=True)[0] if out is not None else None
+    bias = _interop.unwrap(bias, "bias")[0] if bias is not None else None
+    where = _interop.unwrap(where, "where")[0] if where is not None else None
+    if "weight" in params:  # prelu's weight array may be a tensor too
+        params["weight"] = _interop.unwrap(params["weight"], "weight")[0]
     return (x, out, bias, where), rewrap, given_out
 
 
 def _wrap(result, rewrap, given_out):
     if given_out is not None:
+        _interop.written(given_out)
         return given_out  # written in place: hand back the caller's own object
     if rewrap is None or result is None:
         return result
@@ -133,6 +139,8 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> tuple[Acti
             raise ValueError(f"{record.name}(): out has shape {tuple(out.shape)}, expected {result_shape}")
         if out.dtype != dtype:
             raise ValueError(f"{record.name}(): out has dtype {out.dtype}, expected {dtype}")
+        if getattr(getattr(out, "flags", None), "writeable", True) is False:
+            raise ValueError(f"{record.name}(): out is read-only")
 
     call = Call(record, bound, x, out_shape, ax, out, bias, weight, where, dy)
     return record, call, be

@@ -91,6 +91,11 @@ def nondefault_cases():
 
 
 # ----------------------------------------------------------------- helpers
+def dx_of(name, grads):
+    """dx from grad()'s result (prelu also returns dweight)."""
+    return grads[0] if name == "prelu" else grads
+
+
 def check_forward(name, x, dtype, backend, what, **kw):
     got = activations.apply(name, x, backend=backend, **kw)
     assert isinstance(got, np.ndarray), f"{name}: apply returned {type(got).__name__}"
@@ -168,7 +173,7 @@ def test_nan_propagates(name, dtype, backend):
     kw = params_of(name)
     y = activations.apply(name, x, backend=backend, **kw)
     g = activations.grad(name, x, dy, backend=backend, **kw)
-    dx = g[0] if name == "prelu" else g
+    dx = dx_of(name, g)
     assert np.isnan(y[[0, 2]].astype(np.float64)).all(), f"{name} ({dtype.name}): f(NaN) = {y[[0, 2]]}, want NaN"
     assert np.isnan(dx[[0, 2]].astype(np.float64)).all(), f"{name} ({dtype.name}): f'(NaN) * dy = {dx[[0, 2]]}, want NaN"
     assert not np.isnan(y[[1, 3]].astype(np.float64)).any() or name == "log1mexp", f"{name}: NaN leaked to neighbours: {y}"
@@ -184,16 +189,15 @@ def test_zero_d_and_empty(name, dtype, backend):
     assert np.shape(y0) == () and np.asarray(y0).dtype == dtype, f"{name}: 0-d input gave shape {np.shape(y0)}"
     R.assert_close(y0, R.forward(name, x0, **kw), dtype, what="0-d forward")
     g0 = activations.grad(name, x0, R.cast(1.5, dtype), backend=backend, **kw)
-    dx0 = g0[0] if name == "prelu" else g0
+    dx0 = dx_of(name, g0)
     assert np.shape(dx0) == ()
-    R.assert_close(dx0, R.backward(name, x0, R.cast(1.5, dtype), **kw)[0] if name == "prelu"
-                   else R.backward(name, x0, R.cast(1.5, dtype), **kw), dtype, what="0-d backward")
+    R.assert_close(dx0, dx_of(name, R.backward(name, x0, R.cast(1.5, dtype), **kw)), dtype, what="0-d backward")
     for shape in [(0,), (3, 0, 2), (0, 5)]:
         x = np.zeros(shape, dtype)
         y = activations.apply(name, x, backend=backend, **kw)
         assert y.shape == shape and y.dtype == dtype, f"{name}: empty {shape} gave {y.shape} {y.dtype}"
         g = activations.grad(name, x, np.zeros(shape, dtype), backend=backend, **kw)
-        dx = g[0] if name == "prelu" else g
+        dx = dx_of(name, g)
         assert dx.shape == shape and dx.dtype == dtype
 
 
@@ -240,10 +244,10 @@ def test_out_and_in_place(name, dtype, rng, backend):
     R.assert_close(xt, R.forward(name, x.T, **kw), dtype, what="in place on a transposed view")
 
     exp_g = R.backward(name, x, dy, **kw)
-    exp_dx = exp_g[0] if name == "prelu" else exp_g
+    exp_dx = dx_of(name, exp_g)
     dx_out = np.full(x.shape, np.nan, dtype)
     g = activations.grad(name, x, dy, out=dx_out, backend=backend, **kw)
-    dx = g[0] if name == "prelu" else g
+    dx = dx_of(name, g)
     assert dx is dx_out, f"{name}: grad(out=...) did not return out as dx"
     R.assert_close(dx_out, exp_dx, dtype, what="grad out=")
 
@@ -292,9 +296,9 @@ def test_large_array_crosses_blocks(name, dtype, rng, backend):
     y = activations.apply(name, x, bias=bias, backend=backend, **kw)
     R.assert_close(y, R.forward(name, x, bias=bias, **kw), dtype, what="40017 elements with bias")
     g = activations.grad(name, x, dy, backend=backend, **kw)
-    dx = g[0] if name == "prelu" else g
+    dx = dx_of(name, g)
     exp = R.backward(name, x, dy, **kw)
-    R.assert_close(dx, exp[0] if name == "prelu" else exp, dtype, what="40017 elements backward")
+    R.assert_close(dx, dx_of(name, exp), dtype, what="40017 elements backward")
 
 
 # ------------------------------------------------------------------- prelu
@@ -442,14 +446,14 @@ def test_kink_conventions(name, params, x, y, d, dtype, backend):
     xa = R.cast([x], dtype)
     got_y = activations.apply(name, xa, backend=backend, **params).astype(np.float64)[0]
     g = activations.grad(name, xa, R.cast([1.0], dtype), backend=backend, **params)
-    got_d = (g[0] if name == "prelu" else g).astype(np.float64)[0]
+    got_d = dx_of(name, g).astype(np.float64)[0]
     rtol = R.tolerance(dtype)[0]
     assert got_y == pytest.approx(y, rel=rtol, abs=0), f"{name}({params}) at x={x} ({dtype.name}): y={got_y}, want {y}"
     assert got_d == pytest.approx(d, rel=rtol, abs=0), f"{name}({params})' at x={x} ({dtype.name}): dy/dx={got_d}, want {d}"
     # the oracle agrees
     assert R.forward(name, xa, **params)[0] == pytest.approx(y, rel=rtol, abs=0)
     exp_d = R.backward(name, xa, R.cast([1.0], dtype), **params)
-    assert (exp_d[0] if name == "prelu" else exp_d)[0] == pytest.approx(d, rel=rtol, abs=0)
+    assert dx_of(name, exp_d)[0] == pytest.approx(d, rel=rtol, abs=0)
 
 
 # ------------------------------------------------------ finite differences
@@ -474,7 +478,7 @@ def test_backward_matches_finite_differences(name, rng, backend):
     xp, xm = x + h, x - h
     fd = (activations.apply(name, xp, backend=backend, **kw) - activations.apply(name, xm, backend=backend, **kw)) / (xp - xm)
     g = activations.grad(name, x, np.ones_like(x), backend=backend, **kw)
-    dx = g[0] if name == "prelu" else g
+    dx = dx_of(name, g)
     scale = np.maximum(1.0, np.abs(activations.apply(name, x, backend=backend, **kw)))
     bad = np.abs(dx - fd) > 1e-6 * np.abs(fd) + 1e-8 * scale
     assert not bad.any(), (
@@ -559,7 +563,7 @@ def test_oracle_matches_mpmath(name, params):
     x = x[keep]
     y = R.forward(name, x, **params)
     d = R.backward(name, x, np.ones_like(x), **params)
-    d = d[0] if name == "prelu" else d
+    d = dx_of(name, d)
     f = MP[name]
     want_y, want_d = [], []
     with mpmath.workdps(60):
@@ -591,6 +595,6 @@ def test_more_than_a_million_elements(name, rng, backend):
                    what="1031 x 1031 with bias")
     g = activations.grad(name, x, dy, bias=bias, backend=backend)
     exp = R.backward(name, x, dy, bias=bias)
-    exp_dx = exp[0] if name == "prelu" else exp
+    exp_dx = dx_of(name, exp)
     R.assert_close(g[0], exp_dx, R.F32, what="1031 x 1031 dx")
     R.assert_close(g[1], R.dbias(exp_dx), R.F32, what="1031 x 1031 dbias")

@@ -164,9 +164,14 @@ def test_streaming_stores_for_large_outputs(rng):
         want = np.concatenate([activations.grad(name, x[p], dy[p], backend="numpy") for p in pieces])
         np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)  # tails: scalar libm
     rows = x[: (n // 1000) * 1000].reshape(-1, 1000)
-    got = activations.apply("softmax", rows, backend="numpy")
-    want = np.concatenate([activations.apply("softmax", rows[i : i + 97], backend="numpy") for i in range(0, len(rows), 97)])
-    np.testing.assert_array_equal(got, want)
+    for name in ("softmax", "swiglu"):
+        got = activations.apply(name, rows, backend="numpy")
+        want = np.concatenate([activations.apply(name, rows[i : i + 97], backend="numpy") for i in range(0, len(rows), 97)])
+        np.testing.assert_array_equal(got, want)
+    rows2 = np.concatenate([rows, rows], axis=1)  # 2 x 16 MiB of input, 16 MiB of output
+    half = rows2.shape[0] // 2
+    got = activations.apply("swiglu", rows2, backend="numpy")
+    np.testing.assert_array_equal(got[:half], activations.apply("swiglu", rows2[:half], backend="numpy"))
 
 
 def test_float16_bfloat16_conversions_are_exact(rng):

@@ -12,6 +12,7 @@ check.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 import numpy as np
@@ -48,6 +49,17 @@ ELEMENTWISE = activations.names("elementwise")
 GATED = activations.names("gated")
 ROWWISE = activations.names("rowwise")
 REQUIRED = {"threshold": {"threshold": 0.5, "value": -1.0}}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fast_simulator_barriers():
+    # The simulator's block manager spins on the GIL while threads wait at a
+    # barrier; a short switch interval makes each barrier ~10x cheaper.
+    before = sys.getswitchinterval()
+    if SIM:
+        sys.setswitchinterval(2e-4)
+    yield
+    sys.setswitchinterval(before)
 
 
 def ids(dts):

@@ -57,6 +57,8 @@ _FLAGSETS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
 )
 _COMMON_FLAGS = ("-std=c++17", "-fPIC", "-pthread", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden")
 _BUILD_TIMEOUT_S = 600
+#: a build that failed is not retried (by any process) before this long
+_RETRY_FAILED_AFTER_S = 24 * 3600
 
 _DTYPE_CODES: dict[np.dtype, int] = {_dtypes.FLOAT16: 0, _dtypes.FLOAT32: 2, _dtypes.FLOAT64: 3}
 if _dtypes.BFLOAT16 is not None:
@@ -311,6 +313,8 @@ def _setup() -> bool:
         key = _key(compiler, version, label, flags, srcs)
         target = cache / f"activations-cpu-{key}.so"
         failed = cache / f"activations-cpu-{key}.failed"
+        if failed.exists() and _age_s(failed) > _RETRY_FAILED_AFTER_S:
+            failed.unlink(missing_ok=True)  # a failure may have been transient (killed, out of memory)
         if not target.exists() and failed.exists():
             failures.append(f"{label}: {failed.read_text(errors='replace')[-500:]}")
             continue
@@ -336,6 +340,15 @@ def _setup() -> bool:
         return True
     _set_why("could not build the compiled CPU loops: " + " | ".join(failures))
     return False
+
+
+def _age_s(path: Path) -> float:
+    import time
+
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _write_private(path: Path, text: str) -> None:

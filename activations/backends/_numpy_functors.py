@@ -474,9 +474,10 @@ def silu_bwd(x, dy, dx, p, s):
 
 @forward("hard_silu")
 def hard_silu_fwd(x, out, p, s):
-    np.multiply(x, 1.0 / 6.0, out=out)
-    np.add(out, 0.5, out=out)
-    np.clip(out, 0.0, 1.0, out=out)
+    # x * relu6(x + 3) / 6: x + 3 is exact near -3, where x/6 + 1/2 would cancel
+    np.add(x, 3.0, out=out)
+    np.clip(out, 0.0, 6.0, out=out)
+    np.divide(out, 6.0, out=out)
     np.maximum(x, -3.0, out=s.t1)  # below -3 the gate is 0: keeps -inf * 0 out
     np.multiply(out, s.t1, out=out)
 
@@ -710,6 +711,7 @@ def linear_fwd(x, out, p, s):
 @backward("linear")
 def linear_bwd(x, dy, dx, p, s):
     np.copyto(dx, dy)
+    nan_from(x, dx, s)
 
 
 @forward("log1mexp")
@@ -729,6 +731,7 @@ def log1mexp_fwd(x, out, p, s):
 @backward("log1mexp")
 def log1mexp_bwd(x, dy, dx, p, s):
     np.expm1(x, out=s.t1)
+    np.add(s.t1, 0.0, out=s.t1)  # expm1(-0.0) = -0.0: the derivative at 0 is +inf
     np.divide(dy, s.t1, out=dx)
     np.less(x, 0.0, out=s.b1)  # outside the domain, as the forward
     np.copyto(dx, np.nan, where=s.b1)

@@ -76,8 +76,10 @@ def sparsemax_fwd(z, mask, y):
     tau[kz == 0] = np.inf  # fully masked row: all outputs 0
     np.subtract(zm, tau, out=y)
     np.maximum(y, 0.0, out=y)
-    # NaN anywhere in the (unmasked) row makes the whole row NaN
-    bad = np.isnan(zm).any(axis=1)
+    # NaN or +inf anywhere in the (unmasked) row, or a row of only -inf, is all NaN (as softmax)
+    bad = np.isnan(zm).any(axis=1) | np.isposinf(zm).any(axis=1)
+    keep = np.ones_like(zm, bool) if mask is None else mask
+    bad |= keep.any(axis=1) & np.all(np.isneginf(zm) | ~keep, axis=1)
     y[bad] = np.nan
 
 

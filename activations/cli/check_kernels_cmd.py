@@ -205,13 +205,10 @@ def _check_nvrtc(nvrtc, err) -> None:
         raise RuntimeError(f"NVRTC: {err.name}")
 
 
-def _cuda_job(job: tuple[str, str, str, bool]) -> tuple[tuple[str, str, str], bool, str, bytes]:
-    name, dtype, arch, keep_cubin = job
-    from ..backends._cuda_source import KernelModule
-
-    module = KernelModule(name, dtype)
+def _cuda_job(job: tuple) -> tuple[str, str, bool, str, bytes]:
+    module, arch, keep_cubin = job
     ok, log, cubin = compile_cuda(module.source(), arch, f"{module.key}.cu")
-    return (name, dtype, arch), ok, log, cubin if keep_cubin else b""
+    return module.key, arch, ok, log, cubin if keep_cubin else b""
 
 
 def check_cuda_c(opts: Options) -> CheckResult:
@@ -235,18 +232,16 @@ def check_cuda_c(opts: Options) -> CheckResult:
     if unknown:
         result.errors.append(f"unknown module(s): {', '.join(sorted(unknown))}")
     vector_kinds = ("elementwise", "gated")
-    jobs = [(m.name, m.dtype, arch, opts.sass and arch == opts.archs[0] and m.kind in vector_kinds)
+    jobs = [(m, arch, opts.sass and arch == opts.archs[0] and m.kind in vector_kinds)
             for m in modules for arch in opts.archs]
-    outcomes = _map(_cuda_job, jobs, opts.jobs)
-    for (name, dtype, arch), ok, log, cubin in outcomes:
-        key = f"{name}_{dtype}"
+    for key, arch, ok, log, cubin in _map(_cuda_job, jobs, opts.jobs):
         if not ok:
             result.errors.append(f"{key} for {arch} does not compile:\n{log.strip()}")
             continue
         result.kernels += parse_ptxas_log(log, "cuda-c", key)
         if cubin:
             result.errors += check_vector_sass(cubin, key)
-    if opts.sass and not any(j[3] for j in jobs):
+    if opts.sass and not any(j[2] for j in jobs):
         result.notes.append("no elementwise or gated module selected: SASS not checked")
     return result
 

@@ -297,7 +297,7 @@ inline void stream_fence() {
 }
 
 template <class C> struct Scratch {
-  // z: x (+ bias) in compute precision; g: dy; r: results; w: prelu weights of the block
+  // z: x (+ bias) in compute precision; g: dy; r: results
   alignas(64) C z[kBlock];
   alignas(64) C g[kBlock];
   alignas(64) C r[kBlock];
@@ -711,6 +711,7 @@ template <class F, class D> struct Gated {
   Grid g;
   std::vector<C> bias;        // 2H
   std::vector<double> sums;   // row_chunks x 2H
+  bool stream = false;        // non-temporal stores, as in Elementwise
 
   explicit Gated(const Job& job)
       : j(job), ctx(make_ctx<C>(job)), x(static_cast<const D*>(job.x)), dy(static_cast<const D*>(job.dy)),
@@ -719,6 +720,7 @@ template <class F, class D> struct Gated {
   int prepare() {
     if (j.channels <= 0 || j.channels % 2 != 0 || j.n % h != 0) return kBadArgs;
     g = plan(j.n, h, j.backward && j.bias != nullptr, Heavy<F>::value || j.backward);
+    stream = sizeof(C) == sizeof(D) && j.n * i64(sizeof(D)) >= kStreamMinBytes;
     if (j.bias != nullptr) {
       bias.resize(size_t(2 * h));
       for (i64 k = 0; k < 2 * h; ++k) bias[size_t(k)] = act::load(static_cast<const D*>(j.bias)[k]);
@@ -757,7 +759,7 @@ template <class F, class D> struct Gated {
         const C a = za[k], b = zb[k];
         ga[k] = (a != a || b != b) ? a + b : F::fwd(a, b, cc);  // NaN in either half: NaN
       }
-      store_block(ga, out + row * h + c, len);
+      emit(ga, out + row * h + c, len);
       return;
     }
     const D* d = dy + row * h + c;
@@ -777,8 +779,15 @@ template <class F, class D> struct Gated {
         sums_row[h + c + k] += double(gb[k]);
       }
     }
-    store_block(ga, out + row * 2 * h + c, len);
-    store_block(gb, out + row * 2 * h + h + c, len);
+    emit(ga, out + row * 2 * h + c, len);
+    emit(gb, out + row * 2 * h + h + c, len);
+  }
+
+  void emit(const C* src, D* dst, i64 len) const {
+    if constexpr (sizeof(C) == sizeof(D)) {
+      if (stream) return stream_copy(reinterpret_cast<C*>(dst), src, len);
+    }
+    store_block(src, dst, len);
   }
 
   void tile(int t) {
@@ -788,6 +797,7 @@ template <class F, class D> struct Gated {
     for_blocks(g, t, [&](i64 row, i64 c, i64 len) {
       block(row, c, len, za, za + kBlock, za + 2 * kBlock, za + 3 * kBlock, sums_row);
     });
+    if (stream) stream_fence();
   }
 
   void finish() {
