@@ -16,8 +16,8 @@ using u64 = unsigned long long;
 // One overload set per function, so that a functor written once for its compute type C calls
 // the f-suffixed routine for float and the double routine for double (never a silent promotion).
 namespace m {
-#define ACT_MATH_1(name, f32, f64)                                       \
-  __device__ __forceinline__ float name(float x) { return f32(x); }    \
+#define ACT_MATH_1(name, f32, f64)                                  \
+  __device__ __forceinline__ float name(float x) { return f32(x); } \
   __device__ __forceinline__ double name(double x) { return f64(x); }
 ACT_MATH_1(exp, expf, ::exp)
 ACT_MATH_1(expm1, expm1f, ::expm1)

@@ -139,25 +139,25 @@ __device__ __forceinline__ void elementwise_backward(const T* x, const T* dy, T*
 // act_<name>_bwd_<dt>(x, dy, dx, bias, weight, dz, dweight, n, channels, weight_len, p0, p1, p2, seed)
 // bias, weight, dz and dweight may be null.  p0..p2 are the kernel floats in the compute type;
 // prelu's float weight travels in p0.  dz and dweight are compute-precision, per element.
-#define ACT_ELEMENTWISE(NAME, FUNCTOR, DT)                                                                   \
-  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_fwd_##DT(                                  \
-      const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const ACT_STORAGE_##DT* bias,                         \
-      const ACT_STORAGE_##DT* weight, act::i64 n, act::i64 channels, act::i64 weight_len,                   \
-      act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                             \
-      act::compute_t<ACT_STORAGE_##DT> p2, act::u64 seed) {                                                 \
-    act::elementwise_forward<act::fn::FUNCTOR>(x, y, bias, weight, n, channels, weight_len,                 \
-                                               {p0, p1, p2, p0, seed, 0});                                  \
-  }                                                                                                         \
-  ACT_ENTRY_HOOK(act_##NAME##_fwd_##DT)                                                                     \
-  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_bwd_##DT(                                  \
-      const ACT_STORAGE_##DT* x, const ACT_STORAGE_##DT* dy, ACT_STORAGE_##DT* dx,                          \
-      const ACT_STORAGE_##DT* bias, const ACT_STORAGE_##DT* weight,                                         \
-      act::compute_t<ACT_STORAGE_##DT>* dz, act::compute_t<ACT_STORAGE_##DT>* dweight, act::i64 n,          \
-      act::i64 channels, act::i64 weight_len,                                                               \
-      act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                             \
-      act::compute_t<ACT_STORAGE_##DT> p2, act::u64 seed) {                                                 \
-    act::elementwise_backward<act::fn::FUNCTOR>(x, dy, dx, bias, weight, dz, dweight, n, channels,          \
-                                                weight_len,                                                 \
-                                                {p0, p1, p2, p0, seed, 0});                                 \
-  }                                                                                                         \
+#define ACT_ELEMENTWISE(NAME, FUNCTOR, DT)                                                         \
+  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_fwd_##DT(                      \
+      const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const ACT_STORAGE_##DT* bias,                \
+      const ACT_STORAGE_##DT* weight, act::i64 n, act::i64 channels, act::i64 weight_len,          \
+      act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                    \
+      act::compute_t<ACT_STORAGE_##DT> p2, act::u64 seed) {                                        \
+    act::elementwise_forward<act::fn::FUNCTOR>(x, y, bias, weight, n, channels, weight_len,        \
+                                               {p0, p1, p2, p0, seed, 0});                         \
+  }                                                                                                \
+  ACT_ENTRY_HOOK(act_##NAME##_fwd_##DT)                                                            \
+  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_bwd_##DT(                      \
+      const ACT_STORAGE_##DT* x, const ACT_STORAGE_##DT* dy, ACT_STORAGE_##DT* dx,                 \
+      const ACT_STORAGE_##DT* bias, const ACT_STORAGE_##DT* weight,                                \
+      act::compute_t<ACT_STORAGE_##DT>* dz, act::compute_t<ACT_STORAGE_##DT>* dweight, act::i64 n, \
+      act::i64 channels, act::i64 weight_len,                                                      \
+      act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                    \
+      act::compute_t<ACT_STORAGE_##DT> p2, act::u64 seed) {                                        \
+    act::elementwise_backward<act::fn::FUNCTOR>(x, dy, dx, bias, weight, dz, dweight, n, channels, \
+                                                weight_len,                                        \
+                                                {p0, p1, p2, p0, seed, 0});                        \
+  }                                                                                                \
   ACT_ENTRY_HOOK(act_##NAME##_bwd_##DT)

@@ -102,7 +102,9 @@ struct Selu : Functor {
 
 // celu(alpha=p0): x > 0: x; else alpha * expm1(x / alpha).  Derivative 1, else exp(x / alpha).
 struct Celu : Functor {
-  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return x > C(0) ? x : c.p0 * m::expm1(x / c.p0); }
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
+    return x > C(0) ? x : c.p0 * m::expm1(x / c.p0);
+  }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return x > C(0) ? C(1) : m::exp(x / c.p0); }
 };
 
@@ -148,7 +150,9 @@ struct HardSigmoid : Functor {
 
 // log_sigmoid: min(x, 0) - log1p(exp(-|x|));  sigmoid(-x).
 struct LogSigmoid : Functor {
-  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::min(x, C(0)) - m::log1p(m::exp(-m::abs(x))); }
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
+    return m::min(x, C(0)) - m::log1p(m::exp(-m::abs(x)));
+  }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return m::sigmoid(-x); }
 };
 
@@ -304,7 +308,9 @@ struct Log1mexp : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     return x < C(0.69314718055994530942) ? m::log(-m::expm1(-x)) : m::log1p(-m::exp(-x));
   }
-  template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return x == C(0) ? m::inf<C>() : C(1) / m::expm1(x); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
+    return x == C(0) ? m::inf<C>() : C(1) / m::expm1(x);
+  }
 };
 
 // lisht: x tanh(x);  tanh(x) + x (1 - tanh(x)^2).
@@ -340,13 +346,17 @@ struct Glu {
 // swiglu: silu(a) b;  (b silu'(a), silu(a)).
 struct Swiglu {
   template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) { return Silu::fwd(a, c) * b; }
-  template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) { return {b * Silu::bwd(a, c), Silu::fwd(a, c)}; }
+  template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) {
+    return {b * Silu::bwd(a, c), Silu::fwd(a, c)};
+  }
 };
 
 // geglu(approximate=p0): gelu(a) b;  (b gelu'(a), gelu(a)).
 struct Geglu {
   template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) { return Gelu::fwd(a, c) * b; }
-  template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) { return {b * Gelu::bwd(a, c), Gelu::fwd(a, c)}; }
+  template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) {
+    return {b * Gelu::bwd(a, c), Gelu::fwd(a, c)};
+  }
 };
 
 // reglu: relu(a) b;  (b 1[a > 0], relu(a)).

@@ -8,7 +8,7 @@
 
 namespace act {
 
-template <class F, class T> struct GatedInput {
+template <class T> struct GatedInput {
   using C = compute_t<T>;
   const T* x;
   const T* bias;  // along the last axis of x (both halves): bias[offset in x % channels]
@@ -27,7 +27,7 @@ template <class F, class T> struct GatedInput {
   }
 };
 
-template <class F, class T> struct GatedForward : GatedInput<F, T> {
+template <class F, class T> struct GatedForward : GatedInput<T> {
   using C = compute_t<T>;
   T* y;
 
@@ -46,7 +46,7 @@ template <class F, class T> struct GatedForward : GatedInput<F, T> {
   }
 };
 
-template <class F, class T> struct GatedBackward : GatedInput<F, T> {
+template <class F, class T> struct GatedBackward : GatedInput<T> {
   using C = compute_t<T>;
   const T* dy;
   T* dx;
@@ -113,20 +113,20 @@ __device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, c
 
 // act_<name>_fwd_<dt>(x, y, bias, n_out, hi, channels, p0, p1, p2)
 // act_<name>_bwd_<dt>(x, dy, dx, bias, dz, n_out, hi, channels, p0, p1, p2)      bias, dz may be null
-#define ACT_GATED(NAME, FUNCTOR, DT)                                                                        \
-  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_fwd_##DT(                                  \
-      const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const ACT_STORAGE_##DT* bias, act::i64 n_out,         \
-      act::i64 hi, act::i64 channels, act::compute_t<ACT_STORAGE_##DT> p0,                                  \
-      act::compute_t<ACT_STORAGE_##DT> p1, act::compute_t<ACT_STORAGE_##DT> p2) {                           \
-    act::gated_forward<act::fn::FUNCTOR>(x, y, bias, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});         \
-  }                                                                                                         \
-  ACT_ENTRY_HOOK(act_##NAME##_fwd_##DT)                                                                     \
-  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_bwd_##DT(                                  \
-      const ACT_STORAGE_##DT* x, const ACT_STORAGE_##DT* dy, ACT_STORAGE_##DT* dx,                          \
-      const ACT_STORAGE_##DT* bias, act::compute_t<ACT_STORAGE_##DT>* dz, act::i64 n_out, act::i64 hi,      \
-      act::i64 channels,                                                                                    \
-      act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                             \
-      act::compute_t<ACT_STORAGE_##DT> p2) {                                                                \
-    act::gated_backward<act::fn::FUNCTOR>(x, dy, dx, bias, dz, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});\
-  }                                                                                                         \
+#define ACT_GATED(NAME, FUNCTOR, DT)                                                                         \
+  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_fwd_##DT(                                \
+      const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const ACT_STORAGE_##DT* bias, act::i64 n_out,          \
+      act::i64 hi, act::i64 channels, act::compute_t<ACT_STORAGE_##DT> p0,                                   \
+      act::compute_t<ACT_STORAGE_##DT> p1, act::compute_t<ACT_STORAGE_##DT> p2) {                            \
+    act::gated_forward<act::fn::FUNCTOR>(x, y, bias, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});           \
+  }                                                                                                          \
+  ACT_ENTRY_HOOK(act_##NAME##_fwd_##DT)                                                                      \
+  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_bwd_##DT(                                \
+      const ACT_STORAGE_##DT* x, const ACT_STORAGE_##DT* dy, ACT_STORAGE_##DT* dx,                           \
+      const ACT_STORAGE_##DT* bias, act::compute_t<ACT_STORAGE_##DT>* dz, act::i64 n_out, act::i64 hi,       \
+      act::i64 channels,                                                                                     \
+      act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                              \
+      act::compute_t<ACT_STORAGE_##DT> p2) {                                                                 \
+    act::gated_backward<act::fn::FUNCTOR>(x, dy, dx, bias, dz, n_out, hi, channels, {p0, p1, p2, p0, 0, 0}); \
+  }                                                                                                          \
   ACT_ENTRY_HOOK(act_##NAME##_bwd_##DT)

@@ -1,4 +1,4 @@
-// Column sums of a (rows, cols) array: dbias (from dx) and prelu's dweight (from per-element terms).
+// Column sums of a (rows, cols) array: dbias (from dx or dz) and prelu's dweight (from per-element terms).
 //
 // Block (tx, ty), tx * ty = 256: tx adjacent columns (coalesced), ty rows at a time, rows strided by
 // ty * gridDim.y.  Each block writes one partial row dst[blockIdx.y, :]; with gridDim.y > 1 the
@@ -28,16 +28,15 @@ __device__ __forceinline__ void column_sums(const TIn* src, TOut* dst, i64 rows,
 
 }  // namespace act
 
-// act_colsum_<src>_<dst>_<dt>(src, dst, rows, cols): src and dst are "val" (the dtype) or "acc"
-// (its compute type).
-#define ACT_COLSUM_ENTRY(SRC, DST, TIN, TOUT, DT)                                                           \
-  extern "C" __global__ void __launch_bounds__(256, 4)                                                      \
-      act_colsum_##SRC##_##DST##_##DT(const TIN* src, TOUT* dst, act::i64 rows, act::i64 cols) {            \
-    act::column_sums(src, dst, rows, cols);                                                                 \
-  }                                                                                                         \
-  ACT_ENTRY_HOOK(act_colsum_##SRC##_##DST##_##DT)
-#define ACT_COLSUM(DT)                                                                                       \
-  ACT_COLSUM_ENTRY(val, acc, ACT_STORAGE_##DT, act::compute_t<ACT_STORAGE_##DT>, DT)                       \
-  ACT_COLSUM_ENTRY(val, val, ACT_STORAGE_##DT, ACT_STORAGE_##DT, DT)                                       \
-  ACT_COLSUM_ENTRY(acc, acc, act::compute_t<ACT_STORAGE_##DT>, act::compute_t<ACT_STORAGE_##DT>, DT)       \
-  ACT_COLSUM_ENTRY(acc, val, act::compute_t<ACT_STORAGE_##DT>, ACT_STORAGE_##DT, DT)
+// act_colsum_partial_<dt>(src, dst, rows, cols): compute type in and out (one row of partial sums per
+// block row); act_colsum_final_<dt>: compute type in, the dtype out.  Sources are compute-typed: dx
+// itself for f32/f64, float32 terms for 16-bit data (dz, prelu's dweight terms).
+#define ACT_COLSUM_ENTRY(STAGE, TOUT, DT)                                                              \
+  extern "C" __global__ void __launch_bounds__(256, 4) act_colsum_##STAGE##_##DT(                     \
+      const act::compute_t<ACT_STORAGE_##DT>* src, TOUT* dst, act::i64 rows, act::i64 cols) {          \
+    act::column_sums(src, dst, rows, cols);                                                            \
+  }                                                                                                    \
+  ACT_ENTRY_HOOK(act_colsum_##STAGE##_##DT)
+#define ACT_COLSUM(DT)                                                                                 \
+  ACT_COLSUM_ENTRY(partial, act::compute_t<ACT_STORAGE_##DT>, DT)                                     \
+  ACT_COLSUM_ENTRY(final, ACT_STORAGE_##DT, DT)

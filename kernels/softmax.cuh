@@ -165,7 +165,8 @@ struct ThreadTeam {
 };
 
 // CACHED keeps v (then p) in dynamic shared memory, n values of C; each thread only reads back the
-// slots it wrote, so the cache needs no barrier of its own.
+// slots it wrote, so the cache needs no barrier of its own.  Masked slots hold -inf: exp(-inf - max)
+// adds 0 (and a row whose max is -inf is all masked, written as 0, or all -inf, NaN by policy).
 template <class K, class T, class Team, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
                                              i64 n, i64 inner) {
@@ -176,12 +177,18 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
   for (i64 row = Team::first_row(); row < rows; row += Team::row_step()) {
     const RowReader<K, T> r{x, mask, row_base(row, n, inner), inner};
     Pair<C> st{-m::inf<C>(), C(0)};
-    for (i64 j = Team::rank(); j < n; j += Team::size()) {
-      const C v = r.v(j);
-      if (CACHED) cache[j] = v;
-      push(st, v);
+    if constexpr (CACHED) {  // max, then the sum from shared memory: one exp per element, not two
+      for (i64 j = Team::rank(); j < n; j += Team::size()) {
+        cache[j] = r.v(j);
+        st.a = m::nanmax(st.a, cache[j]);
+      }
+      st.a = Team::allreduce(st.a, NanMax<C>(), scratch);
+      for (i64 j = Team::rank(); j < n; j += Team::size()) st.b += m::exp(cache[j] - st.a);
+      st.b = Team::allreduce(st.b, Sum<C>(), scratch);
+    } else {  // one pass over global memory: online statistics
+      for (i64 j = Team::rank(); j < n; j += Team::size()) push(st, r.v(j));
+      st = Team::allreduce(st, MaxSum<C>(), pair_scratch);
     }
-    st = Team::allreduce(st, MaxSum<C>(), pair_scratch);
     const C mx = st.a, s = st.b;
     if constexpr (!BACKWARD) {
       const C log_s = m::log(s);
@@ -214,7 +221,9 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
 // Michelot's fixed point tau = (sum of the set - 1) / |set|, set = {u > tau}, shrinks it to exactly
 // the support (each non-final step drops at least one element).  One block per row.
 template <class C> struct MaxCount {
-  __device__ __forceinline__ Pair<C> operator()(Pair<C> x, Pair<C> y) const { return {m::nanmax(x.a, y.a), x.b + y.b}; }
+  __device__ __forceinline__ Pair<C> operator()(Pair<C> x, Pair<C> y) const {
+    return {m::nanmax(x.a, y.a), x.b + y.b};
+  }
 };
 
 template <class T, bool CACHED, bool BACKWARD>
@@ -291,49 +300,49 @@ __device__ __forceinline__ void sparsemax_rows(const T* x, const T* dy, T* out, 
 
 // act_<name>_fwd_<path>_<dt>(x, y, mask, rows, n, inner)
 // act_<name>_bwd_<path>_<dt>(x, dy, dx, mask, rows, n, inner)        mask may be null
-#define ACT_ROW_ENTRY(NAME, DIR, PATH, DT, THREADS, MIN_BLOCKS, ...)                                                    \
-  extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) act_##NAME##_##DIR##_##PATH##_##DT(                 \
+#define ACT_ROW_ENTRY(NAME, DIR, PATH, DT, THREADS, MIN_BLOCKS, ...)                                        \
+  extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) act_##NAME##_##DIR##_##PATH##_##DT(     \
       const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const unsigned char* mask, act::i64 rows, act::i64 n, \
-      act::i64 inner) {                                                                                      \
-    __VA_ARGS__(x, nullptr, y, mask, rows, n, inner);                                                        \
-  }                                                                                                          \
+      act::i64 inner) {                                                                                     \
+    __VA_ARGS__(x, nullptr, y, mask, rows, n, inner);                                                       \
+  }                                                                                                         \
   ACT_ENTRY_HOOK(act_##NAME##_##DIR##_##PATH##_##DT)
-#define ACT_ROW_GRAD_ENTRY(NAME, PATH, DT, THREADS, MIN_BLOCKS, ...)                                                     \
-  extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) act_##NAME##_bwd_##PATH##_##DT(                     \
+#define ACT_ROW_GRAD_ENTRY(NAME, PATH, DT, THREADS, MIN_BLOCKS, ...)                                          \
+  extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) act_##NAME##_bwd_##PATH##_##DT(           \
       const ACT_STORAGE_##DT* x, const ACT_STORAGE_##DT* dy, ACT_STORAGE_##DT* dx, const unsigned char* mask, \
-      act::i64 rows, act::i64 n, act::i64 inner) {                                                           \
-    __VA_ARGS__(x, dy, dx, mask, rows, n, inner);                                                            \
-  }                                                                                                          \
+      act::i64 rows, act::i64 n, act::i64 inner) {                                                            \
+    __VA_ARGS__(x, dy, dx, mask, rows, n, inner);                                                             \
+  }                                                                                                           \
   ACT_ENTRY_HOOK(act_##NAME##_bwd_##PATH##_##DT)
 
 // Warp path for rows of up to ITEMS * LANES elements: entries act_<name>_{fwd,bwd}_warp<ITEMS>x<LANES>_<dt>.
-#define ACT_SOFTMAX_WARP(NAME, FUNCTOR, DT, ITEMS, LANES)                                                     \
-  ACT_ROW_ENTRY(NAME, fwd, warp##ITEMS##x##LANES, DT, 128, 2,                                                \
-                act::softmax_warp<act::fn::FUNCTOR, ACT_STORAGE_##DT, ITEMS, LANES, false>)                  \
-  ACT_ROW_GRAD_ENTRY(NAME, warp##ITEMS##x##LANES, DT, 128, 2,                                                \
+#define ACT_SOFTMAX_WARP(NAME, FUNCTOR, DT, ITEMS, LANES)                                   \
+  ACT_ROW_ENTRY(NAME, fwd, warp##ITEMS##x##LANES, DT, 128, 2,                               \
+                act::softmax_warp<act::fn::FUNCTOR, ACT_STORAGE_##DT, ITEMS, LANES, false>) \
+  ACT_ROW_GRAD_ENTRY(NAME, warp##ITEMS##x##LANES, DT, 128, 2,                               \
                      act::softmax_warp<act::fn::FUNCTOR, ACT_STORAGE_##DT, ITEMS, LANES, true>)
 
 // The block (row cached in shared memory), long and column paths: entries act_<name>_{fwd,bwd}_<path>_<dt>.
-#define ACT_SOFTMAX_BLOCK(NAME, FUNCTOR, DT)                                                                  \
-  ACT_ROW_ENTRY(NAME, fwd, block, DT, 512, 1,                                                                \
-                act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, true, false>)          \
-  ACT_ROW_GRAD_ENTRY(NAME, block, DT, 512, 1,                                                                \
+#define ACT_SOFTMAX_BLOCK(NAME, FUNCTOR, DT)                                                        \
+  ACT_ROW_ENTRY(NAME, fwd, block, DT, 512, 1,                                                       \
+                act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, true, false>) \
+  ACT_ROW_GRAD_ENTRY(NAME, block, DT, 512, 1,                                                       \
                      act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, true, true>)
-#define ACT_SOFTMAX_LONG(NAME, FUNCTOR, DT)                                                                   \
-  ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1,                                                                 \
-                act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, false, false>)         \
-  ACT_ROW_GRAD_ENTRY(NAME, long, DT, 512, 1,                                                                 \
+#define ACT_SOFTMAX_LONG(NAME, FUNCTOR, DT)                                                          \
+  ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1,                                                         \
+                act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, false, false>) \
+  ACT_ROW_GRAD_ENTRY(NAME, long, DT, 512, 1,                                                         \
                      act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, false, true>)
-#define ACT_SOFTMAX_COLUMN(NAME, FUNCTOR, DT)                                                                 \
-  ACT_ROW_ENTRY(NAME, fwd, column, DT, 256, 4,                                                               \
-                act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::ThreadTeam, false, false>)        \
-  ACT_ROW_GRAD_ENTRY(NAME, column, DT, 256, 4,                                                               \
+#define ACT_SOFTMAX_COLUMN(NAME, FUNCTOR, DT)                                                         \
+  ACT_ROW_ENTRY(NAME, fwd, column, DT, 256, 4,                                                        \
+                act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::ThreadTeam, false, false>) \
+  ACT_ROW_GRAD_ENTRY(NAME, column, DT, 256, 4,                                                        \
                      act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::ThreadTeam, false, true>)
 
 // sparsemax: the row cached in shared memory (block) or re-read from global memory (long).
-#define ACT_SPARSEMAX_BLOCK(NAME, FUNCTOR, DT)                                                                \
-  ACT_ROW_ENTRY(NAME, fwd, block, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, true, false>)            \
+#define ACT_SPARSEMAX_BLOCK(NAME, FUNCTOR, DT)                                                    \
+  ACT_ROW_ENTRY(NAME, fwd, block, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, true, false>) \
   ACT_ROW_GRAD_ENTRY(NAME, block, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, true, true>)
-#define ACT_SPARSEMAX_LONG(NAME, FUNCTOR, DT)                                                                 \
-  ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, false>)            \
+#define ACT_SPARSEMAX_LONG(NAME, FUNCTOR, DT)                                                     \
+  ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, false>) \
   ACT_ROW_GRAD_ENTRY(NAME, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, true>)

@@ -464,9 +464,7 @@ def cases(draw, device: str):
 
     # --- out
     in_place = False
-    # A read-only out= is not drawn: the compiled CPU loops write it (a known bug, pinned by
-    # test_reliability.py::test_read_only_out_is_refused) and every run would stop there.
-    choice = _pick(draw, clean, ["none"] * 4 + ["good", "strided", "in_place"], ["wrong_shape", "wrong_dtype", "list"])
+    choice = _pick(draw, clean, ["none"] * 4 + ["good", "strided", "in_place"], ["wrong_shape", "wrong_dtype", "list", "read_only"])
     odt = dtype if dtype.kind == "f" or dtype == reference.BFLOAT16 else np.dtype(np.float32)
     if choice == "good":
         kwargs["out"] = np.full(result_shape, 7, odt)
@@ -483,6 +481,10 @@ def cases(draw, device: str):
         faults.append(("out", ValueError))
     elif choice == "list":
         kwargs["out"] = np.zeros(result_shape).tolist() if result_shape else [0.0]
+        faults.append(("out", ValueError))
+    elif choice == "read_only":
+        kwargs["out"] = np.zeros(result_shape, odt)
+        kwargs["out"].setflags(write=False)
         faults.append(("out", ValueError))
 
     # --- backend
@@ -633,8 +635,6 @@ def known_bug(case: Case) -> str | None:
     rec = case.record
     if nonfinite and rec.name in ("softmax", "softmin", "sparsemax") and case.kwargs.get("where") is not None:
         return "test_masked_outputs_stay_zero_in_a_nan_row"
-    if nonfinite and rec.name == "sparsemax":
-        return "test_sparsemax_rows_with_infinities_are_nan"
     tiny = float(np.finfo(np.float32).tiny)
     if case.dtype != np.float64 and any(
         p.nonzero and _is_real(v) and 0 < abs(float(v)) < tiny for p in rec.params for k, v in case.params.items() if k == p.name
@@ -733,8 +733,8 @@ MASK_BUG = ("bug: _numpy_rowwise softmax/softmin/sparsemax compute masked entrie
 
 
 @pytest.mark.xfail(strict=True, reason=MASK_BUG)
-@pytest.mark.parametrize("name", ["softmax", "softmin", "sparsemax"])
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("name,bad", [("softmax", np.nan), ("softmax", np.inf), ("softmin", np.nan), ("softmin", -np.inf),
+                                      ("sparsemax", np.nan), ("sparsemax", np.inf)])
 def test_masked_outputs_stay_zero_in_a_nan_row(name, bad):
     x = np.array([[1.0, bad, 2.0, 0.5]], np.float32)
     where = np.array([True, True, False, False])
@@ -743,8 +743,6 @@ def test_masked_outputs_stay_zero_in_a_nan_row(name, bad):
     assert np.all(y[:, 2:] == 0) and np.all(dx[:, 2:] == 0), (y.tolist(), dx.tolist())
 
 
-@pytest.mark.xfail(strict=True, reason="bug: sparsemax of a row holding +inf gives [0, nan, 0, 0] and of a row of all "
-                   "-inf gives zeros (forward and dx), on both NumPy paths; docs/semantics.md: such rows give NaN")
 @pytest.mark.parametrize("row", [[1.0, np.inf, 2.0, 0.5], [-np.inf] * 4], ids=["plus_inf", "all_minus_inf"])
 def test_sparsemax_rows_with_infinities_are_nan(row):
     x = np.array([row], np.float32)

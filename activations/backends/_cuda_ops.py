@@ -84,10 +84,10 @@ def _pow2_at_least(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def _grid(blocks: int, threads: int, info: DeviceInfo, waves: int = WAVES) -> int:
-    """``blocks`` for a grid-stride loop, capped at ``waves`` waves of resident blocks."""
+def _grid(blocks: int, threads: int, info: DeviceInfo) -> int:
+    """``blocks`` for a grid-stride loop, capped at WAVES waves of resident blocks."""
     resident = max(1, info.sm_count * max(1, info.max_threads_per_sm // threads))
-    return max(1, min(blocks, resident * waves, 2**31 - 1))
+    return max(1, min(blocks, resident * WAVES, 2**31 - 1))
 
 
 def _bits(a: Any) -> Any:
@@ -221,7 +221,7 @@ class KernelBackend(Backend):
         dweight = None
         if call.name == "prelu":
             cols = weight_len if weight_len > 1 else 1
-            dweight = self._column_sums(L, terms, n // cols, cols, dtype, accumulated=True)
+            dweight = self._column_sums(L, terms, n // cols, cols, dtype)
             dweight = dweight.reshape(() if weight is None else weight.shape)
         return Grads(self._deliver(result, dest), dbias, dweight)
 
@@ -283,20 +283,18 @@ class KernelBackend(Backend):
     # --------------------------------------------------------- reductions
     @staticmethod
     def _dz_buffer(L: Launcher, x: Any, bias: Any) -> Any:
-        """For 16-bit data with a bias: dx in float32 as well, so that dbias sums values that
-        dx's own range may have rounded to inf (docs/semantics.md: reductions in float32)."""
+        """For 16-bit data with a bias: dx in float32 as well, the source of dbias (docs/semantics.md:
+        reductions in float32), which dx's own range might have rounded to inf."""
         if bias is None or x.dtype.itemsize > 2:
             return None
         return L.xp.empty(x.shape, dtype=np.float32)
 
     def _dbias(self, L: Launcher, dx: Any, dz: Any, channels: int) -> Any:
         src = dx if dz is None else dz
-        return self._column_sums(L, src, src.size // channels, channels, dx.dtype, accumulated=dz is not None)
+        return self._column_sums(L, src, src.size // max(channels, 1), channels, dx.dtype)
 
-    def _column_sums(self, L: Launcher, src: Any, rows: int, cols: int, dtype: np.dtype,
-                     accumulated: bool = False) -> Any:
-        """Sums over the rows of ``src`` viewed as (rows, cols), in ``dtype``, accumulated in the
-        compute precision.  ``accumulated``: ``src`` holds compute-precision terms."""
+    def _column_sums(self, L: Launcher, src: Any, rows: int, cols: int, dtype: np.dtype) -> Any:
+        """Sums over the rows of ``src`` (compute precision, viewed as (rows, cols)), in ``dtype``."""
         xp = L.xp
         out = xp.empty(cols, dtype=dtype)
         if cols == 0:
@@ -307,15 +305,12 @@ class KernelBackend(Backend):
         gx = _cdiv(cols, tx)
         # enough blocks to fill the device, each folding at least a few row groups
         gy = max(1, min(_cdiv(rows, ty * 4), _cdiv(4 * L.info.sm_count, gx), 1024))
-        src_tag = "acc" if accumulated else "val"
         block = (tx, ty)
-        if gy == 1:
-            L.launch(module, colsum_entry(src_tag, "val", module.dtype), (gx, 1), block,
-                     (src, out, np.int64(rows), np.int64(cols)))
-            return out
-        partial = xp.empty((gy, cols), dtype=_dtypes.compute_dtype(dtype))
-        L.launch(module, colsum_entry(src_tag, "acc", module.dtype), (gx, gy), block,
-                 (src, partial, np.int64(rows), np.int64(cols)))
-        L.launch(module, colsum_entry("acc", "val", module.dtype), (gx, 1), block,
-                 (partial, out, np.int64(gy), np.int64(cols)))
+        if gy > 1:
+            partial = xp.empty((gy, cols), dtype=_dtypes.compute_dtype(dtype))
+            L.launch(module, colsum_entry("partial", module.dtype), (gx, gy), block,
+                     (src, partial, np.int64(rows), np.int64(cols)))
+            src, rows = partial, gy
+        L.launch(module, colsum_entry("final", module.dtype), (gx, 1), block,
+                 (src, out, np.int64(rows), np.int64(cols)))
         return out

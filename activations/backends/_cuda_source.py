@@ -29,7 +29,7 @@ WARP_MAX_VALUES_F64 = 16
 
 ROWWISE_PATHS = ("block", "long", "column")  # besides warp<items>x<lanes>
 SPARSEMAX_PATHS = ("block", "long")
-COLSUM_VARIANTS: tuple[tuple[str, str], ...] = (("val", "acc"), ("val", "val"), ("acc", "acc"), ("acc", "val"))
+COLSUM_STAGES = ("partial", "final")
 
 _IDENT = re.compile(r"[a-z][a-z0-9_]*\Z")
 _INCLUDE = re.compile(r'^#include "([A-Za-z0-9_.]+)"\s*$', re.M)
@@ -89,11 +89,12 @@ def entry(name: str, direction: str, dtype: str, path: str | None = None) -> str
     return f"act_{name}_{middle}_{dtype}"
 
 
-def colsum_entry(src: str, dst: str, dtype: str) -> str:
-    if (src, dst) not in COLSUM_VARIANTS:
-        raise ValueError(f"no column-sum variant {src}->{dst}")
+def colsum_entry(stage: str, dtype: str) -> str:
+    """``act_colsum_partial_<dt>`` (compute type out) or ``act_colsum_final_<dt>`` (the dtype out)."""
+    if stage not in COLSUM_STAGES:
+        raise ValueError(f"no column-sum stage {stage!r}")
     _check("colsum", dtype)
-    return f"act_colsum_{src}_{dst}_{dtype}"
+    return f"act_colsum_{stage}_{dtype}"
 
 
 def _check(name: str, dtype: str) -> None:
@@ -143,7 +144,7 @@ class KernelModule:
 
     def entries(self) -> tuple[str, ...]:
         if self.name == "colsum":
-            return tuple(colsum_entry(s, d, self.dtype) for s, d in COLSUM_VARIANTS)
+            return tuple(colsum_entry(stage, self.dtype) for stage in COLSUM_STAGES)
         return tuple(entry(self.name, d, self.dtype, self.path) for d in ("fwd", "bwd"))
 
     def source(self) -> str:

@@ -56,24 +56,36 @@ class NumbaKernelCheck:
     seconds: float = 0.0
 
 
-def check_numba_kernels(cc: tuple[int, int] = (9, 0), specs: Iterable | None = None, ptxas: str | None = None) -> list[NumbaKernelCheck]:
+def check_numba_kernels(
+    cc: tuple[int, int] = (9, 0),
+    specs: Iterable | None = None,
+    ptxas: str | None = None,
+    names: Iterable[str] | None = None,
+    dtypes: Iterable[str] | None = None,
+    jobs: int = 1,
+) -> list[NumbaKernelCheck]:
     """Compile and check the Numba kernels for compute capability ``cc``; one record per kernel.
 
-    ``specs`` limits the check to some ``_numba_kernels.Spec`` (default: all).
-    ``ptxas`` is the assembler to run (default: ``ptxas`` on PATH, then
-    /usr/local/bin and /usr/local/cuda/bin).
+    ``specs`` limits the check to some ``_numba_kernels.Spec`` (default: all);
+    ``names`` (activation names, or helper kinds such as ``colsum``) and
+    ``dtypes`` (``f16 bf16 f32 f64``) filter them.  ``jobs`` > 1 splits the
+    work over that many processes.  ``ptxas`` is the assembler to run (default:
+    ``ptxas`` on PATH, then /usr/local/bin and /usr/local/cuda/bin).
     """
-    if _simulator_requested():
-        return _in_subprocess(cc, specs, ptxas)
     from . import _numba_kernels as K
 
     chosen = list(K.all_specs() if specs is None else specs)
+    if names:
+        wanted = set(names)
+        chosen = [s for s in chosen if s.name in wanted or s.kind in wanted]
+    if dtypes:
+        wanted = set(dtypes)
+        chosen = [s for s in chosen if s.dtype in wanted]
+    if _simulator_requested() or (jobs > 1 and len(chosen) > 1):
+        return _in_subprocesses(cc, chosen, ptxas, max(1, jobs))
     assembler = ptxas or _find_ptxas()
-    results = []
     with _target_device(cc):
-        for spec in chosen:
-            results.append(_check_one(K, spec, cc, assembler))
-    return results
+        return [_check_one(K, spec, cc, assembler) for spec in chosen]
 
 
 def _check_one(K, spec, cc, assembler) -> NumbaKernelCheck:
@@ -199,19 +211,28 @@ def _simulator_requested() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
-def _in_subprocess(cc, specs, ptxas) -> list[NumbaKernelCheck]:
+def _in_subprocesses(cc, specs: list, ptxas, jobs: int) -> list[NumbaKernelCheck]:
+    """Run the check in ``jobs`` processes without NUMBA_ENABLE_CUDASIM, in spec order."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    cmd = [sys.executable, "-m", __name__, "--json", "--cc", f"{cc[0]}.{cc[1]}"]
-    if ptxas:
-        cmd += ["--ptxas", ptxas]
-    if specs is not None:
-        cmd += ["--specs", json.dumps([[s.kind, s.name, s.dtype, s.variant] for s in specs])]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(f"the Numba kernel check failed in its subprocess:\n{proc.stderr[-2000:]}")
-    return [NumbaKernelCheck(**row) for row in json.loads(proc.stdout)]
+    chunks = [specs[i::jobs] for i in range(jobs) if specs[i::jobs]]
+    procs = []
+    for chunk in chunks:
+        module = __spec__.name if __spec__ is not None else __name__  # not "__main__" under -m
+        cmd = [sys.executable, "-m", module, "--json", "--cc", f"{cc[0]}.{cc[1]}"]
+        cmd += ["--specs", json.dumps([[s.kind, s.name, s.dtype, s.variant] for s in chunk])]
+        if ptxas:
+            cmd += ["--ptxas", ptxas]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    by_spec = {}
+    for chunk, proc in zip(chunks, procs):
+        out, err = proc.communicate()
+        if proc.returncode not in (0, 1):  # 1: some kernel failed, reported in the records
+            raise RuntimeError(f"the Numba kernel check failed in its subprocess:\n{err[-2000:]}")
+        for spec, row in zip(chunk, json.loads(out)):
+            by_spec[spec] = NumbaKernelCheck(**row)
+    return [by_spec[s] for s in specs]
 
 
 # --------------------------------------------------------------------- main
@@ -237,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the records as JSON")
     parser.add_argument("--quick", action="store_true", help="a representative subset")
     parser.add_argument("--ptxas", default=None)
+    parser.add_argument("--jobs", type=int, default=1, help="parallel processes")
     parser.add_argument("--specs", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     cc = tuple(int(v) for v in args.cc.split("."))
@@ -247,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         specs = [Spec(*row) for row in json.loads(args.specs)]
     elif args.quick:
         specs = quick_specs()
-    results = check_numba_kernels(cc, specs, args.ptxas)
+    results = check_numba_kernels(cc, specs, args.ptxas, jobs=args.jobs)
     if args.json:
         print(json.dumps([asdict(r) for r in results]))
     else:

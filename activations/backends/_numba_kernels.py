@@ -130,7 +130,11 @@ _SLOPE = {"prelu": 1, "rrelu": 2}
 
 
 def elementwise(name: str, dtype: str, backward: bool):
-    """out[i] = f(x[i] + bias[i % C]), or dy[i] * f'(.) for the backward; grid-stride."""
+    """out[i] = f(x[i] + bias[i % C]), or dy[i] * f'(.) for the backward; grid-stride.
+
+    C is the length of the last axis (1 for 0-d x); Cw the length of prelu's
+    weight (C or 1), 0 when the weight is the scalar p[0].
+    """
     ct = compute_type(dtype)
     fns = NF.functions(ct)
     fwd, bwd = fns.fwd[name], fns.bwd[name]
@@ -141,13 +145,22 @@ def elementwise(name: str, dtype: str, backward: bool):
     zero = fns.ZERO
 
     def kernel(x, dy, bias, w, out, n, C, Cw, p, seed, has_bias):
-        for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        start = cuda.grid(1)
+        step = cuda.gridsize(1)
+        # column of i (bias and per-channel weight index) kept incrementally:
+        # one 64-bit modulo per thread instead of one per element
+        c = start % C
+        dc = step % C
+        for i in range(start, n, step):
             z = load(x[i])
             if has_bias:
-                z += load(bias[i % C])
+                z += load(bias[c])
             a = zero
-            if slope_kind == 1:  # prelu: per-channel weight, or the scalar in p[0] (Cw == 0)
-                a = p[0] if Cw == 0 else load(w[i % Cw])
+            if slope_kind == 1:  # prelu: weight[c], weight[0], or the scalar in p[0] (Cw == 0)
+                if Cw == 0:
+                    a = p[0]
+                else:
+                    a = load(w[c if Cw > 1 else 0])
             elif slope_kind == 2:
                 a = rrelu_slope(i, p, seed)
             if backward:
@@ -158,6 +171,9 @@ def elementwise(name: str, dtype: str, backward: bool):
             if z != z:  # NaN in, NaN out, whatever the branch structure of f
                 r = z
             out[i] = store(r)
+            c += dc
+            if c >= C:
+                c -= C
 
     a = _arr(dtype)
     sig = (a, a, a, a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(ct, 3), numba.uint64, numba.boolean)
@@ -575,7 +591,7 @@ def all_specs() -> list[Spec]:
         specs += [Spec("cast", dt, "bool")]
         specs += [Spec("gather", "2_2", dt), Spec("scatter", "2_2", dt)]
     specs += [Spec("cast", "int64", "bool"), Spec("cast", "uint8", "bool")]
-    specs += [Spec("gather", "3_1", "bool"), Spec("gather", "4_4", "f32"), Spec("scatter", "3_3", "f32")]
+    specs += [Spec("gather", "3_1", "bool"), Spec("gather", "2_0", "bool"), Spec("gather", "4_4", "f32"), Spec("scatter", "3_3", "f32")]
     return specs
 
 
@@ -604,8 +620,13 @@ def get(spec: Spec):
             start = time.perf_counter()
             if SIMULATOR:
                 got = cuda.jit(fn)
+            elif spec.kind in ("gather", "scatter"):
+                got = cuda.jit(sig)(fn)
             else:
-                got = cuda.jit(sig, cache=spec.kind not in ("gather", "scatter"))(fn)
+                try:
+                    got = cuda.jit(sig, cache=True)(fn)
+                except Exception:  # an unwritable or broken cache must not cost the kernel
+                    got = cuda.jit(sig)(fn)
             _compile_seconds[spec] = time.perf_counter() - start
             _compiled[spec] = got
     return got

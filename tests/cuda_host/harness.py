@@ -233,10 +233,9 @@ class HostBackend(KernelBackend):
         return isinstance(obj, np.ndarray)
 
     def asarray(self, obj: Any, what: str, dtype: Any = None) -> Any:
-        arr = np.asarray(obj) if isinstance(obj, np.ndarray) else np.asarray(obj, dtype=np.float64 if dtype is None else None)
-        if dtype is not None and arr.dtype != np.dtype(dtype):
-            arr = arr.astype(dtype)
-        return arr
+        if not isinstance(obj, np.ndarray):  # lists and scalars: float64 unless a dtype is asked for
+            obj = np.asarray(obj, dtype=np.float64 if dtype is None else dtype)
+        return obj if dtype is None or obj.dtype == np.dtype(dtype) else obj.astype(dtype)
 
 
 def host_backend(info: DeviceInfo = HOST_DEVICE, library: HostLibrary | None = None) -> HostBackend:

@@ -160,7 +160,9 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) { act_host::park(act_host::S
 // Source lanes as the CUDA programming guide defines them for sub-warp widths: a lane outside its
 // own width-segment (or past it) reads its own value.
 template <class T> inline T __shfl_sync(unsigned mask, T v, int src, int width = 32) {
-  return act_host::warp_exchange(mask, v, [=](unsigned l) { return (l & ~unsigned(width - 1)) + (unsigned(src) & unsigned(width - 1)); });
+  return act_host::warp_exchange(mask, v, [=](unsigned l) {
+    return (l & ~unsigned(width - 1)) + (unsigned(src) & unsigned(width - 1));
+  });
 }
 template <class T> inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
   return act_host::warp_exchange(mask, v, [=](unsigned l) {
@@ -175,7 +177,9 @@ template <class T> inline T __shfl_down_sync(unsigned mask, T v, unsigned delta,
   });
 }
 template <class T> inline T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32) {
-  return act_host::warp_exchange(mask, v, [=](unsigned l) { return (l & unsigned(width - 1)) >= delta ? l - delta : l; });
+  return act_host::warp_exchange(mask, v, [=](unsigned l) {
+    return (l & unsigned(width - 1)) >= delta ? l - delta : l;
+  });
 }
 
 // One OS thread runs every fiber, so plain read-modify-write is atomic here.
