@@ -1,4 +1,4 @@
-// Row-wise activations: softmax, log_softmax, softmin (three paths) and sparsemax.
+// Row-wise activations: softmax, log_softmax, softmin (four paths) and sparsemax (two).
 //
 // Rows live in an (outer, n, inner) contiguous array (row_base in common.cuh), so any axis is
 // handled in place.  Accumulation is in the compute type (float for 16-bit inputs), every row is
@@ -8,8 +8,8 @@
 // take x, not y: they recompute y in registers or shared memory instead of reading a stored copy.
 //
 // Paths (the caller picks one per call from a small table, activations/backends/_cuda_ops.py):
-//   warp   : rows along the last axes up to 1024 elements; a group of LANES lanes holds a row in
-//            registers, ITEMS values per lane; shuffles only, no shared memory.
+//   warp   : rows of up to ITEMS * LANES <= 1024 elements (512 in float64); a group of LANES lanes
+//            holds a row in registers, ITEMS values per lane; shuffles only, no shared memory.
 //   block  : one block per row, the row cached in dynamic shared memory (one global read).
 //   long   : one block per row, nothing cached: an online (max, sum) pass, then the output pass.
 //   column : one thread per row, for rows `inner` >= 32 apart, so that a warp reads 32 adjacent
@@ -216,15 +216,11 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
 }
 
 // ----------------------------------------------------------------- sparsemax
-// y = max(z - tau, 0) with the exact tau of Martins & Astudillo.  Working on u = z - max(z):
-// a few bisection steps on tau in [-1, 0] give t <= tau, so {u > t} contains the support; then
-// Michelot's fixed point tau = (sum of the set - 1) / |set|, set = {u > tau}, shrinks it to exactly
-// the support (each non-final step drops at least one element).  One block per row.
-template <class C> struct MaxCount {
-  __device__ __forceinline__ Pair<C> operator()(Pair<C> x, Pair<C> y) const {
-    return {m::nanmax(x.a, y.a), x.b + y.b};
-  }
-};
+// y = max(z - tau, 0) with the exact tau of Martins & Astudillo.  Working on u = z - max(z) (sums
+// of u do not lose digits to a large max): bisection on tau in [-1, 0] gives t <= tau, so {u > t}
+// contains the support; then Michelot's fixed point tau = (sum of the set - 1) / |set|, set =
+// {u > tau}, shrinks it to exactly the support (each non-final step drops at least one element;
+// the bisection leaves few to drop).  One block per row.
 
 template <class T, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void sparsemax_rows(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
@@ -237,16 +233,15 @@ __device__ __forceinline__ void sparsemax_rows(const T* x, const T* dy, T* out, 
   const i64 rank = threadIdx.x, size = blockDim.x;
   for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
     const RowReader<fn::Softmax, T> r{x, mask, row_base(row, n, inner), inner};
-    Pair<C> mc{-m::inf<C>(), C(0)};
+    C mx = -m::inf<C>();
     for (i64 j = rank; j < n; j += size) {
       const C v = r.v(j);
       if (CACHED) cache[j] = v;
-      mc.a = m::nanmax(mc.a, v);
-      mc.b += r.on(j) ? C(1) : C(0);
+      mx = m::nanmax(mx, v);
     }
-    mc = block_allreduce(mc, MaxCount<C>(), pair_scratch);
-    const C mx = mc.a;
-    const bool finite = m::abs(mx) < m::inf<C>();  // NaN, +inf and an all -inf row give NaN
+    mx = block_allreduce(mx, NanMax<C>(), scratch);
+    // NaN, +inf and a row of -inf give NaN; a fully masked row (max -inf too) writes only 0s
+    const bool finite = m::abs(mx) < m::inf<C>();
     auto u = [&](i64 j) { return (CACHED ? cache[j] : r.v(j)) - mx; };
     C tau = C(0);
     if (finite) {

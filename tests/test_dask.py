@@ -246,6 +246,18 @@ def test_gated_along_an_unchunked_axis_keeps_one_task_per_chunk():
 
 
 # ---------------------------------------------------------------- API
+@pytest.mark.parametrize("name", ["glu", "swiglu", "geglu", "reglu"])
+def test_gated_grad_with_the_axis_in_one_chunk(name):
+    # x spans axis in one chunk while dy is half as long there: the chunks must not be unified
+    x = np.random.default_rng(3).normal(size=(64, 512)).astype(np.float32)
+    dy = np.ones((64, 256), np.float32)
+    bias = np.linspace(-1, 1, 512, dtype=np.float32)
+    dx, dbias = activations.grad(name, da.from_array(x, chunks=(16, 512)), da.from_array(dy, chunks=(16, 256)), bias=bias)
+    want_dx, want_dbias = activations.grad(name, x, dy, bias=bias)
+    np.testing.assert_allclose(dx.compute(), want_dx, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dbias.compute(), want_dbias, rtol=1e-5, atol=1e-5)
+
+
 def test_results_are_lazy():
     def boom(block):
         raise AssertionError("computed while building the graph")

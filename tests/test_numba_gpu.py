@@ -83,11 +83,13 @@ def test_rowwise_against_the_oracle(name, dtype, rng):
         x = R.random_inputs(rng, shape, name, dtype)
         where = rng.random(shape) < 0.8
         for kw in ({}, {"where": where}):
-            y = activations.apply(name, dev(x), axis=axis, backend="numba", **{k: dev(v) for k, v in kw.items()})
-            R.assert_close(y.copy_to_host(), R.forward(name, x, axis=axis, **kw), dtype, what=f"{shape} axis {axis}")
+            on_device = {k: dev(v) for k, v in kw.items()}
+            what = f"{shape} axis {axis}{' masked' if kw else ''}"
+            y = activations.apply(name, dev(x), axis=axis, backend="numba", **on_device)
+            R.assert_close(y.copy_to_host(), R.forward(name, x, axis=axis, **kw), dtype, what=what)
             dy = R.random_cotangent(rng, shape, dtype)
-            dx = activations.grad(name, dev(x), dev(dy), axis=axis, backend="numba", **{k: dev(v) for k, v in kw.items()})
-            R.assert_close(dx.copy_to_host(), R.backward(name, x, dy, axis=axis, **kw), dtype, what=f"{shape} axis {axis} backward")
+            dx = activations.grad(name, dev(x), dev(dy), axis=axis, backend="numba", **on_device)
+            R.assert_close(dx.copy_to_host(), R.backward(name, x, dy, axis=axis, **kw), dtype, what=f"{what} backward")
 
 
 @pytest.mark.parametrize("dtype", R.DTYPES, ids=ids(R.DTYPES))
@@ -99,7 +101,8 @@ def test_gated_against_the_oracle(name, dtype, rng):
         R.assert_close(y.copy_to_host(), R.forward(name, x, axis=axis), dtype, what=f"{shape} axis {axis}")
         dy = R.random_cotangent(rng, y.shape, dtype)
         dx = activations.grad(name, dev(x), dev(dy), axis=axis, backend="numba")
-        R.assert_close(dx.copy_to_host(), R.backward(name, x, dy, axis=axis), dtype, what=f"{shape} axis {axis} backward")
+        exp = R.backward(name, x, dy, axis=axis)
+        R.assert_close(dx.copy_to_host(), exp, dtype, what=f"{shape} axis {axis} backward")
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE + activations.names("rowwise") + activations.names("gated"))
@@ -117,7 +120,9 @@ def test_numba_numpy_and_cupy_agree_on_large_arrays(name, rng):
         np.testing.assert_array_equal(via_cai, ours)
         if NB.BACKEND.available()[0] and activations.dispatch.status("cupy")[0]:
             theirs = cupy.asnumpy(activations.apply(name, xc, backend="cupy", **kw))
-            np.testing.assert_allclose(ours, theirs, rtol=8 * rtol, atol=1e-6, equal_nan=True, err_msg=f"{name}: numba vs cupy")
+            np.testing.assert_allclose(
+                ours, theirs, rtol=8 * rtol, atol=1e-6, equal_nan=True, err_msg=f"{name}: numba vs cupy"
+            )
 
 
 @pytest.mark.skipif(not HAS_CUPY, reason="CuPy with a GPU is not installed")
@@ -126,7 +131,8 @@ def test_cupy_out_is_written_in_place():
     out = cupy.empty_like(x)
     got = activations.apply("silu", x, out=out, backend="numba")
     assert got is out
-    np.testing.assert_allclose(cupy.asnumpy(out), activations.apply("silu", cupy.asnumpy(x), backend="numpy"), rtol=1e-5, atol=1e-7)
+    want = activations.apply("silu", cupy.asnumpy(x), backend="numpy")
+    np.testing.assert_allclose(cupy.asnumpy(out), want, rtol=1e-5, atol=1e-7)
 
 
 def test_kernels_run_on_the_given_stream(rng):
@@ -165,5 +171,5 @@ def test_first_call_compile_time_is_reported():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     first, second, compiling = (float(v) for v in proc.stdout.split())
-    print(f"\nnumba gelu f32 forward: first call {first:.3f} s (compile/load {compiling:.3f} s), second {second * 1e3:.2f} ms")
+    print(f"\nnumba gelu f32 forward: 1st call {first:.3f} s (compiling {compiling:.3f} s), then {second * 1e3:.2f} ms")
     assert second < first

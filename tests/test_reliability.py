@@ -517,34 +517,21 @@ def _mode_problem(path: Path) -> str | None:
 
 
 def test_compiled_caches_are_not_group_or_world_writable():
-    """Files we compile and load back (the CPU harness library, the native CPU library) cannot be
-    replaced by other users: no group/world write bit on them or their directory."""
-    checked = 0
-    problems = []
-    native = None
-    try:
-        from activations.backends import _native_cpu as native  # noqa: F401
-    except ImportError:
-        pass
+    """Libraries we compile and load back (the compiled CPU loops, the CUDA C harness of the
+    tests) cannot be replaced by other users: no group/world write bit on them or their directory."""
     candidates: list[Path] = []
-    if native is not None:
-        for attr in ("library_path", "LIBRARY", "cache_dir", "CACHE_DIR", "lib_path", "_library_path"):
-            value = getattr(native, attr, None)
-            value = value() if callable(value) else value
-            if value:
-                candidates.append(Path(value))
+    try:
+        from activations.backends import _native_cpu
+    except ImportError:
+        _native_cpu = None
+    if _native_cpu is not None and _native_cpu.usable():
+        candidates.append(Path(_native_cpu.DETAIL.rsplit("; ", 1)[-1]))
     build = ROOT / "tests" / "cuda_host" / "build"
     if build.is_dir():
         candidates += sorted(build.glob("*.so"))
-    for path in candidates:
-        for p in (path, path.parent) if path.is_file() else (path, *sorted(path.glob("*"))):
-            if p.exists():
-                checked += 1
-                problem = _mode_problem(p)
-                if problem:
-                    problems.append(problem)
-    if not checked:
-        pytest.skip("no compiled cache on this machine yet")
+    if not candidates:
+        pytest.skip("no compiled library on this machine")
+    problems = [p for path in candidates for p in (_mode_problem(path), _mode_problem(path.parent)) if p]
     assert not problems, "\n".join(problems)
 
 

@@ -1,10 +1,11 @@
 """The CUDA C kernels: where their source is, which entry points exist, how a module's text is built.
 
 One generated module per (activation, dtype), per path for the row-wise ones (plus ``colsum``
-per dtype for the dbias/dweight sums).  Its text is the expanded ``kernels/activations.cuh`` followed by ``ACT_*`` macro lines that
-name our own identifiers only (registry names, functor names derived from them, dtype short names,
-path names): no user value ever becomes source text.  The same list drives the CuPy backend,
-``python -m activations check-kernels`` and the CPU harness of the tests.
+per dtype for the dbias/dweight sums).  Its text is the expanded ``kernels/activations.cuh``
+followed by ``ACT_*`` macro lines that name our own identifiers only (registry names, functor
+names derived from them, dtype short names, path names): no user value ever becomes source text.
+The same list drives the CuPy backend, ``python -m activations check-kernels`` and the CPU
+harness of the tests.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ KERNEL_DTYPES: tuple[str, ...] = ("f16", "bf16", "f32", "f64")
 WARP_SHAPES: tuple[tuple[int, int], ...] = (
     (1, 2), (1, 4), (1, 8), (1, 16), (1, 32), (2, 32), (4, 32), (8, 32), (16, 32), (32, 32),
 )
-#: float64 keeps 32 values per lane at most (64 registers for the row, twice that in the backward)
+#: float64 rows keep at most 16 values per lane (32 registers, twice that in the backward)
 WARP_MAX_VALUES_F64 = 16
 
 ROWWISE_PATHS = ("block", "long", "column")  # besides warp<items>x<lanes>
@@ -169,7 +170,8 @@ def all_modules(dtypes: tuple[str, ...] = KERNEL_DTYPES) -> list[KernelModule]:
     return [KernelModule(name, dt, path) for dt in dtypes for name in module_names() for path in paths_of(name, dt)]
 
 
-def cuda_include_dirs() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def cuda_include_dirs() -> tuple[str, ...]:
     """Directories holding cuda_fp16.h / cuda_bf16.h for NVRTC, which has no default include path:
     the CUDA runtime headers wheel (nvidia-cuda-runtime), else a local toolkit."""
     dirs: list[str] = []
@@ -186,7 +188,7 @@ def cuda_include_dirs() -> list[str]:
             if root and (Path(root) / "include" / "cuda_fp16.h").is_file():
                 dirs.append(str(Path(root) / "include"))
                 break
-    return dirs
+    return tuple(dirs)
 
 
 def compile_options() -> tuple[str, ...]:

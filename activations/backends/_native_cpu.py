@@ -47,7 +47,7 @@ DETAIL: str = ""
 _ABI = 1
 _STATUS_NO_MEMORY = 4
 
-#: compiler flag sets, tried in order; "{mvec}" sets link glibc's vector math library
+#: (label, compiler flags, link glibc's vector math library -lmvec), tried in order
 _FLAGSETS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     # -D__FAST_MATH__ only makes glibc's <math.h> declare its SIMD variants (expf -> _ZGVeN16v_expf);
     # the code is compiled with IEEE semantics (no -ffast-math): NaN and inf behave as documented.
@@ -324,6 +324,8 @@ def _setup() -> bool:
                     err = _build(compiler, flags, mvec, srcs, target)
                     if err is not None:
                         _write_private(failed, err)
+                    else:
+                        _prune(cache, keep=target)
         if not target.exists():
             msg = failed.read_text(errors="replace") if failed.exists() else "build failed"
             failures.append(f"{label}: {msg[-500:]}")
@@ -340,6 +342,19 @@ def _setup() -> bool:
         return True
     _set_why("could not build the compiled CPU loops: " + " | ".join(failures))
     return False
+
+
+def _prune(cache: Path, keep: Path, newest: int = 8) -> None:
+    """Delete all but the newest few libraries (every source change builds a new one).  Unlinking
+    a library that another process has loaded is harmless on Linux."""
+    try:
+        libs = sorted(cache.glob("activations-cpu-*.so"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in libs[newest:]:
+            if old != keep:
+                old.unlink(missing_ok=True)
+                old.with_suffix(".lock").unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _age_s(path: Path) -> float:

@@ -100,8 +100,10 @@ def _check_one(K, spec, cc, assembler) -> NumbaKernelCheck:
         fn, sig = K.build(spec)
         ptx, _ = cuda.compile_ptx(fn, sig, cc=cc)
     except Exception as exc:  # report, keep checking the others
-        msg = f"compile_ptx failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        return NumbaKernelCheck(name, spec.dtype, spec.variant, False, None, False, None, msg, time.perf_counter() - start)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        msg = f"compile_ptx failed: {type(exc).__name__}: {first}"
+        seconds = time.perf_counter() - start
+        return NumbaKernelCheck(name, spec.dtype, spec.variant, False, None, False, None, msg, seconds)
     seconds = time.perf_counter() - start
     problems = []
     f64 = f64_instructions(ptx) if f32_compute else 0
@@ -110,7 +112,9 @@ def _check_one(K, spec, cc, assembler) -> NumbaKernelCheck:
     version = ptx_version(ptx)
     registers = spills = None
     if version is not None and version > MAX_PTX_VERSION:
-        problems.append(f"PTX .version {version[0]}.{version[1]} is newer than ptxas 13.0 reads (pin nvidia-cuda-nvrtc==13.0.*)")
+        problems.append(
+            f"PTX .version {version[0]}.{version[1]} is newer than ptxas 13.0 reads (pin nvidia-cuda-nvrtc==13.0.*)"
+        )
     elif assembler is None:
         problems.append("ptxas not found: registers and spills not checked")
     else:
@@ -120,7 +124,8 @@ def _check_one(K, spec, cc, assembler) -> NumbaKernelCheck:
         elif spills:
             problems.append(f"{spills} bytes of register spills")
     ok = not f64 and not (spills or 0) and not any(p.startswith(("ptxas failed", "PTX .version")) for p in problems)
-    return NumbaKernelCheck(name, spec.dtype, spec.variant, ok, registers, bool(f64), spills, "; ".join(problems) or "ok", seconds)
+    message = "; ".join(problems) or "ok"
+    return NumbaKernelCheck(name, spec.dtype, spec.variant, ok, registers, bool(f64), spills, message, seconds)
 
 
 # ------------------------------------------------------------------ PTX text
@@ -132,7 +137,7 @@ _SINF_REDUCTION = "0d3BF921FB54442D19"
 
 
 def f64_instructions(ptx: str) -> int:
-    """Number of instructions with a .f64 type (declarations, directives and libdevice's sinf reduction do not count)."""
+    """Instructions with a .f64 type (declarations, directives and libdevice's sinf reduction do not count)."""
     count = reductions = 0
     for line in ptx.splitlines():
         s = line.strip()
@@ -275,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for r in results:
             regs = "-" if r.registers is None else r.registers
-            print(f"{'ok ' if r.ok else 'BAD'} {r.name:24s} {r.dtype:5s} {r.variant:4s} regs={regs!s:4s} {r.seconds:5.2f}s {r.message}")
+            status = "ok " if r.ok else "BAD"
+            print(f"{status} {r.name:24s} {r.dtype:5s} {r.variant:4s} regs={regs!s:4s} {r.seconds:5.2f}s {r.message}")
         bad = sum(not r.ok for r in results)
         print(f"{len(results)} kernels, {bad} failed, compile_ptx {sum(r.seconds for r in results):.1f} s")
     return 1 if any(not r.ok for r in results) else 0

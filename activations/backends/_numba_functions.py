@@ -30,9 +30,20 @@ import numpy as np
 import numba
 from numba import cuda
 
-from ..catalogue import GELU_K0, GELU_K1, SELU_ALPHA, SELU_SCALE
+from ..catalogue import GELU_K0, GELU_K1, REGISTRY, SELU_ALPHA, SELU_SCALE
+from ..registry import Kind
 
-SIMULATOR = bool(getattr(cuda, "simulator", None)) and hasattr(cuda, "FakeCUDAKernel")
+
+def _simulator() -> bool:
+    try:
+        from numba.cuda.core import config
+    except ImportError:  # the built-in numba.cuda of numba without numba-cuda
+        from numba.core import config
+    return bool(getattr(config, "ENABLE_CUDASIM", False))
+
+
+#: NUMBA_ENABLE_CUDASIM=1 when numba was imported: kernels run as Python threads
+SIMULATOR = _simulator()
 
 
 class _SimMath:
@@ -562,13 +573,8 @@ def reglu_bwd(dy, a, b, p):
 
 
 # --------------------------------------------------------------- the tables
-ELEMENTWISE: tuple[str, ...] = (
-    "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "gelu", "sigmoid",
-    "hard_sigmoid", "log_sigmoid", "softplus", "softsign", "silu", "hard_silu", "mish", "tanh",
-    "hard_tanh", "tanh_shrink", "soft_shrink", "hard_shrink", "threshold", "sparse_plus",
-    "sparse_sigmoid", "squareplus", "exponential", "linear", "log1mexp", "lisht", "snake",
-)  # fmt: skip
-GATED: tuple[str, ...] = ("glu", "swiglu", "geglu", "reglu")
+ELEMENTWISE: tuple[str, ...] = tuple(REGISTRY.names(Kind.ELEMENTWISE))
+GATED: tuple[str, ...] = tuple(REGISTRY.names(Kind.GATED))
 _HELPERS = ("clip", "sig2", "leaky", "rrelu_slope", "tanh_softplus")
 
 _cache: dict[str, _pytypes.SimpleNamespace] = {}
@@ -606,7 +612,9 @@ def _clone(ct) -> _pytypes.SimpleNamespace:
     scope["CT"] = ct
     names = [f"{n}_{d}" for n in ELEMENTWISE + GATED for d in ("fwd", "bwd")] + list(_HELPERS)
     for name in names:
-        fn = globals()[name]
+        fn = globals().get(name)
+        if fn is None:
+            raise NotImplementedError(f"the numba backend has no device function {name}() for this catalogue entry")
         copy = _pytypes.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
         copy.__qualname__ = f"{fn.__qualname__}_{ct}"
         scope[name] = device(copy)

@@ -20,6 +20,7 @@ compile cost and the number of cached kernels down.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ import numpy as np
 import numba
 from numba import cuda
 
+from ..catalogue import REGISTRY
+from ..registry import Kind
 from . import _numba_functions as NF
 from ._numba_functions import SIMULATOR
 
@@ -45,9 +48,8 @@ except Exception:  # pragma: no cover - the built-in numba.cuda of older numba
 #: largest block of the shared-memory reductions (row-wise, dbias/dweight)
 MAX_BLOCK = 256
 
-ROWWISE = ("softmax", "log_softmax", "softmin", "sparsemax")
+ROWWISE: tuple[str, ...] = tuple(REGISTRY.names(Kind.ROWWISE))
 DTYPES = ("f16", "bf16", "f32", "f64")
-_NP_DTYPE = {"f16": np.float16, "f32": np.float32, "f64": np.float64, "bool": np.bool_}
 _STORAGE = {"f16": _nbtypes.float16, "bf16": _nbtypes.uint16, "f32": _nbtypes.float32, "f64": _nbtypes.float64}
 
 
@@ -85,6 +87,7 @@ def _arr(dtype: str, ndim: int = 1, layout: str = "C"):
 
 
 # ----------------------------------------------------------- load / store
+@functools.lru_cache(maxsize=None)  # one dispatcher per conversion: each compiles once
 def _loader(dtype: str, ct) -> Callable:
     """Storage element -> compute type."""
     if dtype == "bf16":
@@ -102,6 +105,7 @@ def _loader(dtype: str, ct) -> Callable:
     return NF.device(load)
 
 
+@functools.lru_cache(maxsize=None)
 def _storer(dtype: str) -> Callable:
     """Compute type -> storage element (round to nearest even)."""
     if dtype == "bf16":
@@ -138,7 +142,7 @@ def elementwise(name: str, dtype: str, backward: bool):
     ct = compute_type(dtype)
     fns = NF.functions(ct)
     fwd, bwd = fns.fwd[name], fns.bwd[name]
-    from_y = _grad_from_y(name)
+    from_y = REGISTRY.get(name).grad_from == "y"
     slope_kind = _SLOPE.get(name, 0)
     rrelu_slope = fns.rrelu_slope
     load, store = _loader(dtype, ct), _storer(dtype)
@@ -178,12 +182,6 @@ def elementwise(name: str, dtype: str, backward: bool):
     a = _arr(dtype)
     sig = (a, a, a, a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(ct, 3), numba.uint64, numba.boolean)
     return kernel, sig
-
-
-def _grad_from_y(name: str) -> bool:
-    from ..catalogue import REGISTRY
-
-    return REGISTRY.get(name).grad_from == "y"
 
 
 # -------------------------------------------------------------------- gated
@@ -228,44 +226,46 @@ def gated(name: str, dtype: str, backward: bool):
 
 
 # ------------------------------------------------------------------ rowwise
-def _block_reducers(ct):
-    """Tree reductions over a block in shared memory (no warp shuffles: the simulator runs them).
+def _block_sum(sh, v):
+    """Sum of ``v`` over the block, through the shared array ``sh``; every thread gets it.
 
-    Every thread of the block must call them (they synchronize); blockDim.x
-    must be a power of two <= MAX_BLOCK.  The result is returned to all threads.
+    A tree in shared memory, no warp shuffles (the simulator has none).  Every
+    thread of the block must call it (it synchronizes); blockDim.x must be a
+    power of two <= MAX_BLOCK.
     """
-
-    def block_sum(sh, v):
-        t = cuda.threadIdx.x
-        sh[t] = v
+    t = cuda.threadIdx.x
+    sh[t] = v
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if t < s:
+            sh[t] += sh[t + s]
         cuda.syncthreads()
-        s = cuda.blockDim.x // 2
-        while s > 0:
-            if t < s:
-                sh[t] += sh[t + s]
-            cuda.syncthreads()
-            s //= 2
-        r = sh[0]
-        cuda.syncthreads()  # sh is reused by the next reduction
-        return r
+        s //= 2
+    r = sh[0]
+    cuda.syncthreads()  # sh is reused by the next reduction
+    return r
 
-    def block_max(sh, v):  # NaN wins
-        t = cuda.threadIdx.x
-        sh[t] = v
-        cuda.syncthreads()
-        s = cuda.blockDim.x // 2
-        while s > 0:
-            if t < s:
-                o = sh[t + s]
-                if o > sh[t] or o != o:
-                    sh[t] = o
-            cuda.syncthreads()
-            s //= 2
-        r = sh[0]
-        cuda.syncthreads()
-        return r
 
-    return NF.device(block_sum), NF.device(block_max)
+def _block_max(sh, v):
+    """Maximum of ``v`` over the block, NaN winning; as :func:`_block_sum`."""
+    t = cuda.threadIdx.x
+    sh[t] = v
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if t < s:
+            o = sh[t + s]
+            if o > sh[t] or o != o:
+                sh[t] = o
+        cuda.syncthreads()
+        s //= 2
+    r = sh[0]
+    cuda.syncthreads()
+    return r
+
+
+block_sum, block_max = NF.device(_block_sum), NF.device(_block_max)
 
 
 def rowwise(name: str, dtype: str, backward: bool):
@@ -279,12 +279,10 @@ def rowwise(name: str, dtype: str, backward: bool):
     """
     ct = compute_type(dtype)
     fns = NF.functions(ct)
-    block_sum, block_max = _block_reducers(ct)
     load, store = _loader(dtype, ct), _storer(dtype)
     ZERO, ONE, INF, NAN = fns.ZERO, fns.ONE, fns.INF, fns.NAN
-    sign = -ONE if name == "softmin" else ONE
-    op = ROWWISE.index(name)  # 0 softmax, 1 log_softmax, 2 softmin, 3 sparsemax
-    is_log, is_sparse = op == 1, op == 3
+    sign = -ONE if name == "softmin" else ONE  # softmin(x) = softmax(-x)
+    is_log, is_sparse = name == "log_softmax", name == "sparsemax"
     exp, log = NF.M.exp, NF.M.log
     nb = MAX_BLOCK
     i32 = numba.int32
@@ -503,14 +501,20 @@ def cast(src: str, dst: str):
             for i in range(cuda.grid(1), n, cuda.gridsize(1)):
                 d[i] = (s[i] & 0x7FFF) != 0
 
-    elif dst == "bool":
-        is_float = src in _STORAGE
-        load = _loader(src, compute_type(src)) if is_float else None
-        zero = compute_type(src)(0) if is_float else np.dtype(src).type(0)
+    elif dst == "bool" and src in _STORAGE:  # floats: compared in their compute type
+        load = _loader(src, compute_type(src))
+        zero = compute_type(src)(0)
 
         def kernel(s, d, n):
             for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-                d[i] = (load(s[i]) if is_float else s[i]) != zero
+                d[i] = load(s[i]) != zero
+
+    elif dst == "bool":  # bool and integers
+        zero = np.dtype(src).type(0)
+
+        def kernel(s, d, n):
+            for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+                d[i] = s[i] != zero
 
     else:
         ct = compute_type(dst)
@@ -531,7 +535,11 @@ def _strided_source(kind: str, dst_ndim: int, src_ndim: int) -> str:
     src (fewer dims, or dims of 1).  scatter: nd[index of i] = flat[i].
     Generated per number of dimensions: Numba indexes with a fixed tuple.
     """
-    lines = ["def kernel(src, dst, n, shape):", "    for i in range(cuda.grid(1), n, cuda.gridsize(1)):", "        r = i"]
+    lines = [
+        "def kernel(src, dst, n, shape):",
+        "    for i in range(cuda.grid(1), n, cuda.gridsize(1)):",
+        "        r = i",
+    ]
     for d in range(dst_ndim - 1, 0, -1):
         lines += [f"        i{d} = r % shape[{d}]", f"        r = r // shape[{d}]"]
     lines.append("        i0 = r")
@@ -591,7 +599,8 @@ def all_specs() -> list[Spec]:
         specs += [Spec("cast", dt, "bool")]
         specs += [Spec("gather", "2_2", dt), Spec("scatter", "2_2", dt)]
     specs += [Spec("cast", "int64", "bool"), Spec("cast", "uint8", "bool")]
-    specs += [Spec("gather", "3_1", "bool"), Spec("gather", "2_0", "bool"), Spec("gather", "4_4", "f32"), Spec("scatter", "3_3", "f32")]
+    specs += [Spec("gather", "3_1", "bool"), Spec("gather", "2_0", "bool")]
+    specs += [Spec("gather", "4_4", "f32"), Spec("scatter", "3_3", "f32")]
     return specs
 
 

@@ -45,7 +45,10 @@ def softmax_fwd(z, mask, y):
     total, _ = _shifted_exp(z, mask, y)
     if mask is not None:
         total[total == 0] = 1.0  # fully masked: 0 / 1 = 0
-    np.divide(y, total, out=y)
+    # sum >= 1 (the max contributes exp(0)), so one reciprocal per row is safe and
+    # a multiply is cheaper than a divide per element
+    np.divide(1.0, total, out=total)
+    np.multiply(y, total, out=y)
 
 
 @_register(FORWARD, "softmin")

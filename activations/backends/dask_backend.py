@@ -431,6 +431,8 @@ class DaskBackend(Backend):
         return da.blockwise(
             task, ind, *_flatten(parts), dtype=out_dtype, meta=_meta(x, out_dtype),
             adjust_chunks=None if backward else {ind[ax]: lambda c: c // 2},
+            # dy is half as long as x along axis (one chunk each): do not unify those chunks
+            align_arrays=False,
             token=f"{call.name}-{'bwd' if backward else 'fwd'}",
         )
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 from dataclasses import dataclass, replace
 from typing import Any, Iterator
@@ -93,11 +94,9 @@ def _cuda():
 
 
 def _simulator() -> bool:
-    try:
-        from numba.cuda.core import config
-    except ImportError:  # the built-in numba.cuda of numba without numba-cuda
-        from numba.core import config
-    return bool(getattr(config, "ENABLE_CUDASIM", False))
+    from ._numba_functions import SIMULATOR
+
+    return SIMULATOR
 
 
 def _kernels():
@@ -106,16 +105,12 @@ def _kernels():
     return _numba_kernels
 
 
-_SM_COUNT: list[int] = []
-
-
+@functools.lru_cache(maxsize=None)
 def _sm_count() -> int:
-    if not _SM_COUNT:
-        try:
-            _SM_COUNT.append(int(_cuda().get_current_device().MULTIPROCESSOR_COUNT))
-        except Exception:  # the simulator's fake device has no such attribute
-            _SM_COUNT.append(1)
-    return _SM_COUNT[0]
+    try:
+        return int(_cuda().get_current_device().MULTIPROCESSOR_COUNT)
+    except Exception:  # the simulator's fake device has no such attribute
+        return 1
 
 
 class _Launch:
@@ -268,7 +263,7 @@ class NumbaBackend(Backend):
             return False, f"numba / numba-cuda cannot be imported ({type(exc).__name__}: {exc}); pip install '.[numba]'"
         try:
             if _simulator():
-                return True, "Numba CUDA simulator (NUMBA_ENABLE_CUDASIM=1): Python threads, for tests only; no bfloat16"
+                return True, "Numba CUDA simulator (NUMBA_ENABLE_CUDASIM=1): Python threads, for tests; no bfloat16"
             if not cuda.is_available():
                 return False, f"numba.cuda finds no usable GPU: {_driver_problem(cuda)}"
             dev = cuda.get_current_device()
@@ -332,22 +327,10 @@ class NumbaBackend(Backend):
 
     # ------------------------------------------------------------ dispatch
     def forward(self, call: Call) -> Any:
-        run = _Launch(call.x)
-        kind = call.record.kind
-        if kind is Kind.ELEMENTWISE:
-            return _elementwise(run, call, backward=False)
-        if kind is Kind.GATED:
-            return _gated(run, call, backward=False)
-        return _rowwise(run, call, backward=False)
+        return _LOOPS[call.record.kind](_Launch(call.x), call, backward=False)
 
     def backward(self, call: Call) -> Grads:
-        run = _Launch(call.x)
-        kind = call.record.kind
-        if kind is Kind.ELEMENTWISE:
-            return _elementwise(run, call, backward=True)
-        if kind is Kind.GATED:
-            return _gated(run, call, backward=True)
-        return _rowwise(run, call, backward=True)
+        return _LOOPS[call.record.kind](_Launch(call.x), call, backward=True)
 
 
 def _driver_problem(cuda) -> str:
@@ -367,20 +350,22 @@ def _bias_and_c(run: _Launch, call: Call, x):
     return _flat(_contiguous(run, call.bias)), True, max(C, 1)
 
 
-def _grads_extra(run: _Launch, call: Call, x, dx, dy):
-    """dbias (when bias was given) and dweight (prelu), computed on the device."""
+def _dbias(run: _Launch, call: Call, x, dx):
+    """dbias = column sums of dx (the gradient with respect to x + bias), or None without bias."""
+    if call.bias is None:
+        return None
+    C = tuple(x.shape)[-1]
+    return _column_sums(run, "sum", dx, None, None, C, C, (C,))
+
+
+def _dweight(run: _Launch, call: Call, x, dy):
+    """prelu's dweight = sum of dy * (x + bias) where that is not > 0, shaped like the weight."""
+    w = call.weight
     C = tuple(x.shape)[-1] if x.ndim else 1
-    dbias = None
-    if call.bias is not None:
-        dbias = _column_sums(run, "sum", dx, None, None, C, C, (C,))
-    dweight = None
-    if call.record.name == "prelu":
-        w = call.weight
-        per_channel = not isinstance(w, float) and w.size > 1
-        shape = () if isinstance(w, float) else tuple(w.shape)
-        bias = None if call.bias is None else _contiguous(run, call.bias)
-        dweight = _column_sums(run, "prelu_dweight", x, dy, bias, C if per_channel else 1, max(C, 1), shape)
-    return dbias, dweight
+    per_channel = not isinstance(w, float) and w.size > 1
+    shape = () if isinstance(w, float) else tuple(w.shape)
+    bias = None if call.bias is None else _contiguous(run, call.bias)
+    return _column_sums(run, "prelu_dweight", x, dy, bias, C if per_channel else 1, max(C, 1), shape)
 
 
 # ---------------------------------------------------------------- the loops
@@ -389,6 +374,8 @@ def _elementwise(run: _Launch, call: Call, backward: bool):
     shape = tuple(x.shape)
     target, returned = _output(run, call, shape)
     dy = _contiguous(run, call.dy) if backward else None
+    # before dx: out= may be x or dy
+    dweight = _dweight(run, call, x, dy) if backward and call.record.name == "prelu" else None
     n = x.size
     if n:
         xf = _flat(x)
@@ -407,10 +394,7 @@ def _elementwise(run: _Launch, call: Call, backward: bool):
         dyf = _flat(dy) if backward else xf
         k[run.blocks(n, threads), threads, run.stream](xf, dyf, bf, w, _flat(target), n, C, Cw, p, seed, has_bias)
     result = _finish(run, target, returned, call)
-    if not backward:
-        return result
-    dbias, dweight = _grads_extra(run, call, x, target, dy)
-    return Grads(result, dbias, dweight)
+    return Grads(result, _dbias(run, call, x, target), dweight) if backward else result
 
 
 def _split_axis(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
@@ -433,10 +417,7 @@ def _gated(run: _Launch, call: Call, backward: bool):
         dyf = _flat(dy) if backward else xf
         k[run.blocks(n, threads), threads, run.stream](xf, dyf, bf, _flat(target), n, half * inner, C, p, has_bias)
     result = _finish(run, target, returned, call)
-    if not backward:
-        return result
-    dbias, _ = _grads_extra(run, call, x, target, None)
-    return Grads(result, dbias)
+    return Grads(result, _dbias(run, call, x, target)) if backward else result
 
 
 def _row_threads(run: _Launch, L: int) -> int:
@@ -471,10 +452,9 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
             xf, dyf, bf, mask, _flat(target), nrows, L, inner, C, has_bias, call.where is not None
         )
     result = _finish(run, target, returned, call)
-    if not backward:
-        return result
-    dbias, _ = _grads_extra(run, call, x, target, None)
-    return Grads(result, dbias)
+    return Grads(result, _dbias(run, call, x, target)) if backward else result
 
+
+_LOOPS = {Kind.ELEMENTWISE: _elementwise, Kind.GATED: _gated, Kind.ROWWISE: _rowwise}
 
 BACKEND = NumbaBackend()

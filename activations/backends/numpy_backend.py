@@ -46,15 +46,20 @@ def _num_threads() -> int:
 
 
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _pool_lock = threading.Lock()
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """A pool with at least ``workers`` threads (grown when ACTIVATIONS_NUM_THREADS grows)."""
+    global _pool, _pool_size
+    if _pool is None or _pool_size < workers:
         with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=max(1, _num_threads() - 1), thread_name_prefix="activations")
+            if _pool is None or _pool_size < workers:
+                old, _pool = _pool, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="activations")
+                _pool_size = workers
+                if old is not None:
+                    old.shutdown(wait=False)
     return _pool
 
 
@@ -65,7 +70,8 @@ def run_parallel(tasks: list, work: Callable[[list], Any], total: int) -> list:
         return [work(tasks)]
     bounds = [len(tasks) * i // n for i in range(n + 1)]
     parts = [tasks[bounds[i] : bounds[i + 1]] for i in range(n)]
-    futures = [_executor().submit(work, part) for part in parts[1:]]
+    pool = _executor(n - 1)
+    futures = [pool.submit(work, part) for part in parts[1:]]
     results = [work(parts[0])]
     results += [f.result() for f in futures]
     return results
@@ -518,7 +524,9 @@ def _rowwise_forward(call: Call) -> np.ndarray:
     z2, mask2, cdtype = _rowwise_parts(call)
     if out.size == 0:
         return returned
-    y2 = np.empty_like(z2)
+    last = call.axis == call.x.ndim - 1
+    direct = last and out.dtype == cdtype and not np.may_share_memory(out, z2)
+    y2 = out.reshape(z2.shape) if direct else np.empty_like(z2)
     fn = RW.FORWARD[call.name]
 
     def work(spans):
@@ -527,9 +535,10 @@ def _rowwise_forward(call: Call) -> np.ndarray:
                 fn(z2[r0:r1], None if mask2 is None else mask2[r0:r1], y2[r0:r1])
 
     run_parallel(_row_spans(*z2.shape), work, z2.size)
-    moved = list(call.x.shape)
-    moved.append(moved.pop(call.axis))
-    np.copyto(out, np.moveaxis(y2.reshape(moved), -1, call.axis), casting="unsafe")
+    if not direct:
+        moved = list(call.x.shape)
+        moved.append(moved.pop(call.axis))
+        np.copyto(out, np.moveaxis(y2.reshape(moved), -1, call.axis), casting="unsafe")
     return _finish(out, returned)
 
 

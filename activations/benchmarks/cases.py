@@ -258,10 +258,10 @@ def _preset(preset: str, gpu: bool) -> dict[str, Any]:
         big = 26 if gpu else 24
         base = ["float32", "bfloat16"] if gpu else f32
         return dict(
-            ew={FORWARD: pow2([16, 20, big]), BACKWARD: pow2([20, big])},
+            ew={FORWARD: pow2([16, big]), BACKWARD: pow2([big])},
             sweep=pow2(range(10, big + 1, 2)),
-            gated={FORWARD: pow2([20, 24]), BACKWARD: pow2([24])},
-            rw={FORWARD: list(SOFTMAX_SHAPES), BACKWARD: [(4096, 4096), (64, 262144)]},
+            gated={FORWARD: pow2([big]), BACKWARD: pow2([big])},
+            rw={FORWARD: list(SOFTMAX_SHAPES), BACKWARD: [(4096, 4096)]},
             bias=pow2([24]),
             base_dtypes={"ew": base, "gated": base, "rw": base},
             dtype_names=DTYPE_NAMES,

@@ -56,7 +56,7 @@ def settings_for(preset: str) -> Settings:
         return Settings(budget_s=0.4, min_rounds=3, max_rounds=9, min_sample_s=0.001)
     if preset == "full":
         return Settings(budget_s=1.0, min_rounds=3, max_rounds=11)
-    return Settings()
+    return Settings(budget_s=1.0)
 
 
 # -------------------------------------------------------------- environment

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print("bench: --plot needs matplotlib: pip install matplotlib (or the package's [plot] extra)",
+            print("bench: --plot needs matplotlib: pip install matplotlib (part of the [bench] extra)",
                   file=sys.stderr)
             return 2
 

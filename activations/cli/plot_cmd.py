@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         import matplotlib
     except ImportError:
         print("plot: needs matplotlib, which is not installed: pip install matplotlib "
-              "(or the package's [plot] extra)", file=sys.stderr)
+              "(part of the [bench] extra)", file=sys.stderr)
         return 2
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

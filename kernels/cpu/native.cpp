@@ -21,10 +21,11 @@
 
 namespace act {
 namespace m {
-// See prelude.h: the same values as common.cuh's sigmoid, one exp.
+// See prelude.h: the same values as common.cuh's sigmoid (1 / (1 + e) or e / (1 + e)), with one
+// exp and one division.
 template <class C> __forceinline__ C sigmoid_one_exp(C x) {
   const C e = exp(-abs(x));
-  return x >= C(0) ? C(1) / (C(1) + e) : e / (C(1) + e);
+  return (x >= C(0) ? C(1) : e) / (C(1) + e);
 }
 inline __attribute__((always_inline)) float sigmoid(float x) { return sigmoid_one_exp(x); }
 inline __attribute__((always_inline)) double sigmoid(double x) { return sigmoid_one_exp(x); }

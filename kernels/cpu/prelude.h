@@ -46,7 +46,7 @@ static const act_cpu_dim3 blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
 inline void __syncthreads() {}
 template <class T> inline T __shfl_xor_sync(unsigned, T v, int, int = 32) { return v; }
 
-// A sigmoid with one exp.  common.cuh's template evaluates exp(-x) or exp(x) by the sign of x;
+// A sigmoid with one exp (and one division).  common.cuh's template evaluates exp(-x) or exp(x) by the sign of x;
 // a vector loop if-converts that branch and then computes both.  These overloads (defined in
 // native.cpp, after common.cuh) are preferred to the template for float and double and take
 // exp(-|x|), which is the same number in either case: the results are bit for bit the
