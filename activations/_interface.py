@@ -52,6 +52,8 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
     for prelu ``(dx, dweight)`` or ``(dx, dbias, dweight)``.  ``out`` receives
     ``dx``.  Other arguments as in :func:`apply`.
     """
+    if dy is None:
+        raise TypeError("grad() needs the cotangent dy (an array shaped like the output), got None")
     (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
     dy, _ = _interop.unwrap(dy, "dy")
     record, call, be = _prepare(name, x, dy, out, bias, axis, where, backend, params)
@@ -172,7 +174,9 @@ def _vector(be: Backend, value: Any, what: str, dtype, length: int, allow_one: b
 
 
 def _mask(be: Backend, where: Any, shape: tuple[int, ...]):
-    mask = be.asarray(where, "where", dtype="bool")
+    mask = be.asarray(where, "where")
+    if mask.dtype != bool:
+        raise ValueError(f"where must be a boolean mask, got dtype {mask.dtype}")
     mshape = tuple(mask.shape)
     if len(mshape) > len(shape) or any(m not in (1, s) for m, s in zip(mshape[::-1], shape[::-1])):
         raise ValueError(f"where has shape {mshape}, which does not broadcast to x's shape {shape}")

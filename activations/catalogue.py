@@ -42,7 +42,7 @@ RECORDS: tuple[Activation, ...] = (
         output_range="[0, inf) by default",
         params=(
             _slope(0.0, "slope below the threshold"),
-            Param("max_value", None, type="optional_float", doc="saturation cap; None means no cap"),
+            Param("max_value", None, type="optional_float", low=0.0, doc="saturation cap (>= 0); None means no cap"),
             Param("threshold", 0.0, doc="values at or below it are 'off' (strict x > threshold passes)"),
         ),
         defaults_note="Keras 3 semantics: strict '>' for the threshold and +0.0 below it "

@@ -39,6 +39,9 @@ class _Required:
 
 REQUIRED: Any = _Required()
 
+#: smallest normal float32: parameters used as divisors must survive float32 compute
+FLOAT32_TINY = 1.1754943508222875e-38
+
 
 @dataclass(frozen=True)
 class Param:
@@ -98,15 +101,19 @@ class Param:
             return None
         if isinstance(value, bool) or not _is_number(value):
             raise TypeError(f"{where} must be a real number, got {type(value).__name__} {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ValueError(f"{where} is too large for a float") from None
         if math.isnan(value):
             raise ValueError(f"{where} must not be NaN")
         self._check_range(value, where)
         return value
 
     def _check_range(self, value: float, where: str) -> None:
-        if self.nonzero and value == 0.0:
-            raise ValueError(f"{where} must be nonzero, got {value!r}")
+        # nonzero: also representable as a nonzero normal float32, the kernels' compute precision
+        if self.nonzero and abs(value) < FLOAT32_TINY:
+            raise ValueError(f"{where} must be nonzero (|value| >= {FLOAT32_TINY:.6g}), got {value!r}")
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             op = ">" if self.low_open else ">="
             raise ValueError(f"{where} must be {op} {self.low}, got {value!r}")

@@ -35,7 +35,7 @@ def library() -> harness.HostLibrary:
     return harness.HostLibrary(harness.build())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def host(library):
     with harness.registered(harness.HostBackend(harness.HostLauncher(library))) as backend:
         yield backend

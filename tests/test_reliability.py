@@ -123,7 +123,7 @@ def _bad_params(rec) -> list[dict[str, Any]]:
     return bad
 
 
-def _failing_calls(rec, x, dy, bias, dev: Device):
+def _failing_calls(rec, x, dy, dev: Device):
     """(label, apply or grad, kwargs) of calls that must raise before writing anything.
 
     ``x`` has shape (3, 4): the gated halves split the last axis, and axis 0 (length 3) is odd.
@@ -167,7 +167,7 @@ def test_failed_calls_write_nothing(name, device):
     dy_host = rng.standard_normal(y_shape).astype(dtype)
     checked = 0
     for in_place in (False, True):
-        for label, fn, kw in _failing_calls(rec, x_host, dy_host, None, device):
+        for label, fn, kw in _failing_calls(rec, x_host, dy_host, device):
             kw = dict(kw)
             name_ = kw.pop("name")
             x = device.to_dev(x_host.copy())

@@ -49,6 +49,8 @@ def softmax_fwd(z, mask, y):
     # a multiply is cheaper than a divide per element
     np.divide(1.0, total, out=total)
     np.multiply(y, total, out=y)
+    if mask is not None:  # stay 0 even when NaN/inf in the unmasked part poisons the row
+        np.copyto(y, 0.0, where=~mask)
 
 
 @_register(FORWARD, "softmin")
@@ -69,10 +71,16 @@ def log_softmax_fwd(z, mask, y):
 @_register(FORWARD, "sparsemax")
 def sparsemax_fwd(z, mask, y):
     zm = _masked(z, mask, -np.inf)
+    # sparsemax is shift invariant: shift each row to max 0 so that tau keeps the precision
+    # of the values near the top even for huge logits
+    top = zm.max(axis=1, keepdims=True)
+    top[~np.isfinite(top)] = 0.0
+    zm = zm - top
     srt = -np.sort(-zm, axis=1)  # descending; masked -inf go last
     csum = np.cumsum(srt, axis=1)
     k = np.arange(1, z.shape[1] + 1, dtype=z.dtype)
     support = 1.0 + k * srt > csum  # true on a prefix of the sorted row
+    support[:, 0] = srt[:, 0] > -np.inf  # the largest is always in it (1 + z > z can round false)
     kz = support.sum(axis=1, keepdims=True)
     idx = np.maximum(kz - 1, 0)
     tau = (np.take_along_axis(csum, idx, axis=1) - 1.0) / np.maximum(kz, 1)
@@ -84,6 +92,8 @@ def sparsemax_fwd(z, mask, y):
     keep = np.ones_like(zm, bool) if mask is None else mask
     bad |= keep.any(axis=1) & np.all(np.isneginf(zm) | ~keep, axis=1)
     y[bad] = np.nan
+    if mask is not None:
+        np.copyto(y, 0.0, where=~mask)
 
 
 def _zero_masked(a, mask):
@@ -96,6 +106,8 @@ def softmax_bwd(y, dy, mask, dx):
     dot = (dy * y).sum(axis=1, keepdims=True)
     np.subtract(dy, dot, out=dx)
     np.multiply(dx, y, out=dx)
+    if mask is not None:
+        np.copyto(dx, 0.0, where=~mask)
 
 
 @_register(BACKWARD, "softmin")
@@ -124,3 +136,5 @@ def sparsemax_bwd(y, dy, mask, dx):
     np.multiply(dx, support, out=dx)
     bad = np.isnan(y).any(axis=1)
     dx[bad] = np.nan
+    if mask is not None:
+        np.copyto(dx, 0.0, where=~mask)

@@ -139,6 +139,25 @@ def _as_2d(a: np.ndarray, cols: int) -> np.ndarray:
     return a.reshape(-1, cols) if a.size else a.reshape(0, cols)
 
 
+def _from_python(obj: Any, what: str) -> np.ndarray:
+    """Python numbers and (nested) lists as float64; strings and other objects refused by name."""
+    if isinstance(obj, (str, bytes)):
+        raise TypeError(f"{what} must be an array or a number, got a string {obj!r:.40}")
+    arr = np.asarray(obj)
+    if arr.dtype.kind in "USV":
+        raise TypeError(f"{what} must contain numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "O":  # ints beyond int64, or mixed objects
+        try:
+            return arr.astype(np.float64)
+        except OverflowError:
+            raise ValueError(f"{what} holds a value too large for float64") from None
+        except (TypeError, ValueError):
+            raise TypeError(f"{what} must contain only numbers") from None
+    if arr.dtype.kind in "biu":
+        return arr.astype(np.float64)
+    return arr  # float64, or complex: refused with a hint by the dtype check
+
+
 class NumpyBackend(Backend):
     name = "numpy"
     description = "NumPy on the CPU: chunked in-place ufuncs, threads for large arrays"
@@ -157,8 +176,8 @@ class NumpyBackend(Backend):
             )
         if isinstance(obj, np.ndarray):
             arr = obj
-        elif isinstance(obj, (list, tuple, int, float, bool)) or np.isscalar(obj) and not isinstance(obj, np.generic):
-            arr = np.asarray(obj, dtype=np.float64 if dtype is None else dtype)
+        elif isinstance(obj, (list, tuple, int, float, bool, complex, str, bytes)):
+            arr = _from_python(obj, what)
         else:
             arr = np.asarray(obj)  # NumPy scalars, torch CPU tensors, anything with __array__
         if dtype is not None and arr.dtype != np.dtype(dtype):
@@ -215,14 +234,31 @@ _NATIVE: Any = False
 
 # ----------------------------------------------------------------- helpers
 def _result(call: Call, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """(array the loop writes, array returned).  They differ when out is not C-contiguous."""
+    """(array the loop writes, array returned).
+
+    They differ when out is not C-contiguous, or overlaps an input without being
+    exactly it (an in-place call reads each block before writing it; a shifted
+    overlap would overwrite input not yet read).
+    """
     out = call.out
     if out is None:
         target = np.empty(shape, call.x.dtype)
         return target, target
-    if out.flags.c_contiguous:
+    inputs = [a for a in (call.x, call.dy, call.bias) if isinstance(a, np.ndarray)]
+    if out.flags.c_contiguous and all(_same_or_apart(out, a) for a in inputs):
         return out, out
     return np.empty(shape, call.x.dtype), out
+
+
+def _same_or_apart(out: np.ndarray, a: np.ndarray) -> bool:
+    if not np.may_share_memory(out, a):
+        return True
+    return (
+        out.__array_interface__["data"][0] == a.__array_interface__["data"][0]
+        and out.strides == a.strides
+        and out.shape == a.shape
+        and out.dtype == a.dtype
+    )
 
 
 def _finish(written: np.ndarray, returned: np.ndarray) -> np.ndarray:

@@ -248,10 +248,14 @@ def registered(backend: HostBackend) -> Iterator[HostBackend]:
     interface, its validation included, in front of the harness."""
     from activations import dispatch
 
+    saved = [(table, table.get(backend.name)) for table in (dispatch.BACKEND_MODULES, dispatch._loaded)]
     dispatch.BACKEND_MODULES[backend.name] = __name__
     dispatch._loaded[backend.name] = backend
     try:
         yield backend
-    finally:
-        dispatch.BACKEND_MODULES.pop(backend.name, None)
-        dispatch._loaded.pop(backend.name, None)
+    finally:  # put back what was there (registrations may nest)
+        for table, value in saved:
+            if value is None:
+                table.pop(backend.name, None)
+            else:
+                table[backend.name] = value
