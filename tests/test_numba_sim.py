@@ -326,7 +326,7 @@ def test_rowwise_masks(name, dtype, rng):
     assert not y[1].any() and not dx[1].any()
     check(name, x, dtype, "broadcast mask (9,)", rng, where=rng.random(9) < 0.5)
     check(name, x, dtype, "broadcast mask (4, 1)", rng, axis=0, where=np.array([[True], [False], [True], [True]]))
-    check(name, x, dtype, "mask as a list", rng, where=[bool(v) for v in rng.random(9) < 0.5])
+    check(name, x, dtype, "0-d mask", rng, where=np.array(True))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=ids(DTYPES))
@@ -376,6 +376,15 @@ def test_bfloat16_is_a_clear_type_error_on_the_simulator():
         activations.apply("relu", x_bf16, backend="numba")
 
 
+def test_scalars_and_lists_are_the_documented_copies():
+    # NumPy scalars keep their dtype, Python values are float64 (as on the NumPy backend)
+    y16 = activations.apply("relu6", np.float16(7.5), backend="numba")
+    assert y16.dtype == np.float16 and y16.shape == () and float(host(y16)) == 6.0
+    y64 = activations.apply("relu6", [-1.0, 2.5], backend="numba")
+    assert y64.dtype == np.float64
+    np.testing.assert_array_equal(host(y64), [0.0, 2.5])
+
+
 def test_device_arrays_select_the_numba_backend_and_stay_on_the_device():
     x = dev(np.linspace(-2, 2, 9).astype(np.float32))
     y = activations.apply("relu", x)  # automatic selection: x is a Numba device array
@@ -383,14 +392,18 @@ def test_device_arrays_select_the_numba_backend_and_stay_on_the_device():
     np.testing.assert_array_equal(host(y), np.maximum(np.linspace(-2, 2, 9).astype(np.float32), 0))
 
 
-def test_bias_and_mask_casts_happen_on_the_device(rng):
+def test_casts_happen_on_the_device(rng):
     x = R.random_inputs(rng, (3, 6), "gelu", R.F32)
     bias64 = rng.normal(0, 1, 6)  # float64 device array, cast to float32 by a kernel
     y = host(apply("gelu", x, bias=bias64))
     R.assert_close(y, R.forward("gelu", x, bias=bias64.astype(np.float32)), R.F32, what="float64 bias")
-    where = (rng.random((3, 6)) < 0.5).astype(np.uint8)  # not bool: cast to bool on the device
-    y = host(apply("softmax", x, where=where))
-    R.assert_close(y, R.forward("softmax", x, where=where.astype(bool)), R.F32, what="uint8 mask")
+    sources = [np.array([0.0, -0.0, 1.5, np.nan, -2.0], dt) for dt in (np.float16, np.float64)]
+    sources += [np.array([0, 3, 0, 250], dt) for dt in (np.uint8, np.int64)] + [np.array([True, False])]
+    for values in sources:  # asarray(dtype=bool): != 0, NaN is true (as NumPy)
+        got = host(NB.BACKEND.asarray(dev(values), "values", dtype=np.bool_))
+        np.testing.assert_array_equal(got, values.astype(bool), err_msg=str(values.dtype))
+    with pytest.raises(ValueError, match="boolean mask"):  # the interface wants a bool mask
+        apply("softmax", x, where=(rng.random((3, 6)) < 0.5).astype(np.uint8))
 
 
 def test_launch_config_and_stream_overrides(rng):
@@ -406,6 +419,10 @@ def test_launch_config_and_stream_overrides(rng):
     x2 = R.random_inputs(rng, (2, 150), "softmax", R.F32)
     with NB.launch_config(row_threads=64, reduce_threads=32):
         check("softmax", x2, R.F32, "64 threads per row", rng, bias=R.cast(rng.normal(size=150), R.F32))
+    for bad in (dict(row_threads=48), dict(reduce_threads=512), dict(threads=0), dict(max_blocks=0)):
+        with pytest.raises(ValueError, match="LaunchConfig"):
+            with NB.launch_config(**bad):
+                pass
 
 
 def test_kernels_compile_once_and_concurrently():

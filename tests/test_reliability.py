@@ -213,11 +213,6 @@ def test_failed_large_calls_write_nothing(name):
         assert (x.tobytes(), out.tobytes()) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: numpy_backend _ElementwiseRun copies x block by block when out overlaps x, so an out "
-    "shifted forward over x overwrites the start of the next block before it is read",
-)
 @pytest.mark.parametrize("name", ["tanh", "relu", "gelu"])
 def test_out_overlapping_x_partially_gives_the_same_values(name):
     """out= that overlaps x without being x (a shifted view of the same buffer) must give the
@@ -506,7 +501,7 @@ def test_numba_kernel_cache_keys_are_our_identifiers(tmp_path):
         assert spec.kind in {"elementwise", "gated", "rowwise", "colsum", "finalize", "cast", "gather", "scatter"}, spec
         assert spec.dtype in set(kernels.DTYPES) | {"bool"}, spec
         assert spec.name in names or re.fullmatch(r"\d_\d|int64|uint8", spec.name), spec
-        assert spec.variant in ("", "fwd", "bwd", None) or re.fullmatch(r"[a-z0-9_]+", str(spec.variant)), spec
+        assert spec.variant in ("", "-", "fwd", "bwd", None) or re.fullmatch(r"[a-z0-9_]+", str(spec.variant)), spec
 
 
 def _mode_problem(path: Path) -> str | None:

@@ -4,8 +4,8 @@ Arrays: it works on Numba device arrays and takes any object with
 ``__cuda_array_interface__`` (CuPy, PyTorch, JAX, ...) zero-copy through
 ``cuda.as_cuda_array``.  Host NumPy arrays are refused with a ValueError: no
 hidden transfers.  The only host-to-device copies it makes are of Python
-lists and scalars (``bias=[...]``, ``where=True``), which have no device to
-live on.  Results are Numba device arrays on the same device.
+lists and scalars and NumPy scalars (``bias=[...]``, ``np.float16(x)``), which
+have no device to live on.  Results are Numba device arrays on the same device.
 
 Streams: kernels are queued on, in this order of precedence, the stream of
 :func:`use_stream`, the stream ``x`` carries (``DeviceNDArray.stream``: set
@@ -50,6 +50,16 @@ class LaunchConfig:
     max_blocks: int | None = None
     row_threads: int | None = None
     reduce_threads: int = 256
+
+    def __post_init__(self):
+        # the reductions index a 256-entry shared array and halve the block each step
+        for field, value in (("row_threads", self.row_threads), ("reduce_threads", self.reduce_threads)):
+            if value is not None and not (0 < value <= 256 and value & (value - 1) == 0):
+                raise ValueError(f"LaunchConfig.{field} must be a power of two <= 256, got {value!r}")
+        if not 0 < self.threads <= 1024:
+            raise ValueError(f"LaunchConfig.threads must be in 1..1024, got {self.threads!r}")
+        if self.max_blocks is not None and self.max_blocks < 1:
+            raise ValueError(f"LaunchConfig.max_blocks must be >= 1, got {self.max_blocks!r}")
 
 
 #: the simulator runs one Python thread per CUDA thread: keep grids tiny there
@@ -295,8 +305,10 @@ class NumbaBackend(Backend):
                 f"move it first with numba.cuda.to_device({what}) (or pass backend='numpy')"
             )
         elif isinstance(obj, (list, tuple, int, float, bool, np.generic)):
-            # small host values with no device of their own: the one documented copy
-            host = np.asarray(obj, dtype=np.float64 if dtype is None else dtype)
+            # small host values with no device of their own: the one documented copy.
+            # Python values are float64; a NumPy scalar keeps its dtype (as on the NumPy backend).
+            default = obj.dtype if isinstance(obj, np.generic) else np.float64
+            host = np.asarray(obj, dtype=default if dtype is None else dtype)
             arr = cuda.to_device(host, stream=_stream.get() or 0)
         else:
             raise ValueError(

@@ -66,7 +66,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", metavar="PATH", help="also write every kernel's report as JSON")
     parser.add_argument("--only", nargs="+", default=[], metavar="NAME",
                         help="only these kernel modules (activation names, or colsum)")
-    parser.add_argument("--dtype", nargs="+", default=[], metavar="DT", help="only these dtypes (f16 bf16 f32 f64)")
+    parser.add_argument("--dtype", nargs="+", default=[], choices=("f16", "bf16", "f32", "f64"), metavar="DT",
+                        help="only these dtypes (f16 bf16 f32 f64)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel compiler processes")
     parser.add_argument("--sass", action="store_true",
                         help="disassemble (cuobjdump) and check that elementwise kernels use 128-bit loads/stores")

@@ -4,9 +4,9 @@
 modules get, from ``activations.backends._cuda_source``), compiles them in parallel with the
 launcher into ``tests/cuda_host/build/libcuda_host-<hash>.so`` and reuses that library until a
 source, a flag or the compiler changes.  :class:`HostLauncher` implements the launch interface of
-``activations.backends._cuda_ops`` on NumPy arrays, so :func:`host_backend` is the package's
+``activations.backends._cuda_ops`` on NumPy arrays, so :class:`HostBackend` is the package's
 CUDA backend with the CPU in place of the GPU: same argument packing, same launch shapes, same
-path choices, same kernel text.
+path choices, same kernel text.  :func:`registered` puts it behind ``activations.apply``.
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def build() -> Path:
             for name, text in files.items():
                 (src / name).parent.mkdir(parents=True, exist_ok=True)
                 (src / name).write_text(text)
-            units = [*HARNESS_UNITS, *sorted(translation_units())]
+            units = [*HARNESS_UNITS, *sorted(n for n in files if n.startswith("entries_"))]
             flags = [*CXXFLAGS, f"-I{src / 'include'}", f"-I{src / 'kernels'}"]
 
             def compile_one(unit: str) -> Path:
@@ -236,10 +236,6 @@ class HostBackend(KernelBackend):
         if not isinstance(obj, np.ndarray):  # lists and scalars: float64 unless a dtype is asked for
             obj = np.asarray(obj, dtype=np.float64 if dtype is None else dtype)
         return obj if dtype is None or obj.dtype == np.dtype(dtype) else obj.astype(dtype)
-
-
-def host_backend(info: DeviceInfo = HOST_DEVICE, library: HostLibrary | None = None) -> HostBackend:
-    return HostBackend(HostLauncher(library or HostLibrary(build()), info))
 
 
 @contextlib.contextmanager
