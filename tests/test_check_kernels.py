@@ -20,7 +20,7 @@ if not _cuda_source.cuda_include_dirs():
 def _args(**kw) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     ck.add_arguments(parser)
-    args = parser.parse_args([])
+    args = parser.parse_args(["--checker", "cuda-c"])  # the Numba kernels: tests/test_numba_ptx.py
     for k, v in kw.items():
         setattr(args, k, v)
     return args

@@ -5,8 +5,9 @@ float64 instruction, and ptxas assembles them without register spills.
 switches it on without a GPU): it re-runs itself in a subprocess without
 NUMBA_ENABLE_CUDASIM.  It needs nvidia-cuda-nvrtc 13.0 (a test dependency)
 and, for registers and spills, ptxas 13.0.  The test compiles a representative
-subset (every activation in float32, the others in every dtype, all helper
-kernels); ``ACTIVATIONS_NUMBA_PTX_ALL=1`` checks all of them (about 350).
+subset (``_numba_check.quick_specs``: every activation in float32, a few in
+every dtype, the helper kernels); ``ACTIVATIONS_NUMBA_PTX_ALL=1`` checks all
+354.
 """
 from __future__ import annotations
 

@@ -242,7 +242,7 @@ def _in_subprocesses(cc, specs: list, ptxas, jobs: int) -> list[NumbaKernelCheck
 
 # --------------------------------------------------------------------- main
 def quick_specs() -> list:
-    """A representative subset: every activation in float32, a few in the other dtypes, the helpers."""
+    """A representative subset: every activation in float32, seven in every dtype, the helpers."""
     from . import _numba_kernels as K
 
     keep = []

@@ -69,6 +69,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", nargs="+", default=[], choices=("f16", "bf16", "f32", "f64"), metavar="DT",
                         help="only these dtypes (f16 bf16 f32 f64)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel compiler processes")
+    parser.add_argument("--checker", nargs="+", default=[], choices=["cuda-c", "numba"],
+                        help="only these kernel families (default: all)")
     parser.add_argument("--sass", action="store_true",
                         help="disassemble (cuobjdump) and check that elementwise kernels use 128-bit loads/stores")
     parser.add_argument("--summary", action="store_true", help="one line per module instead of one per kernel")
@@ -79,6 +81,8 @@ def run(args) -> int:
     start = time.perf_counter()
     result = CheckResult()
     for name, checker in CHECKERS.items():
+        if args.checker and name not in args.checker:
+            continue
         part = checker(opts)
         result.kernels += part.kernels
         result.errors += [f"{name}: {e}" for e in part.errors]
@@ -297,5 +301,24 @@ def check_vector_sass(cubin: bytes, module: str) -> list[str]:
     return errors or ([] if functions else [f"{module}: cuobjdump found no functions"])
 
 
-#: every checker, by name: the CUDA C kernels here; other kernel families add theirs
-CHECKERS: dict[str, Checker] = {"cuda-c": check_cuda_c}
+def check_numba(opts: Options) -> CheckResult:
+    """The Numba kernels through compile_ptx + ptxas (sm_90, the architecture the issue asks for)."""
+    from ..backends._numba_check import check_numba_kernels
+
+    result = CheckResult()
+    archs = [a for a in opts.archs if a == "sm_90"]
+    if not archs:
+        result.notes.append("numba: checked for sm_90 only; not in --arch")
+    for arch in archs:
+        cc = (int(arch[3:-1]), int(arch[-1]))
+        for r in check_numba_kernels(cc, names=opts.only or None, dtypes=opts.dtypes or None, jobs=opts.jobs):
+            kernel = f"{r.name}_{r.dtype}_{r.variant}"
+            if r.registers is not None:
+                result.kernels.append(KernelReport("numba", r.name, kernel, arch, r.registers, spill_stores=r.spills or 0))
+            if not r.ok:
+                result.errors.append(f"numba {kernel} {arch}: {r.message}")
+    return result
+
+
+#: every checker, by name: the CUDA C kernels and the Numba kernels
+CHECKERS: dict[str, Checker] = {"cuda-c": check_cuda_c, "numba": check_numba}
