@@ -23,4 +23,18 @@ def run(args) -> int:
         ok, detail = dispatch.status(name)
         print(f"{name.ljust(width)}  {'yes' if ok else 'no '}  {detail}")
     print(f"\nautomatic selection follows where x lives; {dispatch.ENV_VAR}=NAME or backend=NAME forces one")
+    print(_native_line())
     return 0
+
+
+def _native_line() -> str:
+    """The compiled CPU loops the numpy backend uses when it can (built on first use)."""
+    import os
+
+    if os.environ.get("ACTIVATIONS_NATIVE", "1") == "0":
+        return "numpy backend's compiled CPU loops: off (ACTIVATIONS_NATIVE=0)"
+    from ..backends import _native_cpu
+
+    if _native_cpu.usable():
+        return "numpy backend's compiled CPU loops: in use"
+    return f"numpy backend's compiled CPU loops: not in use ({_native_cpu.WHY_NOT}); pure NumPy instead"
