@@ -565,8 +565,11 @@ template <class D> struct Elementwise {
       bias = bias_pat.empty() ? nullptr : bias_pat.data();
       weight = weight_pat.empty() ? nullptr : weight_pat.data();
     }
-    // In place (out = x, or dx = dy) the lines are in the cache already: plain stores.
-    stream = kDirect && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy;
+    // In place (out = x, or dx = dy) the lines are in the cache already: plain stores.  A forward
+    // with a transcendental function is compute-bound on one core: the extra copy through L1
+    // costs more than the saved reads (measured), so it streams only in the backward.
+    stream = kDirect && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy &&
+             (!ops.heavy || j.backward);
     if (j.backward) {
       if (j.bias != nullptr) sums_b.assign(size_t(g.row_chunks * g.width), 0.0);
       if (per_column_w) sums_w.assign(size_t(g.row_chunks * g.width), 0.0);
@@ -825,15 +828,26 @@ template <class F, class D> int run_gated(const Job& job) {
 // negative of that, log_softmax dy - exp(y) sum(dy).
 enum Rowwise : int { kSoftmax = 0, kLogSoftmax = 1, kSoftmin = 2 };
 
-template <class C> C row_max(const C* __restrict z, i64 n, bool negate) {
-  C m = -act::m::inf<C>();
-  if (negate) {
-#pragma omp simd reduction(max : m)
-    for (i64 k = 0; k < n; ++k) m = std::max(m, -z[k]);
-  } else {
-#pragma omp simd reduction(max : m)
-    for (i64 k = 0; k < n; ++k) m = std::max(m, z[k]);
+// max of z (or of -z) over a row, NaN ignored (a NaN reaches the row through the sum).  Kept in
+// 32 partial maxima: GCC does not vectorize a float max reduction written with std::max.
+template <bool Negate, class C> C row_max(const C* __restrict z, i64 n) {
+  constexpr int kLanes = 32;
+  C part[kLanes];
+  for (int l = 0; l < kLanes; ++l) part[l] = -act::m::inf<C>();
+  i64 k = 0;
+  for (; k + kLanes <= n; k += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const C v = Negate ? -z[k + l] : z[k + l];
+      part[l] = v > part[l] ? v : part[l];
+    }
   }
+  C m = -act::m::inf<C>();
+  for (; k < n; ++k) {
+    const C v = Negate ? -z[k] : z[k];
+    m = v > m ? v : m;
+  }
+  for (int l = 0; l < kLanes; ++l) m = part[l] > m ? part[l] : m;
   return m;
 }
 
@@ -872,7 +886,7 @@ template <int Kind, class D> struct RowwiseRun {
 
   void forward_row(const C* __restrict z, C* __restrict y) const {
     constexpr bool neg = Kind == kSoftmin;
-    const C m = row_max(z, n, neg);
+    const C m = row_max<neg>(z, n);
     C s = 0;
     if (Kind == kLogSoftmax) {
 #pragma omp simd reduction(+ : s)
