@@ -56,7 +56,7 @@ using act::u64;
 constexpr i64 kBlock = 2048;
 // Below this many elements one thread beats waking the pool (a few tens of microseconds on a
 // VM): activations with a transcendental function are worth splitting sooner than the others.
-constexpr i64 kParallelMinCheap = i64(1) << 18;
+constexpr i64 kParallelMinCheap = i64(1) << 17;
 constexpr i64 kParallelMinHeavy = i64(1) << 15;
 // Elements per task when work is split: small enough to balance two busy cores, large enough
 // that the per-task overhead (a few microseconds) does not show.
