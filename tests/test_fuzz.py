@@ -830,9 +830,6 @@ def test_numba_keeps_the_dtype_of_numpy_scalars():
     assert np.dtype(y.dtype) == np.float16, y.dtype
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a Python list of bools as where= is refused (ValueError 'where must be a "
-                   "boolean mask, got dtype float64'): NumpyBackend.asarray turns lists into float64 before the mask "
-                   "check of _interface._mask; the same mask as a bool array works")
 def test_where_as_a_list_of_bools():
     x = np.array([1.0, 2.0, 3.0])
     expected = activations.apply("softmax", x, where=np.array([True, False, True]))

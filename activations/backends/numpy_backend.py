@@ -153,9 +153,9 @@ def _from_python(obj: Any, what: str) -> np.ndarray:
             raise ValueError(f"{what} holds a value too large for float64") from None
         except (TypeError, ValueError):
             raise TypeError(f"{what} must contain only numbers") from None
-    if arr.dtype.kind in "biu":
+    if arr.dtype.kind in "iu":
         return arr.astype(np.float64)
-    return arr  # float64, or complex: refused with a hint by the dtype check
+    return arr  # float64; bool (a where= mask, refused as x); complex (refused with a hint)
 
 
 class NumpyBackend(Backend):

@@ -482,7 +482,8 @@ template <class C> struct Ops {
   bool heavy;  // calls exp, erfc, tanh...: worth threads sooner
 };
 
-// Functors that call a transcendental function (the others are a few compares and multiplies).
+// Functors that call a transcendental function (the others are a few compares, multiplies, a
+// division or rrelu's integer hash: memory-bound).
 template <class F> struct Heavy : std::true_type {};
 #define ACT_CPU_CHEAP(functor) \
   template <> struct Heavy<act::fn::functor> : std::false_type {};
@@ -490,6 +491,8 @@ ACT_CPU_CHEAP(Relu)
 ACT_CPU_CHEAP(Relu6)
 ACT_CPU_CHEAP(LeakyRelu)
 ACT_CPU_CHEAP(Prelu)
+ACT_CPU_CHEAP(Rrelu)
+ACT_CPU_CHEAP(Softsign)
 ACT_CPU_CHEAP(HardSigmoid)
 ACT_CPU_CHEAP(HardSilu)
 ACT_CPU_CHEAP(HardTanh)
