@@ -229,7 +229,9 @@ def _softmax_y(z, mask, big, total, log: bool):
         total = xp.where(total == 0, 1, total)  # fully masked: 0 / 1 = 0
     y = zm - big
     xp.exp(y, out=y)
-    return xp.divide(y, total, out=y)
+    y = xp.divide(y, total, out=y)
+    # masked entries stay 0 even when NaN/inf in the row's unmasked part poisons it
+    return y if mask is None else xp.where(mask, y, 0)
 
 
 def _softmax_forward_task(*blocks, has_bias, has_mask, cdtype, negate, log, out_dtype):
@@ -273,6 +275,8 @@ def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, log, out_dtyp
             xp.multiply(dx, y, out=dx)
             if negate:
                 xp.negative(dx, out=dx)
+            if mask is not None:  # 0 even when the row's reduction is NaN
+                dx = xp.where(mask, dx, 0)
     return dx.astype(out_dtype)
 
 
