@@ -18,6 +18,19 @@ SELU_SCALE = 1.0507009873554804934193349852946
 # tanh-GELU constants: sqrt(2/pi) and the cubic coefficient (Hendrycks & Gimpel 2016).
 GELU_K0 = 0.7978845608028654
 GELU_K1 = 0.044715
+# Taylor coefficients of x - tanh(x) = x^3 * sum c_k x^(2k), k = 0..8: backends use them for
+# |x| < 0.25, where the subtraction would cancel (truncation error < 1e-16).
+TANH_SHRINK_SERIES = (
+    1.0 / 3.0,
+    -2.0 / 15.0,
+    17.0 / 315.0,
+    -62.0 / 2835.0,
+    1382.0 / 155925.0,
+    -21844.0 / 6081075.0,
+    929569.0 / 638512875.0,
+    -6404582.0 / 10854718875.0,
+    443861162.0 / 1856156927625.0,
+)
 
 _GELU_APPROX = Param(
     "approximate",

@@ -30,7 +30,7 @@ import numpy as np
 import numba
 from numba import cuda
 
-from ..catalogue import GELU_K0, GELU_K1, REGISTRY, SELU_ALPHA, SELU_SCALE
+from ..catalogue import GELU_K0, GELU_K1, REGISTRY, SELU_ALPHA, SELU_SCALE, TANH_SHRINK_SERIES
 from ..registry import Kind
 
 
@@ -123,21 +123,7 @@ _CONSTANTS: dict[str, float] = {
     "TANH_SHRINK_SERIES_END": 0.25,
     "U24": 2.0**-24,
 }
-# Taylor coefficients of x - tanh(x) = x^3 * sum c_k x^(2k), used for
-# |x| < 0.25 where the subtraction would cancel (truncation error < 1e-16);
-# the same series as the NumPy backend.
-_TANH_SHRINK_SERIES = (
-    1.0 / 3.0,
-    -2.0 / 15.0,
-    17.0 / 315.0,
-    -62.0 / 2835.0,
-    1382.0 / 155925.0,
-    -21844.0 / 6081075.0,
-    929569.0 / 638512875.0,
-    -6404582.0 / 10854718875.0,
-    443861162.0 / 1856156927625.0,
-)
-for _k, _c in enumerate(_TANH_SHRINK_SERIES):
+for _k, _c in enumerate(TANH_SHRINK_SERIES):
     _CONSTANTS[f"TS{_k}"] = _c
 globals().update(_CONSTANTS)
 CT = numba.float64  # the compute type; float32 in the float32 clone

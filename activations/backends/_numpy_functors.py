@@ -19,6 +19,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..catalogue import GELU_K0, GELU_K1, SELU_ALPHA, SELU_SCALE, TANH_SHRINK_SERIES
+
 FORWARD: dict[str, Callable] = {}
 BACKWARD: dict[str, Callable] = {}
 
@@ -233,8 +235,6 @@ def elu_bwd(x, dy, dx, p, s):
     np.multiply(dy, s.t1, out=dx)
 
 
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
 
 
 @forward("selu")
@@ -293,10 +293,10 @@ def _gelu_exact_cdf(x, out):
 def _gelu_tanh_inner(x, out, tmp):
     """out = k0 * (x + k1 x^3)."""
     np.multiply(x, x, out=tmp)
-    np.multiply(tmp, 0.044715, out=tmp)
+    np.multiply(tmp, GELU_K1, out=tmp)
     np.add(tmp, 1.0, out=tmp)
     np.multiply(tmp, x, out=out)
-    np.multiply(out, 0.7978845608028654, out=out)
+    np.multiply(out, GELU_K0, out=out)
 
 
 @forward("gelu")
@@ -328,10 +328,10 @@ def gelu_bwd(x, dy, dx, p, s):
         _gelu_tanh_inner(xc, s.t1, s.t2)
         np.tanh(s.t1, out=s.t1)  # t
         np.multiply(xc, xc, out=s.t2)
-        np.multiply(s.t2, 3.0 * 0.044715, out=s.t2)
+        np.multiply(s.t2, 3.0 * GELU_K1, out=s.t2)
         np.add(s.t2, 1.0, out=s.t2)
         np.multiply(s.t2, xc, out=s.t2)
-        np.multiply(s.t2, 0.5 * 0.7978845608028654, out=s.t2)  # 0.5 x k0 (1 + 3 k1 x^2)
+        np.multiply(s.t2, 0.5 * GELU_K0, out=s.t2)  # 0.5 x k0 (1 + 3 k1 x^2)
         np.multiply(s.t1, s.t1, out=dx)
         np.subtract(1.0, dx, out=dx)  # 1 - t^2
         np.multiply(s.t2, dx, out=s.t2)
@@ -541,19 +541,6 @@ def hard_tanh_bwd(x, dy, dx, p, s):
     nan_from(x, dx, s)
 
 
-# Taylor coefficients of x - tanh(x) = sum c_k x^(2k+3), k = 0..8: used for
-# |x| < 0.25 where the subtraction would cancel (truncation error < 1e-16).
-_TANH_SHRINK_SERIES = (
-    1.0 / 3.0,
-    -2.0 / 15.0,
-    17.0 / 315.0,
-    -62.0 / 2835.0,
-    1382.0 / 155925.0,
-    -21844.0 / 6081075.0,
-    929569.0 / 638512875.0,
-    -6404582.0 / 10854718875.0,
-    443861162.0 / 1856156927625.0,
-)
 
 
 @forward("tanh_shrink")
@@ -567,8 +554,8 @@ def tanh_shrink_fwd(x, out, p, s):
     x2 = s.t1
     np.multiply(x, x, out=x2)
     acc = s.t2
-    acc.fill(_TANH_SHRINK_SERIES[-1])
-    for c in _TANH_SHRINK_SERIES[-2::-1]:
+    acc.fill(TANH_SHRINK_SERIES[-1])
+    for c in TANH_SHRINK_SERIES[-2::-1]:
         np.multiply(acc, x2, out=acc)
         np.add(acc, c, out=acc)
     np.multiply(acc, x2, out=acc)
