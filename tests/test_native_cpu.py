@@ -24,7 +24,14 @@ from activations.backends import _native_cpu as N
 from activations.backends import numpy_backend
 from activations.catalogue import REGISTRY
 
-pytestmark = pytest.mark.skipif(not N.usable(), reason=f"compiled CPU loops unavailable: {N.WHY_NOT}")
+# Tests that run whether or not the loops could be built here; every other test is skipped then.
+WITHOUT_LOOPS = {"test_builds_where_a_compiler_exists", "test_no_compiler_means_numpy_path"}
+
+
+@pytest.fixture(autouse=True)
+def _needs_loops(request):
+    if request.node.originalname not in WITHOUT_LOOPS and not N.usable():
+        pytest.skip(f"compiled CPU loops unavailable: {N.WHY_NOT}")
 
 ELEMENTWISE = REGISTRY.names("elementwise")
 # non-default parameters that take each activation off its default branches
@@ -341,6 +348,14 @@ def _probe(env: dict) -> str:
     full = {**os.environ, **env}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=120,
                           cwd=str(R.__file__).rsplit("/tests/", 1)[0]).stdout
+
+
+def test_builds_where_a_compiler_exists():
+    """On Linux with a C++ compiler the loops must build: a failure here usually means that
+    kernels/functors.cuh or common.cuh started using something prelude.h does not provide."""
+    if not sys.platform.startswith("linux") or N._compiler() is None:
+        pytest.skip("no C++ compiler on this machine: the NumPy path runs everything")
+    assert N.usable(), N.WHY_NOT
 
 
 def test_no_compiler_means_numpy_path(tmp_path):

@@ -398,15 +398,23 @@ def _self_test(lib: _Lib) -> None:
 
 
 # ------------------------------------------------------------------- calls
-def _threads() -> int:
-    # the NumPy backend's reading of ACTIVATIONS_NUM_THREADS, so both paths use the same count
-    from .numpy_backend import _num_threads
+_THREADS: tuple[str | None, int] = ("", 0)  # (ACTIVATIONS_NUM_THREADS as last read, thread count)
 
-    return _num_threads()
+
+def _threads() -> int:
+    """The NumPy backend's reading of ACTIVATIONS_NUM_THREADS (both paths use the same count),
+    recomputed only when the variable changes: it costs microseconds per call otherwise."""
+    global _THREADS
+    env = os.environ.get("ACTIVATIONS_NUM_THREADS")
+    if env != _THREADS[0] or not _THREADS[1]:
+        from .numpy_backend import _num_threads
+
+        _THREADS = (env, _num_threads())
+    return _THREADS[1]
 
 
 def _addr(a: np.ndarray) -> int:
-    return a.__array_interface__["data"][0]  # cheaper than a.ctypes.data
+    return a.ctypes.data
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> bool:

@@ -38,7 +38,6 @@ inline __attribute__((always_inline)) double sigmoid(double x) { return sigmoid_
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <new>
 #include <thread>
 #include <vector>
 

@@ -1,6 +1,6 @@
 """Benchmark of the compiled CPU loops (docs/cpu-native.md, "Performance").
 
-    python kernels/cpu/bench_native.py [--names relu,gelu] [--softmax] [--backward] [--json out.json]
+    python bench/native_vs_torch.py [--names relu,gelu] [--softmax] [--backward] [--json out.json]
 
 The NumPy backend with out= (1 and 2 threads, ACTIVATIONS_NUM_THREADS) against torch's ATen
 kernels with out= (torch.set_num_threads 1 and 2; a torch composite where ATen has no kernel)
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 import activations  # noqa: E402
 from activations.benchmarks import formulas as FM  # noqa: E402
