@@ -853,9 +853,7 @@ def test_log_softmax_of_rows_far_from_zero(path, monkeypatch):
     reference.assert_close(activations.grad("log_softmax", x, dy), reference.backward("log_softmax", x, dy), np.float32)
 
 
-@pytest.mark.parametrize("path", ["ufunc", pytest.param("native", marks=pytest.mark.xfail(
-    strict=True, reason="bug: the compiled CPU loops evaluate tanh_shrink as x - tanh(x) near 0, where it cancels "
-    "(relative error 1.8 at x = 3e-4 in float32); docs/semantics.md promises a series there, as the ufunc path has"))])
+@pytest.mark.parametrize("path", ["ufunc", "native"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_tanh_shrink_near_zero(path, dtype, monkeypatch):
     from activations.backends import numpy_backend
