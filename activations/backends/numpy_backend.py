@@ -440,10 +440,11 @@ def _gated_parts(call: Call):
     return z2, two_h // 2, cdtype
 
 
-def _gated_shape(call: Call) -> tuple[int, ...]:
-    moved = list(call.out_shape)
-    h = moved.pop(call.axis)
-    return tuple(moved) + (h,)
+def _rows_to_axis(a2: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
+    """Undo the (rows, axis) layout: a view of ``a2`` shaped ``shape`` with its last axis at ``axis``."""
+    moved = list(shape)
+    moved.append(moved.pop(axis))
+    return np.moveaxis(a2.reshape(moved), -1, axis)
 
 
 _GATE = {  # name -> (index of the half the activation gates, elementwise functor)
@@ -482,7 +483,7 @@ def _gated_forward(call: Call) -> np.ndarray:
                 _nan_either(a, b, yb, s)
 
     run_parallel(_blocks(z2.shape[0], h), work, y2.size)
-    y = np.moveaxis(y2.reshape(_gated_shape(call)), -1, call.axis)
+    y = _rows_to_axis(y2, call.out_shape, call.axis)
     np.copyto(out, y, casting="unsafe")
     return _finish(out, returned)
 
@@ -524,9 +525,7 @@ def _gated_backward(call: Call) -> Grads:
                 _nan_either(a, b, db, s)
 
     run_parallel(_blocks(z2.shape[0], h), work, z2.size)
-    moved = list(call.x.shape)
-    moved.append(moved.pop(call.axis))
-    g = np.moveaxis(g2.reshape(moved), -1, call.axis)
+    g = _rows_to_axis(g2, call.x.shape, call.axis)
     np.copyto(dx, g, casting="unsafe")
     dbias = None
     if call.bias is not None:
@@ -572,9 +571,7 @@ def _rowwise_forward(call: Call) -> np.ndarray:
 
     run_parallel(_row_spans(*z2.shape), work, z2.size)
     if not direct:
-        moved = list(call.x.shape)
-        moved.append(moved.pop(call.axis))
-        np.copyto(out, np.moveaxis(y2.reshape(moved), -1, call.axis), casting="unsafe")
+        np.copyto(out, _rows_to_axis(y2, call.x.shape, call.axis), casting="unsafe")
     return _finish(out, returned)
 
 
@@ -596,9 +593,7 @@ def _rowwise_backward(call: Call) -> Grads:
                 bwd(y, dy2[r0:r1], m, g2[r0:r1])
 
     run_parallel(_row_spans(*z2.shape), work, z2.size)
-    moved = list(call.x.shape)
-    moved.append(moved.pop(call.axis))
-    g = np.moveaxis(g2.reshape(moved), -1, call.axis)
+    g = _rows_to_axis(g2, call.x.shape, call.axis)
     np.copyto(dx, g, casting="unsafe")
     dbias = None
     if call.bias is not None:
