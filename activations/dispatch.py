@@ -22,7 +22,7 @@ ENV_VAR = "ACTIVATIONS_BACKEND"
 
 #: name -> module that defines BACKEND
 BACKEND_MODULES: dict[str, str] = {
-    "numpy": "activations.backends.numpy_backend",
+    "numpy": "activations.backends.cpu",
     "cupy": "activations.backends.cupy_backend",
     "numba": "activations.backends.numba_backend",
     "dask": "activations.backends.dask_backend",

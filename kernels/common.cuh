@@ -16,6 +16,9 @@ using u64 = unsigned long long;
 // One overload set per function, so that a functor written once for its compute type C calls
 // the f-suffixed routine for float and the double routine for double (never a silent promotion).
 namespace m {
+// The CPU engine (kernels/cpu/prelude.h) defines ACT_CPU_MATH and brings its own vector math
+// library (kernels/cpu/vmath.h) under these names; the GPU and the host harness use CUDA's.
+#ifndef ACT_CPU_MATH
 #define ACT_MATH_1(name, f32, f64)                                  \
   __device__ __forceinline__ float name(float x) { return f32(x); } \
   __device__ __forceinline__ double name(double x) { return f64(x); }
@@ -25,12 +28,17 @@ ACT_MATH_1(log, logf, ::log)
 ACT_MATH_1(log1p, log1pf, ::log1p)
 ACT_MATH_1(tanh, tanhf, ::tanh)
 ACT_MATH_1(erfc, erfcf, ::erfc)
+ACT_MATH_1(normcdf, normcdff, ::normcdf)  // Phi(x) = erfc(-x / sqrt2) / 2, accurate in both tails
 ACT_MATH_1(sin, sinf, ::sin)
 ACT_MATH_1(sqrt, sqrtf, ::sqrt)
 ACT_MATH_1(abs, fabsf, ::fabs)
 #undef ACT_MATH_1
 __device__ __forceinline__ float hypot(float a, float b) { return hypotf(a, b); }
 __device__ __forceinline__ double hypot(double a, double b) { return ::hypot(a, b); }
+// exp(-x^2 / 2), the Gaussian's shape
+__device__ __forceinline__ float gauss(float x) { return expf(-0.5f * x * x); }
+__device__ __forceinline__ double gauss(double x) { return ::exp(-0.5 * x * x); }
+#endif
 __device__ __forceinline__ float copysign(float a, float b) { return copysignf(a, b); }
 __device__ __forceinline__ double copysign(double a, double b) { return ::copysign(a, b); }
 

@@ -22,13 +22,21 @@ template <class C> struct Ctx {
 struct Functor {
   static constexpr bool from_y = false;    // bwd takes y instead of x
   static constexpr bool weighted = false;  // uses c.w; dweight(x, dy, c) is this element's dweight term
+  static constexpr bool heavy = true;      // calls a transcendental function (else a few compares and
+                                           // multiplies: memory-bound, worth threads only on big arrays)
+  static constexpr int choice = -1;        // index (p0..p2) of a 0/1 parameter the code branches on, or -1:
+                                           // the CPU loops compile one copy per value
+};
+// Functors with nothing but compares, multiplies and divisions.
+struct CheapFunctor : Functor {
+  static constexpr bool heavy = false;
 };
 
 namespace fn {
 
 // relu(negative_slope=p0, max_value=p1 (+inf: none), threshold=p2), Keras 3 semantics.
 // x > t: x, or clip(x, 0, max) when a cap is given;  x <= t: s * (x - t) as +0.0 when zero.
-struct Relu : Functor {
+struct Relu : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
     if (x > c.p2) return c.p1 < m::inf<C>() ? m::min(m::max(x, C(0)), c.p1) : x;
     const C r = c.p0 == C(0) ? C(0) : c.p0 * (x - c.p2);  // s = 0 at x = -inf gives 0, not NaN
@@ -42,7 +50,7 @@ struct Relu : Functor {
 };
 
 // relu6: min(max(x, 0), 6);  1 on the open (0, 6).
-struct Relu6 : Functor {
+struct Relu6 : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x > C(0) ? m::min(x, C(6)) : C(0); }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return (x > C(0) && x < C(6)) ? C(1) : C(0); }
 };
@@ -52,13 +60,13 @@ template <class C> __device__ __forceinline__ C leaky(C x, C a) { return x > C(0
 template <class C> __device__ __forceinline__ C leaky_grad(C x, C a) { return x > C(0) ? C(1) : a; }
 
 // leaky_relu(negative_slope=p0).
-struct LeakyRelu : Functor {
+struct LeakyRelu : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return leaky(x, c.p0); }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return leaky_grad(x, c.p0); }
 };
 
 // prelu: slope c.w (weight[i % C], weight[0], or the float weight);  dweight term: dy x where x <= 0.
-struct Prelu : Functor {
+struct Prelu : CheapFunctor {
   static constexpr bool weighted = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return leaky(x, c.w); }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return leaky_grad(x, c.w); }
@@ -68,7 +76,8 @@ struct Prelu : Functor {
 // rrelu(lower=p0, upper=p1, training=p2, seed): slope (lower + upper) / 2 in eval mode, and
 // lower + (upper - lower) * u(seed, i) in training, u from the splitmix64 finalizer of
 // seed + (i + 1) * golden ratio: 24 bits, exact in float.  The backward recomputes the same slope.
-struct Rrelu : Functor {
+struct Rrelu : CheapFunctor {
+  static constexpr int choice = 2;  // training
   template <class C> static __device__ C slope(const Ctx<C>& c) {
     if (c.p2 == C(0)) return (c.p0 + c.p1) / C(2);
     u64 z = c.seed + (u64(c.i) + 1ull) * 0x9E3779B97F4A7C15ull;
@@ -109,15 +118,17 @@ struct Celu : Functor {
 };
 
 // gelu(approximate=p0: 0 exact, 1 tanh).
-//   exact: x * Phi(x) = 0.5 x erfc(-x / sqrt2);  Phi(x) + x phi(x).
+//   exact: x * Phi(x) = 0.5 x erfc(-x / sqrt2);  Phi(x) + x phi(x).  m::normcdf and m::gauss take x
+//          itself: rounding -x / sqrt2 or x^2 / 2 first would cost about x^2 ulps in the tails.
 //   tanh:  0.5 x (1 + tanh(u)), u = k0 (x + k1 x^3), written x * sigmoid(2u) (same value: no
 //          cancellation of 1 + tanh(u) in the negative tail);  s + 2 x s (1 - s) k0 (1 + 3 k1 x^2).
 struct Gelu : Functor {
+  static constexpr int choice = 0;  // approximate
   template <class C> static __device__ C k0() { return C(0.7978845608028654); }  // sqrt(2 / pi)
   template <class C> static __device__ C k1() { return C(0.044715); }
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
     if (c.p0 != C(0)) return m::xmul(x, m::sigmoid(C(2) * k0<C>() * (x + k1<C>() * x * x * x)));
-    return m::xmul(x, C(0.5) * m::erfc(x * C(-0.70710678118654752440)));
+    return m::xmul(x, m::normcdf(x));
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
     if (c.p0 != C(0)) {
@@ -125,8 +136,8 @@ struct Gelu : Functor {
       const C s = m::sigmoid(u2);
       return s + m::xmul(x * (C(1) + C(3) * k1<C>() * x * x), C(2) * k0<C>() * s * m::sigmoid(-u2));
     }
-    const C phi = m::exp(C(-0.5) * x * x) * C(0.39894228040143267794);  // 1 / sqrt(2 pi)
-    return C(0.5) * m::erfc(x * C(-0.70710678118654752440)) + m::xmul(x, phi);
+    const C phi = m::gauss(x) * C(0.39894228040143267794);  // 1 / sqrt(2 pi)
+    return m::normcdf(x) + m::xmul(x, phi);
   }
 };
 
@@ -138,7 +149,7 @@ struct Sigmoid : Functor {
 };
 
 // hard_sigmoid(slope=p0, offset=p1): clip(slope x + offset, 0, 1);  slope on the open (0, 1) part.
-struct HardSigmoid : Functor {
+struct HardSigmoid : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
     return m::min(m::max(c.p0 * x + c.p1, C(0)), C(1));
   }
@@ -171,7 +182,7 @@ struct Softplus : Functor {
 };
 
 // softsign: x / (1 + |x|) (+-1 at +-inf);  1 / (1 + |x|)^2.
-struct Softsign : Functor {
+struct Softsign : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     const C a = m::abs(x);
     return a == m::inf<C>() ? m::copysign(C(1), x) : x / (C(1) + a);
@@ -192,7 +203,7 @@ struct Silu : Functor {
 };
 
 // hard_silu: x relu6(x + 3) / 6;  0 for x <= -3, 1 for x >= 3, (2x + 3) / 6 between.
-struct HardSilu : Functor {
+struct HardSilu : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     return x <= C(-3) ? C(0) : (x >= C(3) ? x : x * (x + C(3)) / C(6));
   }
@@ -221,7 +232,7 @@ struct Tanh : Functor {
 };
 
 // hard_tanh(min_val=p0, max_val=p1): clip(x, lo, hi);  1 on the open (lo, hi).
-struct HardTanh : Functor {
+struct HardTanh : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return x < c.p0 ? c.p0 : (x > c.p1 ? c.p1 : x); }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return (x > c.p0 && x < c.p1) ? C(1) : C(0); }
 };
@@ -250,7 +261,7 @@ struct TanhShrink : Functor {
 };
 
 // soft_shrink(threshold=p0): x - t above t, x + t below -t, else 0;  1 where |x| > t.
-struct SoftShrink : Functor {
+struct SoftShrink : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
     return x > c.p0 ? x - c.p0 : (x < -c.p0 ? x + c.p0 : C(0));
   }
@@ -258,19 +269,19 @@ struct SoftShrink : Functor {
 };
 
 // hard_shrink(threshold=p0): 0 on [-t, t], else x;  1 where |x| > t.
-struct HardShrink : Functor {
+struct HardShrink : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return m::abs(x) > c.p0 ? x : C(0); }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return m::abs(x) > c.p0 ? C(1) : C(0); }
 };
 
 // threshold(threshold=p0, value=p1): x > t: x; else value;  1 where x > t.
-struct Threshold : Functor {
+struct Threshold : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return x > c.p0 ? x : c.p1; }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return x > c.p0 ? C(1) : C(0); }
 };
 
 // sparse_plus: 0 for x <= -1, (x + 1)^2 / 4 on (-1, 1), x for x >= 1;  0 / (x + 1) / 2 / 1.
-struct SparsePlus : Functor {
+struct SparsePlus : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     return x <= C(-1) ? C(0) : (x >= C(1) ? x : (x + C(1)) * (x + C(1)) / C(4));
   }
@@ -280,7 +291,7 @@ struct SparsePlus : Functor {
 };
 
 // sparse_sigmoid: 0 for x <= -1, (x + 1) / 2 on (-1, 1), 1 for x >= 1;  1/2 on the open (-1, 1).
-struct SparseSigmoid : Functor {
+struct SparseSigmoid : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     return x <= C(-1) ? C(0) : (x >= C(1) ? C(1) : (x + C(1)) / C(2));
   }
@@ -311,7 +322,7 @@ struct Exponential : Functor {
 };
 
 // linear: x;  1.
-struct Linear : Functor {
+struct Linear : CheapFunctor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x; }
   template <class C> static __device__ C bwd(C, const Ctx<C>&) { return C(1); }
 };
@@ -349,7 +360,7 @@ struct Snake : Functor {
 // y = f(a, b) for x = a | b.  grad(a, b, c) returns (dy/da, dy/db); the loop multiplies by dy.
 
 // glu: a sigmoid(b);  (s, a s (1 - s)).
-struct Glu {
+struct Glu : Functor {
   template <class C> static __device__ C fwd(C a, C b, const Ctx<C>&) { return a * m::sigmoid(b); }
   template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>&) {
     const C s = m::sigmoid(b);
@@ -358,7 +369,7 @@ struct Glu {
 };
 
 // swiglu: silu(a) b;  (b silu'(a), silu(a)).
-struct Swiglu {
+struct Swiglu : Functor {
   template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) { return Silu::fwd(a, c) * b; }
   template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) {
     return {b * Silu::bwd(a, c), Silu::fwd(a, c)};
@@ -366,7 +377,8 @@ struct Swiglu {
 };
 
 // geglu(approximate=p0): gelu(a) b;  (b gelu'(a), gelu(a)).
-struct Geglu {
+struct Geglu : Functor {
+  static constexpr int choice = 0;  // approximate
   template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) { return Gelu::fwd(a, c) * b; }
   template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) {
     return {b * Gelu::bwd(a, c), Gelu::fwd(a, c)};
@@ -374,7 +386,7 @@ struct Geglu {
 };
 
 // reglu: relu(a) b;  (b 1[a > 0], relu(a)).
-struct Reglu {
+struct Reglu : CheapFunctor {
   template <class C> static __device__ C fwd(C a, C b, const Ctx<C>&) { return (a > C(0) ? a : C(0)) * b; }
   template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>&) {
     return {b * C(a > C(0)), a > C(0) ? a : C(0)};

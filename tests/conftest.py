@@ -61,8 +61,8 @@ def pytest_addoption(parser):
         "--backend",
         action="store",
         default="auto",
-        help="comma-separated backends the kind tests run on; 'numpy-ufunc' is the NumPy backend "
-        "without its compiled CPU loops; default 'auto': numpy, plus numpy-ufunc when those loops are in use",
+        help="comma-separated backends the kind tests run on; 'numpy-fallback' is the CPU backend "
+        "without its compiled engine; default 'auto': numpy, plus numpy-fallback when the engine is in use",
     )
 
 
@@ -83,11 +83,31 @@ def pytest_collection_modifyitems(config, items):
 def _backend_names(config) -> list[str]:
     names = [b.strip() for b in config.getoption("--backend").split(",") if b.strip()]
     if names == ["auto"]:
-        from activations.backends import numpy_backend
-
-        # the NumPy backend runs compiled loops when it can build them, ufunc chains otherwise: test both
-        names = ["numpy"] + (["numpy-ufunc"] if numpy_backend._native() is not None else [])
+        # the CPU backend runs its compiled engine when installed, the NumPy fallback otherwise: test both
+        names = ["numpy"] + (["numpy-fallback"] if _engine_installed() else [])
     return names
+
+
+def _engine_installed() -> bool:
+    from activations.backends.cpu import engine
+
+    return engine.module() is not None
+
+
+#: the two paths of the CPU backend ("numpy"): its compiled engine and its NumPy fallback
+CPU_PATHS = ("engine", "fallback")
+
+
+def use_cpu_path(path: str, monkeypatch) -> None:
+    """Pin the CPU backend to its compiled engine (skip when not installed) or to its fallback."""
+    if path == "engine":
+        if not _engine_installed():
+            from activations.backends.cpu import engine
+
+            pytest.skip(f"the compiled CPU engine is not in use here: {engine.WHY_NOT}")
+        monkeypatch.setenv("ACTIVATIONS_NATIVE", "1")
+    else:
+        monkeypatch.setenv("ACTIVATIONS_NATIVE", "0")
 
 
 def pytest_generate_tests(metafunc):
@@ -110,10 +130,8 @@ def dtype(request) -> np.dtype:
 def backend(request, monkeypatch) -> str:
     """The backend= argument of the kind tests (parametrized by --backend)."""
     name = request.param
-    if name == "numpy-ufunc":
-        from activations.backends import numpy_backend
-
-        monkeypatch.setattr(numpy_backend, "_NATIVE", None)  # as ACTIVATIONS_NATIVE=0
+    if name == "numpy-fallback":
+        use_cpu_path("fallback", monkeypatch)
         return "numpy"
     return name
 

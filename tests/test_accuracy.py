@@ -21,23 +21,17 @@ import pytest
 
 import reference
 from activations import _dtypes, accuracy
-from activations.backends import numpy_backend
 from activations.catalogue import REGISTRY
+from conftest import CPU_PATHS, use_cpu_path
 from activations.registry import Kind
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(params=["native", "ufunc"])
+@pytest.fixture(params=CPU_PATHS)
 def numpy_path(request, monkeypatch):
-    """The NumPy backend's compiled CPU loops, or its ufunc chains alone."""
-    if request.param == "native":
-        native = numpy_backend._native()
-        if native is None:
-            pytest.skip("the compiled CPU loops are not in use here (no compiler, or ACTIVATIONS_NATIVE=0)")
-        monkeypatch.setattr(numpy_backend, "_NATIVE", native)
-    else:
-        monkeypatch.setattr(numpy_backend, "_NATIVE", None)
+    """The CPU backend's compiled engine, or its NumPy fallback."""
+    use_cpu_path(request.param, monkeypatch)
     return request.param
 
 

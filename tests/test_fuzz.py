@@ -38,6 +38,7 @@ import reference
 from activations import dispatch
 from activations.catalogue import REGISTRY
 from activations.registry import FLOAT32_TINY, REQUIRED, Kind
+from conftest import CPU_PATHS, use_cpu_path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED = (ValueError, TypeError, activations.BackendUnavailable)
@@ -760,14 +761,9 @@ def test_where_of_the_wrong_dtype_is_refused(where):
         activations.apply("softmax", np.ones(3), where=where)
 
 
-@pytest.mark.parametrize("path", ["ufunc", "native"])
+@pytest.mark.parametrize("path", CPU_PATHS)
 def test_relu_negative_max_value_is_refused_or_consistent(path, monkeypatch):
-    from activations.backends import numpy_backend
-
-    native = numpy_backend._native()
-    if path == "native" and native is None:
-        pytest.skip("the compiled CPU loops are not in use here")
-    monkeypatch.setattr(numpy_backend, "_NATIVE", native if path == "native" else None)
+    use_cpu_path(path, monkeypatch)
     x = np.array([-1.0, 2.0])
     try:
         y = activations.apply("relu", x, max_value=-1.0)
@@ -836,32 +832,19 @@ def test_where_as_a_list_of_bools():
     np.testing.assert_array_equal(activations.apply("softmax", x, where=[True, False, True]), expected)
 
 
-@pytest.mark.parametrize("path", ["ufunc", pytest.param("native", marks=pytest.mark.xfail(
-    strict=True, reason="bug: the compiled CPU loops compute log_softmax as x - (m + log s), one rounded number for the "
-    "log-sum-exp, so y inherits an absolute error of ulp(m): the largest entry of this row, -0.018, comes out as "
-    "-0.0186 (rel 2e-2) in float32; (x - m) - log s is exact to a few ulps"))])
+@pytest.mark.parametrize("path", CPU_PATHS)
 def test_log_softmax_of_rows_far_from_zero(path, monkeypatch):
-    from activations.backends import numpy_backend
-
-    native = numpy_backend._native()
-    if path == "native" and native is None:
-        pytest.skip("the compiled CPU loops are not in use here")
-    monkeypatch.setattr(numpy_backend, "_NATIVE", native if path == "native" else None)
+    use_cpu_path(path, monkeypatch)
     x = np.array([[-1e4, -1e4 - 8, -1e4 - 16, -1e4 + 4]], np.float32)
     reference.assert_close(activations.apply("log_softmax", x), reference.forward("log_softmax", x), np.float32)
     dy = np.array([[0.5, -1.0, 2.0, 0.25]], np.float32)
     reference.assert_close(activations.grad("log_softmax", x, dy), reference.backward("log_softmax", x, dy), np.float32)
 
 
-@pytest.mark.parametrize("path", ["ufunc", "native"])
+@pytest.mark.parametrize("path", CPU_PATHS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_tanh_shrink_near_zero(path, dtype, monkeypatch):
-    from activations.backends import numpy_backend
-
-    native = numpy_backend._native()
-    if path == "native" and native is None:
-        pytest.skip("the compiled CPU loops are not in use here")
-    monkeypatch.setattr(numpy_backend, "_NATIVE", native if path == "native" else None)
+    use_cpu_path(path, monkeypatch)
     import mpmath
 
     x = np.array([3e-4, -1e-3, 2e-2, 1e-8], dtype)

@@ -27,6 +27,7 @@ import activations
 from activations import dispatch
 from activations.catalogue import REGISTRY
 from activations.registry import Kind
+from conftest import CPU_PATHS, use_cpu_path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED = (ValueError, TypeError, activations.BackendUnavailable)
@@ -229,19 +230,11 @@ def test_out_overlapping_x_partially_gives_the_same_values(name):
 
 
 def _use_numpy_path(path: str, monkeypatch) -> None:
-    """Pin the NumPy backend to its compiled CPU loops or to its ufunc chains."""
-    from activations.backends import numpy_backend
-
-    if path == "native":
-        native = numpy_backend._native()
-        if native is None:
-            pytest.skip("the compiled CPU loops are not in use here")
-        monkeypatch.setattr(numpy_backend, "_NATIVE", native)
-    else:
-        monkeypatch.setattr(numpy_backend, "_NATIVE", None)
+    """Pin the CPU backend to its compiled engine or to its NumPy fallback."""
+    use_cpu_path(path, monkeypatch)
 
 
-@pytest.mark.parametrize("path", ["ufunc", "native"])
+@pytest.mark.parametrize("path", CPU_PATHS)
 @pytest.mark.parametrize("name", ["relu", "gelu", "softmax", "swiglu"])
 def test_read_only_out_is_refused(name, path, monkeypatch):
     """A read-only out= (separate, or x in place, or a view of immutable bytes) raises ValueError

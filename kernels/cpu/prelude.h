@@ -1,12 +1,15 @@
 // Compatibility prelude: lets g++ compile the CUDA sources of kernels/ (common.cuh,
-// functors.cuh) as plain C++ for the CPU loops of native.cpp.  Only what those headers use on
+// functors.cuh) as plain C++ for the CPU engine (engine.cpp).  Only what those headers use on
 // the elementwise path has a real definition; warp and block primitives are stubs that the CPU
-// code never calls.
+// code never calls.  The math functions the functors call come from the package's own vector
+// math library (vmath.h), not from libm: the same results on every x86-64 CPU, and loops over
+// them vectorize.
 #pragma once
 
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "vmath.h"
 
 #define __device__
 #define __host__
@@ -46,14 +49,40 @@ static const act_cpu_dim3 blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
 inline void __syncthreads() {}
 template <class T> inline T __shfl_xor_sync(unsigned, T v, int, int = 32) { return v; }
 
-// A sigmoid with one exp (and one division).  common.cuh's template evaluates exp(-x) or exp(x) by the sign of x;
-// a vector loop if-converts that branch and then computes both.  These overloads (defined in
-// native.cpp, after common.cuh) are preferred to the template for float and double and take
-// exp(-|x|), which is the same number in either case: the results are bit for bit the
-// template's, which act_cpu_check() verifies when the library is loaded.
+// The math of common.cuh's act::m, for the CPU (common.cuh skips its CUDA versions).
+#define ACT_CPU_MATH 1
 namespace act {
 namespace m {
+#define ACT_CPU_MATH_1(name)                                                                        \
+  inline __attribute__((always_inline)) float name(float x) { return ::act::vm::name(x); }   \
+  inline __attribute__((always_inline)) double name(double x) { return ::act::vm::name(x); }
+ACT_CPU_MATH_1(exp)
+ACT_CPU_MATH_1(expm1)
+ACT_CPU_MATH_1(log)
+ACT_CPU_MATH_1(log1p)
+ACT_CPU_MATH_1(tanh)
+ACT_CPU_MATH_1(erfc)
+ACT_CPU_MATH_1(normcdf)
+ACT_CPU_MATH_1(gauss)
+ACT_CPU_MATH_1(sin)
+#undef ACT_CPU_MATH_1
+inline __attribute__((always_inline)) float sqrt(float x) { return __builtin_sqrtf(x); }
+inline __attribute__((always_inline)) double sqrt(double x) { return __builtin_sqrt(x); }
+inline __attribute__((always_inline)) float abs(float x) { return __builtin_fabsf(x); }
+inline __attribute__((always_inline)) double abs(double x) { return __builtin_fabs(x); }
+inline __attribute__((always_inline)) float hypot(float a, float b) { return ::act::vm::hypot(a, b); }
+inline __attribute__((always_inline)) double hypot(double a, double b) { return ::act::vm::hypot(a, b); }
+
+// A sigmoid with one exp (and one division).  common.cuh's template evaluates exp(-x) or exp(x)
+// by the sign of x; a vector loop if-converts that branch and then computes both.  These
+// overloads (defined in engine.cpp, after common.cuh) are preferred to the template for float
+// and double and take exp(-|x|), which is the same number in either case: the results are bit
+// for bit the template's (tests/test_cpu_engine.py compares them).
 inline __attribute__((always_inline)) float sigmoid(float x);
 inline __attribute__((always_inline)) double sigmoid(double x);
 }  // namespace m
 }  // namespace act
+
+// common.cuh's copysign calls: <math.h> declares them, and GCC compiles them as bit operations
+// (no libm call).
+#include <math.h>

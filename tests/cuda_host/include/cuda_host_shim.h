@@ -25,6 +25,10 @@
 
 #include <ucontext.h>
 
+// CUDA's normal CDF (glibc has none): Phi(x) = erfc(-x / sqrt2) / 2.
+inline float normcdff(float x) { return 0.5f * erfcf(-0.70710678118654752440f * x); }
+inline double normcdf(double x) { return 0.5 * erfc(-0.70710678118654752440 * x); }
+
 #define __global__
 #define __device__
 #define __host__

@@ -1,0 +1,132 @@
+"""The CPU backend (``backend="numpy"``): NumPy arrays, lists and scalars, CPU tensors.
+
+Every call runs in the compiled engine (:mod:`.engine`, C++ built with the
+package) when it is installed, else in the plain NumPy fallback
+(:mod:`.fallback`); ``ACTIVATIONS_NATIVE=0`` chooses the fallback.  Both
+compute into an array of their own or into ``out`` directly when that is
+safe, so that ``out=`` is written whole or not at all.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from .. import Backend, Call, Grads
+from . import engine, fallback
+
+NATIVE_VAR = "ACTIVATIONS_NATIVE"
+
+
+def _from_python(obj: Any, what: str) -> np.ndarray:
+    """Python numbers and (nested) lists as float64; strings and other objects refused by name."""
+    if isinstance(obj, (str, bytes)):
+        raise TypeError(f"{what} must be an array or a number, got a string {obj!r:.40}")
+    arr = np.asarray(obj)
+    if arr.dtype.kind in "USV":
+        raise TypeError(f"{what} must contain numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "O":  # ints beyond int64, or mixed objects
+        try:
+            return arr.astype(np.float64)
+        except OverflowError:
+            raise ValueError(f"{what} holds a value too large for float64") from None
+        except (TypeError, ValueError):
+            raise TypeError(f"{what} must contain only numbers") from None
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.float64)
+    return arr  # float64; bool (a where= mask, refused as x); complex (refused with a hint)
+
+
+def active_engine():
+    """The engine module when calls run in it, else None (fallback)."""
+    if os.environ.get(NATIVE_VAR, "1") == "0":
+        return None
+    return engine.module()
+
+
+class CpuBackend(Backend):
+    name = "numpy"
+    description = "CPU: the compiled engine (SIMD, threads), or plain NumPy without it"
+
+    def available(self) -> tuple[bool, str]:
+        if active_engine() is not None:
+            return True, f"compiled engine, {engine.DETAIL}, {engine.threads()} thread(s)"
+        why = f"{NATIVE_VAR}=0" if os.environ.get(NATIVE_VAR, "1") == "0" else engine.WHY_NOT
+        return True, f"NumPy fallback ({why}); numpy {np.__version__}"
+
+    def owns(self, obj: Any) -> bool:
+        return isinstance(obj, np.ndarray)
+
+    def asarray(self, obj: Any, what: str, dtype: Any = None) -> np.ndarray:
+        if hasattr(obj, "__cuda_array_interface__") and not isinstance(obj, np.ndarray):
+            raise ValueError(
+                f"{what} lives on a GPU ({type(obj).__module__}.{type(obj).__name__}); the numpy backend "
+                "needs host memory: pass a host copy, or use backend='cupy' / 'numba'"
+            )
+        if isinstance(obj, np.ndarray):
+            arr = obj
+        elif isinstance(obj, (list, tuple, int, float, bool, complex, str, bytes)):
+            arr = _from_python(obj, what)
+        else:
+            arr = np.asarray(obj)  # NumPy scalars, torch CPU tensors, anything with __array__
+        if dtype is not None and arr.dtype != np.dtype(dtype):
+            arr = arr.astype(dtype)
+        return arr
+
+    def forward(self, call: Call) -> np.ndarray:
+        with np.errstate(all="ignore"):  # overflow to inf on the final cast is the intended result
+            if active_engine() is None:
+                return _deliver(fallback.forward(call), call.out)
+            target = _target(call, call.out_shape)
+            if target.size:
+                engine.forward(call, target)
+            return _deliver(target, call.out)
+
+    def backward(self, call: Call) -> Grads:
+        with np.errstate(all="ignore"):
+            if active_engine() is None:
+                grads = fallback.backward(call)
+                return grads._replace(dx=_deliver(grads.dx, call.out))
+            target = _target(call, call.x.shape)
+            if target.size == 0:
+                return fallback.backward(call)._replace(dx=_deliver(target, call.out))
+            grads = engine.backward(call, target)
+            return grads._replace(dx=_deliver(target, call.out))
+
+
+# ------------------------------------------------------------------- out=
+def _target(call: Call, shape: tuple[int, ...]) -> np.ndarray:
+    """The array the engine writes: ``out`` itself when it is C-contiguous and shares no memory
+    with an input other than being exactly it (each element is read before it is written), else
+    a new array that :func:`_deliver` copies into ``out``."""
+    out = call.out
+    if out is None:
+        return np.empty(shape, call.x.dtype)
+    inputs = [a for a in (call.x, call.dy, call.bias, call.weight, call.where) if isinstance(a, np.ndarray)]
+    if out.flags.c_contiguous and all(_same_or_apart(out, a) for a in inputs):
+        return out
+    return np.empty(shape, call.x.dtype)
+
+
+def _same_or_apart(out: np.ndarray, a: np.ndarray) -> bool:
+    if not np.may_share_memory(out, a):
+        return True
+    return (
+        out.__array_interface__["data"][0] == a.__array_interface__["data"][0]
+        and out.strides == a.strides
+        and out.shape == a.shape
+        and out.dtype == a.dtype
+    )
+
+
+def _deliver(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``result`` as the call's return value: copied into ``out`` (one uninterruptible copy)
+    unless it already is ``out``."""
+    if out is None or result is out:
+        return result
+    np.copyto(out, result, casting="unsafe")
+    return out
+
+
+BACKEND = CpuBackend()

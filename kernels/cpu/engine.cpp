@@ -1,0 +1,1493 @@
+// The compiled CPU engine: a CPython extension module, built by the package's build (setup.py)
+// three times from this one file, for AVX-512 (x86-64-v4), AVX2+FMA (x86-64-v3) and baseline
+// x86-64; activations/backends/cpu/engine.py imports the best one this CPU runs.
+//
+// The math is the GPU's: every activation is the device functor of kernels/functors.cuh,
+// compiled here as plain C++ through prelude.h, with the package's own vector math (vmath.h)
+// in place of libm.  This file adds what a CPU needs:
+//
+// * loops the compiler vectorizes (`#pragma omp simd`): the functors and the math inline and
+//   their branches become selects;
+// * staging: inputs that need work before the functor (16-bit loads, bias, prelu weight, masks,
+//   rows along an inner axis) are converted block by block into small compute-precision buffers;
+// * tiles spread over a small persistent thread pool.  Reductions (row sums, dbias, dweight) run
+//   in float64 with a fixed number of partial sums in a fixed order: results depend neither on the
+//   thread count nor on the vector width, so the AVX-512 and AVX2 builds agree bit for bit;
+// * every buffer a call needs is allocated before its first write, so running out of memory
+//   leaves the output as it was.
+//
+// One entry point, run(), takes the validated arrays of a call (see engine.py).
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include "prelude.h"
+#include "functors.cuh"
+
+namespace act {
+namespace m {
+// See prelude.h: the same values as common.cuh's sigmoid (1 / (1 + e) or e / (1 + e)), with one
+// exp and one division.
+template <class C> __forceinline__ C sigmoid_one_exp(C x) {
+  const C e = exp(-abs(x));
+  return (x >= C(0) ? C(1) : e) / (C(1) + e);
+}
+inline __attribute__((always_inline)) float sigmoid(float x) { return sigmoid_one_exp(x); }
+inline __attribute__((always_inline)) double sigmoid(double x) { return sigmoid_one_exp(x); }
+}  // namespace m
+}  // namespace act
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <immintrin.h>
+
+#ifndef ACT_ENGINE_MODULE
+#error "build with -DACT_ENGINE_MODULE=_engine_<isa> -DACT_ENGINE_ISA=\"<isa>\" (setup.py does)"
+#endif
+
+namespace cpu {
+
+using act::i64;
+using act::u64;
+
+// Elements staged per block: a handful of float buffers of this size stay in a 32 KiB L1.
+constexpr i64 kBlock = 2048;
+// Below this many elements one thread beats waking the pool (a few tens of microseconds on a
+// VM): activations with a transcendental function are worth splitting sooner than the others.
+constexpr i64 kParallelMinCheap = i64(1) << 17;
+constexpr i64 kParallelMinHeavy = i64(1) << 15;
+// Elements per task when work is split: small enough to balance two busy cores, large enough
+// that the per-task overhead (a few microseconds) does not show.
+constexpr i64 kTaskElems = i64(1) << 17;
+constexpr i64 kMaxTasks = 256;
+// float64 partial sums (dbias, dweight) kept at once, over all tasks.
+constexpr i64 kAccBudget = i64(1) << 21;
+// Elements of a panel of rows gathered along an inner axis (row-wise ops over a non-last axis).
+constexpr i64 kPanelElems = i64(1) << 16;
+// Partial sums of a reduction: a constant, so that the summation order is the same whatever the
+// vector width (16 doubles are two AVX-512 or four AVX2 registers).
+constexpr int kLanes = 16;
+
+enum Status : int { kOk = 0, kUnknownOp = 1, kBadDtype = 2, kBadArgs = 3, kNoMemory = 4 };
+enum Dtype : int { kF16 = 0, kBF16 = 1, kF32 = 2, kF64 = 3 };
+enum KindCode : int { kElementwise = 0, kGated = 1, kRowwise = 2 };
+
+// ---------------------------------------------------------------------------- thread pool
+inline void cpu_relax() { _mm_pause(); }
+
+using TaskFn = std::function<void(int task, int slot)>;
+
+// Workers wait for a new generation, spin a little first (back-to-back calls are common and a
+// futex wake costs tens of microseconds on a VM), then block.  Tasks are claimed from a ticket
+// that carries the generation, and the caller returns as soon as every task is done: a worker
+// that wakes late finds nothing left and costs the caller nothing, and it can never run a task of
+// a later generation with the arguments of an earlier one.  Each participant has a slot (the
+// caller 0, worker k k + 1) that indexes the scratch buffers the call allocated beforehand.  One
+// parallel region runs at a time; a second caller (another Python thread: the GIL is released)
+// runs its tasks itself.
+class Pool {
+ public:
+  explicit Pool(int size) {
+    // A thread that cannot be started just leaves a smaller pool.
+    for (int id = 0; id < size; ++id) {
+      try {
+        std::thread t([this, id] { worker(id); });
+        t.detach();
+        ++size_;
+      } catch (...) {
+        break;
+      }
+    }
+  }
+  int size() const { return size_; }
+  std::mutex& region() { return region_; }
+
+  // Runs fn(task, slot) for task 0..ntasks-1 on the caller and up to `helpers` workers; returns
+  // when all are done.
+  void run(int ntasks, int helpers, const TaskFn& fn) {
+    u64 g;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      g = gen_.load(std::memory_order_relaxed) + 1;
+      job_ = &fn;
+      ntasks_ = ntasks;
+      participants_ = helpers;
+      done_.store(0, std::memory_order_relaxed);
+      ticket_.store((g & 0xffffffffu) << 32, std::memory_order_relaxed);
+      gen_.store(g, std::memory_order_release);
+    }
+    cv_work_.notify_all();
+    drain(g, &fn, ntasks, 0);
+    for (int s = 0; s < kSpin && done_.load(std::memory_order_acquire) != ntasks; ++s) cpu_relax();
+    if (done_.load(std::memory_order_acquire) != ntasks) {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_done_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == ntasks; });
+    }
+  }
+
+ private:
+  static constexpr int kSpin = 1 << 14;
+
+  void drain(u64 g, const TaskFn* job, int ntasks, int slot) {
+    const u64 tag = (g & 0xffffffffu) << 32;
+    for (;;) {
+      u64 t = ticket_.load(std::memory_order_acquire);
+      if ((t & ~u64(0xffffffffu)) != tag || int(t & 0xffffffffu) >= ntasks) return;
+      if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
+      (*job)(int(t & 0xffffffffu), slot);
+      if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == ntasks) {
+        std::lock_guard<std::mutex> lk(mu_);
+        cv_done_.notify_one();
+      }
+    }
+  }
+
+  void worker(int id) {
+    u64 seen = 0;
+    for (;;) {
+      for (int s = 0; s < kSpin && gen_.load(std::memory_order_acquire) == seen; ++s) cpu_relax();
+      const TaskFn* job;
+      int ntasks, participants;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_work_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+        seen = gen_.load(std::memory_order_acquire);
+        job = job_;  // read with `seen`, under the lock: one consistent job
+        ntasks = ntasks_;
+        participants = participants_;
+      }
+      if (id < participants) drain(seen, job, ntasks, id + 1);
+    }
+  }
+
+  int size_ = 0;
+  std::mutex region_, mu_;
+  std::condition_variable cv_work_, cv_done_;
+  const TaskFn* job_ = nullptr;
+  int ntasks_ = 0, participants_ = 0;
+  std::atomic<int> done_{0};
+  std::atomic<u64> ticket_{0}, gen_{0};
+};
+
+// Pools are never destroyed: their threads block forever and die with the process (joining them
+// from a static destructor would hang or abort at exit).  A forked child has none of the parent's
+// threads: the fork handlers below hand it a fresh start (and g_pool_mu unlocked).
+std::mutex g_pool_mu;
+Pool* g_pool = nullptr;
+
+void atfork_prepare() { g_pool_mu.lock(); }
+void atfork_parent() { g_pool_mu.unlock(); }
+void atfork_child() {
+  g_pool = nullptr;  // the parent's pool object is left behind: its threads do not exist here
+  g_pool_mu.unlock();
+}
+
+void parallel_for(int ntasks, int slots, const TaskFn& fn) {
+  int helpers = std::min(slots, ntasks) - 1;
+  if (helpers <= 0) {
+    for (int t = 0; t < ntasks; ++t) fn(t, 0);
+    return;
+  }
+  Pool* pool;
+  {
+    std::lock_guard<std::mutex> lk(g_pool_mu);
+    if (g_pool == nullptr || g_pool->size() < helpers) {
+      // A larger pool replaces a smaller one; the old one's idle threads just stay asleep.
+      g_pool = new Pool(std::max(helpers, g_pool != nullptr ? g_pool->size() : 0));
+    }
+    pool = g_pool;
+  }
+  helpers = std::min(helpers, pool->size());
+  std::unique_lock<std::mutex> region(pool->region(), std::try_to_lock);
+  if (!region.owns_lock() || helpers <= 0) {
+    for (int t = 0; t < ntasks; ++t) fn(t, 0);
+    return;
+  }
+  pool->run(ntasks, helpers, fn);
+}
+
+// Tasks allocate nothing (the caller did, beforehand), so they only fail on a bug; an exception
+// must not leave a pool thread, so it becomes a status.
+int run_tasks(int ntasks, int slots, const std::function<void(int, int)>& fn) {
+  std::atomic<int> err{0};
+  const TaskFn safe = [&](int t, int slot) {
+    if (err.load(std::memory_order_relaxed) != 0) return;
+    try {
+      fn(t, slot);
+    } catch (...) {
+      err.store(kBadArgs);
+    }
+  };
+  parallel_for(ntasks, slots, safe);
+  return err.load();
+}
+
+// ---------------------------------------------------------------------------- the job
+struct Job {
+  const void* x;
+  const void* dy;      // backward only
+  void* out;           // y (forward) or dx (backward), C-contiguous, x's dtype
+  const void* bias;    // x's dtype, `channels` long, or null
+  const void* weight;  // prelu: x's dtype, weight_len long, or null (the float weight is p0)
+  const bool* mask;    // row-wise: x's layout, or null
+  double* dbias;       // backward with bias: `channels` float64 sums (output)
+  double* dweight;     // prelu backward: weight_len (or 1) float64 sums (output)
+  i64 n;               // elements of x
+  i64 outer, mid, inner;  // gated: x as (outer, 2 * mid); row-wise: (outer, mid, inner), rows along mid
+  i64 channels;        // length of x's last axis: the period of bias and weight
+  i64 weight_len;
+  double p0, p1, p2;
+  u64 seed;
+  int op, dtype, slots, backward;
+};
+
+template <class C> act::Ctx<C> make_ctx(const Job& j) {
+  act::Ctx<C> c;
+  c.p0 = C(j.p0);
+  c.p1 = C(j.p1);
+  c.p2 = C(j.p2);
+  c.w = C(j.p0);
+  c.seed = j.seed;
+  c.i = 0;
+  return c;
+}
+
+// Storage <-> compute conversions of one block (vectorized: the 16-bit ones are integer code).
+template <class D, class C> inline void load_block(const D* __restrict src, C* __restrict dst, i64 len) {
+#pragma omp simd
+  for (i64 k = 0; k < len; ++k) dst[k] = act::load(src[k]);
+}
+template <class D, class C>
+inline void load_block_bias(const D* __restrict src, const C* __restrict bias, C* __restrict dst, i64 len) {
+#pragma omp simd
+  for (i64 k = 0; k < len; ++k) dst[k] = act::load(src[k]) + bias[k];
+}
+template <class D, class C> inline void store_block(const C* __restrict src, D* __restrict dst, i64 len) {
+#pragma omp simd
+  for (i64 k = 0; k < len; ++k) dst[k] = act::store<D>(src[k]);
+}
+
+// Sum of a[0..n) in float64, kLanes partial sums in a fixed order.
+template <class A> double sum_fixed(const A* __restrict a, i64 n) {
+  double part[kLanes] = {};
+  i64 k = 0;
+  for (; k + kLanes <= n; k += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) part[l] += double(a[k + l]);
+  }
+  for (int l = 0; k < n; ++k, ++l) part[l] += double(a[k]);
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) part[l] += part[l + w];
+  return part[0];
+}
+
+// Sum of a[k] * b[k] in float64 (products of floats are exact in float64).
+template <class A> double dot_fixed(const A* __restrict a, const A* __restrict b, i64 n) {
+  double part[kLanes] = {};
+  i64 k = 0;
+  for (; k + kLanes <= n; k += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) part[l] += double(a[k + l]) * double(b[k + l]);
+  }
+  for (int l = 0; k < n; ++k, ++l) part[l] += double(a[k]) * double(b[k]);
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) part[l] += part[l + w];
+  return part[0];
+}
+
+// Outputs this large are written with non-temporal stores: they are far bigger than the caches,
+// and streaming skips reading each destination line before overwriting it (a third of the
+// memory traffic of a plain store loop).
+constexpr i64 kStreamMinBytes = i64(16) << 20;
+
+template <class C> inline void stream_copy(C* __restrict dst, const C* __restrict src, i64 len) {
+  char* d = reinterpret_cast<char*>(dst);
+  const char* s = reinterpret_cast<const char*>(src);
+  i64 bytes = len * i64(sizeof(C));
+  const i64 head = std::min<i64>(bytes, i64((64 - (reinterpret_cast<uintptr_t>(d) & 63)) & 63));
+  memcpy(d, s, size_t(head));
+  d += head;
+  s += head;
+  bytes -= head;
+  for (; bytes >= 64; bytes -= 64, d += 64, s += 64) {
+#if defined(__AVX512F__)
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(d), _mm512_loadu_si512(s));
+#elif defined(__AVX__)
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s)));
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(d + 32),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32)));
+#else
+    for (int q = 0; q < 64; q += 16)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d + q), _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + q)));
+#endif
+  }
+  memcpy(d, s, size_t(bytes));
+}
+
+// Makes a tile's streaming stores visible before the tile counts as done.
+inline void stream_fence() { _mm_sfence(); }
+
+// A (rows x width) grid of elements; the last row may be shorter (`last`).  Tiles are
+// (row range x column range).  The plan depends on the sizes only, never on the thread count,
+// so that reductions fold the same partial sums in the same order.
+struct Grid {
+  i64 rows, width, last;
+  i64 col_chunk, col_chunks, row_chunk, row_chunks;
+
+  i64 row_len(i64 r) const { return r == rows - 1 ? last : width; }
+  int tasks() const { return int(col_chunks * row_chunks); }
+};
+
+// max_row_chunks / max_tasks bound the per-row-chunk or per-tile partial sums a call keeps.
+inline Grid plan(i64 n, i64 width, bool heavy, i64 max_row_chunks = kMaxTasks, i64 max_tasks = kMaxTasks) {
+  Grid g;
+  g.width = std::max<i64>(width, 1);
+  g.rows = (n + g.width - 1) / g.width;
+  g.last = n - (g.rows - 1) * g.width;
+  i64 want = n < (heavy ? kParallelMinHeavy : kParallelMinCheap)
+                 ? 1
+                 : std::min<i64>(kMaxTasks, std::max<i64>(2, (n + kTaskElems - 1) / kTaskElems));
+  want = std::max<i64>(1, std::min(want, max_tasks));
+  // Split columns only when rows are too few to make the tasks.
+  g.col_chunks = std::max<i64>(1, std::min<i64>(want / std::max<i64>(g.rows, 1), g.width / kBlock));
+  g.col_chunk = (g.width + g.col_chunks - 1) / g.col_chunks;
+  g.col_chunk = (g.col_chunk + 63) / 64 * 64;
+  g.col_chunks = (g.width + g.col_chunk - 1) / g.col_chunk;
+  i64 rr = std::max<i64>(1, (want + g.col_chunks - 1) / g.col_chunks);
+  rr = std::min(rr, std::max<i64>(1, max_row_chunks));
+  rr = std::min(rr, g.rows);
+  g.row_chunk = (g.rows + rr - 1) / rr;
+  g.row_chunks = (g.rows + g.row_chunk - 1) / g.row_chunk;
+  return g;
+}
+
+// Calls block(row, col0, len) for every block of tile t, blocks no longer than kBlock.
+template <class Block> void for_blocks(const Grid& g, int t, Block&& block) {
+  const i64 rc = t / g.col_chunks, cc = t % g.col_chunks;
+  const i64 r0 = rc * g.row_chunk, r1 = std::min(g.rows, r0 + g.row_chunk);
+  const i64 c0 = cc * g.col_chunk;
+  for (i64 r = r0; r < r1; ++r) {
+    const i64 c1 = std::min(c0 + g.col_chunk, g.row_len(r));
+    for (i64 c = c0; c < c1; c += kBlock) block(r, c, std::min(kBlock, c1 - c));
+  }
+}
+
+// Like for_blocks, but one call per row of the tile.
+template <class Block> void for_rows(const Grid& g, int t, Block&& block) {
+  const i64 rc = t / g.col_chunks, cc = t % g.col_chunks;
+  const i64 r0 = rc * g.row_chunk, r1 = std::min(g.rows, r0 + g.row_chunk);
+  const i64 c0 = cc * g.col_chunk;
+  for (i64 r = r0; r < r1; ++r) {
+    const i64 c1 = std::min(c0 + g.col_chunk, g.row_len(r));
+    if (c1 > c0) block(r, c0, c1 - c0);
+  }
+}
+
+// `period` values of src (storage type D) repeated to `len` values of compute type C.
+template <class D, class C> std::vector<C> periodic(const void* src, i64 period, i64 len) {
+  std::vector<C> p(static_cast<size_t>(len));
+  const D* s = static_cast<const D*>(src);
+  for (i64 k = 0; k < len; ++k) p[size_t(k)] = act::load(s[k % period]);
+  return p;
+}
+
+// ---------------------------------------------------------------------------- elementwise
+// Sets the choice parameter of c to the constant V (no-op for V < 0).  A macro, not a function:
+// `c` must stay a plain local that is never passed by address, or the omp simd loops that copy
+// it would keep it in memory and not vectorize.
+#define ACT_CPU_FIX_CHOICE(F, V, c)                              \
+  do {                                                           \
+    if constexpr ((V) >= 0 && F::choice == 0) (c).p0 = C(V);     \
+    if constexpr ((V) >= 0 && F::choice == 1) (c).p1 = C(V);     \
+    if constexpr ((V) >= 0 && F::choice == 2) (c).p2 = C(V);     \
+  } while (0)
+
+// The choice parameter's value when F has one and it is 0 or 1, else -1.
+template <class F, class C> inline int choice_of(const act::Ctx<C>& c) {
+  if constexpr (F::choice < 0) {
+    return -1;
+  } else {
+    const C v = F::choice == 0 ? c.p0 : F::choice == 1 ? c.p1 : c.p2;
+    return v == C(0) ? 0 : v == C(1) ? 1 : -1;
+  }
+}
+
+// The functor loops.  They depend on the functor and the compute type only, so f16, bf16 and
+// f32 share the float ones (kept out of line: one copy each, whoever stages the inputs).
+// z may be x itself and r may be x or dy: every element is read before it is written.
+template <class F, class C> struct Core {
+  static void fwd(const C* z, C* y, i64 len, const act::Ctx<C>& ctx, i64 i0, const C* w) {
+    if constexpr (F::choice < 0) return fwd_loop<-1>(z, y, len, ctx, i0, w);
+    switch (choice_of<F>(ctx)) {
+      case 0: return fwd_loop<0>(z, y, len, ctx, i0, w);
+      case 1: return fwd_loop<1>(z, y, len, ctx, i0, w);
+      default: return fwd_loop<-1>(z, y, len, ctx, i0, w);
+    }
+  }
+
+  // r = dy * f'(z); with SB adds r to sb, with SW the dweight terms to sw, with WS stores them in
+  // wt; W: per-element weights w.
+  template <int W, int SB, int SW, int WS>
+  static void bwd(const C* z, const C* d, C* r, i64 len, const act::Ctx<C>& ctx, i64 i0, const C* w, double* sb,
+                  double* sw, C* wt) {
+    if constexpr (F::choice < 0) return bwd_loop<-1, W, SB, SW, WS>(z, d, r, len, ctx, i0, w, sb, sw, wt);
+    switch (choice_of<F>(ctx)) {
+      case 0: return bwd_loop<0, W, SB, SW, WS>(z, d, r, len, ctx, i0, w, sb, sw, wt);
+      case 1: return bwd_loop<1, W, SB, SW, WS>(z, d, r, len, ctx, i0, w, sb, sw, wt);
+      default: return bwd_loop<-1, W, SB, SW, WS>(z, d, r, len, ctx, i0, w, sb, sw, wt);
+    }
+  }
+
+ private:
+  // The loops proper.  `flatten` inlines the functor and everything it calls, so that the
+  // per-iteration copy of the context dissolves into registers and the loop vectorizes.
+  template <int V>
+  __attribute__((noinline, flatten)) static void fwd_loop(const C* __restrict z, C* __restrict y, i64 len,
+                                                             const act::Ctx<C>& ctx, i64 i0, const C* __restrict w) {
+    act::Ctx<C> base = ctx;
+    ACT_CPU_FIX_CHOICE(F, V, base);
+    if constexpr (F::weighted) {
+      if (w != nullptr) {
+#pragma omp simd
+        for (i64 k = 0; k < len; ++k) {
+          act::Ctx<C> c = base;
+          c.w = w[k];
+          const C v = z[k];
+          y[k] = v != v ? v : F::fwd(v, c);  // NaN in, NaN out: functors only see numbers
+        }
+        return;
+      }
+    }
+#pragma omp simd
+    for (i64 k = 0; k < len; ++k) {
+      act::Ctx<C> c = base;
+      c.i = i0 + k;
+      const C v = z[k];
+      y[k] = v != v ? v : F::fwd(v, c);
+    }
+  }
+
+  template <int V, int W, int SB, int SW, int WS>
+  __attribute__((noinline, flatten)) static void bwd_loop(const C* __restrict z, const C* __restrict d,
+                                                             C* __restrict r, i64 len, const act::Ctx<C>& ctx, i64 i0,
+                                                             const C* __restrict w, double* __restrict sb,
+                                                             double* __restrict sw, C* __restrict wt) {
+    act::Ctx<C> base = ctx;
+    ACT_CPU_FIX_CHOICE(F, V, base);
+#pragma omp simd
+    for (i64 k = 0; k < len; ++k) {
+      act::Ctx<C> c = base;
+      if constexpr (W) c.w = w[k];
+      c.i = i0 + k;
+      const C v = z[k];
+      const C dk = d[k];
+      C res;
+      if constexpr (F::from_y) {
+        res = v != v ? v : dk * F::bwd(F::fwd(v, c), c);
+      } else {
+        res = v != v ? v : dk * F::bwd(v, c);
+      }
+      if constexpr (F::weighted && (SW || WS)) {
+        const C term = v != v ? v : F::dweight(v, dk, c);
+        if constexpr (SW) sw[k] += double(term);
+        if constexpr (WS) wt[k] = term;
+      }
+      if constexpr (SB) sb[k] += double(res);
+      r[k] = res;
+    }
+  }
+};
+
+// One activation's loops for compute type C: the driver below is compiled once per dtype and
+// calls these through pointers (one indirect call per block).
+template <class C> struct Ops {
+  using Fwd = void (*)(const C*, C*, i64, const act::Ctx<C>&, i64, const C*);
+  using Bwd = void (*)(const C*, const C*, C*, i64, const act::Ctx<C>&, i64, const C*, double*, double*, C*);
+  Fwd fwd;
+  Bwd bwd[2][2][2][2];  // [W][SB][SW][WS], see Core::bwd
+  bool weighted;
+  bool heavy;
+};
+
+template <class F, class C> const Ops<C>& ops_of() {
+  static const Ops<C> ops = [] {
+    using K = Core<F, C>;
+    Ops<C> o{};
+    o.weighted = F::weighted;
+    o.heavy = F::heavy;
+    o.fwd = &K::fwd;
+    o.bwd[0][0][0][0] = &K::template bwd<0, 0, 0, 0>;
+    o.bwd[0][1][0][0] = &K::template bwd<0, 1, 0, 0>;
+    if constexpr (F::weighted) {
+      o.bwd[0][0][0][1] = &K::template bwd<0, 0, 0, 1>;
+      o.bwd[0][1][0][1] = &K::template bwd<0, 1, 0, 1>;
+      o.bwd[1][0][0][0] = &K::template bwd<1, 0, 0, 0>;
+      o.bwd[1][1][0][0] = &K::template bwd<1, 1, 0, 0>;
+      o.bwd[1][0][1][0] = &K::template bwd<1, 0, 1, 0>;
+      o.bwd[1][1][1][0] = &K::template bwd<1, 1, 1, 0>;
+    }
+    return o;
+  }();
+  return ops;
+}
+
+template <class C> struct Scratch {
+  // z: x (+ bias) in compute precision; g: dy; r: results; t: dweight terms
+  alignas(64) C z[kBlock];
+  alignas(64) C g[kBlock];
+  alignas(64) C r[kBlock];
+  alignas(64) C t[kBlock];
+};
+
+// A flat array with a per-column pattern (bias, prelu weight) is walked as "super-rows" of
+// whole rows, at least kBlock wide: every block then indexes the pattern directly.
+template <class D> struct Elementwise {
+  using C = act::compute_t<D>;
+  static constexpr bool kDirect = sizeof(C) == sizeof(D);  // f32/f64: compute in place
+
+  const Job& j;
+  const Ops<C>& ops;
+  act::Ctx<C> ctx;
+  const D* x;
+  const D* dy;
+  D* out;
+  const C* bias = nullptr;    // pattern: width long
+  const C* weight = nullptr;  // pattern: width long (per-column prelu weight)
+  Grid g;
+  std::vector<C> bias_pat, weight_pat;
+  std::vector<double> sums_b, sums_w;  // row_chunks x width
+  std::vector<double> sums_ws;         // one scalar dweight per tile
+  std::vector<Scratch<C>> scratch;     // one per slot
+  bool stream = false;                 // non-temporal stores (see kStreamMinBytes)
+
+  Elementwise(const Job& job, const Ops<C>& table)
+      : j(job), ops(table), ctx(make_ctx<C>(job)), x(static_cast<const D*>(job.x)), dy(static_cast<const D*>(job.dy)),
+        out(static_cast<D*>(job.out)) {}
+
+  int prepare() {
+    const bool per_column_w = ops.weighted && j.weight != nullptr && j.weight_len > 1;
+    const bool pattern = j.bias != nullptr || per_column_w;
+    if (ops.weighted && j.weight != nullptr && j.weight_len == 1) ctx.w = act::load(static_cast<const D*>(j.weight)[0]);
+    if (pattern && (j.channels <= 0 || j.n % j.channels != 0)) return kBadArgs;
+    if (per_column_w && j.weight_len != j.channels) return kBadArgs;
+    i64 width = j.n;
+    if (pattern) width = j.channels < kBlock ? j.channels * ((kBlock + j.channels - 1) / j.channels) : j.channels;
+    const bool column_sums = j.backward && (j.bias != nullptr || per_column_w);
+    g = plan(j.n, width, ops.heavy || j.backward, column_sums ? kAccBudget / width : kMaxTasks);
+    if (pattern) {
+      if (j.bias != nullptr) bias_pat = periodic<D, C>(j.bias, j.channels, g.width);
+      if (per_column_w) weight_pat = periodic<D, C>(j.weight, j.channels, g.width);
+      bias = bias_pat.empty() ? nullptr : bias_pat.data();
+      weight = weight_pat.empty() ? nullptr : weight_pat.data();
+    }
+    // In place (out = x, or dx = dy) the lines are in the cache already: plain stores.  A forward
+    // with a transcendental function is compute-bound on one core: the extra copy through L1
+    // costs more than the saved reads (measured), so it streams only in the backward.
+    stream = kDirect && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy &&
+             (!ops.heavy || j.backward);
+    if (j.backward) {
+      if (j.bias != nullptr) sums_b.assign(size_t(g.row_chunks * g.width), 0.0);
+      if (per_column_w) sums_w.assign(size_t(g.row_chunks * g.width), 0.0);
+      if (ops.weighted && !per_column_w) sums_ws.assign(size_t(g.tasks()), 0.0);
+    }
+    scratch.resize(size_t(std::min(j.slots, g.tasks())));
+    return kOk;
+  }
+  int slots() const { return int(scratch.size()); }
+  int tasks() const { return g.tasks(); }
+  bool backward() const { return j.backward != 0; }
+
+  // z for a block: x itself when it is already in compute precision, else staged.
+  const C* input(const D* src, i64 c, i64 len, Scratch<C>& s) const {
+    if (bias != nullptr) {
+      load_block_bias(src, bias + c, s.z, len);
+      return s.z;
+    }
+    if constexpr (kDirect) {
+      return reinterpret_cast<const C*>(src);
+    } else {
+      load_block(src, s.z, len);
+      return s.z;
+    }
+  }
+
+  void forward_block(i64 row, i64 c, i64 len, Scratch<C>& s) const {
+    const i64 i0 = row * g.width + c;
+    const C* z = input(x + i0, c, len, s);
+    C* y = kDirect && !stream ? reinterpret_cast<C*>(out + i0) : s.r;
+    ops.fwd(z, y, len, ctx, i0, weight != nullptr ? weight + c : nullptr);
+    if constexpr (!kDirect) {
+      store_block(s.r, out + i0, len);
+    } else if (stream) {
+      stream_copy(reinterpret_cast<C*>(out + i0), s.r, len);
+    }
+  }
+
+  // dx = dy * f'(z); adds dx to the dbias sums and the prelu terms to the dweight sums.
+  void backward_block(i64 row, i64 c, i64 len, Scratch<C>& s, double* sb, double* sw, double& sws) const {
+    const i64 i0 = row * g.width + c;
+    const C* z = input(x + i0, c, len, s);
+    const C* d;
+    if constexpr (kDirect) {
+      d = reinterpret_cast<const C*>(dy + i0);
+    } else {
+      load_block(dy + i0, s.g, len);
+      d = s.g;
+    }
+    C* r = kDirect && !stream ? reinterpret_cast<C*>(out + i0) : s.r;
+    const C* w = weight != nullptr ? weight + c : nullptr;
+    if (sb != nullptr) sb += c;
+    if (sw != nullptr) sw += c;
+    const bool ws = ops.weighted && w == nullptr && j.dweight != nullptr;
+    ops.bwd[w != nullptr][sb != nullptr][sw != nullptr][ws](z, d, r, len, ctx, i0, w, sb, sw, s.t);
+    if (ws) sws += sum_fixed(s.t, len);
+    if constexpr (!kDirect) {
+      store_block(s.r, out + i0, len);
+    } else if (stream) {
+      stream_copy(reinterpret_cast<C*>(out + i0), s.r, len);
+    }
+  }
+
+  void tile(int t, int slot) {
+    const bool staged = !kDirect || bias != nullptr || stream;
+    Scratch<C>& sc = scratch[size_t(slot)];
+    if (!j.backward) {
+      if (!staged && weight == nullptr) {
+        // Nothing to stage: one loop over each run of the tile.
+        for_rows(g, t, [&](i64 row, i64 c, i64 len) { forward_block(row, c, len, sc); });
+      } else {
+        for_blocks(g, t, [&](i64 row, i64 c, i64 len) { forward_block(row, c, len, sc); });
+      }
+    } else {
+      const i64 rc = t / g.col_chunks;
+      double* sb = sums_b.empty() ? nullptr : sums_b.data() + rc * g.width;
+      double* sw = sums_w.empty() ? nullptr : sums_w.data() + rc * g.width;
+      double sws = 0.0;
+      auto block = [&](i64 row, i64 c, i64 len) { backward_block(row, c, len, sc, sb, sw, sws); };
+      if (!staged && weight == nullptr && sb == nullptr && sw == nullptr && sums_ws.empty()) {
+        for_rows(g, t, block);
+      } else {
+        for_blocks(g, t, block);
+      }
+      if (!sums_ws.empty()) sums_ws[size_t(t)] = sws;
+    }
+    if (stream) stream_fence();
+  }
+
+  void finish() {
+    // Fold the sums: row ranges in order, then the super-row's columns onto the channels.
+    const i64 ch = j.channels;
+    if (!sums_b.empty()) {
+      for (i64 k = 0; k < ch; ++k) j.dbias[k] = 0.0;
+      for (i64 rc = 0; rc < g.row_chunks; ++rc)
+        for (i64 c = 0; c < g.width; ++c) j.dbias[c % ch] += sums_b[size_t(rc * g.width + c)];
+    }
+    if (!sums_w.empty()) {
+      for (i64 k = 0; k < ch; ++k) j.dweight[k] = 0.0;
+      for (i64 rc = 0; rc < g.row_chunks; ++rc)
+        for (i64 c = 0; c < g.width; ++c) j.dweight[c % ch] += sums_w[size_t(rc * g.width + c)];
+    }
+    if (!sums_ws.empty() && j.dweight != nullptr) {
+      double total = 0.0;
+      for (double v : sums_ws) total += v;
+      j.dweight[0] = total;
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------- gated
+// x as (outer, 2 * mid): the halves a = x[o, :mid] and b = x[o, mid:] of each outer slice are
+// contiguous whichever axis was split (mid = H * the product of the axes after it); y is
+// (outer, mid).  The bias runs along x's last axis (`channels`): element q of a half-slice takes
+// bias[(phase + q) % channels] with phase 0 for a and mid % channels for b, read from a copy of
+// the bias extended by kBlock values so that a block needs no modulo.
+template <class F, class D> struct Gated {
+  using C = act::compute_t<D>;
+  const Job& j;
+  act::Ctx<C> ctx;
+  const D* x;
+  const D* dy;
+  D* out;
+  i64 mid, ch, ext;           // ext: length of the extended bias and of a tile's dbias sums
+  Grid g;
+  std::vector<C> bias;        // ch + kBlock
+  std::vector<double> sums;   // tiles x ext
+  std::vector<C> scratch;     // slots x 4 kBlock
+  bool stream = false;        // non-temporal stores, as in Elementwise
+
+  explicit Gated(const Job& job)
+      : j(job), ctx(make_ctx<C>(job)), x(static_cast<const D*>(job.x)), dy(static_cast<const D*>(job.dy)),
+        out(static_cast<D*>(job.out)), mid(job.mid), ch(job.channels), ext(job.channels + kBlock) {}
+
+  int prepare() {
+    if (ch <= 0 || mid <= 0 || j.outer * 2 * mid != j.n) return kBadArgs;
+    const bool sum_bias = j.backward && j.bias != nullptr;
+    g = plan(j.outer * mid, mid, F::heavy || j.backward, kMaxTasks, sum_bias ? kAccBudget / ext : kMaxTasks);
+    stream = sizeof(C) == sizeof(D) && j.n * i64(sizeof(D)) >= kStreamMinBytes;
+    if (j.bias != nullptr) {
+      bias = periodic<D, C>(j.bias, ch, ext);
+      if (sum_bias) sums.assign(size_t(g.tasks() * ext), 0.0);
+    }
+    scratch.resize(size_t(std::min(j.slots, g.tasks()) * 4 * kBlock));
+    return kOk;
+  }
+  int slots() const { return int(scratch.size() / (4 * kBlock)); }
+  int tasks() const { return g.tasks(); }
+  bool backward() const { return j.backward != 0; }
+
+  __attribute__((flatten)) void block(int t, i64 row, i64 c, i64 len, C* __restrict buf) {
+    C* za = buf;
+    C* zb = buf + kBlock;
+    const D* xa = x + row * 2 * mid + c;
+    const D* xb = xa + mid;
+    const i64 pa = c % ch, pb = (mid + c) % ch;
+    if (bias.empty()) {
+      load_block(xa, za, len);
+      load_block(xb, zb, len);
+    } else {
+      load_block_bias(xa, bias.data() + pa, za, len);
+      load_block_bias(xb, bias.data() + pb, zb, len);
+    }
+    double* s = sums.empty() ? nullptr : sums.data() + i64(t) * ext;
+    if constexpr (F::choice < 0) return loops<-1>(row, c, len, buf, s, pa, pb);
+    switch (choice_of<F>(ctx)) {
+      case 0: return loops<0>(row, c, len, buf, s, pa, pb);
+      case 1: return loops<1>(row, c, len, buf, s, pa, pb);
+      default: return loops<-1>(row, c, len, buf, s, pa, pb);
+    }
+  }
+
+  template <int V>
+  inline __attribute__((always_inline)) void loops(i64 row, i64 c, i64 len, C* __restrict buf, double* __restrict s,
+                                                   i64 pa, i64 pb) const {
+    const C* __restrict za = buf;
+    const C* __restrict zb = buf + kBlock;
+    C* __restrict ga = buf + 2 * kBlock;
+    C* __restrict gb = buf + 3 * kBlock;
+    act::Ctx<C> cc = ctx;
+    ACT_CPU_FIX_CHOICE(F, V, cc);
+    if (!j.backward) {
+#pragma omp simd
+      for (i64 k = 0; k < len; ++k) {
+        const C a = za[k], b = zb[k];
+        ga[k] = (a != a || b != b) ? a + b : F::fwd(a, b, cc);  // NaN in either half: NaN
+      }
+      emit(ga, out + row * mid + c, len);
+      return;
+    }
+    const D* d = dy + row * mid + c;
+#pragma omp simd
+    for (i64 k = 0; k < len; ++k) {
+      const C a = za[k], b = zb[k];
+      const C dk = act::load(d[k]);
+      const act::Pair<C> p = F::grad(a, b, cc);
+      const bool nan = a != a || b != b;
+      ga[k] = nan ? a + b : dk * p.a;
+      gb[k] = nan ? a + b : dk * p.b;
+    }
+    if (s != nullptr) {
+#pragma omp simd
+      for (i64 k = 0; k < len; ++k) s[pa + k] += double(ga[k]);
+#pragma omp simd
+      for (i64 k = 0; k < len; ++k) s[pb + k] += double(gb[k]);
+    }
+    emit(ga, out + row * 2 * mid + c, len);
+    emit(gb, out + row * 2 * mid + mid + c, len);
+  }
+
+  void emit(const C* src, D* dst, i64 len) const {
+    if constexpr (sizeof(C) == sizeof(D)) {
+      if (stream) return stream_copy(reinterpret_cast<C*>(dst), src, len);
+    }
+    store_block(src, dst, len);
+  }
+
+  void tile(int t, int slot) {
+    C* buf = scratch.data() + i64(slot) * 4 * kBlock;
+    for_blocks(g, t, [&](i64 row, i64 c, i64 len) { block(t, row, c, len, buf); });
+    if (stream) stream_fence();
+  }
+
+  void finish() {
+    if (sums.empty()) return;
+    for (i64 k = 0; k < ch; ++k) j.dbias[k] = 0.0;
+    for (int t = 0; t < g.tasks(); ++t)
+      for (i64 p = 0; p < ext; ++p) j.dbias[p % ch] += sums[size_t(t * ext + p)];
+  }
+};
+
+// ---------------------------------------------------------------------------- rowwise
+// softmax, log_softmax, softmin and sparsemax along rows of `mid` elements of x seen as
+// (outer, mid, inner): row (o, i) is x[o, :, i], contiguous when inner == 1.  Rows along an
+// inner axis are gathered a panel at a time (up to W rows side by side) into contiguous buffers,
+// computed as contiguous rows and scattered back.  docs/semantics.md has the policies: masked
+// entries are left out and give 0; a NaN or +inf in the unmasked row, or a row of -inf, makes the
+// row NaN; a fully masked row is 0.
+enum RowOp : int { kSoftmax = 0, kLogSoftmax = 1, kSoftmin = 2, kSparsemax = 3 };
+
+// max over a row, NaN ignored (a NaN reaches the row through the sum).  Kept in 32 partial
+// maxima: GCC does not vectorize a float max reduction written with std::max.
+template <class C> C row_max(const C* __restrict z, i64 n) {
+  constexpr int kMaxLanes = 32;
+  C part[kMaxLanes];
+  for (int l = 0; l < kMaxLanes; ++l) part[l] = -act::m::inf<C>();
+  i64 k = 0;
+  for (; k + kMaxLanes <= n; k += kMaxLanes) {
+#pragma omp simd
+    for (int l = 0; l < kMaxLanes; ++l) {
+      const C v = z[k + l];
+      part[l] = v > part[l] ? v : part[l];
+    }
+  }
+  C m = -act::m::inf<C>();
+  for (; k < n; ++k) m = z[k] > m ? z[k] : m;
+  for (int l = 0; l < kMaxLanes; ++l) m = part[l] > m ? part[l] : m;
+  return m;
+}
+
+template <class C> struct RowMath {
+  // y = f(z) for one row; z holds -inf at masked places (keep[k] false) and may be y itself.
+  // tmp: n values; srt: n float64 values (sparsemax).
+  static void forward(int op, const C* z, const bool* keep, C* y, C* __restrict tmp, double* srt, i64 n) {
+    if (keep != nullptr && !any(keep, n)) {
+      for (i64 k = 0; k < n; ++k) y[k] = C(0);
+      return;
+    }
+    const C m = row_max(z, n);
+    if (op == kSparsemax) {
+      sparsemax(z, y, srt, n, m);
+    } else {
+#pragma omp simd
+      for (i64 k = 0; k < n; ++k) tmp[k] = act::m::exp(z[k] - m);
+      const double s = sum_fixed(tmp, n);
+      if (op == kLogSoftmax) {
+        // (z - m) - log(s): the two terms rounded apart (log(s) in float64), so the largest
+        // entries keep their relative accuracy
+        const double ls = act::vm::log(s);
+#pragma omp simd
+        for (i64 k = 0; k < n; ++k) y[k] = C(double(z[k] - m) - ls);
+      } else {
+        const double inv = 1.0 / s;
+#pragma omp simd
+        for (i64 k = 0; k < n; ++k) y[k] = C(double(tmp[k]) * inv);
+      }
+    }
+    if (keep != nullptr) zero_masked(y, keep, n);
+  }
+
+  // dx for one row from y = f(z) and dy; tmp: n values.  dx may be dy itself.
+  static void backward(int op, const C* y, const C* d, const bool* keep, C* dx, C* __restrict tmp, i64 n) {
+    const C* dm = d;
+    if (keep != nullptr) {
+#pragma omp simd
+      for (i64 k = 0; k < n; ++k) tmp[k] = keep[k] ? d[k] : C(0);
+      dm = tmp;
+    }
+    if (op == kSparsemax) {
+      bool nan = false;
+      i64 count = 0;
+      double s = 0.0;
+      for (i64 k = 0; k < n; ++k) {
+        nan |= y[k] != y[k];
+        count += y[k] > C(0);
+      }
+      for (i64 k = 0; k < n; ++k) s += y[k] > C(0) ? double(dm[k]) : 0.0;
+      const double mean = s / double(std::max<i64>(count, 1));
+      const C bad = nan ? act::m::nan<C>() : C(0);
+#pragma omp simd
+      for (i64 k = 0; k < n; ++k) dx[k] = y[k] > C(0) ? C(double(dm[k]) - mean) : C(0);
+      if (nan)
+        for (i64 k = 0; k < n; ++k) dx[k] = bad;
+    } else if (op == kLogSoftmax) {
+      const double s = sum_fixed(dm, n);
+#pragma omp simd
+      for (i64 k = 0; k < n; ++k) dx[k] = C(double(dm[k]) - double(act::m::exp(y[k])) * s);
+    } else {
+      const double s = dot_fixed(dm, y, n);
+      const double sign = op == kSoftmin ? -1.0 : 1.0;
+#pragma omp simd
+      for (i64 k = 0; k < n; ++k) dx[k] = C(sign * double(y[k]) * (double(dm[k]) - s));
+    }
+    if (keep != nullptr) zero_masked(dx, keep, n);
+  }
+
+ private:
+  static bool any(const bool* keep, i64 n) {
+    for (i64 k = 0; k < n; ++k)
+      if (keep[k]) return true;
+    return false;
+  }
+  static void zero_masked(C* y, const bool* keep, i64 n) {
+#pragma omp simd
+    for (i64 k = 0; k < n; ++k) y[k] = keep[k] ? y[k] : C(0);
+  }
+
+  // max(z - tau, 0) with the tau of Martins & Astudillo, in float64 on the row shifted to max 0
+  // (sparsemax is shift invariant; the shift keeps tau's precision for huge logits).
+  static void sparsemax(const C* z, C* y, double* srt, i64 n, C m) {
+    bool bad = !(m < act::m::inf<C>()) || !(m > -act::m::inf<C>());
+    for (i64 k = 0; k < n; ++k) bad |= z[k] != z[k];
+    if (bad) {
+      for (i64 k = 0; k < n; ++k) y[k] = act::m::nan<C>();
+      return;
+    }
+    const double top = double(m);
+    i64 finite = 0;
+    for (i64 k = 0; k < n; ++k)
+      if (z[k] > -act::m::inf<C>()) srt[finite++] = double(z[k]) - top;
+    std::sort(srt, srt + finite, [](double a, double b) { return a > b; });
+    // support: 1 + k z_(k) > z_(1) + ... + z_(k), true on a prefix; the largest is always in it
+    double csum = 0.0;
+    i64 support = 0;
+    for (i64 k = 0; k < finite; ++k) {
+      csum += srt[k];
+      support += (k == 0 || 1.0 + double(k + 1) * srt[k] > csum) ? 1 : 0;
+      srt[k] = csum;
+    }
+    const double tau = (srt[support - 1] - 1.0) / double(support);
+    for (i64 k = 0; k < n; ++k) {
+      const double v = double(z[k]) - top - tau;
+      y[k] = C(v > 0.0 ? v : 0.0);
+    }
+  }
+};
+
+template <class D> struct Rowwise {
+  using C = act::compute_t<D>;
+  static constexpr bool kDirect = sizeof(C) == sizeof(D);
+  const Job& j;
+  int op;
+  i64 n, inner, rows, width;  // width: rows per panel (1 when inner == 1)
+  i64 per_task;               // rows per task
+  i64 ch;
+  std::vector<C> bias;        // inner == 1: the row's n values; else ch values, bias[i % ch] per row
+  std::vector<double> sums;   // backward with bias: tasks x ch
+  std::vector<C> buffers;     // slots x 4 panels (z, y, dy, tmp)
+  std::vector<unsigned char> masks;  // slots x 1 panel (bools)
+  std::vector<double> sorts;  // slots x n (sparsemax)
+  bool stream = false;
+
+  explicit Rowwise(const Job& job)
+      : j(job), op(job.op), n(job.mid), inner(job.inner), rows(job.outer * job.inner), width(1), per_task(1),
+        ch(job.channels) {}
+
+  int prepare() {
+    if (n <= 0 || inner <= 0 || j.outer * n * inner != j.n || ch <= 0) return kBadArgs;
+    if (inner > 1) {
+      width = std::max<i64>(kPanelElems / n, n <= (i64(1) << 18) ? 16 : 1);
+      width = std::min<i64>({width, inner, 256});
+    }
+    per_task = j.n < kParallelMinHeavy ? rows
+                                        : std::max<i64>((kTaskElems + n - 1) / n, (rows + kMaxTasks - 1) / kMaxTasks);
+    const bool sum_bias = j.backward && j.bias != nullptr;
+    if (sum_bias) per_task = std::max<i64>(per_task, (rows + kAccBudget / ch - 1) / std::max<i64>(1, kAccBudget / ch));
+    per_task = std::max<i64>(1, std::min(per_task, rows));
+    if (j.bias != nullptr) bias = periodic<D, C>(j.bias, ch, inner == 1 ? n : ch);
+    if (sum_bias) sums.assign(size_t(tasks() * ch), 0.0);
+    const i64 slots = std::min<i64>(j.slots, tasks());
+    const i64 panel = width * n;
+    buffers.resize(size_t(slots * 4 * panel));
+    if (j.mask != nullptr) masks.resize(size_t(slots * panel));
+    if (op == kSparsemax) sorts.resize(size_t(slots * n));
+    stream = kDirect && inner == 1 && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy;
+    return kOk;
+  }
+  int tasks() const { return int((rows + per_task - 1) / per_task); }
+  int slots() const { return int(buffers.size() / size_t(4 * width * n)); }
+  bool backward() const { return j.backward != 0; }
+
+  void tile(int t, int slot) {
+    const i64 r0 = t * per_task, r1 = std::min(rows, r0 + per_task);
+    const i64 panel = width * n;
+    C* zb = buffers.data() + i64(slot) * 4 * panel;
+    C* yb = zb + panel;
+    C* gb = yb + panel;
+    C* tb = gb + panel;
+    bool* mb = masks.empty() ? nullptr : reinterpret_cast<bool*>(masks.data() + i64(slot) * panel);
+    double* sb = sorts.empty() ? nullptr : sorts.data() + i64(slot) * n;
+    double* acc = sums.empty() ? nullptr : sums.data() + i64(t) * ch;
+    for (i64 r = r0; r < r1;) {
+      const i64 o = r / inner, i = r % inner;
+      const i64 w = std::min({width, inner - i, r1 - r});
+      panel_rows(o, i, w, zb, yb, gb, tb, mb, sb, acc);
+      r += w;
+    }
+    if (stream) stream_fence();
+  }
+
+ private:
+  // Rows (o, i .. i + w): gather, compute, scatter.
+  void panel_rows(i64 o, i64 i, i64 w, C* zb, C* yb, C* gb, C* tb, bool* mb, double* sb, double* acc) {
+    const i64 base = o * n * inner + i;  // element (o, 0, i)
+    const D* x = static_cast<const D*>(j.x) + base;
+    const D* dy = static_cast<const D*>(j.dy) + (j.backward ? base : 0);
+    D* out = static_cast<D*>(j.out) + base;
+    const bool* mask = j.mask != nullptr ? j.mask + base : nullptr;
+    const C sign = op == kSoftmin ? C(-1) : C(1);
+    // z: the panel's rows in compute precision, bias added, negated for softmin, masked -> -inf
+    const bool direct = inner == 1 && kDirect && bias.empty() && mask == nullptr && op != kSoftmin;
+    const C* z = direct ? reinterpret_cast<const C*>(x) : zb;
+    if (!direct) gather_input(x, mask, i, w, sign, zb, mb);
+    const bool* keep = mask != nullptr ? mb : nullptr;
+    for (i64 q = 0; q < w; ++q) {
+      const C* zq = z + q * n;
+      const bool* kq = keep != nullptr ? keep + q * n : nullptr;
+      if (!j.backward) {
+        C* y = inner == 1 && kDirect && !stream ? reinterpret_cast<C*>(out) : yb + q * n;
+        RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n);
+        continue;
+      }
+      C* y = yb + q * n;  // y = f(z), recomputed: the backward works from it
+      RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n);
+    }
+    if (!j.backward) {
+      if (!(inner == 1 && kDirect && !stream)) scatter(yb, out, w);
+      return;
+    }
+    // dy in compute precision (the panel's rows side by side, like z)
+    const C* d = gb;
+    if (inner == 1 && kDirect) {
+      d = reinterpret_cast<const C*>(dy);
+    } else {
+      gather(dy, w, gb);
+    }
+    // dx row by row over y (each y row is read before its dx is written), z's buffer as scratch
+    for (i64 q = 0; q < w; ++q) {
+      const bool* kq = keep != nullptr ? keep + q * n : nullptr;
+      C* res = yb + q * n;
+      RowMath<C>::backward(op, res, d + q * n, kq, res, zb + q * n, n);
+      if (acc != nullptr) {
+        if (inner == 1) {
+#pragma omp simd
+          for (i64 k = 0; k < n; ++k) acc[k] += double(res[k]);
+        } else {
+          acc[(i + q) % ch] += sum_fixed(res, n);
+        }
+      }
+    }
+    scatter(yb, out, w);
+  }
+
+  void gather_input(const D* x, const bool* mask, i64 i, i64 w, C sign, C* zb, bool* mb) const {
+    if (inner == 1) {
+      if (bias.empty()) {
+        load_block(x, zb, n);
+      } else {
+        load_block_bias(x, bias.data(), zb, n);
+      }
+      if (sign < C(0)) {
+#pragma omp simd
+        for (i64 k = 0; k < n; ++k) zb[k] = -zb[k];
+      }
+      if (mask != nullptr) {
+#pragma omp simd
+        for (i64 k = 0; k < n; ++k) {
+          mb[k] = mask[k];
+          zb[k] = mask[k] ? zb[k] : -act::m::inf<C>();
+        }
+      }
+      return;
+    }
+    for (i64 q = 0; q < w; ++q) {
+      const C b = bias.empty() ? C(0) : bias[size_t((i + q) % ch)];
+      C* zq = zb + q * n;
+      for (i64 k = 0; k < n; ++k) zq[k] = sign * (act::load(x[k * inner + q]) + b);
+      if (mask != nullptr) {
+        bool* mq = mb + q * n;
+        for (i64 k = 0; k < n; ++k) {
+          const bool keep = mask[k * inner + q];
+          mq[k] = keep;
+          zq[k] = keep ? zq[k] : -act::m::inf<C>();
+        }
+      }
+    }
+  }
+
+  void gather(const D* src, i64 w, C* dst) const {
+    if (inner == 1) return load_block(src, dst, n);
+    for (i64 k = 0; k < n; ++k)
+      for (i64 q = 0; q < w; ++q) dst[q * n + k] = act::load(src[k * inner + q]);
+  }
+
+  void scatter(const C* src, D* dst, i64 w) const {
+    if (inner == 1) {
+      if constexpr (kDirect) {
+        if (stream) return stream_copy(reinterpret_cast<C*>(dst), src, n);
+      }
+      return store_block(src, dst, n);
+    }
+    for (i64 k = 0; k < n; ++k)
+      for (i64 q = 0; q < w; ++q) dst[k * inner + q] = act::store<D>(src[q * n + k]);
+  }
+
+ public:
+  void finish() {
+    if (sums.empty()) return;
+    for (i64 k = 0; k < ch; ++k) j.dbias[k] = 0.0;
+    for (int t = 0; t < tasks(); ++t)
+      for (i64 k = 0; k < ch; ++k) j.dbias[k] += sums[size_t(t * ch + k)];
+  }
+};
+
+// ---------------------------------------------------------------------------- drivers
+// prepare() allocates everything (a failure is kNoMemory before any write), the tiles run on the
+// pool, finish() folds the partial sums.
+template <class Run> int drive(Run& e) {
+  int st;
+  try {
+    st = e.prepare();
+  } catch (const std::bad_alloc&) {
+    return kNoMemory;
+  }
+  if (st != kOk) return st;
+  try {
+    st = run_tasks(e.tasks(), e.slots(), [&](int t, int slot) { e.tile(t, slot); });
+  } catch (const std::bad_alloc&) {
+    return kNoMemory;  // the pool's threads could not be made: nothing was written
+  }
+  if (st == kOk && e.backward()) e.finish();
+  return st;
+}
+
+// ---------------------------------------------------------------------------- tables
+// Op numbers are positions in these lists; engine.py reads the names through op_names().
+#define ACT_CPU_ELEMENTWISE(X)                                                                              \
+  X(relu, Relu) X(relu6, Relu6) X(leaky_relu, LeakyRelu) X(prelu, Prelu) X(rrelu, Rrelu) X(elu, Elu)       \
+  X(selu, Selu) X(celu, Celu) X(gelu, Gelu) X(sigmoid, Sigmoid) X(hard_sigmoid, HardSigmoid)               \
+  X(log_sigmoid, LogSigmoid) X(softplus, Softplus) X(softsign, Softsign) X(silu, Silu)                     \
+  X(hard_silu, HardSilu) X(mish, Mish) X(tanh, Tanh) X(hard_tanh, HardTanh) X(tanh_shrink, TanhShrink)     \
+  X(soft_shrink, SoftShrink) X(hard_shrink, HardShrink) X(threshold, Threshold)                            \
+  X(sparse_plus, SparsePlus) X(sparse_sigmoid, SparseSigmoid) X(squareplus, Squareplus)                    \
+  X(exponential, Exponential) X(linear, Linear) X(log1mexp, Log1mexp) X(lisht, Lisht) X(snake, Snake)
+#define ACT_CPU_GATED(X) X(glu, Glu) X(swiglu, Swiglu) X(geglu, Geglu) X(reglu, Reglu)
+
+#define ACT_CPU_NAME(name, functor) #name,
+const char* const kElementwiseNames[] = {ACT_CPU_ELEMENTWISE(ACT_CPU_NAME) nullptr};
+const char* const kGatedNames[] = {ACT_CPU_GATED(ACT_CPU_NAME) nullptr};
+#undef ACT_CPU_NAME
+const char* const kRowwiseNames[] = {"softmax", "log_softmax", "softmin", "sparsemax", nullptr};  // RowOp order
+
+template <class F, class D> int run_elementwise(const Job& j) {
+  Elementwise<D> e(j, ops_of<F, act::compute_t<D>>());
+  return drive(e);
+}
+template <class F, class D> int run_gated(const Job& j) {
+  Gated<F, D> e(j);
+  return drive(e);
+}
+template <class D> int run_rowwise(const Job& j) {
+  Rowwise<D> e(j);
+  return drive(e);
+}
+
+using Runner = int (*)(const Job&);
+template <class D> struct Table {
+#define ACT_CPU_E(name, functor) &run_elementwise<act::fn::functor, D>,
+#define ACT_CPU_G(name, functor) &run_gated<act::fn::functor, D>,
+  static constexpr Runner elementwise[] = {ACT_CPU_ELEMENTWISE(ACT_CPU_E)};
+  static constexpr Runner gated[] = {ACT_CPU_GATED(ACT_CPU_G)};
+#undef ACT_CPU_E
+#undef ACT_CPU_G
+  static int run(int kind, const Job& j) {
+    if (kind == kRowwise) return j.op >= 0 && j.op <= kSparsemax ? run_rowwise<D>(j) : int(kUnknownOp);
+    const Runner* table = kind == kElementwise ? elementwise : gated;
+    const int count = kind == kElementwise ? int(std::size(elementwise)) : int(std::size(gated));
+    return j.op >= 0 && j.op < count ? table[j.op](j) : int(kUnknownOp);
+  }
+};
+
+int run(int kind, const Job& j) {
+  switch (j.dtype) {
+    case kF16: return Table<__half>::run(kind, j);
+    case kBF16: return Table<__nv_bfloat16>::run(kind, j);
+    case kF32: return Table<float>::run(kind, j);
+    case kF64: return Table<double>::run(kind, j);
+    default: return kBadDtype;
+  }
+}
+
+// The math primitives over an array (tests compare the builds of every instruction set).
+const char* const kMathNames[] = {"exp", "expm1", "log", "log1p", "tanh", "erfc", "normcdf", "gauss", "sin", "sigmoid",
+                                  nullptr};
+template <class C> void math_loop(int fn, const C* __restrict x, C* __restrict y, i64 n) {
+#define ACT_CPU_MATH_LOOP(k, f)                          \
+  case k:                                                \
+    _Pragma("omp simd") for (i64 i = 0; i < n; ++i) y[i] = act::m::f(x[i]); \
+    return;
+  switch (fn) {
+    ACT_CPU_MATH_LOOP(0, exp)
+    ACT_CPU_MATH_LOOP(1, expm1)
+    ACT_CPU_MATH_LOOP(2, log)
+    ACT_CPU_MATH_LOOP(3, log1p)
+    ACT_CPU_MATH_LOOP(4, tanh)
+    ACT_CPU_MATH_LOOP(5, erfc)
+    ACT_CPU_MATH_LOOP(6, normcdf)
+    ACT_CPU_MATH_LOOP(7, gauss)
+    ACT_CPU_MATH_LOOP(8, sin)
+    ACT_CPU_MATH_LOOP(9, sigmoid)
+    default: return;
+  }
+#undef ACT_CPU_MATH_LOOP
+}
+
+// Inputs where the one-exp sigmoid of prelude.h differs from common.cuh's template: must be 0.
+int sigmoid_mismatches() {
+  const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 0.5f, -0.5f, 15.0f, -15.0f, 88.7f, -88.7f, 104.0f,
+                           -104.0f, 1e30f, -1e30f, __int_as_float(0x7f800000), __int_as_float(int(0xff800000u)),
+                           __int_as_float(0x7fc00000)};
+  int bad = 0;
+  auto same = [](double a, double b) { return a == b || (a != a && b != b); };
+  for (float v : special) {
+    bad += !same(act::m::sigmoid(v), act::m::sigmoid<float>(v));
+    bad += !same(act::m::sigmoid(double(v)), act::m::sigmoid<double>(double(v)));
+  }
+  for (int k = -4000; k <= 4000; ++k) {
+    const float v = float(k) * 0.0137f;
+    bad += !same(act::m::sigmoid(v), act::m::sigmoid<float>(v));
+    bad += !same(act::m::sigmoid(double(v) * 3.1), act::m::sigmoid<double>(double(v) * 3.1));
+  }
+  return bad;
+}
+
+}  // namespace cpu
+
+// ---------------------------------------------------------------------------- Python module
+namespace {
+
+using cpu::i64;
+
+const int kItemsize[] = {2, 2, 4, 8};  // by cpu::Dtype
+
+// The data pointer of an optional array argument, after checking what run() relies on: a
+// C-contiguous NumPy array of `want` elements of `itemsize` bytes (writable for outputs).
+// None gives nullptr.  Errors name the argument; engine.py never passes a bad one.
+bool array_arg(PyObject* o, const char* what, int itemsize, i64 want, bool writable, void** data) {
+  *data = nullptr;
+  if (o == Py_None) return true;
+  if (!PyArray_Check(o)) {
+    PyErr_Format(PyExc_TypeError, "%s must be a numpy array", what);
+    return false;
+  }
+  PyArrayObject* a = reinterpret_cast<PyArrayObject*>(o);
+  if (!PyArray_IS_C_CONTIGUOUS(a) || PyArray_ITEMSIZE(a) != itemsize || PyArray_SIZE(a) != want ||
+      (writable && !PyArray_ISWRITEABLE(a))) {
+    PyErr_Format(PyExc_ValueError, "%s must be a C-contiguous%s array of %lld elements of %d bytes", what,
+                 writable ? " writable" : "", static_cast<long long>(want), itemsize);
+    return false;
+  }
+  *data = PyArray_DATA(a);
+  return true;
+}
+
+bool int_arg(PyObject* o, const char* what, long long* v) {
+  *v = PyLong_AsLongLong(o);
+  if (*v == -1 && PyErr_Occurred()) {
+    PyErr_Format(PyExc_TypeError, "%s must be an int", what);
+    return false;
+  }
+  return true;
+}
+
+i64 size_of(PyObject* o) {
+  return o != Py_None && PyArray_Check(o) ? i64(PyArray_SIZE(reinterpret_cast<PyArrayObject*>(o))) : 0;
+}
+
+const char kRunDoc[] =
+    "run(kind, op, dtype, backward, threads, x, out, dy, bias, weight, where, dbias, dweight,\n"
+    "    outer, mid, inner, channels, p0, p1, p2, seed)\n\n"
+    "One call of the engine (activations/backends/cpu/engine.py builds the arguments).";
+
+PyObject* py_run(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 21) {
+    PyErr_Format(PyExc_TypeError, "run() takes 21 arguments (%zd given)", nargs);
+    return nullptr;
+  }
+  long long kind, op, dtype, backward, threads, outer, mid, inner, channels;
+  if (!int_arg(args[0], "kind", &kind) || !int_arg(args[1], "op", &op) || !int_arg(args[2], "dtype", &dtype) ||
+      !int_arg(args[3], "backward", &backward) || !int_arg(args[4], "threads", &threads) ||
+      !int_arg(args[13], "outer", &outer) || !int_arg(args[14], "mid", &mid) || !int_arg(args[15], "inner", &inner) ||
+      !int_arg(args[16], "channels", &channels))
+    return nullptr;
+  if (kind < 0 || kind > 2 || dtype < 0 || dtype > 3 || outer < 0 || mid < 0 || inner < 0 || channels <= 0) {
+    PyErr_SetString(PyExc_ValueError, "run(): kind, dtype or sizes out of range");
+    return nullptr;
+  }
+  cpu::Job j{};
+  j.op = int(op);
+  j.dtype = int(dtype);
+  j.backward = backward != 0;
+  j.slots = int(std::max<long long>(1, std::min<long long>(threads, 1024)));
+  j.outer = outer;
+  j.mid = mid;
+  j.inner = inner;
+  j.channels = channels;
+  j.n = kind == cpu::kGated ? outer * 2 * mid : outer * mid * inner;
+  j.weight_len = size_of(args[9]);
+  j.p0 = PyFloat_AsDouble(args[17]);
+  j.p1 = PyFloat_AsDouble(args[18]);
+  j.p2 = PyFloat_AsDouble(args[19]);
+  j.seed = PyLong_AsUnsignedLongLongMask(args[20]);
+  if (PyErr_Occurred()) return nullptr;
+  const int item = kItemsize[dtype];
+  const i64 out_n = kind == cpu::kGated && !j.backward ? j.n / 2 : j.n;
+  const i64 dy_n = kind == cpu::kGated ? j.n / 2 : j.n;
+  const i64 wsum_n = j.weight_len > 0 ? j.weight_len : 1;
+  void *x, *out, *dy, *bias, *weight, *mask, *dbias, *dweight;
+  if (!array_arg(args[5], "x", item, j.n, false, &x) || !array_arg(args[6], "out", item, out_n, true, &out) ||
+      !array_arg(args[7], "dy", item, dy_n, false, &dy) || !array_arg(args[8], "bias", item, channels, false, &bias) ||
+      !array_arg(args[9], "weight", item, j.weight_len, false, &weight) ||
+      !array_arg(args[10], "where", 1, j.n, false, &mask) ||
+      !array_arg(args[11], "dbias", 8, channels, true, &dbias) ||
+      !array_arg(args[12], "dweight", 8, wsum_n, true, &dweight))
+    return nullptr;
+  if (x == nullptr || out == nullptr || (j.backward && dy == nullptr) || (weight != nullptr && j.weight_len != 1 &&
+      j.weight_len != channels)) {
+    PyErr_SetString(PyExc_ValueError, "run(): missing x, out or dy, or a weight of the wrong length");
+    return nullptr;
+  }
+  j.x = x;
+  j.out = out;
+  j.dy = dy;
+  j.bias = bias;
+  j.weight = weight;
+  j.mask = static_cast<const bool*>(mask);
+  j.dbias = static_cast<double*>(dbias);
+  j.dweight = static_cast<double*>(dweight);
+  if (j.n == 0) Py_RETURN_NONE;
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  try {
+    status = cpu::run(int(kind), j);
+  } catch (const std::bad_alloc&) {
+    status = cpu::kNoMemory;
+  } catch (...) {
+    status = cpu::kBadArgs;
+  }
+  Py_END_ALLOW_THREADS
+  switch (status) {
+    case cpu::kOk: Py_RETURN_NONE;
+    case cpu::kNoMemory:
+      PyErr_SetString(PyExc_MemoryError, "activations: out of memory in the compiled CPU engine (nothing was written)");
+      return nullptr;
+    case cpu::kUnknownOp: PyErr_SetString(PyExc_ValueError, "run(): unknown op"); return nullptr;
+    default: PyErr_SetString(PyExc_ValueError, "run(): inconsistent sizes"); return nullptr;
+  }
+}
+
+PyObject* py_op_names(PyObject*, PyObject* arg) {
+  const long kind = PyLong_AsLong(arg);
+  if (kind == -1 && PyErr_Occurred()) return nullptr;
+  const char* const* names = kind == cpu::kElementwise ? cpu::kElementwiseNames
+                             : kind == cpu::kGated     ? cpu::kGatedNames
+                             : kind == cpu::kRowwise   ? cpu::kRowwiseNames
+                                                       : nullptr;
+  if (names == nullptr) {
+    PyErr_SetString(PyExc_ValueError, "op_names(kind): kind is 0 (elementwise), 1 (gated) or 2 (row-wise)");
+    return nullptr;
+  }
+  Py_ssize_t count = 0;
+  while (names[count] != nullptr) ++count;
+  PyObject* out = PyTuple_New(count);
+  if (out == nullptr) return nullptr;
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    PyObject* s = PyUnicode_FromString(names[i]);
+    if (s == nullptr) {
+      Py_DECREF(out);
+      return nullptr;
+    }
+    PyTuple_SET_ITEM(out, i, s);
+  }
+  return out;
+}
+
+PyObject* py_cpu_supports(PyObject*, PyObject*) {
+  __builtin_cpu_init();
+  const bool v4 = __builtin_cpu_supports("x86-64-v4");
+  const bool v3 = __builtin_cpu_supports("x86-64-v3");
+  if (v4) return Py_BuildValue("(sss)", "avx512", "avx2", "baseline");
+  if (v3) return Py_BuildValue("(ss)", "avx2", "baseline");
+  return Py_BuildValue("(s)", "baseline");
+}
+
+PyObject* py_math(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 3) {
+    PyErr_SetString(PyExc_TypeError, "math(name, x, out) takes 3 arguments");
+    return nullptr;
+  }
+  const char* name = PyUnicode_AsUTF8(args[0]);
+  if (name == nullptr) return nullptr;
+  int fn = -1;
+  for (int k = 0; cpu::kMathNames[k] != nullptr; ++k)
+    if (strcmp(name, cpu::kMathNames[k]) == 0) fn = k;
+  if (fn < 0 || !PyArray_Check(args[1]) || !PyArray_Check(args[2])) {
+    PyErr_Format(PyExc_ValueError, "math(): unknown function %s, or x/out not arrays", name);
+    return nullptr;
+  }
+  PyArrayObject* x = reinterpret_cast<PyArrayObject*>(args[1]);
+  const int item = int(PyArray_ITEMSIZE(x));
+  void *xd, *yd;
+  if ((item != 4 && item != 8) || !array_arg(args[1], "x", item, PyArray_SIZE(x), false, &xd) ||
+      !array_arg(args[2], "out", item, PyArray_SIZE(x), true, &yd)) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "math(): x must be float32 or float64");
+    return nullptr;
+  }
+  const i64 n = PyArray_SIZE(x);
+  if (item == 4) {
+    cpu::math_loop(fn, static_cast<const float*>(xd), static_cast<float*>(yd), n);
+  } else {
+    cpu::math_loop(fn, static_cast<const double*>(xd), static_cast<double*>(yd), n);
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* py_sigmoid_mismatches(PyObject*, PyObject*) { return PyLong_FromLong(cpu::sigmoid_mismatches()); }
+
+PyMethodDef kMethods[] = {
+    {"run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_run)), METH_FASTCALL, kRunDoc},
+    {"op_names", py_op_names, METH_O, "op_names(kind) -> names of the ops of a kind, by op number"},
+    {"cpu_supports", py_cpu_supports, METH_NOARGS, "the instruction sets of the engine this CPU runs, best first"},
+    {"math", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_math)), METH_FASTCALL,
+     "math(name, x, out): a math primitive over a float32/float64 array (tests)"},
+    {"sigmoid_mismatches", py_sigmoid_mismatches, METH_NOARGS,
+     "inputs where the one-exp sigmoid differs from the shared template (must be 0)"},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+#define ACT_STR2(x) #x
+#define ACT_STR(x) ACT_STR2(x)
+#define ACT_CAT2(a, b) a##b
+#define ACT_CAT(a, b) ACT_CAT2(a, b)
+
+PyModuleDef kModule = {
+    PyModuleDef_HEAD_INIT, ACT_STR(ACT_ENGINE_MODULE),
+    "The compiled CPU engine of activations, built for one instruction set (see ISA).", -1, kMethods,
+    nullptr, nullptr, nullptr, nullptr,
+};
+
+}  // namespace
+
+PyMODINIT_FUNC ACT_CAT(PyInit_, ACT_ENGINE_MODULE)(void) {
+  import_array();
+  static bool forks_handled = false;
+  if (!forks_handled) {
+    pthread_atfork(cpu::atfork_prepare, cpu::atfork_parent, cpu::atfork_child);
+    forks_handled = true;
+  }
+  PyObject* m = PyModule_Create(&kModule);
+  if (m == nullptr) return nullptr;
+  if (PyModule_AddStringConstant(m, "ISA", ACT_ENGINE_ISA) < 0 || PyModule_AddIntConstant(m, "ABI", 1) < 0) {
+    Py_DECREF(m);
+    return nullptr;
+  }
+  return m;
+}
