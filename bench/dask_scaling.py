@@ -118,13 +118,12 @@ def main(argv=None) -> None:
     x = rng.standard_normal(shape, dtype=np.float32)
     dy = rng.standard_normal(shape, dtype=np.float32)
     b = rng.standard_normal(args.cols, dtype=np.float32)
-    from activations.backends import numpy_backend
+    from activations.backends.cpu import engine
 
-    for threads in ("1", str(numpy_backend._num_threads())):
+    for threads in ("1", str(engine.cores())):
         os.environ["ACTIVATIONS_NUM_THREADS"] = threads
-        numpy_backend._pool = None  # the pool is sized on first use
         for label, _, ref in cases:
-            ref(x, dy, b)  # warm: first use may build or load the compiled CPU kernels
+            ref(x, dy, b)  # warm: the first call loads the engine and starts its threads
             seconds[(label, f"numpy {threads}t")] = _time(lambda: ref(x, dy, b), args.repeat)
     os.environ.pop("ACTIVATIONS_NUM_THREADS")
     del x, dy
@@ -155,7 +154,7 @@ def main(argv=None) -> None:
                 run()  # graph caches, first-touch allocations
                 seconds[(label, f"dask {n}w")], cpu[(label, n)] = _time_cluster(client, run, args.repeat)
 
-    threads = list(dict.fromkeys(["numpy 1t", f"numpy {numpy_backend._num_threads()}t"]))
+    threads = list(dict.fromkeys(["numpy 1t", f"numpy {engine.cores()}t"]))
     columns = threads + [f"dask {n}w" for n in counts]
     last = counts[-1]
     head = "| case | " + " | ".join(columns) + " | " + " | ".join(f"busiest worker CPU, {n}w" for n in counts)

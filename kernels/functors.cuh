@@ -328,13 +328,14 @@ struct Linear : CheapFunctor {
 };
 
 // log1mexp: log(1 - exp(-x)) as log(-expm1(-x)) below ln 2, log1p(-exp(-x)) above (Maechler);
-// NaN for x < 0, -inf at 0.  Derivative 1 / expm1(x), +inf at 0 and at -0.0.
+// NaN for x < 0, -inf at 0.  Derivative 1 / expm1(x), +inf at 0 and at -0.0, NaN for x < 0 (outside
+// the domain, as the forward).
 struct Log1mexp : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     return x < C(0.69314718055994530942) ? m::log(-m::expm1(-x)) : m::log1p(-m::exp(-x));
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
-    return x == C(0) ? m::inf<C>() : C(1) / m::expm1(x);
+    return x < C(0) ? m::nan<C>() : (x == C(0) ? m::inf<C>() : C(1) / m::expm1(x));
   }
 };
 

@@ -504,16 +504,14 @@ def _mode_problem(path: Path) -> str | None:
     return None
 
 
-def test_compiled_caches_are_not_group_or_world_writable():
-    """Libraries we compile and load back (the compiled CPU loops, the CUDA C harness of the
-    tests) cannot be replaced by other users: no group/world write bit on them or their directory."""
+def test_compiled_libraries_are_not_group_or_world_writable():
+    """Libraries we load (the CPU engine's modules, the CUDA C harness of the tests) cannot be
+    replaced by other users: no group/world write bit on them or their directory."""
+    from activations.backends.cpu import engine
+
     candidates: list[Path] = []
-    try:
-        from activations.backends import _native_cpu
-    except ImportError:
-        _native_cpu = None
-    if _native_cpu is not None and _native_cpu.usable():
-        candidates.append(Path(_native_cpu.DETAIL.rsplit("; ", 1)[-1]))
+    for isa in engine.supported_isas():
+        candidates.append(Path(engine._import(isa).__file__))
     build = ROOT / "tests" / "cuda_host" / "build"
     if build.is_dir():
         candidates += sorted(build.glob("*.so"))
@@ -540,14 +538,14 @@ import numpy as np
 from concurrent import futures
 import activations
 from activations import dispatch
-from activations.backends import numpy_backend as nb
+from activations.backends.cpu import engine
 
 pools = []
 class CountingPool(futures.ThreadPoolExecutor):
     def __init__(self, *a, **k):
         pools.append(1)
         super().__init__(*a, **k)
-nb.ThreadPoolExecutor = CountingPool
+futures.ThreadPoolExecutor = CountingPool
 
 loads = []
 class CountingImport:
@@ -559,7 +557,7 @@ dispatch.importlib = CountingImport()
 PARAMS = {"threshold": {"threshold": 0.25, "value": -1.0}, "rrelu": {"training": True, "seed": 3}}
 rng = np.random.default_rng(0)
 small = rng.standard_normal((6, 8)).astype(np.float32)
-large = rng.standard_normal((64, 1 << 15)).astype(np.float32)   # 2M elements: the thread pool
+large = rng.standard_normal((64, 1 << 15)).astype(np.float32)   # 2M elements: the engine's thread pool
 names = activations.names()
 THREADS = 8
 barrier = threading.Barrier(THREADS)
@@ -600,92 +598,21 @@ for t, out in enumerate(results):
         if not (np.array_equal(y, y1, equal_nan=True) and np.array_equal(g, g1, equal_nan=True)):
             mismatch.append(f"thread {t} {key}")
 print(json.dumps({"errors": errors, "mismatch": mismatch, "pools": len(pools), "loads": loads,
-                  "native": nb._native() is not None, "threads_done": sum(r is not None for r in results)}))
+                  "native": engine.module() is not None, "threads_done": sum(r is not None for r in results)}))
 """
 
 
 @pytest.mark.slow
 def test_concurrent_cold_start_numpy():
     """8 threads at once on a cold process, every activation forward and backward plus large
-    arrays that use the internal pools: identical results to single-threaded calls, one backend
-    import, at most one Python thread pool."""
+    arrays that use the engine's thread pool: identical results to single-threaded calls, one
+    backend import, no Python thread pool."""
     got = run_python(CONCURRENCY, timeout=240)
     assert not got["errors"], got["errors"]
     assert got["threads_done"] == 8
     assert not got["mismatch"], got["mismatch"]
-    assert got["loads"].count("activations.backends.numpy_backend") == 1, got["loads"]
-    assert got["pools"] <= 1, f"the NumPy backend created {got['pools']} thread pools"
-
-
-NATIVE_COLD = r"""
-import json, os, shutil, sys, threading, time
-import numpy as np
-import activations
-from activations.backends import _native_cpu as N, numpy_backend as nb
-
-built_from, record = sys.argv[1], sys.argv[2]
-def fake_build(compiler, flags, mvec, srcs, target):
-    # stands in for the compiler (tens of seconds): the same library, copied; slow enough to race
-    with open(record, "a") as f:
-        f.write(f"{os.getpid()} {target.name}\n")
-    time.sleep(1.0)
-    tmp = str(target) + ".tmp"
-    shutil.copy(built_from, tmp)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, target)
-    return None
-N._build = fake_build
-
-x = np.random.default_rng(0).standard_normal((256, 1024)).astype(np.float32)
-THREADS = 4
-barrier = threading.Barrier(THREADS)
-outs, errors = [None] * THREADS, []
-def job(t):
-    try:
-        barrier.wait()
-        outs[t] = activations.apply("gelu", x)
-    except BaseException as exc:
-        errors.append(repr(exc))
-threads = [threading.Thread(target=job, args=(t,)) for t in range(THREADS)]
-for th in threads: th.start()
-for th in threads: th.join()
-native = nb._native() is not None
-nb._NATIVE = None
-ref = activations.apply("gelu", x)
-same = all(o is not None and np.allclose(o, ref, rtol=1e-5, atol=1e-6) for o in outs)
-print(json.dumps({"errors": errors, "native": native, "same": same, "why": N.WHY_NOT}))
-"""
-
-
-@pytest.mark.slow
-def test_native_library_is_built_once_by_concurrent_processes_and_threads(tmp_path):
-    """Two processes of four threads each start on an empty cache: the compiled CPU library is
-    built once (under the file lock), every thread gets correct results, and the cache is private
-    (directory 0700, library 0600).  The compiler is replaced by a copy of the library built here."""
-    from activations.backends import _native_cpu
-
-    if not _native_cpu.usable():
-        pytest.skip(f"the compiled CPU loops are not available: {_native_cpu.WHY_NOT}")
-    built = _native_cpu.DETAIL.rsplit("; ", 1)[-1]
-    assert Path(built).is_file(), _native_cpu.DETAIL
-    cache, record = tmp_path / "cache", tmp_path / "builds.txt"
-    env = {**os.environ, "ACTIVATIONS_CACHE_DIR": str(cache), "ACTIVATIONS_NATIVE": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    procs = [subprocess.Popen([sys.executable, "-c", NATIVE_COLD, built, str(record)], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
-    for proc in procs:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err[-3000:]
-        got = json.loads(out.strip().splitlines()[-1])
-        assert not got["errors"], got["errors"]
-        assert got["native"], got["why"]
-        assert got["same"], "a thread got wrong values"
-    builds = record.read_text().splitlines()
-    assert len(builds) == 1, f"the library was built {len(builds)} times: {builds}"
-    cpu = cache / "cpu"
-    assert stat.S_IMODE(cpu.stat().st_mode) == 0o700, oct(cpu.stat().st_mode)
-    for lib in cpu.glob("*.so"):
-        assert not lib.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH | stat.S_IRGRP | stat.S_IROTH), (lib, oct(lib.stat().st_mode))
+    assert got["loads"].count("activations.backends.cpu") == 1, got["loads"]
+    assert got["pools"] == 0, f"the CPU backend created {got['pools']} Python thread pools"
 
 
 NUMBA_CONCURRENCY = r"""

@@ -23,18 +23,18 @@ def run(args) -> int:
         ok, detail = dispatch.status(name)
         print(f"{name.ljust(width)}  {'yes' if ok else 'no '}  {detail}")
     print(f"\nautomatic selection follows where x lives; {dispatch.ENV_VAR}=NAME or backend=NAME forces one")
-    print(_native_line())
+    print(_engine_line())
     return 0
 
 
-def _native_line() -> str:
-    """The compiled CPU loops the numpy backend uses when it can (built on first use)."""
+def _engine_line() -> str:
+    """The compiled CPU engine the numpy backend uses when it is installed."""
     import os
 
-    if os.environ.get("ACTIVATIONS_NATIVE", "1") == "0":
-        return "numpy backend's compiled CPU loops: off (ACTIVATIONS_NATIVE=0)"
-    from ..backends import _native_cpu
+    from ..backends.cpu import engine
 
-    if _native_cpu.usable():
-        return "numpy backend's compiled CPU loops: in use"
-    return f"numpy backend's compiled CPU loops: not in use ({_native_cpu.WHY_NOT}); pure NumPy instead"
+    if os.environ.get("ACTIVATIONS_NATIVE", "1") == "0":
+        return "numpy backend's compiled CPU engine: off (ACTIVATIONS_NATIVE=0): plain NumPy instead"
+    if engine.module() is not None:
+        return f"numpy backend's compiled CPU engine: in use, {engine.DETAIL}; {engine.threads()} thread(s)"
+    return f"numpy backend's compiled CPU engine: not in use ({engine.WHY_NOT}); plain NumPy instead"

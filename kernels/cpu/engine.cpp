@@ -855,6 +855,34 @@ template <class C> C row_max(const C* __restrict z, i64 n) {
   return m;
 }
 
+// a * b + c, fused where the instruction set has FMA (the AVX-512 and AVX2 builds agree).
+template <class C> inline __attribute__((always_inline)) C fmadd(C a, C b, C c) {
+#if defined(__FMA__)
+  return __builtin_fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+inline __attribute__((always_inline)) float fmadd(float a, float b, float c) {
+#if defined(__FMA__)
+  return __builtin_fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// (z - m) - l for log_softmax: float z - m is exact in double; a double z - m carries its
+// rounding error (TwoSum) into the result.
+inline __attribute__((always_inline)) float diff_minus(float z, float m, double l) {
+  return float((double(z) - double(m)) - l);
+}
+inline __attribute__((always_inline)) double diff_minus(double z, double m, double l) {
+  const double d = z - m;
+  const double bb = d - z;
+  const double err = (z - (d - bb)) - (m + bb);
+  return (d - l) + (d - d == 0.0 ? err : 0.0);
+}
+
 template <class C> struct RowMath {
   // y = f(z) for one row; z holds -inf at masked places (keep[k] false) and may be y itself.
   // tmp: n values; srt: n float64 values (sparsemax).
@@ -867,15 +895,31 @@ template <class C> struct RowMath {
     if (op == kSparsemax) {
       sparsemax(z, y, srt, n, m);
     } else {
+      // exp(z - m) with the rounding error of z - m put back (TwoSum): z - m is inexact when m and z
+      // are far apart, and exp would turn its error of up to ulp(z - m) / 2 into as many relative
 #pragma omp simd
-      for (i64 k = 0; k < n; ++k) tmp[k] = act::m::exp(z[k] - m);
-      const double s = sum_fixed(tmp, n);
+      for (i64 k = 0; k < n; ++k) {
+        const C d = z[k] - m;
+        const C bb = d - z[k];
+        const C err = (z[k] - (d - bb)) - (m + bb);
+        const C e = act::m::exp(d);
+        tmp[k] = fmadd(e, d - d == C(0) ? err : C(0), e);
+      }
+      // s = 1 + (the other terms): the max's own term is left out of the sum and log(s) taken as
+      // log1p of the rest, which keeps its relative accuracy when the rest is small
+      i64 top = 0;
+      while (top < n - 1 && !(z[top] == m)) ++top;
+      const C e_top = tmp[top];
+      tmp[top] = C(0);
+      const double rest = sum_fixed(tmp, n);
+      tmp[top] = e_top;
+      const double s = double(e_top) + rest;
       if (op == kLogSoftmax) {
         // (z - m) - log(s): the two terms rounded apart (log(s) in float64), so the largest
         // entries keep their relative accuracy
-        const double ls = act::vm::log(s);
+        const double ls = e_top == C(1) ? act::vm::log1p(rest) : act::vm::log(s);
 #pragma omp simd
-        for (i64 k = 0; k < n; ++k) y[k] = C(double(z[k] - m) - ls);
+        for (i64 k = 0; k < n; ++k) y[k] = diff_minus(z[k], m, ls);
       } else {
         const double inv = 1.0 / s;
 #pragma omp simd

@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Coefficient generator for kernels/cpu/vmath.h (developer script, not shipped).
+
+Every polynomial of vmath.h is a (near-)minimax fit computed here with mpmath at 160 bits: a
+discrete linear Remez exchange on a dense Chebyshev-distributed grid, minimizing the maximum
+*weighted* error (weights chosen so that the quantity minimized is the relative error of the
+function the polynomial feeds), then rounded to the working precision (float or double) and
+re-measured.  The Payne-Hanek tables for sin are exact multiples of 2/pi computed here too.
+
+Usage:
+    python kernels/cpu/fit_vmath.py --list          # the blocks
+    python kernels/cpu/fit_vmath.py exp_f32 log_f64 # print those blocks as C literals
+    python kernels/cpu/fit_vmath.py all             # every block (about a minute)
+
+Each printed block names this script and the block, the interval, the fitted form and the
+measured maximum error of the rounded coefficients (in units of 2^-k, relative unless noted).
+Paste the output over the block of the same name in vmath.h.
+"""
+from __future__ import annotations
+
+import sys
+
+import mpmath as mp
+
+mp.mp.prec = 160
+MPF = mp.mpf
+
+
+# --------------------------------------------------------------------------------------------
+# Remez
+# --------------------------------------------------------------------------------------------
+def remez(F, basis, a, b, W=None, npts=1200, maxiter=60):
+    """Discrete linear Remez: coefficients c minimizing max_t |W(t) (F(t) - sum c_j basis_j(t))|
+    over a cosine-spaced grid of [a, b].  Returns (c, max weighted error on the grid)."""
+    a, b = MPF(a), MPF(b)
+    n = len(basis)
+    grid = [(a + b) / 2 - (b - a) / 2 * mp.cos(mp.pi * i / (npts - 1)) for i in range(npts)]
+    Fv = [F(t) for t in grid]
+    Wv = [W(t) if W else MPF(1) for t in grid]
+    Bv = [[phi(t) for phi in basis] for t in grid]
+    ref = sorted({int(mp.nint((npts - 1) * (1 - mp.cos(mp.pi * i / n)) / 2)) for i in range(n + 1)})
+    assert len(ref) == n + 1
+    best = None
+    for _ in range(maxiter):
+        A = mp.matrix(n + 1, n + 1)
+        rhs = mp.matrix(n + 1, 1)
+        for r, i in enumerate(ref):
+            for j in range(n):
+                A[r, j] = Bv[i][j]
+            A[r, n] = (-1) ** r / Wv[i]
+            rhs[r] = Fv[i]
+        sol = mp.lu_solve(A, rhs)
+        c = [sol[j] for j in range(n)]
+        E = abs(sol[n])
+        err = [Wv[k] * (Fv[k] - mp.fsum(c[j] * Bv[k][j] for j in range(n))) for k in range(npts)]
+        ext = []  # one extremum per run of equal sign
+        k = 0
+        while k < npts:
+            s = mp.sign(err[k])
+            if s == 0:
+                k += 1
+                continue
+            m = k
+            while k < npts and mp.sign(err[k]) in (s, 0):
+                if abs(err[k]) > abs(err[m]):
+                    m = k
+                k += 1
+            ext.append(m)
+        while len(ext) > n + 1:  # drop the smallest, keeping the signs alternating
+            vals = [abs(err[i]) for i in ext]
+            j = vals.index(min(vals))
+            if j in (0, len(ext) - 1):
+                ext.pop(j)
+            elif vals[j - 1] < vals[j + 1]:
+                ext.pop(j)
+                ext.pop(j - 1)
+            else:
+                ext.pop(j + 1)
+                ext.pop(j)
+        mx = max(abs(e) for e in err)
+        if best is None or mx < best[1]:
+            best = (c, mx)
+        if len(ext) < n + 1 or mx - E <= mx * MPF("1e-6"):
+            break
+        ref = ext
+    return best
+
+
+def rnd(c, prec):
+    with mp.workprec(prec):
+        return +c
+
+
+def measure(F, basis, c, a, b, W=None, npts=4000):
+    a, b = MPF(a), MPF(b)
+    m = MPF(0)
+    for i in range(npts):
+        t = (a + b) / 2 - (b - a) / 2 * mp.cos(mp.pi * i / (npts - 1))
+        e = abs((W(t) if W else 1) * (F(t) - mp.fsum(cj * phi(t) for cj, phi in zip(c, basis))))
+        m = max(m, e)
+    return m
+
+
+def fit(F, basis, a, b, W, prec, refit=True):
+    """Remez, then round to `prec` bits.  With refit, coefficients are rounded one at a time
+    (lowest index first) and the remaining ones re-fitted to absorb the rounding."""
+    c, e = remez(F, basis, a, b, W)
+    if refit and len(basis) > 1:
+        fixed = []
+        rest = list(range(len(basis)))
+        coefs = list(c)
+        while len(rest) > 1:
+            j = rest.pop(0)
+            cj = rnd(coefs[j], prec)
+            fixed.append((j, cj))
+            fx = list(fixed)
+
+            def G(t, fx=fx):
+                return F(t) - mp.fsum(cc * basis[jj](t) for jj, cc in fx)
+
+            sub, _ = remez(G, [basis[i] for i in rest], a, b, W)
+            for i, v in zip(rest, sub):
+                coefs[i] = v
+        fixed.append((rest[0], rnd(coefs[rest[0]], prec)))
+        c = [v for _, v in sorted(fixed)]
+    else:
+        c = [rnd(x, prec) for x in c]
+    e = measure(F, basis, c, a, b, W)
+    return c, e
+
+
+def lit(c, prec):
+    """C literal: hex float, exact."""
+    v = float(c)
+    h = v.hex()
+    if prec == 24:
+        mant, exp = h.split("p")
+        mant = mant.rstrip("0")
+        if mant.endswith("."):
+            mant += "0"
+        return f"{mant}p{exp}f"
+    return h
+
+
+def mon(k):
+    return lambda t, k=k: t**k
+
+
+def emit(name, what, cs, prec, err, weight="rel"):
+    ty = "float" if prec == 24 else "double"
+    lg = mp.log(err, 2) if err > 0 else MPF(-999)
+    print(f"// [{name}] generated by kernels/cpu/fit_vmath.py {name}: {what}; "
+          f"max {weight} err 2^{float(lg):.1f}")
+    body = ", ".join(lit(c, prec) for c in cs)
+    print(f"static constexpr {ty} {name.upper()}[{len(cs)}] = {{{body}}};")
+
+
+# --------------------------------------------------------------------------------------------
+# Blocks
+# --------------------------------------------------------------------------------------------
+RH = MPF("0.347")  # |r| bound of the exp reductions (ln2/2 = 0.34657 plus slack)
+
+
+def exp_block(name, deg, prec):
+    F = lambda r: mp.exp(r) - 1 - r
+    W = lambda r: 1 / mp.exp(r)
+    c, e = fit(F, [mon(k) for k in range(2, deg + 1)], -RH, RH, W, prec)
+    emit(name, f"exp(r) = 1 + r + sum c[i] r^(i+2), |r| <= {RH}", c, prec, e)
+
+
+def log_block(name, deg, prec):
+    # log1p(f) = f - f^2/2 + s (f^2/2 + R(z)), s = f/(2+f), z = s^2, R(z) = 2 atanh(s)/s - 2.
+    zmax = MPF("0.02944")  # (sqrt(2)-1)^2/(sqrt(2)+1)^2 = 0.0294373
+    F = lambda z: 2 * mp.atanh(mp.sqrt(z)) / mp.sqrt(z) - 2 if z > 0 else MPF(0)
+    c, e = fit(F, [mon(k) for k in range(1, deg + 1)], MPF(10) ** -30, zmax, None, prec)
+    emit(name, f"R(z) = 2atanh(s)/s - 2 = sum c[i] z^(i+1), z = s^2 <= {zmax}", c, prec, e, "abs")
+
+
+def tanh_block(name, T, deg, prec):
+    # tanh(x) = x + x^3 P(x^2) for |x| <= T; weight: relative error of tanh.
+    F = lambda z: (mp.tanh(mp.sqrt(z)) / mp.sqrt(z) - 1) / z
+    W = lambda z: z * mp.sqrt(z) / mp.tanh(mp.sqrt(z))
+    c, e = fit(F, [mon(k) for k in range(0, deg + 1)], MPF(10) ** -30, MPF(T) ** 2, W, prec)
+    emit(name, f"tanh(x) = x + x^3 sum c[i] x^(2i), |x| <= {T}", c, prec, e)
+
+
+def erfcx(x):
+    return mp.erfc(x) * mp.exp(x * x)
+
+
+def erfcx_block(name, a0, a1, deg, prec):
+    # erfc(a) = exp(-a^2) * P(t), t = 4/(4+a); weight: relative.
+    F = lambda t: erfcx(4 / t - 4)
+    W = lambda t: 1 / F(t)
+    ta, tb = 4 / (4 + MPF(a1)), 4 / (4 + MPF(a0))
+    c, e = fit(F, [mon(k) for k in range(0, deg + 1)], ta, tb, W, prec, refit=False)
+    emit(name, f"erfc(a) exp(a^2) = sum c[i] t^i, t = 4/(4+a), {a0} <= a <= {a1}", c, prec, e)
+
+
+def erf_block(name, a1, deg, prec):
+    # erf(x) = x * sum c[i] x^(2i), |x| <= a1; relative error of erf.
+    F = lambda z: mp.erf(mp.sqrt(z)) / mp.sqrt(z) if z > 0 else 2 / mp.sqrt(mp.pi)
+    W = lambda z: 1 / F(z)
+    c, e = fit(F, [mon(k) for k in range(0, deg + 1)], 0, MPF(a1) ** 2, W, prec)
+    emit(name, f"erf(x) = x sum c[i] x^(2i), |x| <= {a1}", c, prec, e)
+
+
+RS = MPF("0.786")  # |r| bound of the sin reduction (pi/4 = 0.785398 plus slack)
+
+
+def sin_block(name, deg, prec):
+    F = lambda z: (mp.sin(mp.sqrt(z)) / mp.sqrt(z) - 1) / z
+    W = lambda z: z * mp.sqrt(z) / mp.sin(mp.sqrt(z))
+    c, e = fit(F, [mon(k) for k in range(0, deg + 1)], MPF(10) ** -30, RS**2, W, prec)
+    emit(name, f"sin(r) = r + r^3 sum c[i] r^(2i), |r| <= {RS}", c, prec, e)
+
+
+def cos_block(name, deg, prec):
+    F = lambda z: (mp.cos(mp.sqrt(z)) - 1 + z / 2) / z**2
+    W = lambda z: z**2 / mp.cos(mp.sqrt(z))
+    c, e = fit(F, [mon(k) for k in range(0, deg + 1)], MPF(10) ** -30, RS**2, W, prec)
+    emit(name, f"cos(r) = 1 - r^2/2 + r^4 sum c[i] r^(2i), |r| <= {RS}", c, prec, e)
+
+
+def split(v, bits):
+    """v = hi + lo with hi holding `bits` significant bits (so k*hi is exact for small k)."""
+    e = mp.floor(mp.log(abs(v), 2))
+    q = MPF(2) ** (e - bits + 1)
+    hi = mp.nint(v / q) * q
+    return hi, v - hi
+
+
+def constants():
+    print("// [constants] generated by kernels/cpu/fit_vmath.py constants")
+    ln2 = mp.log(2)
+    for nm, bits, prec in (("LN2_F32", 16, 24), ("LN2_F64", 42, 53)):
+        hi, lo = split(ln2, bits)
+        lo = rnd(lo, prec)
+        print(f"//   {nm}: ln2 = HI + LO, HI with {bits} bits (k*HI exact for |k| < 2^{prec - bits})")
+        print(f"static constexpr {'float' if prec == 24 else 'double'} {nm}_HI = {lit(hi, prec)}, "
+              f"{nm}_LO = {lit(lo, prec)};")
+    print(f"static constexpr float LOG2E_F32 = {lit(rnd(1 / ln2, 24), 24)};")
+    print(f"static constexpr double LOG2E_F64 = {lit(rnd(1 / ln2, 53), 53)};")
+    print(f"static constexpr double LN2_D = {lit(rnd(ln2, 53), 53)};")
+    s = 1 / mp.sqrt(2)
+    sh = rnd(s, 53)
+    print(f"static constexpr double RSQRT2_HI = {lit(sh, 53)}, RSQRT2_LO = {lit(rnd(s - sh, 53), 53)};")
+    print(f"static constexpr double TWO_RSQRTPI = {lit(rnd(2 / mp.sqrt(mp.pi), 53), 53)};")
+    h = mp.pi / 2
+    hh = rnd(h, 53)
+    print(f"static constexpr double PIO2_HI = {lit(hh, 53)}, PIO2_LO = {lit(rnd(h - hh, 53), 53)};")
+
+
+def ph_tables():
+    """Payne-Hanek: row j holds G_j = (2^E0 * 2/pi) mod 4 split into doubles, E0 = the
+    exponent that makes the mantissa-with-low-exponent-bits M' an integer (see vmath.h)."""
+    with mp.workprec(1400):
+        twoopi = 2 / mp.pi
+
+        def G(E0):
+            g = twoopi * MPF(2) ** E0
+            return g - 4 * mp.floor(g / 4)
+
+        def chunks(g, n):
+            out = []
+            for _ in range(n):
+                c = rnd(g, 53)
+                out.append(c)
+                g -= c
+            return out
+
+        print("// [sin_ph_f32] generated by kernels/cpu/fit_vmath.py sin_ph_f32:")
+        print("//   row j (j = float biased exponent >> 3): (2^(8j-150) * 2/pi) mod 4 = g0 + g1")
+        print("static const double SIN_PH_F32[32][2] = {")
+        for j in range(32):
+            cs = chunks(G(8 * j - 150), 2)
+            print("  {" + ", ".join(lit(c, 53) for c in cs) + "},")
+        print("};")
+        print("// [sin_ph_f64] generated by kernels/cpu/fit_vmath.py sin_ph_f64:")
+        print("//   row i (i = (double biased exponent >> 4) - 62): "
+              "(2^(16(i+62)-1075) * 2/pi) mod 4 = g0 + g1 + g2 + g3")
+        print("static const double SIN_PH_F64[66][4] = {")
+        for i in range(66):
+            cs = chunks(G(16 * (i + 62) - 1075), 4)
+            print("  {" + ", ".join(lit(c, 53) for c in cs) + "},")
+        print("};")
+
+
+BLOCKS = {
+    "exp_f32": lambda: exp_block("exp_f32", 6, 24),
+    "exp_f64": lambda: exp_block("exp_f64", 11, 53),
+    "exp_lite": lambda: exp_block("exp_lite", 7, 53),
+    "log_f32": lambda: log_block("log_f32", 4, 24),
+    "log_f64": lambda: log_block("log_f64", 8, 53),
+    "tanh_f64": lambda: tanh_block("tanh_f64", "0.3", 8, 53),
+    "erfcx_f32": lambda: erfcx_block("erfcx_f32", 0, "10.5", 12, 53),
+    "erf_f64": lambda: erf_block("erf_f64", "0.47", 9, 53),
+    "erfcx_f64": lambda: erfcx_block("erfcx_f64", "0.47", "27.5", 21, 53),
+    "sin_lite": lambda: sin_block("sin_lite", 4, 53),
+    "cos_lite": lambda: cos_block("cos_lite", 4, 53),
+    "sin_f64": lambda: sin_block("sin_f64", 7, 53),
+    "cos_f64": lambda: cos_block("cos_f64", 7, 53),
+    "constants": constants,
+    "sin_ph": ph_tables,
+}
+
+BEGIN = "// ---- BEGIN GENERATED (kernels/cpu/fit_vmath.py --header vmath.h all) ----"
+END = "// ---- END GENERATED ----"
+
+
+def main(argv):
+    header = None
+    if argv[:1] == ["--header"]:
+        header, argv = argv[1], argv[2:]
+    if not argv or argv == ["--list"]:
+        print("blocks:", " ".join(BLOCKS))
+        return
+    if argv == ["all"]:
+        argv = list(BLOCKS)
+    if header is None:
+        for a in argv:
+            BLOCKS[a]()
+            sys.stdout.flush()
+        return
+    # --header: regenerate the named blocks inside the generated region of the header.
+    import contextlib
+    import io
+    import re
+
+    text = open(header).read()
+    i, j = text.index(BEGIN), text.index(END)
+    region = text[i + len(BEGIN) : j]
+    for a in argv:
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            BLOCKS[a]()
+        new = buf.getvalue()
+        pat = re.compile(r"// \[" + re.escape(a) + r"\] .*?(?=^// \[|\Z)", re.S | re.M)
+        if pat.search(region):
+            region = pat.sub(lambda m: new, region, count=1)
+        else:
+            region = region.rstrip("\n") + "\n" + new
+        print(f"updated [{a}]", file=sys.stderr)
+    open(header, "w").write(text[: i + len(BEGIN)] + "\n" + region.strip("\n") + "\n" + text[j:])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
