@@ -9,23 +9,38 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # ml_dtypes is a small dependency, but keep the package usable without it
-    import ml_dtypes as _ml_dtypes
-
-    BFLOAT16: np.dtype | None = np.dtype(_ml_dtypes.bfloat16)
-except ImportError:  # pragma: no cover - exercised only without ml_dtypes
-    BFLOAT16 = None
-
 FLOAT16 = np.dtype(np.float16)
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
+_STANDARD: dict[np.dtype, str] = {FLOAT16: "f16", FLOAT32: "f32", FLOAT64: "f64"}
+_LAZY = ("BFLOAT16", "SHORT_NAMES", "SUPPORTED")
 
-#: dtype -> short name used in kernel entry points and reports
-SHORT_NAMES: dict[np.dtype, str] = {FLOAT16: "f16", FLOAT32: "f32", FLOAT64: "f64"}
-if BFLOAT16 is not None:
-    SHORT_NAMES[BFLOAT16] = "bf16"
 
-SUPPORTED: tuple[np.dtype, ...] = tuple(SHORT_NAMES)
+def _bfloat16() -> np.dtype | None:
+    try:  # ml_dtypes is a small dependency, but keep the package usable without it
+        import ml_dtypes
+    except ImportError:  # pragma: no cover - exercised only without ml_dtypes
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def __getattr__(name: str):
+    # BFLOAT16 (the ml_dtypes dtype, None without ml_dtypes), SHORT_NAMES (dtype -> short name used
+    # in kernel entry points and reports) and SUPPORTED: made on first use, because importing
+    # ml_dtypes takes a second or more (an array of bfloat16 means it was imported already).
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    bf16 = _bfloat16()
+    short = dict(_STANDARD)
+    if bf16 is not None:
+        short[bf16] = "bf16"
+    globals().update(BFLOAT16=bf16, SHORT_NAMES=short, SUPPORTED=tuple(short))
+    return globals()[name]
+
+
+def is_bfloat16(dtype) -> bool:
+    """Is ``dtype`` ml_dtypes' bfloat16 (without importing ml_dtypes when it cannot be)."""
+    return getattr(dtype, "name", None) == "bfloat16" and dtype == __getattr__("BFLOAT16")
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
@@ -34,15 +49,16 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def short_name(dtype: np.dtype) -> str:
-    return SHORT_NAMES[np.dtype(dtype)]
+    dt = np.dtype(dtype)
+    return _STANDARD.get(dt) or __getattr__("SHORT_NAMES")[dt]
 
 
 def from_name(name: str) -> np.dtype:
     """'float32', 'f32', 'bfloat16', 'bf16', ... -> dtype (ValueError if unknown)."""
-    for dt, short in SHORT_NAMES.items():
+    for dt, short in __getattr__("SHORT_NAMES").items():
         if name in (short, dt.name):
             return dt
-    valid = ", ".join(dt.name for dt in SUPPORTED)
+    valid = ", ".join(dt.name for dt in __getattr__("SUPPORTED"))
     raise ValueError(f"unknown dtype {name!r}; valid: {valid}")
 
 
@@ -52,9 +68,9 @@ def check_supported(dtype, what: str = "x") -> np.dtype:
         dt = np.dtype(dtype)
     except TypeError as exc:
         raise TypeError(f"{what} has dtype {dtype!r}, which is not a NumPy dtype") from exc
-    if dt in SHORT_NAMES:
+    if dt in _STANDARD or is_bfloat16(dt):
         return dt
-    valid = ", ".join(d.name for d in SUPPORTED)
+    valid = ", ".join(d.name for d in __getattr__("SUPPORTED"))
     if dt.kind in "biuc" or dt == np.dtype(bool):
         kind = {"b": "bool", "i": "integer", "u": "integer", "c": "complex"}[dt.kind]
         raise TypeError(

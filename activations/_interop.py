@@ -200,7 +200,7 @@ def _torch_cpu_to_numpy(torch, t, what: str) -> np.ndarray:
 def _numpy_to_torch(torch, arr: np.ndarray):
     if any(s < 0 for s in arr.strides) or not arr.flags.writeable:
         arr = arr.copy()  # torch.from_numpy takes neither
-    if arr.dtype == _dtypes.BFLOAT16:
+    if _dtypes.is_bfloat16(arr.dtype):
         return torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(arr)
 
@@ -209,7 +209,7 @@ def _cupy_to_torch(torch, arr):
     try:
         return torch.from_dlpack(arr)
     except (BufferError, TypeError, ValueError, RuntimeError):
-        if arr.dtype != _dtypes.BFLOAT16:
+        if not _dtypes.is_bfloat16(arr.dtype):
             raise
         return torch.from_dlpack(arr.view("int16")).view(torch.bfloat16)
 
@@ -227,7 +227,7 @@ class _JaxRewrap:
         module = type(result).__module__.partition(".")[0]
         if module not in ("numpy", "cupy"):
             return result
-        if result.dtype != _dtypes.BFLOAT16:
+        if not _dtypes.is_bfloat16(result.dtype):
             try:
                 out = jax.dlpack.from_dlpack(result)  # zero-copy when JAX accepts the buffer
                 if self.device in out.devices():

@@ -172,7 +172,7 @@ def _pick_stream(cuda, x):
 def _flat(a):
     """1-D view of a C-contiguous device array; bfloat16 as uint16 (the kernels' view of it)."""
     v = a.reshape((a.size,)) if a.ndim != 1 else a
-    return v.view(np.uint16) if _dtypes.BFLOAT16 is not None and v.dtype == _dtypes.BFLOAT16 else v
+    return v.view(np.uint16) if _dtypes.is_bfloat16(v.dtype) else v
 
 
 def _is_contiguous(a) -> bool:
@@ -212,7 +212,7 @@ def _storage_name(dtype) -> str:
 
 
 def _as_u16(a):
-    return a.view(np.uint16) if _dtypes.BFLOAT16 is not None and a.dtype == _dtypes.BFLOAT16 else a
+    return a.view(np.uint16) if _dtypes.is_bfloat16(a.dtype) else a
 
 
 def _output(run: _Launch, call: Call, shape: tuple[int, ...]):
@@ -297,7 +297,7 @@ class NumbaBackend(Backend):
                 raise ValueError(f"{what}: the Numba CUDA simulator cannot import __cuda_array_interface__ objects")
             arr = cuda.as_cuda_array(obj)  # zero-copy; syncs the producer's stream if it names one
             own = getattr(obj, "dtype", None)
-            if _dtypes.BFLOAT16 is not None and own == _dtypes.BFLOAT16 and arr.dtype != own:
+            if _dtypes.is_bfloat16(own) and arr.dtype != own:
                 arr = arr.view(_dtypes.BFLOAT16)  # the interface has no bfloat16 typestr ('<V2')
         elif isinstance(obj, np.ndarray):
             raise ValueError(

@@ -300,7 +300,7 @@ def _naive(case: Case, inputs: Inputs, ns: formulas.Namespace, provider: str) ->
 # ------------------------------------------------------------------- torch
 def _to_torch(torch, arr, device: str):
     """A zero-copy torch view of a NumPy or CuPy array (bfloat16 through an int16 view)."""
-    bf16 = _dtypes.BFLOAT16 is not None and arr.dtype == _dtypes.BFLOAT16
+    bf16 = _dtypes.is_bfloat16(arr.dtype)
     if device == "gpu":
         src = arr.view("int16") if bf16 else arr
         t = torch.from_dlpack(src)

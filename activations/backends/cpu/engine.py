@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from ... import _dtypes
 from ...registry import Kind
 from .. import Call, Grads
 
@@ -44,9 +43,7 @@ WHY_NOT: str = ""
 DETAIL: str = ""
 
 _KIND_CODES = {Kind.ELEMENTWISE: 0, Kind.GATED: 1, Kind.ROWWISE: 2}
-_DTYPE_CODES: dict[np.dtype, int] = {_dtypes.FLOAT16: 0, _dtypes.FLOAT32: 2, _dtypes.FLOAT64: 3}
-if _dtypes.BFLOAT16 is not None:
-    _DTYPE_CODES[_dtypes.BFLOAT16] = 1
+_DTYPE_CODES: dict[str, int] = {"float16": 0, "bfloat16": 1, "float32": 2, "float64": 3}  # by dtype name
 
 _module: ModuleType | None = None
 _ops: dict[Kind, dict[str, int]] = {}
@@ -184,10 +181,12 @@ def _run(call: Call, x: np.ndarray, out: np.ndarray, dy: np.ndarray | None, back
     dbias = dweight = None
     if backward:
         if bias is not None:
-            dbias = np.zeros(channels, np.float64)
+            dbias = np.zeros(bias.size, np.float64)
         if call.weight is not None:
             dweight = np.zeros(1 if weight is None else weight.size, np.float64)
-    mod.run(_KIND_CODES[kind], _ops[kind][call.name], _DTYPE_CODES[dtype], int(backward), threads(),
+    if x.size == 0:
+        return dbias, dweight
+    mod.run(_KIND_CODES[kind], _ops[kind][call.name], _DTYPE_CODES[dtype.name], int(backward), threads(),
             x, out, dy, bias, weight, where, dbias, dweight, outer, mid, inner, channels,
             p0, p1, p2, call.params.seed() & 0xFFFFFFFFFFFFFFFF)
     return dbias, dweight
@@ -203,7 +202,7 @@ def backward(call: Call, dx: np.ndarray) -> Grads:
     """Fill ``dx`` (C-contiguous, x's shape and dtype) and return the gradients."""
     x = np.ascontiguousarray(call.x)
     dy = np.ascontiguousarray(call.dy)
-    dbias, dweight = _run(call, x, dx, dy, backward=True)
+    dbias, dweight = _run(call, x, dx, dy, backward=True)  # zeros for an empty x
     with np.errstate(over="ignore"):  # a float64 sum past the dtype's range rounds to inf
         if dbias is not None:
             dbias = dbias.astype(x.dtype)

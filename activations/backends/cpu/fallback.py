@@ -1,18 +1,534 @@
-"""The plain NumPy fallback (used when the compiled engine is not installed, or with
-ACTIVATIONS_NATIVE=0).  Returns new arrays; the backend copies them into ``out``."""
+"""The plain NumPy fallback of the CPU backend.
+
+Used when the compiled engine is not installed, or with ``ACTIVATIONS_NATIVE=0``.
+It is written to be obviously correct rather than fast:
+
+* one stable float64 expression per activation, forward and derivative side by
+  side in a table (:data:`ELEMENTWISE`, :data:`GATED`, :data:`ROWWISE`), and one
+  generic path per kind that applies the shared policies of docs/semantics.md
+  (NaN propagation, masks, bias, prelu's weight, rrelu's slopes);
+* every dtype is computed in float64 and rounded once to x's dtype at the end
+  (reductions too).  The inputs of that computation are what the kernels receive:
+  float parameters and ``x + bias`` rounded to the documented compute precision
+  (float32 for float16, bfloat16 and float32; float64 for float64), so the
+  results are the documented function of those inputs, to within float64
+  rounding;
+* no threads, no chunking, no buffers: plain array expressions on whole arrays.
+  Results do not depend on the array's size or memory layout (every array is
+  made C-contiguous before a reduction).
+
+:func:`forward` and :func:`backward` return new arrays and never touch
+``call.out``; the backend copies into ``out``.  Inputs are validated by the
+front end (``activations._interface``) before a call arrives here.
+"""
 from __future__ import annotations
 
-import dataclasses
+import math
+from typing import Any, Callable
 
+import numpy as np
+from scipy import special
+
+from ... import _dtypes
+from ...catalogue import GELU_K0, GELU_K1, SELU_ALPHA, SELU_SCALE, TANH_SHRINK_SERIES
+from ...registry import Kind
 from .. import Call, Grads
-from .. import numpy_backend as _old
+
+__all__ = ["forward", "backward", "rrelu_uniform", "ELEMENTWISE", "GATED", "ROWWISE"]
+
+F64 = np.dtype(np.float64)
+LN2 = math.log(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+Array = np.ndarray
+Params = dict  # parameter name -> value (floats rounded to the compute precision)
 
 
-def forward(call: Call):
-    call = dataclasses.replace(call, out=None)
-    return _old._KIND[call.record.kind][0](call)
+# ------------------------------------------------------------------ rrelu's noise
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def rrelu_uniform(seed: int, index: np.ndarray) -> np.ndarray:
+    """u(seed, i) in [0, 1) of docs/semantics.md (splitmix64 of seed + (i + 1) * golden), float64.
+
+    ``index`` holds flat C-order element indices (any integer dtype); uint64
+    arithmetic wraps modulo 2**64 as the documented hash requires.
+    """
+    i = np.asarray(index).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed) + (i + np.uint64(1)) * _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(40)).astype(F64) * 2.0**-24
+
+
+# ----------------------------------------------------------------- small helpers
+def _mul0(x, w):
+    """``x * w`` where a zero ``w`` wins over an infinite ``x``: the limit of ``x * w(x)`` when
+    ``w`` vanishes at the infinity (silu(-inf) = 0, leaky_relu with slope 0 at -inf = 0)."""
+    return np.where(w == 0, 0.0, x * w)
+
+
+def _sech2(u):
+    """1 / cosh(u)^2, without the cancellation of 1 - tanh(u)^2 (0 where cosh overflows)."""
+    return 1.0 / np.cosh(u) ** 2
+
+
+def _sigmoid(x, p=None):
+    """1 / (1 + exp(-x)), as exp(x) / (1 + exp(x)) for x < 0: exp(-x) never overflows, so the
+    negative tail keeps its (subnormal) values down to -745 instead of flushing below -709.8."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _sigmoid_d(x, p=None):
+    """sigmoid'(x) = s(x) s(-x), from x (the gate of glu)."""
+    return _sigmoid(x) * _sigmoid(-x)
+
+
+def _softplus(x):
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): no overflow, no cancellation."""
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _leaky(x, a):
+    """x > 0: x; else a * x, with a * x := 0 where a == 0 (so -inf gives 0)."""
+    return np.where(x > 0, x, _mul0(x, a))
+
+
+def _leaky_d(x, a):
+    return np.where(x > 0, 1.0, a)
+
+
+def _relu(x, p):
+    s, m, t = p["negative_slope"], p["max_value"], p["threshold"]
+    pos = x if m is None else np.clip(x, 0.0, m)
+    neg = (s * (x - t) if s != 0 else np.zeros_like(x)) + 0.0  # + 0.0 writes -0.0 as +0.0 (Keras 3)
+    return np.where(x > t, pos, neg)
+
+
+def _relu_d(x, p):
+    s, m, t = p["negative_slope"], p["max_value"], p["threshold"]
+    on = 1.0 if m is None else (x > 0) & (x < m)
+    return np.where(x > t, on, s)
+
+
+def _silu(x, p=None):
+    return _mul0(x, _sigmoid(x))
+
+
+def _silu_d(x, p=None):
+    s = _sigmoid(x)
+    return s + _mul0(x, s * _sigmoid(-x))  # s (1 + x (1 - s)), 1 - s without cancellation
+
+
+def _gelu(x, p):
+    if p["approximate"] == "tanh":
+        # 0.5 x (1 + tanh u) = x sigmoid(2u): no cancellation in the negative tail
+        return _mul0(x, _sigmoid(2.0 * _gelu_u(x)))
+    return _mul0(x, special.ndtr(x))  # x Phi(x), Phi accurate in both tails
+
+
+def _gelu_d(x, p):
+    if p["approximate"] == "tanh":
+        # 0.5 (1 + t) + 0.5 x (1 - t^2) k0 (1 + 3 k1 x^2), with 0.5 (1 + t) = s and 1 - t^2 = 4 s (1 - s)
+        u2 = 2.0 * _gelu_u(x)
+        s = _sigmoid(u2)
+        return s + _mul0(2.0 * GELU_K0 * x * (1.0 + 3.0 * GELU_K1 * x * x), s * _sigmoid(-u2))
+    return special.ndtr(x) + _mul0(x, INV_SQRT_2PI * np.exp(-0.5 * x * x))  # Phi(x) + x phi(x)
+
+
+def _gelu_u(x):
+    """The argument of tanh in the tanh form: k0 (x + k1 x^3)."""
+    return GELU_K0 * x * (1.0 + GELU_K1 * x * x)
+
+
+def _mish(x, p):
+    return _mul0(x, np.tanh(_softplus(x)))
+
+
+def _mish_d(x, p):
+    sp = _softplus(x)
+    return np.tanh(sp) + _mul0(x, _sigmoid(x) * _sech2(sp))
+
+
+def _softplus_beta(x, p):
+    beta, thr = p["beta"], p["threshold"]
+    bx = beta * x
+    tail = np.log1p(np.exp(-np.abs(bx))) / beta
+    y = np.where(bx > 0, x + tail, tail)  # (max(bx, 0) + log1p(exp(-|bx|))) / beta without overflow
+    return y if thr is None else np.where(bx > thr, x, y)
+
+
+def _softplus_beta_d(x, p):
+    beta, thr = p["beta"], p["threshold"]
+    d = _sigmoid(beta * x)
+    return d if thr is None else np.where(beta * x > thr, 1.0, d)
+
+
+def _tanh_shrink(x, p):
+    # x - tanh(x) cancels near 0: there its Taylor series x^3 sum c_k x^(2k)
+    x2 = x * x
+    acc = np.zeros_like(x)
+    for c in TANH_SHRINK_SERIES[::-1]:
+        acc = acc * x2 + c
+    return np.where(np.abs(x) < 0.25, acc * x2 * x, x - np.tanh(x))
+
+
+def _squareplus(x, p):
+    b = p["b"]
+    h = np.hypot(x, math.sqrt(b))
+    # x >= 0: (x + h) / 2 halved first (no overflow); x < 0: b / (2 (h - x)) (no cancellation)
+    return np.where(x >= 0, 0.5 * x + 0.5 * h, 0.5 * b / (h - x))
+
+
+def _squareplus_d(x, p):
+    b = p["b"]
+    h = np.hypot(x, math.sqrt(b))
+    ratio = np.where(np.isinf(x), 1.0, x / np.where(h == 0, 1.0, h))  # x / h: 1 at +inf, 0 at x = h = 0
+    return np.where(x >= 0, 0.5 + 0.5 * ratio, 0.5 * b / h / (h - x))  # (1 + x/h)/2 = b / (2 h (h - x)) for x < 0
+
+
+def _log1mexp(x, p):
+    # Maechler 2012: both branches accurate; NaN for x < 0, -inf at 0
+    return np.where(x < LN2, np.log(-np.expm1(-x)), np.log1p(-np.exp(-x)))
+
+
+def _log1mexp_d(x, p):
+    # 1 / expm1(x): + 0.0 makes expm1(-0.0) = -0.0 a +0.0, so the derivative at 0 is +inf
+    return np.where(x < 0, np.nan, 1.0 / (np.expm1(x) + 0.0))
+
+
+def _snake(x, p):
+    f = p["frequency"]
+    return x + np.sin(f * x) ** 2 / f
+
+
+def _snake_d(x, p):
+    fx = p["frequency"] * x
+    return 1.0 + 2.0 * np.sin(fx) * np.cos(fx)  # 1 + sin(2 f x), without overflowing 2 f x
+
+
+def _piecewise(x, lo, mid, hi):
+    """x <= -1: lo; x >= 1: hi; between: mid (sparse_plus / sparse_sigmoid)."""
+    return np.where(x <= -1.0, lo, np.where(x >= 1.0, hi, mid))
+
+
+def _open(x, lo, hi):
+    """1.0 on the open interval (lo, hi), else 0.0 (torch's kinks)."""
+    return ((x > lo) & (x < hi)).astype(F64)
+
+
+# ------------------------------------------------------------------------ tables
+#: name -> (f(x, p), f'(v, p)).  ``v`` is x, or y = f(x) for records with grad_from == "y".
+#: NaN inputs are mapped to NaN by the generic path; every other value, infinities included,
+#: comes from the expressions themselves.
+ELEMENTWISE: dict[str, tuple[Callable[[Array, Params], Array], Callable[[Array, Params], Any]]] = {
+    "relu": (_relu, _relu_d),
+    "relu6": (lambda x, p: np.clip(x, 0.0, 6.0), lambda x, p: _open(x, 0.0, 6.0)),
+    "leaky_relu": (lambda x, p: _leaky(x, p["negative_slope"]), lambda x, p: _leaky_d(x, p["negative_slope"])),
+    "prelu": (lambda x, p: _leaky(x, p["slope"]), lambda x, p: _leaky_d(x, p["slope"])),
+    "rrelu": (lambda x, p: _leaky(x, p["slope"]), lambda x, p: _leaky_d(x, p["slope"])),
+    "elu": (
+        lambda x, p: np.where(x > 0, x, p["alpha"] * np.expm1(x)),
+        lambda x, p: np.where(x > 0, 1.0, p["alpha"] * np.exp(x)),
+    ),
+    "selu": (
+        lambda x, p: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x)),
+        lambda x, p: SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(x)),
+    ),
+    "celu": (
+        lambda x, p: np.where(x > 0, x, p["alpha"] * np.expm1(x / p["alpha"])),
+        lambda x, p: np.where(x > 0, 1.0, np.exp(x / p["alpha"])),
+    ),
+    "gelu": (_gelu, _gelu_d),
+    "sigmoid": (_sigmoid, lambda y, p: y * (1.0 - y)),
+    "hard_sigmoid": (
+        lambda x, p: np.clip(p["slope"] * x + p["offset"], 0.0, 1.0),
+        lambda x, p: p["slope"] * _open(p["slope"] * x + p["offset"], 0.0, 1.0),
+    ),
+    "log_sigmoid": (
+        lambda x, p: np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x))),
+        lambda x, p: _sigmoid(-x),
+    ),
+    "softplus": (_softplus_beta, _softplus_beta_d),
+    "softsign": (
+        lambda x, p: np.where(np.isinf(x), np.sign(x), x / (1.0 + np.abs(x))),
+        lambda x, p: 1.0 / (1.0 + np.abs(x)) ** 2,
+    ),
+    "silu": (_silu, _silu_d),
+    "hard_silu": (
+        lambda x, p: _mul0(x, np.clip(x + 3.0, 0.0, 6.0) / 6.0),
+        lambda x, p: np.where(x <= -3.0, 0.0, np.where(x >= 3.0, 1.0, (2.0 * x + 3.0) / 6.0)),
+    ),
+    "mish": (_mish, _mish_d),
+    "tanh": (lambda x, p: np.tanh(x), lambda y, p: 1.0 - y * y),
+    "hard_tanh": (
+        lambda x, p: np.clip(x, p["min_val"], p["max_val"]),
+        lambda x, p: _open(x, p["min_val"], p["max_val"]),
+    ),
+    "tanh_shrink": (_tanh_shrink, lambda x, p: np.tanh(x) ** 2),
+    "soft_shrink": (
+        lambda x, p: np.where(x > p["threshold"], x - p["threshold"], np.where(x < -p["threshold"], x + p["threshold"], 0.0)),
+        lambda x, p: (np.abs(x) > p["threshold"]).astype(F64),
+    ),
+    "hard_shrink": (
+        lambda x, p: np.where(np.abs(x) > p["threshold"], x, 0.0),
+        lambda x, p: (np.abs(x) > p["threshold"]).astype(F64),
+    ),
+    "threshold": (
+        lambda x, p: np.where(x > p["threshold"], x, p["value"]),
+        lambda x, p: (x > p["threshold"]).astype(F64),
+    ),
+    "sparse_plus": (
+        lambda x, p: _piecewise(x, 0.0, (x + 1.0) ** 2 / 4.0, x),
+        lambda x, p: _piecewise(x, 0.0, (x + 1.0) / 2.0, 1.0),
+    ),
+    "sparse_sigmoid": (
+        lambda x, p: _piecewise(x, 0.0, (x + 1.0) / 2.0, 1.0),
+        lambda x, p: 0.5 * _open(x, -1.0, 1.0),
+    ),
+    "squareplus": (_squareplus, _squareplus_d),
+    "exponential": (lambda x, p: np.exp(x), lambda y, p: y),
+    "linear": (lambda x, p: x, lambda x, p: 1.0),
+    "log1mexp": (_log1mexp, _log1mexp_d),
+    "lisht": (lambda x, p: x * np.tanh(x), lambda x, p: np.tanh(x) + _mul0(x, _sech2(x))),
+    "snake": (_snake, _snake_d),
+}
+
+#: name -> (index of the gate half, f, f' from x): y = f(gate) * other, x = a | b along axis
+GATED: dict[str, tuple[int, Callable, Callable]] = {
+    "glu": (1, _sigmoid, _sigmoid_d),
+    "swiglu": (0, _silu, _silu_d),
+    "geglu": (0, _gelu, _gelu_d),
+    "reglu": (0, lambda a, p: np.maximum(a, 0.0), lambda a, p: (a > 0).astype(F64)),
+}
+
+
+# row-wise: z is (R, N) float64, keep (R, N) bool; masked entries leave the row (-inf for the
+# max and the sum, last in the sort).  A NaN or +inf in the row, or a row of only -inf, gives
+# NaN through the arithmetic itself (sparsemax says so explicitly); masked outputs are zeroed
+# by the generic path, so a fully masked row is 0.
+def _softmax(z, keep):
+    zk = np.where(keep, z, -np.inf)
+    e = np.exp(zk - zk.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _log_softmax(z, keep):
+    zk = np.where(keep, z, -np.inf)
+    shifted = zk - zk.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _sparsemax(z, keep):
+    zk = np.where(keep, z, -np.inf)
+    top = zk.max(axis=-1, keepdims=True)
+    # shift invariant: shifting by the row max keeps the precision of tau for huge logits
+    zs = zk - np.where(np.isfinite(top), top, 0.0)
+    srt = -np.sort(-zs, axis=-1)  # descending; masked and -inf entries last
+    csum = np.cumsum(srt, axis=-1)
+    k = np.arange(1, z.shape[-1] + 1, dtype=F64)
+    kz = np.where(1.0 + k * srt > csum, k, 0.0).max(axis=-1, keepdims=True)  # support size
+    tau = (np.take_along_axis(csum, np.maximum(kz - 1, 0).astype(np.intp), axis=-1) - 1.0) / np.maximum(kz, 1.0)
+    bad = (np.isnan(zk) | (zk == np.inf)).any(axis=-1, keepdims=True) | ~(zk > -np.inf).any(axis=-1, keepdims=True)
+    return np.where(bad, np.nan, np.maximum(zs - tau, 0.0))
+
+
+def _softmax_vjp(y, dy, keep):
+    return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+
+
+def _log_softmax_vjp(y, dy, keep):
+    return dy - np.exp(y) * dy.sum(axis=-1, keepdims=True)
+
+
+def _sparsemax_vjp(y, dy, keep):
+    m = (y > 0).astype(F64)
+    mean = (dy * m).sum(axis=-1, keepdims=True) / np.maximum(m.sum(axis=-1, keepdims=True), 1.0)
+    return np.where(np.isnan(y), np.nan, m * (dy - mean))
+
+
+#: name -> (y = f(z, keep), dx = vjp(y, dy, keep)); dy is 0 at masked entries
+ROWWISE: dict[str, tuple[Callable, Callable]] = {
+    "softmax": (_softmax, _softmax_vjp),
+    "log_softmax": (_log_softmax, _log_softmax_vjp),
+    "softmin": (lambda z, keep: _softmax(-z, keep), lambda y, dy, keep: -_softmax_vjp(y, dy, keep)),
+    "sparsemax": (_sparsemax, _sparsemax_vjp),
+}
+
+
+# ---------------------------------------------------------------- inputs, outputs
+def _compute_dtype(call: Call) -> np.dtype:
+    return _dtypes.compute_dtype(call.x.dtype)
+
+
+def _rounded(value: float, cdt: np.dtype) -> float:
+    """A float parameter as the kernels receive it (compute precision)."""
+    return float(np.asarray(value, F64).astype(cdt))
+
+
+def _params(call: Call) -> Params:
+    """The call's parameters, floats rounded to the compute precision; prelu and rrelu get
+    their per-element ``slope`` (a float or an array broadcasting against x)."""
+    cdt = _compute_dtype(call)
+    p = {k: _rounded(v, cdt) if isinstance(v, float) else v for k, v in call.params.values.items()}
+    if call.name == "prelu":
+        w = call.weight
+        if isinstance(w, float):
+            p["slope"] = _rounded(w, cdt)
+        else:  # x's dtype already; one value, or one per channel along the last axis
+            w = np.asarray(w, F64)
+            p["slope"] = float(w[0]) if w.size == 1 else w
+    elif call.name == "rrelu":
+        lower, upper = p["lower"], p["upper"]
+        if p["training"]:
+            u = rrelu_uniform(p["seed"], np.arange(call.x.size).reshape(call.x.shape))
+            p["slope"] = lower + (upper - lower) * u
+        else:
+            p["slope"] = (lower + upper) / 2.0
+    return p
+
+
+def _input(call: Call) -> Array:
+    """x (+ bias) as a C-contiguous float64 array.  The bias is added in the compute
+    precision, as documented (a float64 sum rounded to float32 is the float32 sum)."""
+    z = np.asarray(call.x, dtype=F64, order="C")
+    if call.bias is None:
+        return z
+    z = z + np.asarray(call.bias, dtype=F64)
+    return z.astype(_compute_dtype(call)).astype(F64)
+
+
+def _dy(call: Call) -> Array:
+    return np.asarray(call.dy, dtype=F64, order="C")
+
+
+def _store(values: Any, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    """A new array of ``shape`` and ``dtype`` holding ``values`` rounded once."""
+    out = np.empty(shape, dtype)
+    np.copyto(out, values, casting="unsafe")
+    return out
+
+
+def _nan_at(nan: Array, values: Any) -> Array:
+    return np.where(nan, np.nan, values)
+
+
+def _dbias(call: Call, dz: Array) -> Array | None:
+    """Sum of dz over all but the last axis (float64, then rounded)."""
+    if call.bias is None:
+        return None
+    n = call.x.shape[-1]
+    total = np.ascontiguousarray(dz, dtype=F64).reshape(-1, n).sum(axis=0) if dz.size else np.zeros(n)
+    return _store(total, (n,), call.x.dtype)
+
+
+def _dweight(call: Call, z: Array, dy: Array) -> Array | None:
+    """prelu: sum of dy * z where z <= 0, reduced to the weight's shape."""
+    if call.weight is None:
+        return None
+    terms = np.ascontiguousarray(np.where(z > 0, 0.0, dy * z))
+    w = call.weight
+    if isinstance(w, float) or w.size == 1:
+        shape = () if isinstance(w, float) else w.shape
+        return _store(terms.sum(), shape, call.x.dtype)
+    return _store(terms.reshape(-1, w.shape[0]).sum(axis=0), w.shape, call.x.dtype)
+
+
+# -------------------------------------------------------------------- elementwise
+def _elementwise_forward(call: Call) -> Array:
+    f, _ = ELEMENTWISE[call.name]
+    z = _input(call)
+    return _store(_nan_at(np.isnan(z), f(z, _params(call))), call.out_shape, call.x.dtype)
+
+
+def _elementwise_backward(call: Call) -> Grads:
+    f, d = ELEMENTWISE[call.name]
+    z, dy, p = _input(call), _dy(call), _params(call)
+    v = f(z, p) if call.record.grad_from == "y" else z
+    dz = _nan_at(np.isnan(z), dy * d(v, p))
+    return Grads(_store(dz, call.x.shape, call.x.dtype), _dbias(call, dz), _dweight(call, z, dy))
+
+
+# -------------------------------------------------------------------------- gated
+def _gated_forward(call: Call) -> Array:
+    half, f, _ = GATED[call.name]
+    a, b = np.split(_input(call), 2, axis=call.axis)
+    gate, other = (a, b) if half == 0 else (b, a)
+    y = f(gate, _params(call)) * other
+    return _store(_nan_at(np.isnan(a) | np.isnan(b), y), call.out_shape, call.x.dtype)
+
+
+def _gated_backward(call: Call) -> Grads:
+    half, f, d = GATED[call.name]
+    a, b = np.split(_input(call), 2, axis=call.axis)
+    gate, other = (a, b) if half == 0 else (b, a)
+    dy, p = _dy(call), _params(call)
+    d_gate = (dy * d(gate, p)) * other  # the small factor first: no spurious overflow
+    d_other = dy * f(gate, p)
+    nan = np.isnan(a) | np.isnan(b)
+    parts = (d_gate, d_other) if half == 0 else (d_other, d_gate)
+    dz = np.concatenate([_nan_at(nan, g) for g in parts], axis=call.axis)
+    return Grads(_store(dz, call.x.shape, call.x.dtype), _dbias(call, dz))
+
+
+# ------------------------------------------------------------------------ rowwise
+def _to_rows(a: Array, axis: int) -> Array:
+    """``a`` with ``axis`` last, as a C-contiguous (rows, n) array."""
+    moved = np.moveaxis(a, axis, -1)
+    return np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+
+
+def _from_rows(rows: Array, shape: tuple[int, ...], axis: int) -> Array:
+    """Undo :func:`_to_rows` for an array of ``shape``."""
+    moved = shape[:axis] + shape[axis + 1 :] + (shape[axis],)
+    return np.moveaxis(rows.reshape(moved), -1, axis)
+
+
+def _row_parts(call: Call) -> tuple[Array, Array]:
+    keep = np.ones(call.x.shape, bool) if call.where is None else np.broadcast_to(call.where, call.x.shape)
+    return _to_rows(_input(call), call.axis), _to_rows(keep, call.axis)
+
+
+def _rowwise_forward(call: Call) -> Array:
+    if call.x.size == 0:
+        return np.empty(call.out_shape, call.x.dtype)
+    f, _ = ROWWISE[call.name]
+    z, keep = _row_parts(call)
+    y = np.where(keep, f(z, keep), 0.0)
+    return _store(_from_rows(y, call.x.shape, call.axis), call.out_shape, call.x.dtype)
+
+
+def _rowwise_backward(call: Call) -> Grads:
+    if call.x.size == 0:
+        return Grads(np.empty(call.x.shape, call.x.dtype), _dbias(call, np.zeros(call.x.shape)))
+    f, vjp = ROWWISE[call.name]
+    z, keep = _row_parts(call)
+    dy = np.where(keep, _to_rows(_dy(call), call.axis), 0.0)
+    dx = np.where(keep, vjp(f(z, keep), dy, keep), 0.0)
+    dz = _from_rows(dx, call.x.shape, call.axis)
+    return Grads(_store(dz, call.x.shape, call.x.dtype), _dbias(call, dz))
+
+
+# ------------------------------------------------------------------------- entry
+_KIND: dict[Kind, tuple[Callable[[Call], Array], Callable[[Call], Grads]]] = {
+    Kind.ELEMENTWISE: (_elementwise_forward, _elementwise_backward),
+    Kind.GATED: (_gated_forward, _gated_backward),
+    Kind.ROWWISE: (_rowwise_forward, _rowwise_backward),
+}
+
+
+def forward(call: Call) -> np.ndarray:
+    """The activation of ``call.x`` (+ bias): a new array of ``call.out_shape`` and x's dtype."""
+    with np.errstate(all="ignore"):  # overflow to inf and NaN from NaN are intended results
+        return _KIND[call.record.kind][0](call)
 
 
 def backward(call: Call) -> Grads:
-    call = dataclasses.replace(call, out=None)
-    return _old._KIND[call.record.kind][1](call)
+    """dx (new, x's shape and dtype), plus dbias when bias is given and dweight for prelu."""
+    with np.errstate(all="ignore"):
+        return _KIND[call.record.kind][1](call)
