@@ -298,13 +298,15 @@ struct SparseSigmoid : CheapFunctor {
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return (x > C(-1) && x < C(1)) ? C(0.5) : C(0); }
 };
 
-// squareplus(b=p0): h = hypot(x, sqrt(b));  (x + h) / 2 for x >= 0, b / (2 (h - x)) below
-// (no cancellation, no overflow).  Derivative (1 + x / h) / 2, written b / (2 h) / (h - x) for
-// x < 0 for the same reason; 1/2 at x = 0 with b = 0, 1 at +inf.
+// squareplus(b=p0): h = hypot(x, sqrt(b));  x + (h - x) / 2 for x >= 0 (the mean of x and h
+// without forming x + h, which overflows near the largest float), b / (2 (h - x)) below (no
+// cancellation, no overflow).  Derivative (1 + x / h) / 2, written b / (2 h) / (h - x) for x < 0
+// for the same reason; 1/2 at x = 0 with b = 0, 1 at +inf.
 struct Squareplus : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
     const C h = m::hypot(x, m::sqrt(c.p0));
-    return x >= C(0) ? (x + h) / C(2) : c.p0 / (C(2) * (h - x));
+    if (x == m::inf<C>()) return x;
+    return x >= C(0) ? x + (h - x) * C(0.5) : c.p0 / (C(2) * (h - x));
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
     const C h = m::hypot(x, m::sqrt(c.p0));

@@ -456,8 +456,10 @@ def sparse_sigmoid_bwd(dy, x, p, a):
 def squareplus_fwd(x, p, a):
     b = p[0]
     h = M.hypot(x, M.sqrt(b))  # no overflow of x^2
+    if x == INF:
+        return x
     if x >= ZERO:
-        return HALF * (x + h)
+        return x + HALF * (h - x)  # the mean of x and h, without x + h (overflow near the largest float)
     return b / (TWO * (h - x))  # no cancellation for x < 0; 0 at -inf
 
 

@@ -42,7 +42,7 @@ import numpy as np
 from .. import _dtypes
 from ..registry import Kind
 from . import Backend, Call, Grads
-from ._numpy_functors import rrelu_hash_uniform
+from .cpu.fallback import rrelu_uniform
 
 
 def _apply_chunk(*args, **kwargs):
@@ -153,7 +153,7 @@ def _rrelu_training_task(x, *rest, lower, upper, seed, cdtype, has_bias, has_dy,
     rest = list(rest)
     dy = rest.pop(0) if has_dy else None  # the order of `parts`: x, dy, bias
     bias = rest.pop(0) if has_bias else None
-    u = rrelu_hash_uniform(seed, _flat_index(xp, block_info, x.shape))
+    u = rrelu_uniform(seed, _flat_index(xp, block_info, x.shape))
     slope = (lower + (upper - lower) * u).astype(cdtype)
     with np.errstate(all="ignore"):
         z = x.astype(cdtype)

@@ -53,10 +53,11 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 def rrelu_uniform(seed: int, index: np.ndarray) -> np.ndarray:
     """u(seed, i) in [0, 1) of docs/semantics.md (splitmix64 of seed + (i + 1) * golden), float64.
 
-    ``index`` holds flat C-order element indices (any integer dtype); uint64
-    arithmetic wraps modulo 2**64 as the documented hash requires.
+    ``index`` holds flat C-order element indices (any integer dtype, a NumPy or CuPy array: the
+    Dask backend calls this on its chunks); uint64 arithmetic wraps modulo 2**64 as the
+    documented hash requires.
     """
-    i = np.asarray(index).astype(np.uint64)
+    i = (index if hasattr(index, "astype") else np.asarray(index)).astype(np.uint64)
     with np.errstate(over="ignore"):
         z = np.uint64(seed) + (i + np.uint64(1)) * _GOLDEN
         z = (z ^ (z >> np.uint64(30))) * _MIX1
