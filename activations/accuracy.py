@@ -715,7 +715,10 @@ def _row_exact(name: str, row: list[float], dy: list[float] | None, mp):
     total = sum(e)
     if name == "log_softmax":
         if dy is None:
-            lt = mp.log(total)
+            # log(total) as log1p of the terms other than the max's own exp(0) = 1: total - 1 is
+            # exact in mpmath, its log at the working precision is not when the rest is tiny
+            top = z.index(m)
+            lt = mp.log1p(sum(ei for i, ei in enumerate(e) if i != top)) if mp.isfinite(m) else mp.log(total)
             return [v - m - lt for v in z]
         d = [mp.mpf(v) for v in dy]
         sdy, sabs = sum(d), sum(abs(v) for v in d)
