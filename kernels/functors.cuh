@@ -26,6 +26,7 @@ struct Functor {
                                            // multiplies: memory-bound, worth threads only on big arrays)
   static constexpr int choice = -1;        // index (p0..p2) of a 0/1 parameter the code branches on, or -1:
                                            // the CPU loops compile one copy per value
+  static constexpr bool nan_through = false;  // fwd(NaN) is NaN by itself: the loop can skip its NaN test
 };
 // Functors with nothing but compares, multiplies and divisions.
 struct CheapFunctor : Functor {
@@ -51,7 +52,8 @@ struct Relu : CheapFunctor {
 
 // relu6: min(max(x, 0), 6);  1 on the open (0, 6).
 struct Relu6 : CheapFunctor {
-  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x > C(0) ? m::min(x, C(6)) : C(0); }
+  static constexpr bool nan_through = true;
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x < C(0) ? C(0) : (x > C(6) ? C(6) : x); }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return (x > C(0) && x < C(6)) ? C(1) : C(0); }
 };
 
@@ -150,8 +152,10 @@ struct Sigmoid : Functor {
 
 // hard_sigmoid(slope=p0, offset=p1): clip(slope x + offset, 0, 1);  slope on the open (0, 1) part.
 struct HardSigmoid : CheapFunctor {
+  static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
-    return m::min(m::max(c.p0 * x + c.p1, C(0)), C(1));
+    const C v = c.p0 * x + c.p1;
+    return v < C(0) ? C(0) : (v > C(1) ? C(1) : v);
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
     const C v = c.p0 * x + c.p1;
@@ -183,6 +187,7 @@ struct Softplus : Functor {
 
 // softsign: x / (1 + |x|) (+-1 at +-inf);  1 / (1 + |x|)^2.
 struct Softsign : CheapFunctor {
+  static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     const C a = m::abs(x);
     return a == m::inf<C>() ? m::copysign(C(1), x) : x / (C(1) + a);
@@ -204,6 +209,7 @@ struct Silu : Functor {
 
 // hard_silu: x relu6(x + 3) / 6;  0 for x <= -3, 1 for x >= 3, (2x + 3) / 6 between.
 struct HardSilu : CheapFunctor {
+  static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     return x <= C(-3) ? C(0) : (x >= C(3) ? x : x * (x + C(3)) / C(6));
   }
@@ -233,6 +239,7 @@ struct Tanh : Functor {
 
 // hard_tanh(min_val=p0, max_val=p1): clip(x, lo, hi);  1 on the open (lo, hi).
 struct HardTanh : CheapFunctor {
+  static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return x < c.p0 ? c.p0 : (x > c.p1 ? c.p1 : x); }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return (x > c.p0 && x < c.p1) ? C(1) : C(0); }
 };
@@ -262,26 +269,30 @@ struct TanhShrink : Functor {
 
 // soft_shrink(threshold=p0): x - t above t, x + t below -t, else 0;  1 where |x| > t.
 struct SoftShrink : CheapFunctor {
+  static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
-    return x > c.p0 ? x - c.p0 : (x < -c.p0 ? x + c.p0 : C(0));
+    return x > c.p0 ? x - c.p0 : (x < -c.p0 ? x + c.p0 : x * C(0));  // x * 0: +-0 inside, NaN for NaN
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return m::abs(x) > c.p0 ? C(1) : C(0); }
 };
 
 // hard_shrink(threshold=p0): 0 on [-t, t], else x;  1 where |x| > t.
 struct HardShrink : CheapFunctor {
-  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return m::abs(x) > c.p0 ? x : C(0); }
+  static constexpr bool nan_through = true;
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return m::abs(x) <= c.p0 ? C(0) : x; }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return m::abs(x) > c.p0 ? C(1) : C(0); }
 };
 
 // threshold(threshold=p0, value=p1): x > t: x; else value;  1 where x > t.
 struct Threshold : CheapFunctor {
-  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return x > c.p0 ? x : c.p1; }
+  static constexpr bool nan_through = true;
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return x <= c.p0 ? c.p1 : x; }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return x > c.p0 ? C(1) : C(0); }
 };
 
 // sparse_plus: 0 for x <= -1, (x + 1)^2 / 4 on (-1, 1), x for x >= 1;  0 / (x + 1) / 2 / 1.
 struct SparsePlus : CheapFunctor {
+  static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     return x <= C(-1) ? C(0) : (x >= C(1) ? x : (x + C(1)) * (x + C(1)) / C(4));
   }
@@ -292,6 +303,7 @@ struct SparsePlus : CheapFunctor {
 
 // sparse_sigmoid: 0 for x <= -1, (x + 1) / 2 on (-1, 1), 1 for x >= 1;  1/2 on the open (-1, 1).
 struct SparseSigmoid : CheapFunctor {
+  static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     return x <= C(-1) ? C(0) : (x >= C(1) ? C(1) : (x + C(1)) / C(2));
   }
@@ -325,6 +337,7 @@ struct Exponential : Functor {
 
 // linear: x;  1.
 struct Linear : CheapFunctor {
+  static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x; }
   template <class C> static __device__ C bwd(C, const Ctx<C>&) { return C(1); }
 };

@@ -473,7 +473,8 @@ template <class F, class C> struct Core {
       act::Ctx<C> c = base;
       c.i = i0 + k;
       const C v = z[k];
-      y[k] = v != v ? v : F::fwd(v, c);
+      // the NaN test costs as much as a piecewise-linear functor: skipped where fwd passes NaN on
+      y[k] = F::nan_through ? F::fwd(v, c) : (v != v ? v : F::fwd(v, c));
     }
   }
 
