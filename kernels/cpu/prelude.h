@@ -54,8 +54,8 @@ template <class T> inline T __shfl_xor_sync(unsigned, T v, int, int = 32) { retu
 namespace act {
 namespace m {
 #define ACT_CPU_MATH_1(name)                                                                        \
-  inline __attribute__((always_inline)) float name(float x) { return ::act::vm::name(x); }   \
-  inline __attribute__((always_inline)) double name(double x) { return ::act::vm::name(x); }
+  static inline __attribute__((always_inline)) float name(float x) { return ::act::vm::name(x); }   \
+  static inline __attribute__((always_inline)) double name(double x) { return ::act::vm::name(x); }
 ACT_CPU_MATH_1(exp)
 ACT_CPU_MATH_1(expm1)
 ACT_CPU_MATH_1(log)
