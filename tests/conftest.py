@@ -99,13 +99,21 @@ CPU_PATHS = ("engine", "fallback")
 
 
 def use_cpu_path(path: str, monkeypatch) -> None:
-    """Pin the CPU backend to its compiled engine (skip when not installed) or to its fallback."""
-    if path == "engine":
-        if not _engine_installed():
-            from activations.backends.cpu import engine
+    """Pin the CPU backend to its compiled engine (skip when not installed), to the engine's
+    baseline x86-64 build ("engine-baseline": skipped where that is the only build this CPU runs,
+    the "engine" case then) or to its fallback."""
+    if path.startswith("engine"):
+        from activations.backends.cpu import engine
 
+        if not _engine_installed():
             pytest.skip(f"the compiled CPU engine is not in use here: {engine.WHY_NOT}")
         monkeypatch.setenv("ACTIVATIONS_NATIVE", "1")
+        if path == "engine-baseline":
+            if engine.supported_isas() == ("baseline",):
+                pytest.skip("this CPU runs only the baseline build: covered by the engine case")
+            monkeypatch.setenv("ACTIVATIONS_CPU_ISA", "baseline")
+        else:
+            monkeypatch.delenv("ACTIVATIONS_CPU_ISA", raising=False)
     else:
         monkeypatch.setenv("ACTIVATIONS_NATIVE", "0")
 

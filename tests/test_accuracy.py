@@ -28,9 +28,10 @@ from activations.registry import Kind
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(params=CPU_PATHS)
+@pytest.fixture(params=CPU_PATHS + ("engine-baseline",))
 def numpy_path(request, monkeypatch):
-    """The CPU backend's compiled engine, or its NumPy fallback."""
+    """The CPU backend's compiled engine (the best build this CPU runs, and the baseline x86-64
+    build without FMA), or its NumPy fallback."""
     use_cpu_path(request.param, monkeypatch)
     return request.param
 

@@ -884,6 +884,33 @@ inline __attribute__((always_inline)) double diff_minus(double z, double m, doub
   return (d - l) + (d - d == 0.0 ? err : 0.0);
 }
 
+// The sum over a row of e[k] where z[k] != m, in float64 with fixed partial sums; `ties` gets
+// the number of entries equal to m.
+template <class C> double sum_except_max(const C* __restrict z, const C* __restrict e, C m, i64 n, double& ties) {
+  double part[kLanes] = {}, count[kLanes] = {};
+  i64 k = 0;
+  for (; k + kLanes <= n; k += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const bool top = z[k + l] == m;
+      part[l] += top ? 0.0 : double(e[k + l]);
+      count[l] += top ? 1.0 : 0.0;
+    }
+  }
+  for (int l = 0; k < n; ++k, ++l) {
+    const bool top = z[k] == m;
+    part[l] += top ? 0.0 : double(e[k]);
+    count[l] += top ? 1.0 : 0.0;
+  }
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) {
+      part[l] += part[l + w];
+      count[l] += count[l + w];
+    }
+  ties = count[0];
+  return part[0];
+}
+
 template <class C> struct RowMath {
   // y = f(z) for one row; z holds -inf at masked places (keep[k] false) and may be y itself.
   // tmp: n values; srt: n float64 values (sparsemax).
@@ -906,25 +933,21 @@ template <class C> struct RowMath {
         const C e = act::m::exp(d);
         tmp[k] = fmadd(e, d - d == C(0) ? err : C(0), e);
       }
-      // s = 1 + (the other terms): the max's own term is left out of the sum and log(s) taken as
-      // log1p of the rest, which keeps its relative accuracy when the rest is small
-      i64 top = 0;
-      while (top < n - 1 && !(z[top] == m)) ++top;
-      const C e_top = tmp[top];
-      tmp[top] = C(0);
-      const double rest = sum_fixed(tmp, n);
-      tmp[top] = e_top;
-      const double s = double(e_top) + rest;
+      // s = (entries equal to the max: exp(0) = 1 each) + (the rest), and log(s) as log1p of
+      // (ties - 1) + rest: it keeps its relative accuracy when the rest is small
+      double ties = 0.0;
+      const double rest = sum_except_max(z, tmp, m, n, ties);
+      const double s = m < act::m::inf<C>() ? ties + rest : double(act::m::nan<C>());  // +inf: NaN row
       if (op == kLogSoftmax) {
         // (z - m) - log(s): the two terms rounded apart (log(s) in float64), so the largest
         // entries keep their relative accuracy
-        const double ls = e_top == C(1) ? act::vm::log1p(rest) : act::vm::log(s);
+        const double ls = s == s ? act::vm::log1p((ties - 1.0) + rest) : s;
 #pragma omp simd
         for (i64 k = 0; k < n; ++k) y[k] = diff_minus(z[k], m, ls);
       } else {
-        const double inv = 1.0 / s;
+        const C inv = C(1.0 / s);
 #pragma omp simd
-        for (i64 k = 0; k < n; ++k) y[k] = C(double(tmp[k]) * inv);
+        for (i64 k = 0; k < n; ++k) y[k] = tmp[k] * inv;
       }
     }
     if (keep != nullptr) zero_masked(y, keep, n);
