@@ -16,7 +16,7 @@ def add_arguments(parser) -> None:
         help="sweep density: full (docs/accuracy.md, minutes), quick (about 10x fewer points), smoke (the tests')",
     )
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "numba"], help="backend to measure")
-    parser.add_argument("--no-native", action="store_true", help="NumPy backend without the compiled CPU fast path")
+    parser.add_argument("--no-native", action="store_true", help="the CPU backend's NumPy fallback instead of its compiled engine")
     parser.add_argument("--markdown", action="store_true", help="print the tables of docs/accuracy.md")
     parser.add_argument("--json", metavar="PATH", help="write every result to PATH as JSON")
     parser.add_argument("--suggest-bounds", action="store_true", help="print the bounds table of activations/accuracy.py for this run")
