@@ -52,6 +52,8 @@ template <class C> __device__ __forceinline__ C nan() { return inf<C>() - inf<C>
 template <class C> __device__ __forceinline__ bool isnan(C x) { return x != x; }
 // max that propagates NaN (fmax would drop it): a NaN in a row must reach every output.
 template <class C> __device__ __forceinline__ C nanmax(C a, C b) { return (a > b || a != a) ? a : b; }
+// min and max as single selects (one instruction on CPUs and GPUs); a NaN in b is returned, so
+// clamps written min(hi, max(lo, x)) pass a NaN x through.
 template <class C> __device__ __forceinline__ C min(C a, C b) { return a < b ? a : b; }
 template <class C> __device__ __forceinline__ C max(C a, C b) { return a > b ? a : b; }
 // x * g where g -> 0 faster than x -> inf: returns 0 instead of inf * 0 = NaN (silu(-inf) = 0, ...).

@@ -53,7 +53,7 @@ struct Relu : CheapFunctor {
 // relu6: min(max(x, 0), 6);  1 on the open (0, 6).
 struct Relu6 : CheapFunctor {
   static constexpr bool nan_through = true;
-  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x < C(0) ? C(0) : (x > C(6) ? C(6) : x); }
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::min(C(6), m::max(C(0), x)); }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return (x > C(0) && x < C(6)) ? C(1) : C(0); }
 };
 
@@ -154,8 +154,7 @@ struct Sigmoid : Functor {
 struct HardSigmoid : CheapFunctor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
-    const C v = c.p0 * x + c.p1;
-    return v < C(0) ? C(0) : (v > C(1) ? C(1) : v);
+    return m::min(C(1), m::max(C(0), c.p0 * x + c.p1));
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
     const C v = c.p0 * x + c.p1;
@@ -211,7 +210,8 @@ struct Silu : Functor {
 struct HardSilu : CheapFunctor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
-    return x <= C(-3) ? C(0) : (x >= C(3) ? x : x * (x + C(3)) / C(6));
+    const C y = x >= C(3) ? x : x * (x + C(3)) * C(1.0 / 6.0);  // a multiply: division is slow on CPUs
+    return x <= C(-3) ? C(0) : y;
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
     return x <= C(-3) ? C(0) : (x >= C(3) ? C(1) : (C(2) * x + C(3)) / C(6));
@@ -240,7 +240,7 @@ struct Tanh : Functor {
 // hard_tanh(min_val=p0, max_val=p1): clip(x, lo, hi);  1 on the open (lo, hi).
 struct HardTanh : CheapFunctor {
   static constexpr bool nan_through = true;
-  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return x < c.p0 ? c.p0 : (x > c.p1 ? c.p1 : x); }
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return m::min(c.p1, m::max(c.p0, x)); }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return (x > c.p0 && x < c.p1) ? C(1) : C(0); }
 };
 
@@ -271,7 +271,7 @@ struct TanhShrink : Functor {
 struct SoftShrink : CheapFunctor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
-    return x > c.p0 ? x - c.p0 : (x < -c.p0 ? x + c.p0 : x * C(0));  // x * 0: +-0 inside, NaN for NaN
+    return x - m::min(c.p0, m::max(-c.p0, x));  // x - clip(x, -t, t): x - t, x + t or +0; NaN for NaN
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return m::abs(x) > c.p0 ? C(1) : C(0); }
 };
@@ -294,7 +294,8 @@ struct Threshold : CheapFunctor {
 struct SparsePlus : CheapFunctor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
-    return x <= C(-1) ? C(0) : (x >= C(1) ? x : (x + C(1)) * (x + C(1)) / C(4));
+    const C u = m::min(C(1), m::max(C(-1), x)) + C(1);
+    return x >= C(1) ? x : u * u * C(0.25);
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
     return x <= C(-1) ? C(0) : (x >= C(1) ? C(1) : (x + C(1)) / C(2));
@@ -305,7 +306,7 @@ struct SparsePlus : CheapFunctor {
 struct SparseSigmoid : CheapFunctor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
-    return x <= C(-1) ? C(0) : (x >= C(1) ? C(1) : (x + C(1)) / C(2));
+    return m::min(C(1), m::max(C(0), (x + C(1)) * C(0.5)));
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return (x > C(-1) && x < C(1)) ? C(0.5) : C(0); }
 };
