@@ -892,15 +892,15 @@ template <class C> double sum_except_max(const C* __restrict z, const C* __restr
   for (; k + kLanes <= n; k += kLanes) {
 #pragma omp simd
     for (int l = 0; l < kLanes; ++l) {
-      const bool top = z[k + l] == m;
-      part[l] += top ? 0.0 : double(e[k + l]);
-      count[l] += top ? 1.0 : 0.0;
+      const double top = z[k + l] == m ? 1.0 : 0.0;  // arithmetic, not a select: GCC vectorizes it
+      part[l] += double(e[k + l]) * (1.0 - top);
+      count[l] += top;
     }
   }
   for (int l = 0; k < n; ++k, ++l) {
-    const bool top = z[k] == m;
-    part[l] += top ? 0.0 : double(e[k]);
-    count[l] += top ? 1.0 : 0.0;
+    const double top = z[k] == m ? 1.0 : 0.0;
+    part[l] += double(e[k]) * (1.0 - top);
+    count[l] += top;
   }
   for (int w = kLanes / 2; w > 0; w /= 2)
     for (int l = 0; l < w; ++l) {
