@@ -115,10 +115,10 @@ def test_missing_peers_are_skipped_not_faked(monkeypatch, tmp_path):
 def test_peer_without_an_equivalent_is_skipped_with_the_reason(tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "r.jsonl"
-    assert bench("--names", "snake", "swiglu", "--no-overhead", "--peers", "torch", "torch_out", "--json", str(out)) == 0
+    assert bench("--names", "sparsemax", "swiglu", "--no-overhead", "--peers", "torch", "torch_out", "--json", str(out)) == 0
     records = load(out)
-    snake_torch = [r for r in records if r["label"] == "snake" and r["provider"] == "torch"]
-    assert snake_torch and all(r["status"] == "skipped" and "no snake" in r["reason"] for r in snake_torch)
+    sparsemax_torch = [r for r in records if r["label"] == "sparsemax" and r["provider"] == "torch"]
+    assert sparsemax_torch and all(r["status"] == "skipped" and "no sparsemax" in r["reason"] for r in sparsemax_torch)
     swiglu_out = [r for r in records if r["label"] == "swiglu" and r["provider"] == "torch_out"]
     assert swiglu_out and all(r["status"] == "skipped" and "out=" in r["reason"] for r in swiglu_out)
 

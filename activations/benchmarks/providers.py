@@ -394,6 +394,21 @@ def _torch_forward(torch, name: str, p: dict[str, Any]):
         return torch.exp, lambda t, o: torch.exp(t, out=o)
     if name == "linear":
         return (lambda t: t.clone()), (lambda t, o: o.copy_(t))
+    # no torch function: the composite a torch user writes (allocating, several passes)
+    if name == "sparse_plus":
+        return (lambda t: torch.where(t <= -1, 0.0, torch.where(t >= 1, t, (t + 1).square_().mul_(0.25)))), None
+    if name == "sparse_sigmoid":
+        return (lambda t: torch.clamp(t, -1, 1).add_(1).mul_(0.5)), None
+    if name == "squareplus":
+        b = p["b"]
+        return (lambda t: torch.sqrt(t * t + b).add_(t).mul_(0.5)), None
+    if name == "log1mexp":
+        return (lambda t: torch.log(-torch.expm1(-t))), None
+    if name == "lisht":
+        return (lambda t: t * torch.tanh(t)), None
+    if name == "snake":
+        f = p["frequency"]
+        return (lambda t: torch.sin(t * f).square_().div_(f).add_(t)), None
     if name in ("softmax", "log_softmax"):
         f = getattr(torch, name)
         return (lambda t: f(t, -1)), (lambda t, o: f(t, -1, out=o))
