@@ -322,7 +322,12 @@ def _softmax(z, keep):
 def _log_softmax(z, keep):
     zk = np.where(keep, z, -np.inf)
     shifted = zk - zk.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    # log(sum) = log1p(ties - 1 + rest): the max's own terms (exp(0) = 1) kept out of the sum, so
+    # that log(sum) keeps its relative accuracy when the rest is tiny (the largest entries need it)
+    top = shifted == 0
+    rest = np.where(top, 0.0, np.exp(shifted)).sum(axis=-1, keepdims=True)
+    ties = top.sum(axis=-1, keepdims=True)
+    return shifted - np.log1p((ties - 1) + rest)
 
 
 def _sparsemax(z, keep):
