@@ -30,6 +30,7 @@ ACT_MATH_1(tanh, tanhf, ::tanh)
 ACT_MATH_1(erfc, erfcf, ::erfc)
 ACT_MATH_1(normcdf, normcdff, ::normcdf)  // Phi(x) = erfc(-x / sqrt2) / 2, accurate in both tails
 ACT_MATH_1(sin, sinf, ::sin)
+ACT_MATH_1(cos, cosf, ::cos)
 ACT_MATH_1(sqrt, sqrtf, ::sqrt)
 ACT_MATH_1(abs, fabsf, ::fabs)
 #undef ACT_MATH_1

@@ -27,6 +27,7 @@ struct Functor {
   static constexpr int choice = -1;        // index (p0..p2) of a 0/1 parameter the code branches on, or -1:
                                            // the CPU loops compile one copy per value
   static constexpr bool nan_through = false;  // fwd(NaN) is NaN by itself: the loop can skip its NaN test
+  static constexpr bool periodic = false;  // calls sin/cos (the CPU loop redoes huge arguments exactly)
 };
 // Functors with nothing but compares, multiplies and divisions.
 struct CheapFunctor : Functor {
@@ -319,11 +320,13 @@ struct Squareplus : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
     const C h = m::hypot(x, m::sqrt(c.p0));
     if (x == m::inf<C>()) return x;
-    return x >= C(0) ? x + (h - x) * C(0.5) : c.p0 / (C(2) * (h - x));
+    // x < 0: b / (2(h - x)) with the halves taken first (h - x overflows near the largest float)
+    return x >= C(0) ? x + (h - x) * C(0.5) : (c.p0 * C(0.25)) / (h * C(0.5) - x * C(0.5));
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
     const C h = m::hypot(x, m::sqrt(c.p0));
-    if (x < C(0)) return c.p0 / (C(2) * h) / (h - x);  // two divisions: 2h(h - x) underflows for tiny x
+    // two divisions (2h(h - x) underflows for tiny x), halves first (h - x overflows near the max)
+    if (x < C(0)) return c.p0 / (C(4) * h) / (h * C(0.5) - x * C(0.5));
     if (h == C(0)) return C(0.5);
     return x == m::inf<C>() ? C(1) : (C(1) + x / h) / C(2);
   }
@@ -364,13 +367,18 @@ struct Lisht : Functor {
   }
 };
 
-// snake(frequency=p0): x + sin(f x)^2 / f;  1 + sin(2 f x).  NaN at +-inf (sin has no limit).
+// snake(frequency=p0): x + sin(f x)^2 / f;  1 + sin(2 f x), written 1 + 2 sin(f x) cos(f x) so that
+// it stays finite where 2 f x overflows.  NaN at +-inf (sin has no limit).
 struct Snake : Functor {
+  static constexpr bool periodic = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
     const C s = m::sin(c.p0 * x);
     return x + s * s / c.p0;
   }
-  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return C(1) + m::sin(C(2) * c.p0 * x); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
+    const C fx = c.p0 * x;
+    return C(1) + C(2) * m::sin(fx) * m::cos(fx);
+  }
 };
 
 // --------------------------------------------------------------- gated

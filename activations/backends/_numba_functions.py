@@ -100,6 +100,7 @@ _CONSTANTS: dict[str, float] = {
     "ONE": 1.0,
     "TWO": 2.0,
     "THREE": 3.0,
+    "FOUR": 4.0,
     "SIX": 6.0,
     "HALF": 0.5,
     "QUARTER": 0.25,
@@ -460,7 +461,7 @@ def squareplus_fwd(x, p, a):
         return x
     if x >= ZERO:
         return x + HALF * (h - x)  # the mean of x and h, without x + h (overflow near the largest float)
-    return b / (TWO * (h - x))  # no cancellation for x < 0; 0 at -inf
+    return (b * QUARTER) / (HALF * h - HALF * x)  # b / 2(h - x): no cancellation, no overflow of h - x
 
 
 def squareplus_bwd(dy, x, p, a):  # (1 + x/h) / 2
@@ -472,7 +473,7 @@ def squareplus_bwd(dy, x, p, a):  # (1 + x/h) / 2
         return dy * HALF
     if x >= ZERO:
         return dy * (HALF * (ONE + x / h))
-    return dy * (b / (TWO * h * (h - x)))  # (h + x) / 2h without cancellation
+    return dy * ((b / (FOUR * h)) / (HALF * h - HALF * x))  # (h + x) / 2h without cancellation or overflow
 
 
 def exponential_fwd(x, p, a):

@@ -28,6 +28,8 @@
 
 namespace act {
 namespace m {
+thread_local bool exact_sin = false;  // see prelude.h
+
 // See prelude.h: the same values as common.cuh's sigmoid (1 / (1 + e) or e / (1 + e)), with one
 // exp and one division.
 template <class C> __forceinline__ C sigmoid_one_exp(C x) {
@@ -394,7 +396,7 @@ template <class Block> void for_rows(const Grid& g, int t, Block&& block) {
 }
 
 // `period` values of src (storage type D) repeated to `len` values of compute type C.
-template <class D, class C> std::vector<C> periodic(const void* src, i64 period, i64 len) {
+template <class D, class C> std::vector<C> repeat_pattern(const void* src, i64 period, i64 len) {
   std::vector<C> p(static_cast<size_t>(len));
   const D* s = static_cast<const D*>(src);
   for (i64 k = 0; k < len; ++k) p[size_t(k)] = act::load(s[k % period]);
@@ -440,6 +442,21 @@ template <class F, class C> struct Core {
   template <int W, int SB, int SW, int WS>
   static void bwd(const C* z, const C* d, C* r, i64 len, const act::Ctx<C>& ctx, i64 i0, const C* w, double* sb,
                   double* sw, C* wt) {
+    if constexpr (F::periodic) {
+      // dx first, then the exact redo of huge arguments, then the dbias sums
+      static_assert(F::choice < 0 && !F::weighted && !F::from_y, "periodic functors are plain");
+      bwd_loop<-1, 0, 0, 0, 0>(z, d, r, len, ctx, i0, w, sb, sw, wt);
+      redo_exact(z, r, len, [&](i64 k) {
+        act::Ctx<C> c = ctx;
+        c.i = i0 + k;
+        return d[k] * F::bwd(z[k], c);
+      });
+      if constexpr (SB) {
+#pragma omp simd
+        for (i64 k = 0; k < len; ++k) sb[k] += double(r[k]);
+      }
+      return;
+    }
     if constexpr (F::choice < 0) return bwd_loop<-1, W, SB, SW, WS>(z, d, r, len, ctx, i0, w, sb, sw, wt);
     switch (choice_of<F>(ctx)) {
       case 0: return bwd_loop<0, W, SB, SW, WS>(z, d, r, len, ctx, i0, w, sb, sw, wt);
@@ -476,6 +493,25 @@ template <class F, class C> struct Core {
       // the NaN test costs as much as a piecewise-linear functor: skipped where fwd passes NaN on
       y[k] = F::nan_through ? F::fwd(v, c) : (v != v ? v : F::fwd(v, c));
     }
+    if constexpr (F::periodic) redo_exact(z, y, len, [&](i64 k) {
+      act::Ctx<C> c = base;
+      c.i = i0 + k;
+      return F::fwd(z[k], c);
+    });
+  }
+
+  // Elements whose result is NaN although their input is not: a sin/cos argument beyond the fast
+  // reduction's range (prelude.h), or a NaN of the function itself; computed again with the exact
+  // reduction (rare: arguments above 2^16).
+  template <class Eval> static void redo_exact(const C* z, C* r, i64 len, Eval&& eval) {
+    int any = 0;
+#pragma omp simd reduction(| : any)
+    for (i64 k = 0; k < len; ++k) any |= int(r[k] != r[k] && z[k] == z[k]);
+    if (!any) return;
+    act::m::exact_sin = true;
+    for (i64 k = 0; k < len; ++k)
+      if (r[k] != r[k] && z[k] == z[k]) r[k] = eval(k);
+    act::m::exact_sin = false;
   }
 
   template <int V, int W, int SB, int SW, int WS>
@@ -586,8 +622,8 @@ template <class D> struct Elementwise {
     const bool column_sums = j.backward && (j.bias != nullptr || per_column_w);
     g = plan(j.n, width, ops.heavy || j.backward, column_sums ? kAccBudget / width : kMaxTasks);
     if (pattern) {
-      if (j.bias != nullptr) bias_pat = periodic<D, C>(j.bias, j.channels, g.width);
-      if (per_column_w) weight_pat = periodic<D, C>(j.weight, j.channels, g.width);
+      if (j.bias != nullptr) bias_pat = repeat_pattern<D, C>(j.bias, j.channels, g.width);
+      if (per_column_w) weight_pat = repeat_pattern<D, C>(j.weight, j.channels, g.width);
       bias = bias_pat.empty() ? nullptr : bias_pat.data();
       weight = weight_pat.empty() ? nullptr : weight_pat.data();
     }
@@ -736,7 +772,7 @@ template <class F, class D> struct Gated {
     g = plan(j.outer * mid, mid, F::heavy || j.backward, kMaxTasks, sum_bias ? kAccBudget / ext : kMaxTasks);
     stream = sizeof(C) == sizeof(D) && j.n * i64(sizeof(D)) >= kStreamMinBytes;
     if (j.bias != nullptr) {
-      bias = periodic<D, C>(j.bias, ch, ext);
+      bias = repeat_pattern<D, C>(j.bias, ch, ext);
       if (sum_bias) sums.assign(size_t(g.tasks() * ext), 0.0);
     }
     scratch.resize(size_t(std::min(j.slots, g.tasks()) * 4 * kBlock));
@@ -1060,7 +1096,7 @@ template <class D> struct Rowwise {
     const bool sum_bias = j.backward && j.bias != nullptr;
     if (sum_bias) per_task = std::max<i64>(per_task, (rows + kAccBudget / ch - 1) / std::max<i64>(1, kAccBudget / ch));
     per_task = std::max<i64>(1, std::min(per_task, rows));
-    if (j.bias != nullptr) bias = periodic<D, C>(j.bias, ch, inner == 1 ? n : ch);
+    if (j.bias != nullptr) bias = repeat_pattern<D, C>(j.bias, ch, inner == 1 ? n : ch);
     if (sum_bias) sums.assign(size_t(tasks() * ch), 0.0);
     const i64 slots = std::min<i64>(j.slots, tasks());
     const i64 panel = width * n;

@@ -241,18 +241,59 @@ def erf_block(name, a1, deg, prec):
 RS = MPF("0.786")  # |r| bound of the sin reduction (pi/4 = 0.785398 plus slack)
 
 
-def sin_block(name, deg, prec):
+def sin_block(name, deg, prec, rs=RS):
     F = lambda z: (mp.sin(mp.sqrt(z)) / mp.sqrt(z) - 1) / z
     W = lambda z: z * mp.sqrt(z) / mp.sin(mp.sqrt(z))
-    c, e = fit(F, [mon(k) for k in range(0, deg + 1)], MPF(10) ** -8, RS**2, W, prec)
-    emit(name, f"sin(r) = r + r^3 sum c[i] r^(2i), |r| <= {RS}", c, prec, e)
+    c, e = fit(F, [mon(k) for k in range(0, deg + 1)], MPF(10) ** -8, rs**2, W, prec)
+    emit(name, f"sin(r) = r + r^3 sum c[i] r^(2i), |r| <= {rs}", c, prec, e)
 
 
-def cos_block(name, deg, prec):
+def cos_block(name, deg, prec, rs=RS):
     F = lambda z: (mp.cos(mp.sqrt(z)) - 1 + z / 2) / z**2
     W = lambda z: z**2 / mp.cos(mp.sqrt(z))
-    c, e = fit(F, [mon(k) for k in range(0, deg + 1)], MPF(10) ** -8, RS**2, W, prec)
-    emit(name, f"cos(r) = 1 - r^2/2 + r^4 sum c[i] r^(2i), |r| <= {RS}", c, prec, e)
+    c, e = fit(F, [mon(k) for k in range(0, deg + 1)], MPF(10) ** -8, rs**2, W, prec)
+    emit(name, f"cos(r) = 1 - r^2/2 + r^4 sum c[i] r^(2i), |r| <= {rs}", c, prec, e)
+
+
+# |r| bound of the float sin/cos fast path: pi/4 + the error of j (|x| <= 2^16, no-FMA build)
+RS_F = MPF("0.8")
+
+
+def sincos_f32_block(name, which, deg):
+    # float fast path: sin(r) = r + r^3 S(r^2), cos(r) = 1 - r^2/2 + r^4 C(r^2), |r| <= RS_F
+    (sin_block if which == "sin" else cos_block)(name, deg, 24, RS_F)
+
+
+def gauss_block(name, deg, prec):
+    # 2 exp(-s/2) = 2 + s B(s), |s| <= 2 RH (s = x^2 - 2k ln2 in gauss/normcdf); weight: relative
+    # error of 2 exp(-s/2) (the rounded B enters multiplied by s).
+    F = lambda s: (2 * mp.exp(-s / 2) - 2) / s if s != 0 else MPF(-1)
+    W = lambda s: abs(s) / (2 * mp.exp(-s / 2)) if s != 0 else MPF(10) ** -12
+    c, e = fit(F, [mon(k) for k in range(0, deg + 1)], -2 * RH, 2 * RH, W, prec)
+    emit(name, f"2 exp(-s/2) = 2 + s sum c[i] s^i, |s| <= {2 * RH}", c, prec, e)
+
+
+NCDF_A = MPF("14.5")   # a = |x| clamp of the float normcdf
+NCDF_TC = MPF("0.375")  # expansion point of its polynomial (v = t - TC exact for t >= 1/8)
+
+
+def ncdf_block(name, deg, prec):
+    # float normcdf: Phi(-a) = exp(-a^2/2) R(a), R(a) = erfcx(a/sqrt2)/2 (Mills ratio / sqrt(2 pi)).
+    # R(a) (1 + a) = 1/2 + w is nearly constant (0.40 .. 0.53); w = y Q(v) with y = 1 - t =
+    # a/(2 + a) (computed with relative precision for small a) and Q a polynomial in v = t - TC,
+    # t = 1/(1 + a/2), 0 <= a <= NCDF_A; weight y: the absolute error of w (added to 1/2).
+    def Q(v):
+        t = v + NCDF_TC
+        y = 1 - t
+        if y == 0:  # a = 0: w ~ w'(0) a, a ~ 2y
+            return 2 * (MPF(1) / 2 - 1 / mp.sqrt(2 * mp.pi))
+        a = (1 / t - 1) * 2
+        return (erfcx(a / mp.sqrt(2)) / 2 * (1 + a) - MPF(1) / 2) / y
+    vmin, vmax = 1 / (1 + NCDF_A / 2) - NCDF_TC, 1 - NCDF_TC
+    W = lambda v: max(vmax - v, MPF(10) ** -30)
+    c, e = fit(Q, [mon(k) for k in range(0, deg + 1)], vmin, vmax, W, prec)
+    emit(name, f"(erfcx(a/sqrt2)/2 (1 + a) - 1/2)/y = sum c[i] v^i, y = a/(2 + a), v = 1 - y - "
+         f"{NCDF_TC}, 0 <= a <= {NCDF_A}", c, prec, e, "abs (times y)")
 
 
 def split(v, bits):
@@ -286,6 +327,13 @@ def constants():
     h = mp.pi / 2
     hh = rnd(h, 53)
     print(f"static constexpr double PIO2_HI = {lit(hh, 53)}, PIO2_LO = {lit(rnd(h - hh, 53), 53)};")
+    p1 = rnd(h, 24)
+    p2 = rnd(h - p1, 24)
+    p3 = rnd(h - p1 - p2, 24)
+    print("//   PIO2_F32: pi/2 = P1 + P2 + P3 + O(2^-76), three floats (sin/cos fast reduction)")
+    print(f"static constexpr float PIO2_F32_1 = {lit(p1, 24)}, PIO2_F32_2 = {lit(p2, 24)},")
+    print(f"                       PIO2_F32_3 = {lit(p3, 24)};")
+    print(f"static constexpr float TWOOPI_F32 = {lit(rnd(2 / mp.pi, 24), 24)};")
 
 
 def ph_tables():
@@ -335,6 +383,10 @@ BLOCKS = {
     "erfcx_f64": lambda: erfcx_block("erfcx_f64", "0.47", "27.5", 21, 53),
     "sin_lite": lambda: sin_block("sin_lite", 3, 53),
     "cos_lite": lambda: cos_block("cos_lite", 3, 53),
+    "gauss_f32": lambda: gauss_block("gauss_f32", 5, 24),
+    "ncdf_f32": lambda: ncdf_block("ncdf_f32", 11, 24),
+    "sin_f32": lambda: sincos_f32_block("sin_f32", "sin", 2),
+    "cos_f32": lambda: sincos_f32_block("cos_f32", "cos", 2),
     "sin_f64": lambda: sin_block("sin_f64", 6, 53),
     "cos_f64": lambda: cos_block("cos_f64", 6, 53),
     "constants": constants,

@@ -4,9 +4,11 @@
 // on glibc/libmvec nor on the CPU vendor:
 //
 //   #include "vmath.h"                       namespace act::vm, float and double overloads:
-//   exp  expm1  log  log1p  tanh  erfc  sin  hypot(x, y)
+//   exp  expm1  log  log1p  tanh  erfc  sin  cos  hypot(x, y)
 //   normcdf(x) = Phi(x) = erfc(-x/sqrt2)/2   (x/sqrt2 is never rounded before the exp factor)
 //   gauss(x)   = exp(-x*x/2)                  (x*x handled exactly)
+//   sin_fast(x), cos_fast(x): sin and cos for |x| <= SIN_FAST_MAX_F32 (2^16; double: sin, cos,
+//   SIN_FAST_MAX_F64 = inf), the same bits as sin / cos there, unspecified beyond; see sin.
 //
 // Rules this file keeps (the engine relies on them):
 // * Every function is `static inline __attribute__((always_inline))` (templates and tables
@@ -24,14 +26,20 @@
 //   The baseline build (no FMA instruction) rounds a*b+c twice where fma_ is used and so differs
 //   in the last bit sometimes; every exactness-critical product uses two_prod (FMA or Dekker)
 //   or split constants, so it meets the same error bounds (double erfc/normcdf: see below).
-// * The only memory reads besides constants are sin's Payne-Hanek table rows (one gather per
-//   table column, see sin).  Several float functions compute in double internally (marked
-//   [double] below): their loops mix float and double vectors, which GCC handles.
+// * The only memory reads besides constants are the Payne-Hanek table rows of sin and cos (one
+//   gather per table column, see sin; not in sin_fast / cos_fast).  Some float functions
+//   compute in double internally (marked [double] below): their loops mix float and double
+//   vectors, which GCC handles.  The float exp, gauss, normcdf and the sin/cos fast path
+//   compute in float (8 lanes per AVX2 vector), with exact products (fma or two_prod),
+//   Cody-Waite splits and float pairs where a rounding would cost accuracy.
+// * Selects whose operands are cheap to recompute are written with sel_ (bit masks): with a
+//   plain ?: GCC may duplicate the code that follows for both values and blend every result.
 //
 // Special values (IEEE/C99): NaN -> NaN; exp(-inf) = 0, exp(+inf) = inf, expm1(-inf) = -1,
 // log(0) = -inf, log(x<0) = NaN, log1p(-1) = -inf, log1p(x<-1) = NaN, tanh(+-inf) = +-1,
 // erfc(-inf) = 2, erfc(inf) = 0, normcdf(-inf) = 0, normcdf(inf) = 1, gauss(+-inf) = 0,
-// sin(+-inf) = NaN, hypot(+-inf, NaN) = inf; expm1, log1p, tanh and sin keep the sign of zero;
+// sin(+-inf) = cos(+-inf) = NaN, cos(+-0) = 1, hypot(+-inf, NaN) = inf; expm1, log1p, tanh,
+// sin and sin_fast keep the sign of zero;
 // exp/expm1 overflow to inf exactly where the rounded result does; subnormal inputs and
 // results are computed, never flushed (the last scaling by 2^k is split in two normal factors,
 // so a subnormal result is rounded once).
@@ -70,27 +78,52 @@
 //         0.47 <= a <= 27.5), the last six Horner steps as exact pairs (the partial sums are as
 //         large as the result there), the error of t's rounding corrected to first order with
 //         R'(a) = 2aR - 2/sqrt(pi).  max: float 0.553, double 0.97 (baseline, no FMA: 1.50)
-// normcdf the erfc code with z = -x/sqrt2 kept as an exact pair (its low part enters both
-//         the erf branch and the t correction) and z^2 = x^2/2 exact; the result halved inside
-//         the final scaling (subnormal results rounded once).  float [double].
-//         max: float 0.553, double 0.96 (baseline, no FMA: 1.46)
-// gauss   exp(-x^2/2): float [double]: x^2 exact in double, exp as expm1 above + 1.
-//         double: x^2 = hi + lo exact (two_prod), exp of the pair.  max: float 0.501,
-//         double 0.75
+// normcdf double: the erfc code with z = -x/sqrt2 kept as an exact pair (its low part enters
+//         both the erf branch and the t correction) and z^2 = x^2/2 exact; the result halved
+//         inside the final scaling (subnormal results rounded once).
+//         float, in float: Q = Phi(-a), a = |x| <= 14.5, as exp(-a^2/2) R(a) with
+//         exp(-a^2/2) = 2^k exp(-s/2) from gauss below, R(a) = th (1 + rho) (1/2 + w(a)):
+//         th = 1/(1 + a) rounded and its relative error rho from the exact residual (1 + a an
+//         exact pair), w = R(a)(1 + a) - 1/2 in [-0.08, 0.03] as y Q(v), y = a/(2 + a)
+//         (relative precision for small a), Q a polynomial of degree 11 in v = 1/(1 + a/2) -
+//         0.375 (NCDF_F32; v exact); then Q 2^-k = th/2 + th W with
+//         W = (1/2 + w)(1 + rho)(1 + exp(-s/2) - 1) - 1/2 summed so that only W (|W| < 0.31)
+//         and the final fma round.  x > 0: 1 - Q (fma); subnormal results rounded once.
+//         max: float 1.357 (baseline, no FMA: 1.384; float budget 1.5 ulp), double 0.96
+//         (baseline: 1.46)
+// gauss   exp(-x^2/2).  float, in float: a = |x| <= 14.5, a^2 = h + l exact (two_prod),
+//         k = rint(-h/(2 ln2)), s = h + 2k ln2 + l (k*2LN2_HI exact, |s| <= 0.694),
+//         exp(-a^2/2) = 2^k exp(-s/2), 2 exp(-s/2) = 2 + s B(s) (GAUSS_F32, degree 5) rounded
+//         once, then 2^(k+64) (exact) and 2^-65 (one rounding, subnormals).  normcdf shares
+//         this code (GELU's derivative calls both).   double: x^2 = hi + lo exact (two_prod),
+//         exp of the pair.  max: float 0.925 (baseline: the same), double 0.75
 // hypot   float [double]: sqrt(x^2 + y^2), squares exact in double.  double: operands scaled
 //         by 2^-600/2^600 beyond 2^+-500, x^2 + y^2 as an exact-ish pair, sqrt then one
 //         correction step h + (S - h^2)/(2h).          max: float 0.500, double 0.70
-// sin     Payne-Hanek for every argument (no separate small-argument path: in a branch-free
-//         vector loop both paths would always be paid): |x| = M 2^E0 with M the significand
-//         shifted by the low bits of the exponent (an integer), x 2/pi mod 4 = M G mod 4,
-//         G = 2^E0 2/pi mod 4 read from a table row chosen by the exponent (SIN_PH_F32: 32
-//         rows of 2 doubles; SIN_PH_F64: 66 rows of 4 doubles; gathers, the library's only
-//         table lookups).  Products exact (two_prod), integer parts removed exactly, the
-//         cancelling terms added with two_sum, so the reduced argument keeps its relative
-//         accuracy at the worst cases (2^-61 for doubles).  Then sin or cos of r in [-pi/4, pi/4]
-//         by quadrant: float [double] degree 3+3 (SIN_LITE, COS_LITE), double degree 6+6
-//         (SIN_F64, COS_F64) with r as a pair.  |x| < 2^-12 / 2^-26 returns x.
-//         max: float 0.5001, double 0.77
+// sin,    float fast path (sin_fast, cos_fast), |x| <= 2^16, in float: j = rint(x 2/pi),
+// cos     x - j pi/2 = rh + rl with pi/2 = P1 + P2 + P3 (72 bits): x - j P1 exact (fma),
+//         j P2 an exact pair, the difference by Fast2Sum, - j P3 into rl (the closest float
+//         to a multiple of pi/2 below 2^16 is 2^-27.8 from it; the pair keeps 2^-60 there);
+//         sin = rh + (rl + rh^3 S(rh^2)), cos = (1 - rh^2/2) + (rh^4 C(rh^2) - rh rl - ...),
+//         rh^2 an exact pair and 1 - rh^2/2 summed exactly; S, C of degree 2 (SIN_F32,
+//         COS_F32); quadrant select and sign by j mod 4.
+//         Payne-Hanek (float [double] for |x| > 2^16 and every double): |x| = M 2^E0 with M
+//         the significand shifted by the low bits of the exponent (an integer), x 2/pi mod 4 =
+//         M G mod 4, G = 2^E0 2/pi mod 4 read from a table row chosen by the exponent
+//         (SIN_PH_F32: 32 rows of 2 doubles; SIN_PH_F64: 66 rows of 4 doubles; gathers, the
+//         library's only table lookups).  Products exact (two_prod), integer parts removed
+//         exactly, the cancelling terms added with two_sum, so the reduced argument keeps its
+//         relative accuracy at the worst cases (2^-61 for doubles).  Then sin or cos of r in
+//         [-pi/4, pi/4] by quadrant: float degree 3+3 (SIN_LITE, COS_LITE), double 6+6
+//         (SIN_F64, COS_F64) with r as a pair.  |x| < 2^-12 / 2^-26: sin(x) = x; double
+//         |x| < 2^-27: cos(x) = 1.
+//         Float sin and cos compute both paths and select (~7 ns/element); sin_fast and
+//         cos_fast are the fast path alone.  A vector loop that wants the speed computes a
+//         block with sin_fast / cos_fast and, if some |x| in it exceeds SIN_FAST_MAX_F32 or is
+//         NaN/inf (!(|x| <= SIN_FAST_MAX_F32)), recomputes the block (or those elements) with
+//         sin / cos: the results are those of sin / cos in every case.
+//         max: float sin 0.873, cos 0.876 (baseline: 0.908, 0.906), double sin 0.78, cos 0.75
+//         (baseline 0.77, 0.76)
 //
 // Speed (AVX2, one thread, arrays of 4096 in L1, ns/element; the machine of this measurement
 // is a first-generation AMD EPYC, which executes 256-bit operations as two halves):
@@ -101,10 +134,13 @@
 //   log1p             2.02    1.54    15.2                4.94    3.99    14.6
 //   tanh              2.86    1.69     6.10               9.51    5.05    28.8
 //   erfc              4.45    1.50      -                23.0     4.33      -
-//   normcdf           4.87    1.62 (a)  -                24.7     4.56 (a)  -
-//   gauss             2.37    0.95 (b)  -                 4.77    2.61 (b)  -
+//   normcdf           3.8     1.62 (a)  -                24.7     4.56 (a)  -
+//   gauss             1.5     0.95 (b)  -                 4.77    2.61 (b)  -
 //   hypot             1.36    0.80     5.95               5.04    2.32    24.1
-//   sin               5.39    0.96     3.31              15.6     2.46    21.2
+//   sin               6.7     0.96     3.31              15.6     2.46    21.2
+//   sin_fast, cos_fast 2.0 (|x| <= SIN_FAST_MAX_F32)
+// (float normcdf, gauss, sin and the fast paths: timed against the previous versions in one run
+// on a loaded machine, the ratio applied to the figures above)
 // libmvec: glibc 2.36, the same loops over expf/exp... (declared with __FAST_MATH__, calling
 // _ZGVdN8v_expf etc.); (a) 0.5*erfc(-x/sqrt2), (b) exp(-x*x/2), both less accurate than ours.
 // libmvec runs a short polynomial and sends special lanes (subnormal results, overflow,
@@ -208,6 +244,36 @@ template <class T> ACT_VM_INLINE dw<T> fast_two_sum(T a, T b) {
   return {s, b - (s - a)};
 }
 
+// c - a*b when that number is representable (Cody-Waite steps, division residuals): one FMA;
+// without FMA, a*b = p + e exactly (two_prod) and (c - p) - e: c - p is exact (Sterbenz) and the
+// second subtraction is exact because its result is representable.
+ACT_VM_INLINE float fnma_exact(float a, float b, float c) {
+#ifdef __FMA__
+  return __builtin_fmaf(-a, b, c);
+#else
+  dw<float> p = two_prod(a, b);
+  return (c - p.hi) - p.lo;
+#endif
+}
+// a*b + c rounded once (to within a tiny error without FMA: two_prod, two_sum): for final
+// steps whose double rounding would cost the no-FMA build half an ulp.
+ACT_VM_INLINE float fma_acc(float a, float b, float c) {
+#ifdef __FMA__
+  return __builtin_fmaf(a, b, c);
+#else
+  dw<float> p = two_prod(a, b);
+  dw<float> t = two_sum(c, p.hi);
+  return t.hi + (t.lo + p.lo);
+#endif
+}
+// x where cond, else y, through bit masks: a ?: whose operands are cheap to recompute lets GCC
+// duplicate the code that follows for both values and blend each result (a clamp of the input
+// then costs a blend per intermediate); this form always compiles to one blend.
+ACT_VM_INLINE float sel_(bool cond, float x, float y) {
+  uint32_t m = 0u - (uint32_t)cond;
+  return u2f((f2u(x) & m) | (f2u(y) & ~m));
+}
+
 // Round to the nearest integer (ties to even), valid for |x| < 2^22 (float) / 2^51 (double);
 // the integer is also available in the low bits of the intermediate sum.
 ACT_VM_INLINE float rint_(float x) { return (x + 0x1.8p23f) - 0x1.8p23f; }
@@ -288,6 +354,10 @@ static constexpr double RSQRT2_HI = 0x1.6a09e667f3bcdp-1,
 static constexpr double TWO_RSQRTPI = 0x1.20dd750429b6dp+0,
                         TWO_RSQRTPI_LO = 0x1.1ae3a914fed80p-56;
 static constexpr double PIO2_HI = 0x1.921fb54442d18p+0, PIO2_LO = 0x1.1a62633145c07p-54;
+//   PIO2_F32: pi/2 = P1 + P2 + P3 + O(2^-76), three floats (sin/cos fast reduction)
+static constexpr float PIO2_F32_1 = 0x1.921fb6p+0f, PIO2_F32_2 = -0x1.777a5cp-25f,
+                       PIO2_F32_3 = -0x1.ee59dap-50f;
+static constexpr float TWOOPI_F32 = 0x1.45f306p-1f;
 // [exp_f32] generated by kernels/cpu/fit_vmath.py exp_f32: exp(r) = 1 + r + r^2/2 + sum c[i]
 //   r^(i+3), |r| <= 0.347; max rel err 2^-27.8
 static constexpr float EXP_F32[4] = {
@@ -526,6 +596,23 @@ static const double SIN_PH_F64[66][4] = {
     {0x1.aea4f758fd7ccp+0, -0x1.d0985f18c10ebp-56,
      -0x1.6b68aca025027p-110, -0x1.c0e545ef53f9ap-164},
 };
+// [gauss_f32] generated by kernels/cpu/fit_vmath.py gauss_f32: 2 exp(-s/2) = 2 + s sum c[i] s^i,
+//   |s| <= 0.694; max rel err 2^-28.0
+static constexpr float GAUSS_F32[6] = {
+    -0x1.0p+0f, 0x1.fffff8p-3f, -0x1.55548ep-5f, 0x1.555b96p-8f, -0x1.123bf8p-11f,
+    0x1.6854c6p-15f};
+// [ncdf_f32] generated by kernels/cpu/fit_vmath.py ncdf_f32: (erfcx(a/sqrt2)/2 (1 + a) - 1/2)/y =
+//   sum c[i] v^i, y = a/(2 + a), v = 1 - y - 0.375, 0 <= a <= 14.5; max abs (times y) err 2^-30.9
+static constexpr float NCDF_F32[12] = {
+    -0x1.f3be2p-6f, 0x1.233e52p-2f, 0x1.f5201cp-3f, -0x1.cf455ap-4f, -0x1.7fe428p-3f,
+    0x1.3ca3f2p-3f, 0x1.05d624p-3f, -0x1.08478p-2f, 0x1.2ff2d2p-5f, 0x1.254d22p-2f,
+    -0x1.534f4cp-2f, 0x1.039fa2p-3f};
+// [sin_f32] generated by kernels/cpu/fit_vmath.py sin_f32: sin(r) = r + r^3 sum c[i] r^(2i), |r|
+//   <= 0.8; max rel err 2^-27.7
+static constexpr float SIN_F32[3] = {-0x1.555544p-3f, 0x1.1106bp-7f, -0x1.99106cp-13f};
+// [cos_f32] generated by kernels/cpu/fit_vmath.py cos_f32: cos(r) = 1 - r^2/2 + r^4 sum c[i]
+//   r^(2i), |r| <= 0.8; max rel err 2^-32.6
+static constexpr float COS_F32[3] = {0x1.555548p-5f, -0x1.6c0b08p-10f, 0x1.999a6cp-16f};
 // ---- END GENERATED ----
 
 // ------------------------------------------------------------------------------------------
@@ -758,11 +845,41 @@ ACT_VM_INLINE double log1p(double x) {
 }
 
 // ---- gauss: exp(-x^2/2) ---------------------------------------------------------------------
+namespace detail {
+// exp(-a^2/2) for float 0 <= a <= 14.5 (NaN passes), in float: a^2 = h + l exactly (two_prod),
+// k = rint(-h/(2 ln2)) (magic-number rounding in te, whose bits hold k), s = h + 2k ln2 + l
+// = -2r (the Cody-Waite product k*2LN2_HI and the sum h + k*2LN2_HI exact), |s| <= 0.694, and
+// exp(-a^2/2) = 2^k exp(-s/2), 2 exp(-s/2) = 2 + s B(s) (GAUSS_F32, degree 5).  te's magic
+// constant puts k + 64 + 127 in its low bits: (bits(te) << 23) = bits(2^(k+64)), k >= -152.
+// gauss and normcdf share this code (the CPU engine's GELU derivative calls both on the same x).
+struct gauss_parts_f {
+  float s, B1, te, es;  // B(s) = -1 + s B1(s); es: the rounding error of s
+};
+static constexpr float GAUSS_MAGIC_F32 = 0x1.8p23f + 191.0f;
+ACT_VM_INLINE gauss_parts_f gauss_core(float a) {
+  dw<float> sq = two_prod(a, a);
+  float te = fma_(sq.hi, -0.5f * LOG2E_F32, GAUSS_MAGIC_F32);
+  float kf = te - GAUSS_MAGIC_F32;
+  float s2 = fma_(kf, 2.0f * LN2_F32_HI, sq.hi);  // exact: k*2LN2_HI has 17 bits
+  float sl = fma_(kf, 2.0f * LN2_F32_LO, sq.lo);
+  float s = s2 + sl;
+  static_assert(GAUSS_F32[0] == -1.0f, "B(0) = -1");
+  return {s, horner<5>(GAUSS_F32 + 1, s), te, (s2 - s) + sl};
+}
+// |x| clamped to 14.5 (exp(-14.5^2/2) < 2^-151); NaN passes.
+ACT_VM_INLINE float gauss_clamp(float x) {
+  float a = abs_(x);
+  return sel_(a > 14.5f, 14.5f, a);
+}
+}  // namespace detail
+
+// float: exp(-s/2) 2^k in float arithmetic (gauss_core), 2 exp(-s/2) = 2 + s B(s) rounded once,
+// then times 2^(k+64) (exact) and 2^-65 (one rounding, subnormal results included).
 ACT_VM_INLINE float gauss(float x) {
   using namespace detail;
-  float af = abs_(x);
-  double a = af > 20.0f ? 20.0f : af;  // NaN passes
-  return (float)exp_lite(-0.5 * (a * a));  // a*a exact: 24-bit significand
+  gauss_parts_f g = gauss_core(gauss_clamp(x));
+  float Y = fma_acc(g.s, fma_(g.s, g.B1, -1.0f), 2.0f);  // 2 exp(-s/2) = 2 + s B(s)
+  return (Y * u2f(f2u(g.te) << 23)) * 0x1p-65f;
 }
 ACT_VM_INLINE double gauss(double x) {
   using namespace detail;
@@ -912,13 +1029,41 @@ ACT_VM_INLINE double erfc(double x) {
   return erfc_core(xc, 0.0, two_prod(xc, xc), 1.0);
 }
 // Phi(x) = erfc(-x/sqrt2)/2; the exp factor uses x^2/2 exactly (never (x/sqrt2) rounded, squared).
+// float, in float arithmetic: Q = Phi(-a), a = |x| <= 14.5, is
+//   Q = exp(-a^2/2) R(a) = 2^k exp(-s/2) * th (1 + rho) * (1/2 + w),
+// R(a) = Phi(-a) exp(a^2/2); th = 1/(1 + a) rounded, 1 + rho = (1/(1 + a))/th from the exact
+// residual (1 + a is itself an exact pair); R(a) (1 + a) = 1/2 + w is nearly constant (0.40 ..
+// 0.53) and w = y Q(v), y = a/(2 + a), Q a polynomial in v = 1/(1 + a/2) - 0.375 (NCDF_F32,
+// degree 11; v exact), so a rounding error in w weighs little.  With exp(-s/2) = 1 + E
+// (gauss_core; s's rounding error goes into rho): Q 2^-k = th/2 + th W,
+// W = (1/2 + w)(1 + rho)(1 + E) - 1/2 summed so that only W (|W| < 0.31) is rounded, then the
+// final fma rounds once.  x < 0: Q;
+// x > 0: 1 - Q (fma).  Subnormal results rounded once (2^(k+64), then 2^-64).
 ACT_VM_INLINE float normcdf(float x) {
   using namespace detail;
-  double xd = clamp_(x, -15.0f, 15.0f);
-  double z = xd * -RSQRT2_HI;
-  double a = abs_(z);
-  double y = exp_lite(-0.5 * (xd * xd)) * (0.5 * erfcx_f32(a));
-  return (float)(z < 0.0 ? 1.0 - y : y);
+  float a = gauss_clamp(x);
+  gauss_parts_f g = gauss_core(a);
+  float D = 1.0f + a, Dl = (1.0f - D) + a;             // 1 + a = D + Dl exactly (a <= 14.5)
+  float th = 1.0f / D;
+  float rho = fnma_exact(th, D, 1.0f) - th * Dl;        // 1 - th (1 + a), to 2^-47
+  rho = fma_(g.es, -0.5f, rho);                         // and s's rounding: exp(-es/2)
+  // w = y Q(v): y = 1 - t2 = a/(2 + a) with relative precision for small a (there the absolute
+  // error of t2 ~ 2^-24 would move w by w'(0) = 0.1 times 2^-23) and consistent with v for
+  // large a; v = t2 - 0.375 exact for t2 >= 1/8.
+  float t2 = 1.0f / fma_(a, 0.5f, 1.0f);
+  float y = sel_(a < 1.0f, (0.5f * a) * t2, 1.0f - t2);
+  float Qv = horner(NCDF_F32, t2 - 0.375f);
+  // G = (1/2 + w)(1 + rho)(1 + E) = (1/2 + w')(1 + E) to 2^-28, w' = w + rho/2, and with
+  // E = exp(-s/2) - 1 = -s/2 + s^2 B1/2:
+  //   W = G - 1/2 = -s/4 + [w' (1 - s/2) + (1/2 + w') s^2 B1/2],
+  // the bracket small (|.| < 0.12) and E never rounded.
+  float wp = fma_acc(y, Qv, 0.5f * rho);
+  float Z = fma_acc(g.s * (g.s * g.B1), fma_(wp, 0.5f, 0.25f), fma_acc(-0.5f * g.s, wp, wp));
+  float W = fma_(g.s, -0.25f, Z);
+  float Qm = fma_acc(th, W, 0.5f * th) * u2f(f2u(g.te) << 23);  // Q 2^64, exact scaling
+  float neg = Qm * 0x1p-64f;
+  float pos = fma_(-Qm, 0x1p-64f, 1.0f);
+  return sel_(x > 0.0f, pos, neg);
 }
 ACT_VM_INLINE double normcdf(double x) {
   using namespace detail;
@@ -929,15 +1074,59 @@ ACT_VM_INLINE double normcdf(double x) {
   return erfc_core(z.hi, zl, {0.5 * sq.hi, 0.5 * sq.lo}, 0.5);
 }
 
-// ---- sin ----------------------------------------------------------------------------------
-// Payne-Hanek reduction for every argument (no separate small-argument path): |x| = M 2^E0
-// with M an integer (the significand shifted by the low exponent bits), so that
+// ---- sin / cos ------------------------------------------------------------------------------
+// float: a fast path for |x| <= SIN_FAST_MAX_F32 (sin_fast, cos_fast: Cody-Waite in float with
+// the reduced argument kept as an exact pair) and Payne-Hanek for larger |x| (table rows, in
+// double).  sin and cos compute both and select per lane (the PH part costs ~4 ns per element
+// whatever the argument); sin_fast / cos_fast are the fast path alone and give the same bits as
+// sin / cos for |x| <= SIN_FAST_MAX_F32 (unspecified, possibly NaN, beyond).  The intended use
+// in a vector loop: compute a block with sin_fast; if some |x| in the block exceeds the bound
+// (or is NaN), recompute that block (or those elements) with sin.
+// double: Payne-Hanek for every argument (sin_fast / cos_fast are sin / cos).
+static constexpr float SIN_FAST_MAX_F32 = 65536.0f;
+static constexpr double SIN_FAST_MAX_F64 = __builtin_inf();
+
+namespace detail {
+// |x| <= 2^16: j = rint(x 2/pi) (magic rounding in t: bits(t) mod 4 = j mod 4),
+// x - j pi/2 = rh + rl with |rl| <~ ulp(rh): pi/2 = P1 + P2 + P3 (PIO2_F32, 72 bits), x - j P1
+// exact, j P2 an exact pair, (x - j P1) - j P2 by Fast2Sum (|x - j P1| >= |j P2| or the
+// subtraction is exact; checked for all floats), then - j P3.  The closest float to a multiple
+// of pi/2 below 2^16 is 2^-27.8 away from it (x = 252.898...); the pair keeps 2^-60 relative
+// there.
+// sin(rh + rl) = rh + (rl + rh^3 S(rh^2)), cos = (1 - rh^2/2) + (rh^4 C(rh^2) - rh rl) with
+// rh^2 an exact pair and 1 - rh^2/2 summed exactly (SIN_F32, COS_F32, degree 2, |r| <= 0.8).
+struct sincos_parts_f {
+  float sn, cs;
+  uint32_t q;  // j in the low bits
+};
+ACT_VM_INLINE sincos_parts_f sincos_fast_f32(float x) {
+  float t = fma_(x, TWOOPI_F32, 0x1.8p23f);
+  float jf = t - 0x1.8p23f;
+  float r1 = fnma_exact(jf, PIO2_F32_1, x);  // x - j P1, exact
+  dw<float> q = two_prod(jf, PIO2_F32_2);
+  float rh = r1 - q.hi;
+  float rl = ((r1 - rh) - q.hi) - fma_(jf, PIO2_F32_3, q.lo);
+  dw<float> z = two_prod(rh, rh);
+  float sn = rh + fma_(rh * z.hi, horner(SIN_F32, z.hi), rl);
+  float corr = fma_(rh, rl, 0.5f * z.lo);      // (rh + rl)^2/2 - rh^2/2 to first order
+  float w = fma_(z.hi, -0.5f, 1.0f);
+  float ew = fma_(z.hi, -0.5f, 1.0f - w);      // (1 - rh^2/2) - w, exact
+  float cs = w + fma_(z.hi * z.hi, horner(COS_F32, z.hi), ew - corr);
+  return {sn, cs, f2u(t)};
+}
+// sin(x + off pi/2) from sin and cos of the reduced argument: quadrant q (low bits).
+ACT_VM_INLINE float sincos_pick(float sn, float cs, uint32_t q) {
+  float y = (q & 1u) ? cs : sn;  // (a blend: sel_'s masks cost more here)
+  return u2f(f2u(y) ^ ((q & 2u) << 30));
+}
+
+// Payne-Hanek (float, in double) for any x, returning sin(x + off pi/2), off = 0 or 1:
+// |x| = M 2^E0 with M an integer (the significand shifted by the low exponent bits), so that
 // |x| 2/pi mod 4 = M G mod 4, G = 2^E0 2/pi mod 4 read from a table row chosen by the
 // exponent (a gather: the only table lookups of this library).  The products are exact, the
 // integer part is removed exactly, f = |x| 2/pi - n in [-1/2, 1/2] keeps its relative
 // accuracy even for the worst cancellations, r = f pi/2, then sin or cos of r by quadrant.
-ACT_VM_INLINE float sin(float x) {
-  using namespace detail;
+ACT_VM_INLINE float sincos_ph_f32(float x, uint32_t off) {
   uint32_t ux = f2u(x), ua = ux & 0x7fffffffu;
   uint32_t bf = ua >> 23;
   // M = (2^23 + mantissa) 2^(bf & 7), exact; |x| = M 2^(8j - 150), j = bf >> 3.
@@ -951,17 +1140,42 @@ ACT_VM_INLINE float sin(float x) {
   double z = r * r;
   double sn = fma_(r * z, poly(SIN_LITE, z), r);
   double cs = fma_(z * z, poly(COS_LITE, z), fma_(-0.5, z, 1.0));
-  uint64_t q = d2u(n + 0x1.8p52);  // low bits: n mod 4
+  uint64_t q = d2u(n + 0x1.8p52) + off;  // low bits: n + off mod 4
   uint64_t y = sel_mask((uint64_t)0 - (q & 1), d2u(cs), d2u(sn)) ^ ((q & 2) << 62);
-  uint32_t res = f2u((float)u2d(y)) ^ (ux & 0x80000000u);
-  res = sel_mask(lt_mask(ua, 0x39800000u), ux, res);  // |x| < 2^-12: sin(x) rounds to x
+  uint32_t res = f2u((float)u2d(y)) ^ (ux & ~(0u - off) & 0x80000000u);  // sin is odd
+  // |x| < 2^-12: sin(x) rounds to x (exact zeros and subnormals included)
+  res = sel_mask(lt_mask(ua, 0x39800000u) & ~(0u - off), ux, res);
   return u2f(sel_mask(lt_mask(ua, 0x7f800000u), res, 0x7fc00000u));
 }
-ACT_VM_INLINE double sin(double x) {
+}  // namespace detail
+
+ACT_VM_INLINE float sin_fast(float x) {
   using namespace detail;
+  sincos_parts_f c = sincos_fast_f32(x);
+  return sel_(x == 0.0f, x, sincos_pick(c.sn, c.cs, c.q));  // sin(-0) = -0
+}
+ACT_VM_INLINE float cos_fast(float x) {
+  using namespace detail;
+  sincos_parts_f c = sincos_fast_f32(x);
+  return sincos_pick(c.sn, c.cs, c.q + 1u);
+}
+ACT_VM_INLINE float sin(float x) {
+  using namespace detail;
+  return sel_(abs_(x) <= SIN_FAST_MAX_F32, sin_fast(x), sincos_ph_f32(x, 0u));  // NaN: PH
+}
+ACT_VM_INLINE float cos(float x) {
+  using namespace detail;
+  return sel_(abs_(x) <= SIN_FAST_MAX_F32, cos_fast(x), sincos_ph_f32(x, 1u));
+}
+
+namespace detail {
+// Payne-Hanek (double) for any x, returning sin(x + off pi/2), off = 0 or 1.
+ACT_VM_INLINE double sincos_ph_f64(double x, uint64_t off) {
   uint64_t ux = d2u(x), ua = ux & 0x7fffffffffffffffull;
-  uint64_t tiny = lt_mask(ua, 0x3e50000000000000ull);  // |x| < 2^-26: sin(x) rounds to x
-  uint64_t uc = sel_mask(tiny, 0x3e50000000000000ull, ua);  // keeps the table index in range
+  // |x| < 2^-26: sin(x) rounds to x; |x| < 2^-27: cos(x) rounds to 1
+  uint64_t lim = 0x3e50000000000000ull - (off << 52);
+  uint64_t tiny = lt_mask(ua, lim);
+  uint64_t uc = sel_mask(tiny, lim, ua);  // keeps the table index in range (rows from 2^-31)
   // M = (2^52 + mantissa) 2^(be & 15) < 2^68, |x| = M 2^(16 (i + 62) - 1075), i = (be >> 4) - 62.
   double M = u2d((uc & 0x000fffffffffffffull) | ((1075ull + ((uc >> 52) & 15u)) << 52));
   int64_t i = (int64_t)(uc >> 56) - 62;
@@ -993,11 +1207,19 @@ ACT_VM_INLINE double sin(double x) {
   double hz = 0.5 * z;
   double w = 1.0 - hz;
   double cs = w + ((((1.0 - w) - hz) - 0.5 * sq.lo) + fma_(z * z, poly(COS_F64, z), -rl * rh));
-  uint64_t q = d2u(n + 0x1.8p52);  // low bits: n mod 4
+  uint64_t q = d2u(n + 0x1.8p52) + off;  // low bits: n + off mod 4
   uint64_t y = sel_mask((uint64_t)0 - (q & 1), d2u(cs), d2u(sn)) ^ ((q & 2) << 62);
-  uint64_t res = sel_mask(tiny, ux, y ^ (ux & 0x8000000000000000ull));
+  uint64_t odd = (uint64_t)0 - (off ^ 1);  // all ones for sin
+  uint64_t sgn = ux & odd & 0x8000000000000000ull;  // sin is odd, cos even
+  uint64_t res = sel_mask(tiny, sel_mask(odd, ux, 0x3ff0000000000000ull), y ^ sgn);
   return u2d(sel_mask(lt_mask(ua, 0x7ff0000000000000ull), res, 0x7ff8000000000000ull));
 }
+}  // namespace detail
+
+ACT_VM_INLINE double sin(double x) { return detail::sincos_ph_f64(x, 0u); }
+ACT_VM_INLINE double cos(double x) { return detail::sincos_ph_f64(x, 1u); }
+ACT_VM_INLINE double sin_fast(double x) { return sin(x); }
+ACT_VM_INLINE double cos_fast(double x) { return cos(x); }
 
 }  // namespace vm
 }  // namespace act

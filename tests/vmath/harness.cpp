@@ -12,9 +12,12 @@
 
 namespace {
 
-enum { EXP, EXPM1, LOG, LOG1P, TANH, ERFC, SIN, HYPOT, NORMCDF, GAUSS, NFN };
-const char* const NAMES[NFN] = {"exp", "expm1", "log", "log1p", "tanh",
-                                "erfc", "sin", "hypot", "normcdf", "gauss"};
+// (sin_fast and cos_fast: the float fast paths, accurate for |x| <= act::vm::SIN_FAST_MAX_F32)
+enum {
+  EXP, EXPM1, LOG, LOG1P, TANH, ERFC, SIN, HYPOT, NORMCDF, GAUSS, COS, SIN_FAST, COS_FAST, NFN
+};
+const char* const NAMES[NFN] = {"exp",  "expm1",   "log",   "log1p", "tanh",     "erfc",    "sin",
+                                "hypot", "normcdf", "gauss", "cos",   "sin_fast", "cos_fast"};
 
 template <int F, class T> inline __attribute__((always_inline)) T call(T x, T y) {
   if constexpr (F == EXP) return act::vm::exp(x);
@@ -27,6 +30,9 @@ template <int F, class T> inline __attribute__((always_inline)) T call(T x, T y)
   if constexpr (F == HYPOT) return act::vm::hypot(x, y);
   if constexpr (F == NORMCDF) return act::vm::normcdf(x);
   if constexpr (F == GAUSS) return act::vm::gauss(x);
+  if constexpr (F == COS) return act::vm::cos(x);
+  if constexpr (F == SIN_FAST) return act::vm::sin_fast(x);
+  if constexpr (F == COS_FAST) return act::vm::cos_fast(x);
 }
 
 template <int F, class T> void loop(const T* __restrict x, const T* __restrict y, T* __restrict out, long n) {
@@ -46,6 +52,9 @@ template <class T> int apply(int f, const T* x, const T* y, T* out, long n) {
     case HYPOT: loop<HYPOT>(x, y, out, n); return 0;
     case NORMCDF: loop<NORMCDF>(x, y, out, n); return 0;
     case GAUSS: loop<GAUSS>(x, y, out, n); return 0;
+    case COS: loop<COS>(x, y, out, n); return 0;
+    case SIN_FAST: loop<SIN_FAST>(x, y, out, n); return 0;
+    case COS_FAST: loop<COS_FAST>(x, y, out, n); return 0;
   }
   return -1;
 }
@@ -60,7 +69,8 @@ double ref(int f, double x, double y) {
     case LOG1P: return log1p(x);
     case TANH: return tanh(x);
     case ERFC: return erfc(x);
-    case SIN: return sin(x);
+    case SIN: case SIN_FAST: return sin(x);
+    case COS: case COS_FAST: return cos(x);
     case HYPOT: return hypot(x, y);
     case NORMCDF: return 0.5 * erfc(-x * 0.70710678118654752440);
     case GAUSS: return exp(-0.5 * (x * x));  // x*x exact in double for a float x
@@ -88,6 +98,7 @@ double err_f32(float y, double r) {
 extern "C" {
 
 int act_vm_nfn() { return NFN; }
+double act_vm_sin_fast_max_f32() { return act::vm::SIN_FAST_MAX_F32; }
 const char* act_vm_name(int f) { return (f >= 0 && f < NFN) ? NAMES[f] : ""; }
 int act_vm_f32(int f, const float* x, const float* y, float* out, long n) { return apply(f, x, y, out, n); }
 int act_vm_f64(int f, const double* x, const double* y, double* out, long n) { return apply(f, x, y, out, n); }

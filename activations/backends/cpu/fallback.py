@@ -182,15 +182,16 @@ def _tanh_shrink(x, p):
 def _squareplus(x, p):
     b = p["b"]
     h = np.hypot(x, math.sqrt(b))
-    # x >= 0: (x + h) / 2 halved first (no overflow); x < 0: b / (2 (h - x)) (no cancellation)
-    return np.where(x >= 0, 0.5 * x + 0.5 * h, 0.5 * b / (h - x))
+    # x >= 0: (x + h) / 2 halved first (no overflow); x < 0: b / (2 (h - x)) (no cancellation),
+    # h - x halved first too
+    return np.where(x >= 0, 0.5 * x + 0.5 * h, 0.25 * b / (0.5 * h - 0.5 * x))
 
 
 def _squareplus_d(x, p):
     b = p["b"]
     h = np.hypot(x, math.sqrt(b))
     ratio = np.where(np.isinf(x), 1.0, x / np.where(h == 0, 1.0, h))  # x / h: 1 at +inf, 0 at x = h = 0
-    return np.where(x >= 0, 0.5 + 0.5 * ratio, 0.5 * b / h / (h - x))  # (1 + x/h)/2 = b / (2 h (h - x)) for x < 0
+    return np.where(x >= 0, 0.5 + 0.5 * ratio, 0.25 * b / h / (0.5 * h - 0.5 * x))  # (1 + x/h)/2 = b / (2 h (h - x)) for x < 0
 
 
 def _log1mexp(x, p):
