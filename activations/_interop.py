@@ -159,6 +159,10 @@ def _torch(t: Any, what: str, writable: bool) -> tuple[Any, Rewrap]:
         return t, None
     if t.layout != torch.strided:
         raise TypeError(f"{what} is a {t.layout} torch tensor; pass a dense one (tensor.to_dense())")
+    if t.is_nested:
+        raise TypeError(f"{what} is a nested (ragged) torch tensor; pass a dense one (e.g. tensor.to_padded_tensor(0))")
+    if t.is_complex():  # also a conjugate view, which torch cannot export
+        raise TypeError(f"{what} has complex torch dtype {t.dtype}; activations need a floating tensor: cast first")
     if t.requires_grad:
         if torch.is_grad_enabled():
             raise ValueError(
