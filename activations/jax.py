@@ -1,0 +1,322 @@
+"""Training with JAX: ``jax.grad``, ``jit``, ``vmap`` and ``pmap`` through a ``custom_vjp``.
+
+    import activations.jax as aj
+
+    y = aj.apply("gelu", x, bias=b)          # differentiable; traceable under jit/vmap/pmap
+    jax.grad(lambda x: aj.apply("swiglu", x).sum())(x)
+
+The forward is :func:`activations.apply`, the backward (``custom_vjp``) the fused
+:func:`activations.grad` (dx, dbias and prelu's dweight in one pass).  Both run as XLA
+custom calls through ``jax.experimental.buffer_callback``: an XLA FFI call whose handler
+hands the computation's own buffers to Python, so on the CPU the compiled engine reads the
+inputs and writes the output in XLA's memory, with no copy in either direction; on a GPU
+the buffers go to the CUDA kernels (CuPy) on XLA's stream.  Where ``buffer_callback`` is
+missing (older jax) ``jax.pure_callback`` is used instead (the result is then copied once).
+:data:`MODE` says which.  docs/training.md has the per-call costs.
+
+Residuals saved for the backward: ``x`` (plus ``bias``, ``weight`` and ``where``), as in
+:mod:`activations.torch`.  Activation parameters are static Python values (part of the
+traced computation); ``bias`` and prelu's array ``weight`` are differentiable arguments.
+"""
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _interface
+from .catalogue import REGISTRY
+from .registry import Kind
+
+try:
+    from jax.experimental.buffer_callback import buffer_callback as _buffer_callback
+except ImportError:  # pragma: no cover - jax older than buffer_callback
+    _buffer_callback = None
+
+__all__ = ["apply", "MODE"]
+
+#: how the computation enters XLA: "buffer_callback" (zero-copy FFI) or "pure_callback"
+MODE = "buffer_callback" if _buffer_callback is not None else "pure_callback"
+
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
+
+
+class _Spec(NamedTuple):
+    """Everything static about one call (hashable: it keys the callbacks)."""
+
+    name: str
+    kind: str
+    axis: int | None  # non-negative, in the unbatched x; None for elementwise
+    ndim: int  # the unbatched x's ndim (vmap adds leading dimensions in the callbacks)
+    params: tuple  # validated scalar parameters, (name, value) in record order
+    bias: bool
+    weight: bool  # prelu's weight is an array argument
+    where: bool
+
+
+# ------------------------------------------------------------------ public
+def apply(name, x, *, bias=None, axis=-1, where=None, **params):
+    """``name(x + bias)`` as a differentiable JAX operation.
+
+    Args:
+        name: activation name or alias (``activations.names()``).
+        x: float16, bfloat16, float32 or float64 array (a traced value inside transformations).
+        bias: optional 1-D array along the last axis, fused: ``f(x + bias)``; differentiable.
+        axis: the axis of row-wise and gated activations (ignored by elementwise ones).
+        where: row-wise only: boolean mask broadcastable to ``x``; masked entries give 0.
+        **params: the activation's parameters as static Python values; prelu's ``weight``
+            may be an array (one slope, or one per last-axis channel), differentiable.
+
+    Returns:
+        A ``jax.Array`` whose VJP is :func:`activations.grad`.
+    """
+    record = REGISTRY.get(name)
+    x = _as_array(x, "x", record.name)
+    dtype = np.dtype(x.dtype)
+    if dtype.name not in _FLOATS:
+        raise TypeError(
+            f"{record.name}(): x has dtype {dtype}; use float16, bfloat16, float32 or float64 (cast first)"
+        )
+    weight = None
+    if record.name == "prelu" and "weight" in params and not _is_scalar(params["weight"]):
+        weight = _as_array(params.pop("weight"), "weight", record.name)
+        if weight.ndim == 0:
+            weight = weight.reshape(1)
+        c = x.shape[-1] if x.ndim else 1
+        if weight.ndim != 1 or weight.shape[0] not in (1, c):
+            raise ValueError(f"weight must be 1-D along the last axis of x with shape ({c},) or (1,), "
+                             f"got {tuple(weight.shape)}")
+        _float_dtype(weight, "weight", record.name)
+        weight = weight.astype(dtype)
+    for key, value in params.items():
+        if isinstance(value, jax.core.Tracer):
+            raise TypeError(f"{record.name}(): parameter {key!r} is a traced JAX value; activation parameters "
+                            "are static: pass a Python number")
+    bound = record.bind(params)
+    values = tuple((k, v) for k, v in bound.values.items() if not (k == "weight" and weight is not None))
+
+    ax = None
+    out_shape = tuple(x.shape)
+    if record.kind is not Kind.ELEMENTWISE:
+        ax = _normalize_axis(record.name, axis, x.ndim)
+        if record.kind is Kind.GATED:
+            if x.shape[ax] % 2:
+                raise ValueError(f"{record.name}(): axis {axis} has odd length {x.shape[ax]}; "
+                                 "gated activations split it in two halves")
+            out_shape = out_shape[:ax] + (x.shape[ax] // 2,) + out_shape[ax + 1:]
+    if bias is not None:
+        bias = _as_array(bias, "bias", record.name)
+        if x.ndim == 0:
+            raise ValueError(f"{record.name}(): bias needs x with at least one axis (x is 0-d)")
+        if bias.ndim != 1 or bias.shape[0] != x.shape[-1]:
+            raise ValueError(f"bias must be 1-D along the last axis of x with shape ({x.shape[-1]},), "
+                             f"got {tuple(bias.shape)}")
+        _float_dtype(bias, "bias", record.name)
+        bias = bias.astype(dtype)
+    if where is not None:
+        if record.kind is not Kind.ROWWISE:
+            raise TypeError(f"{record.name}(): where= is only accepted by row-wise activations (softmax family)")
+        where = _as_array(where, "where", record.name)
+        if where.dtype != jnp.bool_:
+            raise ValueError(f"where must be a boolean mask, got dtype {where.dtype}")
+        try:
+            where = jnp.broadcast_to(where, x.shape)  # full shape: vmap then batches it like x
+        except ValueError:
+            raise ValueError(f"where has shape {tuple(where.shape)}, which does not broadcast to x's shape "
+                             f"{tuple(x.shape)}") from None
+    spec = _Spec(record.name, record.kind.value, ax, x.ndim, values, bias is not None, weight is not None,
+                 where is not None)
+    return _differentiable(spec, x, bias, weight, where)
+
+
+# ------------------------------------------------------------------- checks
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _as_array(value: Any, what: str, name: str):
+    if isinstance(value, (jax.Array, jax.core.Tracer)):
+        return value
+    if isinstance(value, (np.ndarray, np.generic, list, tuple, int, float)) and not isinstance(value, bool):
+        return jnp.asarray(value)
+    raise TypeError(f"{name}(): {what} must be a JAX or NumPy array, got {type(value).__name__}")
+
+
+def _float_dtype(a, what: str, name: str) -> None:
+    if np.dtype(a.dtype).name not in _FLOATS:
+        raise TypeError(f"{name}(): {what} has dtype {a.dtype}; use a floating dtype")
+
+
+def _normalize_axis(name: str, axis: Any, ndim: int) -> int:
+    if ndim == 0:
+        raise ValueError(f"{name}(): needs an array with at least one axis, got a 0-d array")
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{name}(): axis must be an int, got {type(axis).__name__} {axis!r}") from None
+    if not -ndim <= ax < ndim:
+        raise ValueError(f"{name}(): axis {ax} is out of range for an array with {ndim} dimensions")
+    return ax % ndim
+
+
+# -------------------------------------------------------------- custom_vjp
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _differentiable(spec: _Spec, x, bias, weight, where):
+    return _forward(spec, x, bias, weight, where)
+
+
+def _vjp_forward(spec: _Spec, x, bias, weight, where):
+    return _forward(spec, x, bias, weight, where), (x, bias, weight, where)
+
+
+def _vjp_backward(spec: _Spec, residuals, dy):
+    x, bias, weight, where = residuals
+    dx, dbias, dweight = _backward(spec, x, dy, bias, weight, where)
+    return dx, dbias, dweight, None
+
+
+_differentiable.defvjp(_vjp_forward, _vjp_backward)
+
+
+def _present(*arrays):
+    return tuple(a for a in arrays if a is not None)
+
+
+def _forward(spec: _Spec, x, bias, weight, where):
+    shape = list(x.shape)
+    if spec.kind == "gated":
+        shape[spec.axis] //= 2
+    result = jax.ShapeDtypeStruct(tuple(shape), x.dtype)
+    return _callback(spec, "forward", result)(*_present(x, bias, weight, where))
+
+
+def _backward(spec: _Spec, x, dy, bias, weight, where):
+    results = [jax.ShapeDtypeStruct(x.shape, x.dtype)]
+    if bias is not None:
+        results.append(jax.ShapeDtypeStruct(bias.shape, bias.dtype))
+    if weight is not None:
+        results.append(jax.ShapeDtypeStruct(weight.shape, weight.dtype))
+    got = list(_callback(spec, "backward", tuple(results))(*_present(x, dy.astype(x.dtype), bias, weight, where)))
+    dx = got.pop(0)
+    dbias = got.pop(0) if bias is not None else None
+    dweight = got.pop(0) if weight is not None else None
+    return dx, dbias, dweight
+
+
+@functools.lru_cache(maxsize=1024)
+def _callback(spec: _Spec, direction: str, result):
+    """The XLA call for one spec (cached: one callable per spec keeps jit's caches warm)."""
+    run = _run_forward if direction == "forward" else _run_backward
+
+    if _buffer_callback is not None:
+        def on_buffers(ctx, out, *args):
+            stream = _gpu_stream(ctx)
+            if stream is None:
+                outs = [np.asarray(o) for o in (out if isinstance(out, tuple) else (out,))]
+                run(spec, np, outs, [np.asarray(a) for a in args])
+                return
+            import cupy
+
+            with cupy.cuda.ExternalStream(stream):
+                outs = [cupy.asarray(o) for o in (out if isinstance(out, tuple) else (out,))]
+                run(spec, cupy, outs, [cupy.asarray(a) for a in args])
+
+        return _buffer_callback(on_buffers, result, vmap_method="expand_dims")
+
+    def on_host(*args):  # pragma: no cover - jax without buffer_callback
+        shapes = result if isinstance(result, tuple) else (result,)
+        outs = [np.empty(r.shape, r.dtype) for r in shapes]
+        run(spec, np, outs, [np.asarray(a) for a in args])
+        return tuple(outs) if isinstance(result, tuple) else outs[0]
+
+    return functools.partial(jax.pure_callback, on_host, result, vmap_method="expand_dims")
+
+
+def _gpu_stream(ctx) -> int | None:
+    try:
+        return ctx.stream  # XLA's compute stream on a GPU; the CPU has none
+    except Exception:
+        return None
+
+
+# ------------------------------------------------------- the host side
+# Inside the callbacks the arrays are XLA's buffers (NumPy or CuPy views).  Under vmap
+# ("expand_dims") every argument has extra leading dimensions, of the batch size where the
+# argument is batched and 1 where it is not, and the outputs have the full batch shape.
+def _split(spec: _Spec, args: list, backward: bool):
+    it = iter(args)
+    x = next(it)
+    dy = next(it) if backward else None
+    bias = next(it) if spec.bias else None
+    weight = next(it) if spec.weight else None
+    where = next(it) if spec.where else None
+    return x, dy, bias, weight, where
+
+
+def _kwargs(spec: _Spec, where, weight) -> dict:
+    kw = dict(spec.params)
+    if spec.axis is not None:
+        kw["axis"] = spec.axis - spec.ndim  # negative: the same axis with leading batch dimensions
+    if where is not None:
+        kw["where"] = where
+    if weight is not None:
+        kw["weight"] = weight
+    return kw
+
+
+def _pick(a, idx: tuple):
+    """One batch element of a broadcast argument (size-1 batch dimensions index 0)."""
+    if a is None:
+        return None
+    return a[tuple(i if a.shape[k] != 1 else 0 for k, i in enumerate(idx))]
+
+
+def _unbatched(a, nb: int):
+    """a without its leading batch dimensions when they are all 1 (else None)."""
+    if a is None or all(n == 1 for n in a.shape[:nb]):
+        return a if a is None else a.reshape(a.shape[nb:])
+    return None
+
+
+def _run_forward(spec: _Spec, xp, outs: list, args: list) -> None:
+    (out,) = outs
+    x, _, bias, weight, where = _split(spec, args, backward=False)
+    nb = x.ndim - spec.ndim
+    if nb == 0:
+        _interface.apply(spec.name, x, out=out, bias=bias, **_kwargs(spec, where, weight))
+        return
+    batch = out.shape[:nb]
+    b1, w1 = _unbatched(bias, nb), _unbatched(weight, nb)
+    if (bias is None or b1 is not None) and (weight is None or w1 is not None):
+        x = xp.broadcast_to(x, batch + x.shape[nb:])
+        _interface.apply(spec.name, x, out=out, bias=b1, **_kwargs(spec, where, w1))
+        return
+    for idx in np.ndindex(*batch):  # a bias or weight per batch element: one fused call each
+        _interface.apply(spec.name, _pick(x, idx), out=out[idx], bias=_pick(bias, idx),
+                         **_kwargs(spec, _pick(where, idx), _pick(weight, idx)))
+
+
+def _run_backward(spec: _Spec, xp, outs: list, args: list) -> None:
+    dx = outs[0]
+    x, dy, bias, weight, where = _split(spec, args, backward=True)
+    nb = x.ndim - spec.ndim
+    if nb == 0:
+        got = _interface.grad(spec.name, x, dy, out=dx, bias=bias, **_kwargs(spec, where, weight))
+        for out, g in zip(outs[1:], got[1:] if isinstance(got, tuple) else ()):
+            out[...] = g
+        return
+    batch = dx.shape[:nb]
+    if bias is None and weight is None:
+        x = xp.broadcast_to(x, batch + x.shape[nb:])
+        dy = xp.broadcast_to(dy, batch + dy.shape[nb:])
+        _interface.grad(spec.name, x, dy, out=dx, **_kwargs(spec, where, None))
+        return
+    for idx in np.ndindex(*batch):  # dbias and dweight per batch element
+        got = _interface.grad(spec.name, _pick(x, idx), _pick(dy, idx), out=dx[idx], bias=_pick(bias, idx),
+                              **_kwargs(spec, _pick(where, idx), _pick(weight, idx)))
+        for out, g in zip(outs[1:], got[1:]):
+            out[idx] = g

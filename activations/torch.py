@@ -1,0 +1,411 @@
+"""Training with torch: autograd, ``torch.compile`` and ``torch.export`` through two custom ops.
+
+    import activations.torch as at
+
+    y = at.apply("gelu", x, bias=b)        # records autograd; backward is activations.grad
+    model = torch.nn.Sequential(torch.nn.Linear(8, 32), at.GELU(), torch.nn.Linear(32, 1))
+
+Two operators are registered with ``torch.library.custom_op``:
+
+* ``activations::apply(x, bias, weight, where, name, axis, params) -> y``
+* ``activations::grad(x, dy, bias, weight, where, name, axis, params) -> (dx, dbias, dweight)``
+
+``params`` is the activation's validated scalar parameters as a JSON string, so the
+operators have one fixed schema for the whole catalogue.  ``register_fake`` gives both
+their output shapes (``torch.compile(fullgraph=True)`` traces them without graph breaks,
+``torch.export`` records them), and ``register_autograd`` makes the backward of the first
+one call the second: the fused pass of :func:`activations.grad`, which returns dx, dbias
+and prelu's dweight together.  The computing is :func:`activations.apply` /
+:func:`activations.grad`: the compiled CPU engine for CPU tensors, the CUDA kernels (CuPy,
+on torch's current stream) for CUDA tensors.
+
+Saved for backward: the input ``x`` (plus ``bias``, ``weight`` and ``where`` when given),
+never the output.  The fused backward takes ``x`` and recomputes what it needs from it
+in the same pass (``y`` for sigmoid, tanh, exponential and the softmax family), so the
+memory held per activation is one tensor of ``x``'s size, as torch's own GELU, SiLU and
+Mish hold; see docs/training.md.
+"""
+from __future__ import annotations
+
+import json
+import math
+import operator
+import warnings
+from functools import lru_cache
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+from . import _interface
+from .catalogue import REGISTRY
+from .registry import Activation as _Record
+from .registry import Kind
+
+__all__ = [
+    "apply",
+    "Activation",
+    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "Sigmoid",
+    "Hardsigmoid", "LogSigmoid", "Softplus", "Softsign", "SiLU", "Hardswish", "Mish", "Tanh",
+    "Hardtanh", "Tanhshrink", "Softshrink", "Hardshrink", "Threshold",
+    "Softmax", "LogSoftmax", "Softmin", "Sparsemax", "GLU", "SwiGLU", "GEGLU", "ReGLU",
+]
+
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+# ----------------------------------------------------------------- parameters
+@torch.compiler.assume_constant_result  # pure Python on constants: torch.compile runs it while tracing
+def _spec(name: str, axis: Any, items: tuple, tensor_weight: bool) -> tuple[str, str, str, int]:
+    """Validate name, axis and the scalar parameters -> (name, kind, parameters as JSON, axis).
+
+    Errors name the parameter (the registry's messages).  A prelu weight tensor is passed
+    to the operators as a tensor (it gets a gradient), not in the JSON.
+    """
+    record = REGISTRY.get(name)
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{record.name}(): axis must be an int, got {type(axis).__name__} {axis!r}") from None
+    params = dict(items)
+    if record.name == "prelu" and "weight" in params and not tensor_weight:
+        w = params["weight"]
+        if isinstance(w, bool) or not isinstance(w, (int, float)):
+            raise TypeError(f"prelu(): parameter 'weight' must be a float or a torch.Tensor, got {type(w).__name__}")
+    if tensor_weight:
+        if record.name != "prelu":
+            raise TypeError(f"{record.name}() got an unexpected parameter 'weight'")
+        params["weight"] = 0.0  # placeholder for validation; the tensor goes separately
+    bound = record.bind(params)
+    values = {k: v for k, v in bound.values.items() if not (k == "weight" and tensor_weight)}
+    return record.name, record.kind.value, json.dumps(values, allow_nan=True), axis
+
+
+@lru_cache(maxsize=512)
+def _decode(params: str) -> tuple[tuple[str, Any], ...]:
+    return tuple(json.loads(params).items())
+
+
+def _output_shape(name: str, kind: str, shape: tuple, axis: int) -> list:
+    """The forward's output shape, with the checks the interface makes (also on fake tensors)."""
+    shape = list(shape)
+    if kind == "elementwise":
+        return shape
+    ndim = len(shape)
+    if ndim == 0:
+        raise ValueError(f"{name}(): needs an array with at least one axis, got a 0-d array")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}(): axis {axis} is out of range for an array with {ndim} dimensions")
+    if kind == "gated":
+        ax = axis % ndim
+        if shape[ax] % 2:
+            raise ValueError(
+                f"{name}(): axis {axis} has odd length {shape[ax]}; gated activations split it in two halves"
+            )
+        shape[ax] = shape[ax] // 2
+    return shape
+
+
+def _check_tensor(value: Any, what: str, name: str, *, floating: bool = True) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name}(): {what} must be a torch.Tensor, got {type(value).__name__}")
+    if floating and value.dtype not in _FLOATS:
+        raise TypeError(
+            f"{name}(): {what} has dtype {value.dtype}; use float16, bfloat16, float32 or float64 (cast first)"
+        )
+
+
+# ------------------------------------------------------------------ operators
+def _plain(t: Optional[Tensor]) -> Optional[Tensor]:
+    # The interface refuses tensors that require grad while grad mode is on (outside these operators
+    # that would cut the graph); inside them autograd is handled by register_autograd.
+    return None if t is None else t.detach()
+
+
+def _fresh(result: Tensor, *inputs: Optional[Tensor]) -> Tensor:
+    # A custom op's outputs may not alias its inputs.
+    if any(t is not None and t.numel() and result.data_ptr() == t.data_ptr() for t in inputs):
+        return result.clone()
+    return result
+
+
+@torch.library.custom_op("activations::apply", mutates_args=())
+def _apply_op(
+    x: Tensor,
+    bias: Optional[Tensor],
+    weight: Optional[Tensor],
+    where: Optional[Tensor],
+    name: str,
+    axis: int,
+    params: str,
+) -> Tensor:
+    kw = dict(_decode(params))
+    if weight is not None:
+        kw["weight"] = _plain(weight)
+    y = _interface.apply(name, _plain(x), bias=_plain(bias), axis=axis, where=where, **kw)
+    return _fresh(y, x)
+
+
+@_apply_op.register_fake
+def _apply_fake(x, bias, weight, where, name, axis, params):
+    record = REGISTRY.get(name)
+    return x.new_empty(_output_shape(record.name, record.kind.value, tuple(x.shape), axis))
+
+
+@torch.library.custom_op("activations::grad", mutates_args=())
+def _grad_op(
+    x: Tensor,
+    dy: Tensor,
+    bias: Optional[Tensor],
+    weight: Optional[Tensor],
+    where: Optional[Tensor],
+    name: str,
+    axis: int,
+    params: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    kw = dict(_decode(params))
+    if weight is not None:
+        kw["weight"] = _plain(weight)
+    if dy.dtype != x.dtype:
+        dy = dy.to(x.dtype)
+    got = _interface.grad(name, _plain(x), _plain(dy), bias=_plain(bias), axis=axis, where=where, **kw)
+    got = got if isinstance(got, tuple) else (got,)
+    dx = _fresh(got[0], x, dy)
+    rest = list(got[1:])
+    dbias = rest.pop(0) if bias is not None else x.new_empty(0)
+    dweight = rest.pop(0) if weight is not None else x.new_empty(0)
+    return dx, dbias, dweight
+
+
+@_grad_op.register_fake
+def _grad_fake(x, dy, bias, weight, where, name, axis, params):
+    dbias = x.new_empty(0) if bias is None else x.new_empty(bias.shape)
+    dweight = x.new_empty(0) if weight is None else x.new_empty(weight.shape)
+    return x.new_empty(x.shape), dbias, dweight
+
+
+def _setup_context(ctx, inputs, output):
+    x, bias, weight, where, name, axis, params = inputs
+    ctx.save_for_backward(x, bias, weight, where)
+    ctx.call = (name, axis, params)
+
+
+def _backward(ctx, dy):
+    x, bias, weight, where = ctx.saved_tensors
+    name, axis, params = ctx.call
+    dx, dbias, dweight = _grad_op(x, dy, bias, weight, where, name, axis, params)
+    dbias = None if bias is None else dbias.to(bias.dtype)
+    dweight = None if weight is None else dweight.to(weight.dtype)
+    return dx, dbias, dweight, None, None, None, None
+
+
+_apply_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+# ----------------------------------------------------------------- functional
+def apply(name, x: Tensor, *, bias: Optional[Tensor] = None, axis: int = -1, where: Optional[Tensor] = None,
+          **params) -> Tensor:
+    """``name(x + bias)`` as a differentiable torch operation.
+
+    Args:
+        name: activation name or alias (``activations.names()``).
+        x: a float16, bfloat16, float32 or float64 tensor on the CPU or a CUDA device.
+        bias: optional 1-D tensor along the last axis, fused: ``f(x + bias)``; gets a gradient.
+        axis: the axis of row-wise and gated activations (ignored by elementwise ones).
+        where: row-wise only: boolean mask broadcastable to ``x``; masked entries give 0.
+        **params: the activation's parameters; prelu's ``weight`` may be a tensor (a float or
+            one slope per last-axis channel), which then gets a gradient too.
+
+    Returns:
+        A new tensor that records autograd when any input requires grad; its backward is the
+        fused :func:`activations.grad` (dx, dbias and prelu's dweight in one pass).
+    """
+    weight = params.pop("weight") if isinstance(params.get("weight"), Tensor) else None
+    name, kind, encoded, axis = _spec(name, axis, tuple(params.items()), weight is not None)
+    _check_tensor(x, "x", name)
+    _check_tensor(bias, "bias", name)
+    _check_tensor(weight, "weight", name)
+    _check_tensor(where, "where", name, floating=False)
+    _output_shape(name, kind, tuple(x.shape), axis)
+    if bias is not None and (bias.dim() != 1 or x.dim() == 0 or bias.shape[0] != x.shape[-1]):
+        need = f"({x.shape[-1]},)" if x.dim() else "(x is 0-d)"
+        raise ValueError(f"{name}(): bias must be 1-D along the last axis of x with shape {need}, "
+                         f"got {tuple(bias.shape)}")
+    if where is not None and kind != "rowwise":
+        raise TypeError(f"{name}(): where= is only accepted by row-wise activations (softmax family)")
+    return _apply_op(x, bias, weight, where, name, axis, encoded)
+
+
+# -------------------------------------------------------------------- modules
+class Activation(torch.nn.Module):
+    """Any activation of the catalogue as a module: ``Activation("squareplus", b=1.0)``.
+
+    ``forward(x, where=None)``; ``axis`` is the axis of row-wise and gated activations.
+    Parameters are validated when the module is built.
+    """
+
+    def __init__(self, name: str, *, axis: int = -1, **params):
+        super().__init__()
+        self.record = REGISTRY.get(name)
+        self.axis = axis
+        self.params = dict(params)
+        weight = self.params.get("weight")
+        # validate now, not at the first forward
+        _spec(self.record.name, axis, tuple((k, v) for k, v in self.params.items() if k != "weight"
+                                            or not isinstance(weight, Tensor)), isinstance(weight, Tensor))
+
+    def forward(self, x: Tensor, where: Optional[Tensor] = None) -> Tensor:
+        return apply(self.record.name, x, axis=self.axis, where=where, **self.params)
+
+    def extra_repr(self) -> str:
+        parts = [repr(self.record.name)] if type(self) is Activation else []
+        if self.record.kind is not Kind.ELEMENTWISE:
+            parts.append(f"axis={self.axis}")
+        parts += [f"{k}={v!r}" for k, v in self.params.items()]
+        return ", ".join(parts)
+
+
+def _module(name: str, doc: str, signature: tuple[tuple[str, str, Any], ...] = (), inplace: bool = False,
+            dim: Any = None):
+    """A torch-named module class: ``signature`` is (torch argument, our parameter, default)."""
+
+    def __init__(self, *args, **kwargs):
+        names = [arg for arg, _, _ in signature] + (["dim"] if dim is not None else []) + (
+            ["inplace"] if inplace else [])
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__}() takes at most {len(names)} arguments ({len(args)} given)")
+        given = dict(zip(names, args))
+        for key, value in kwargs.items():
+            if key not in names:
+                valid = ", ".join(names) or "none"
+                raise TypeError(f"{type(self).__name__}() got an unexpected argument {key!r}; valid: {valid}")
+            if key in given:
+                raise TypeError(f"{type(self).__name__}() got multiple values for argument {key!r}")
+            given[key] = value
+        params = {ours: given.get(arg, default) for arg, ours, default in signature
+                  if arg in given or default is not _MISSING}
+        axis = given.get("dim", dim if dim is not None else -1)
+        Activation.__init__(self, name, axis=-1, **params)
+        self.dim = None if axis is _IMPLICIT else axis
+        self.axis = axis
+        # torch's inplace=True is accepted for drop-in use; the result is computed out of place
+        self.inplace = bool(given.get("inplace", False))
+
+    cls_doc = doc + "\n\nSame arguments as torch's module of this name" + (
+        "; ``inplace`` is accepted and the result computed out of place" if inplace else "") + "."
+    return {"__init__": __init__, "__doc__": cls_doc}
+
+
+_IMPLICIT = object()  # torch's Softmax(dim=None): the legacy implicit dimension
+_MISSING = object()  # a required argument (Threshold's threshold and value)
+
+
+def _implicit_dim(ndim: int) -> int:
+    # torch.nn.functional._get_softmax_dim
+    warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the call to include dim=X "
+                  "as an argument.", stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class _RowModule(Activation):
+    def forward(self, x: Tensor, where: Optional[Tensor] = None) -> Tensor:
+        axis = self.axis
+        if axis is _IMPLICIT or axis is None:
+            axis = _implicit_dim(x.dim())
+        return apply(self.record.name, x, axis=axis, where=where, **self.params)
+
+    def extra_repr(self) -> str:
+        return ", ".join([f"dim={self.dim}"] + [f"{k}={v!r}" for k, v in self.params.items()])
+
+
+def _define(cls_name: str, name: str, doc: str, signature=(), inplace=False, dim=None, base=Activation):
+    cls = type(cls_name, (base,), _module(name, doc, signature, inplace, dim))
+    cls.__module__ = __name__
+    cls.__qualname__ = cls_name
+    globals()[cls_name] = cls
+    return cls
+
+
+_define("ReLU", "relu", "max(x, 0).", inplace=True)
+_define("ReLU6", "relu6", "min(max(x, 0), 6).", inplace=True)
+_define("LeakyReLU", "leaky_relu", "x > 0: x; else negative_slope * x (torch's default slope 0.01).",
+        (("negative_slope", "negative_slope", 0.01),), inplace=True)
+_define("RReLU", "rrelu", "Randomized leaky ReLU: a fresh slope draw per element and forward in training mode.",
+        (("lower", "lower", 1.0 / 8.0), ("upper", "upper", 1.0 / 3.0)), inplace=True)
+_define("ELU", "elu", "x > 0: x; else alpha * expm1(x).", (("alpha", "alpha", 1.0),), inplace=True)
+_define("SELU", "selu", "Scaled ELU with the self-normalizing constants.", inplace=True)
+_define("CELU", "celu", "x > 0: x; else alpha * expm1(x / alpha).", (("alpha", "alpha", 1.0),), inplace=True)
+_define("GELU", "gelu", "x * Phi(x); approximate='tanh' for the tanh form.",
+        (("approximate", "approximate", "none"),))
+_define("Sigmoid", "sigmoid", "1 / (1 + exp(-x)).")
+_define("Hardsigmoid", "hard_sigmoid", "relu6(x + 3) / 6.", inplace=True)
+_define("LogSigmoid", "log_sigmoid", "log(sigmoid(x)).")
+_define("Softplus", "softplus", "log1p(exp(beta * x)) / beta, x where beta * x > threshold (torch's default 20).",
+        (("beta", "beta", 1.0), ("threshold", "threshold", 20.0)))
+_define("Softsign", "softsign", "x / (1 + |x|).")
+_define("SiLU", "silu", "x * sigmoid(x).", inplace=True)
+_define("Hardswish", "hard_silu", "x * relu6(x + 3) / 6.", inplace=True)
+_define("Mish", "mish", "x * tanh(softplus(x)).", inplace=True)
+_define("Tanh", "tanh", "tanh(x).")
+_define("Hardtanh", "hard_tanh", "clip(x, min_val, max_val).",
+        (("min_val", "min_val", -1.0), ("max_val", "max_val", 1.0)), inplace=True)
+_define("Tanhshrink", "tanh_shrink", "x - tanh(x).")
+_define("Softshrink", "soft_shrink", "x > lambd: x - lambd; x < -lambd: x + lambd; else 0.",
+        (("lambd", "threshold", 0.5),))
+_define("Hardshrink", "hard_shrink", "x if |x| > lambd else 0.", (("lambd", "threshold", 0.5),))
+_define("Threshold", "threshold", "x > threshold: x; else value.",
+        (("threshold", "threshold", _MISSING), ("value", "value", _MISSING)), inplace=True)
+_define("Softmax", "softmax", "exp(x - max) / sum(exp(x - max)) along dim.", dim=_IMPLICIT, base=_RowModule)
+_define("LogSoftmax", "log_softmax", "log(softmax(x)) along dim.", dim=_IMPLICIT, base=_RowModule)
+_define("Softmin", "softmin", "softmax(-x) along dim.", dim=_IMPLICIT, base=_RowModule)
+_define("Sparsemax", "sparsemax", "Euclidean projection onto the simplex along dim (torch has no module).",
+        dim=-1, base=_RowModule)
+_define("GLU", "glu", "a * sigmoid(b), x = a | b halves along dim.", dim=-1, base=_RowModule)
+_define("SwiGLU", "swiglu", "silu(a) * b, x = a | b halves along dim (torch has no module).",
+        dim=-1, base=_RowModule)
+_define("GEGLU", "geglu", "gelu(a) * b, x = a | b halves along dim (torch has no module).",
+        (("approximate", "approximate", "none"),), dim=-1, base=_RowModule)
+_define("ReGLU", "reglu", "relu(a) * b, x = a | b halves along dim (torch has no module).",
+        dim=-1, base=_RowModule)
+
+
+class PReLU(torch.nn.Module):
+    """Parametric ReLU with a learnable slope, torch's signature.
+
+    ``num_parameters`` slopes run along the **last** axis (as ``bias`` does here); torch's
+    ``nn.PReLU`` runs them along dim 1.  The two agree for (batch, features) inputs.
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
+        super().__init__()
+        if isinstance(num_parameters, bool) or not isinstance(num_parameters, int) or num_parameters < 1:
+            raise ValueError(f"PReLU(): num_parameters must be a positive int, got {num_parameters!r}")
+        if not isinstance(init, (int, float)) or isinstance(init, bool) or not math.isfinite(init):
+            raise ValueError(f"PReLU(): init must be a finite real number, got {init!r}")
+        self.num_parameters = num_parameters
+        self.init = float(init)
+        self.weight = torch.nn.Parameter(torch.empty(num_parameters, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        torch.nn.init.constant_(self.weight, self.init)
+
+    def forward(self, x: Tensor) -> Tensor:
+        weight = self.weight if self.weight.dtype == x.dtype else self.weight.to(x.dtype)
+        return apply("prelu", x, weight=weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+def _rrelu_forward(self, x: Tensor, where: Optional[Tensor] = None) -> Tensor:
+    if not self.training:
+        return apply("rrelu", x, **self.params)
+    # a fresh counter-based draw per forward, seeded from torch's generator (torch.manual_seed applies)
+    seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
+    return apply("rrelu", x, training=True, seed=seed, **self.params)
+
+
+RReLU.forward = _rrelu_forward  # type: ignore[name-defined]  # noqa: F821
