@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
 
 import pytest
@@ -75,20 +76,134 @@ def test_bench_markdown_tables(tiny_run):
     _, paths = tiny_run
     text = paths["md"].read_text(encoding="utf-8")
     assert text.startswith("# Benchmark results")
-    assert "| name | size | backend | time (p20-p80) | GB/s | % copy |" in text
+    # sizes 2^10..2^12 stay in the cache: no GB/s or % copy columns; ratios say which way they go
+    assert "| name | size | backend | time (p20-p80) | naive_numpy / ours |" in text
     assert "| relu | 2^10 | numpy |" in text
     assert "**geomean**" in text
-    assert "x naive_numpy" in text
+    assert "above 1x: ours is faster" in text
+    assert "## Summary" in text and "vs naive NumPy" in text
     assert "call overhead" in text
 
 
-def test_bench_prints_a_table(capsys, tmp_path):
+def test_bench_prints_a_report(capsys, tmp_path):
     rc = bench("--names", "relu", "tanh", "--no-overhead")
     out = capsys.readouterr().out
     assert rc == 0
+    lines = out.splitlines()
+    # where it ran and what "ours" is, then a one-line legend of the columns
+    assert lines[0].startswith("Measured on ") and "numpy backend = " in lines[0]
+    assert lines[1].startswith("How to read: ") and "peer time / our time (above 1x: ours is faster)" in lines[1]
     assert "elementwise, forward, float32, 1 thread" in out
-    assert "geomean" in out and "% copy" in out
-    assert "CPU goals" in out
+    # the ratio columns carry their direction on the line above them
+    title = lines.index("elementwise, forward, float32, 1 thread")
+    assert lines[title + 1].strip() == "peer time / our time (above 1x: ours is faster)"
+    assert lines[title + 2].split() == ["name", "size", "backend", "time", "naive_numpy"]
+    assert "geomean" in out
+    # the summary says the ratio in words, and gives no verdict on goals set for 2^24
+    assert "Summary: numpy backend, 2 elementwise activations, forward float32 at 2^12" in out
+    assert re.search(r"vs naive NumPy +[0-9.]+x (faster|slower)", out)
+    assert "judged at 2^24" in out and "MISSED" not in out and ": met" not in out
+    # torch was not among the peers: said so, no verdict about it
+    assert re.search(r"\n  vs torch +not measured: not among this run's peers", out)
+    assert "below 0.67x" not in out
+
+
+def test_not_installed_torch_is_reported_as_not_measured(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import raises ImportError
+    assert bench("--names", "relu", "sigmoid", "--no-overhead", "--peers", "naive_numpy", "torch", "torch_out") == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\n  vs torch +not measured: torch is not installed \(pip install torch\)\n", out)
+    assert "Not measured: torch, torch_out: torch is not installed (pip install torch)." in out
+    assert "slowest vs torch" not in out and "no activation below" not in out
+    header = next(line for line in out.splitlines() if line.startswith("name "))
+    assert "torch" not in header  # no empty torch columns
+
+
+def test_dask_rows_only_when_asked(monkeypatch, tmp_path, capsys):
+    from activations import dispatch
+
+    real = dispatch.status
+    monkeypatch.setattr(dispatch, "status", lambda name: (True, "dask here") if name == "dask" else real(name))
+    args = [a for a in TINY if a not in ("--backend", "numpy")] + ["--names", "relu", "--no-overhead", "--no-peers"]
+    out = tmp_path / "r.jsonl"
+    assert main(["bench", *args, "--json", str(out)]) == 0
+    assert {r["provider"] for r in load(out) if r["role"] == "ours"} == {"numpy"}
+    assert " dask " not in capsys.readouterr().out
+    assert main(["bench", *args, "--backend", "numpy", "dask", "--json", str(out)]) == 0
+    assert {r["provider"] for r in report.latest(load(out)) if r["role"] == "ours"} == {"numpy", "dask"}
+
+
+def _records(cache, sizes, threads=1):
+    """Synthetic CPU records: ours twice as fast as naive NumPy, at half a copy's bandwidth."""
+    recs = []
+    for n in sizes:
+        base = dict(run_id="r", label="relu", name="relu", kind="elementwise", direction="forward", dtype="float32",
+                    shape=[n], numel=n, bytes=8 * n, bias=False, out=True, tag="", status="ok", threads=threads,
+                    cache_bytes=cache, device="cpu0", device_kind="cpu", cpus=2, backends={"numpy": "engine"})
+        t = n * 1e-6
+        recs += [dict(base, provider="numpy", role="ours", time_ms=t, gbps=8 * n / t / 1e6),
+                 dict(base, provider="naive_numpy", role="peer", threads=None, time_ms=2 * t, gbps=4 * n / t / 1e6),
+                 dict(base, provider="copy", role="ceiling", time_ms=t / 2, gbps=16 * n / t / 1e6)]
+    return recs
+
+
+def test_bandwidth_only_for_data_beyond_the_cache():
+    cache = 1 << 20  # GB/s and % copy from 2 MiB of data: 2^18 float32 elements forward
+    rows = report.build_rows(_records(cache, [1 << 12, 1 << 18, 1 << 20]))
+    assert [r.out_of_cache for r in rows] == [False, True, True]
+    lines = report.table_lines(rows)
+    assert lines[2].split()[4:6] == ["GB/s", "%"]
+    small, big = lines[3].split(), lines[4].split()
+    assert "50%" in big and "50%" not in small and len(small) == len(big) - 2
+    assert "shown for data of 2 MiB (2x the 1 MiB cache) or more" in report.legend_line(rows)
+    # every case in the cache: no bandwidth columns at all, and the legend says why
+    rows = report.build_rows(_records(cache, [1 << 10, 1 << 12]))
+    text = "\n".join(report.table_lines(rows))
+    assert "GB/s" not in text and "%" not in text
+    assert "no GB/s or % copy: every case moves less than 2 MiB" in report.legend_line(rows)
+
+
+def test_summary_judges_goals_only_at_their_size():
+    recs = _records(1 << 20, [1 << 24]) + _records(1 << 20, [1 << 24], threads=2)
+    for r in recs:
+        if r["provider"] == "naive_numpy":
+            r["time_ms"] *= 2  # 4x: above the 3x goal
+    text = "\n".join(report.text_report(recs))
+    assert re.search(r"vs naive NumPy +4\.00x faster +4\.00x faster +>= 3x faster: met", text)
+    assert "judged at 2^24" not in text
+    rows = report.build_rows(recs)
+    res = report.cpu_goals(rows)
+    res[1].vs_naive = 2.0
+    text = "\n".join(report.summary_lines(res, recs))
+    assert "2.00x faster" in text and ">= 3x faster: missed at 2 threads" in text
+    res[1].vs_naive = 0.5
+    assert "2.00x slower" in "\n".join(report.summary_lines(res, recs))
+
+
+def test_progress_bar_names_the_case(monkeypatch):
+    from activations.benchmarks import runner
+
+    seen = []
+
+    class Bar(runner._NoBar):
+        def set_description(self, text):
+            seen.append(text)
+
+    monkeypatch.setattr(runner, "_progress", lambda total, enabled: Bar(total))
+    assert bench("--names", "relu", "--sizes", "10", "--direction", "backward", "--no-overhead", "--no-peers") == 0
+    assert seen == ["relu backward float32 2^10"]
+    assert C.Case("gelu", "forward", "float32", (8,), tag="overhead").title == "gelu forward float32 call cost"
+
+
+def test_torch_out_runs_the_log_softmax_backward(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "r.jsonl"
+    assert bench("--names", "log_softmax", "softmax", "--direction", "backward", "--no-overhead",
+                 "--peers", "torch_out", "--json", str(out)) == 0
+    got = {r["label"]: r for r in load(out) if r["provider"] == "torch_out"}
+    assert got["log_softmax"]["status"] == "ok", got["log_softmax"]["reason"]
+    assert got["softmax"]["status"] == "ok", got["softmax"]["reason"]
+    assert got["log_softmax"]["check"] == "ok"  # the same numbers as ours
 
 
 def test_missing_peers_are_skipped_not_faked(monkeypatch, tmp_path):
@@ -200,7 +315,8 @@ def test_grid_presets_and_bytes():
 def test_report_ratios_and_host_time_column():
     """Formatting of GPU-style records (host time present) and of the peer ratios."""
     base = dict(run_id="r", label="relu", name="relu", kind="elementwise", direction="forward", dtype="float32",
-                shape=[1024], numel=1024, bias=False, out=True, tag="", status="ok", threads=None)
+                shape=[1 << 26], numel=1 << 26, bytes=8 << 26, cache_bytes=50 << 20, bias=False, out=True, tag="",
+                status="ok", threads=None)
     recs = [
         dict(base, provider="cupy", role="ours", time_ms=0.010, time_ms_p20=0.009, time_ms_p80=0.011,
              cpu_time_ms=0.020, gbps=8.0),
@@ -215,3 +331,82 @@ def test_report_ratios_and_host_time_column():
     assert rows[0].pct_ceiling == pytest.approx(80.0)
     text = "\n".join(report.table_lines(rows))
     assert "host time" in text and "2.00x" in text and "80%" in text
+    header = text.splitlines()[2].split()
+    assert header[4:8] == ["host", "time", "GB/s", "%"]
+
+
+def _inside_the_figure(fig):
+    """Titles, axis labels and legends lie within the image (nothing clipped or off the figure)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    items = [fig._suptitle] if fig._suptitle is not None else []
+    items += list(fig.legends)
+    for ax in fig.axes:
+        if ax.get_visible():
+            items += [ax.title, ax.xaxis.label, ax.yaxis.label]
+            items += [ax.get_legend()] if ax.get_legend() is not None else []
+    for item in items:
+        if hasattr(item, "get_text") and not item.get_text():
+            continue
+        bb = item.get_window_extent(renderer)
+        assert bb.x0 >= box.x0 - 1 and bb.x1 <= box.x1 + 1 and bb.y0 >= box.y0 - 1 and bb.y1 <= box.y1 + 1, item
+
+
+def test_plot_of_many_curves_uses_small_multiples(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from activations.cli import plot_cmd
+
+    names = ["relu", "relu6", "sigmoid", "silu", "swish", "tanh", "softmax"]
+    png = tmp_path / "many.png"
+    assert main(["plot", *names, "--derivative", "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    # identical curves are drawn once, under both names (and the command says so)
+    assert "relu = relu6; sigmoid = softmax; silu = swish: identical on [-5, 5]" in capsys.readouterr().err
+    x = np.linspace(-5, 5, 101)
+    evaluated = [(n, "elementwise", f(x), None) for n, f in
+                 (("silu", lambda v: v / (1 + np.exp(-v))), ("tanh", np.tanh), ("swish", lambda v: v / (1 + np.exp(-v))))]
+    groups = plot_cmd.merge_identical(evaluated)
+    assert [g[0] for g in groups] == [["silu", "swish"], ["tanh"]]
+    # many curves: one panel each, titled, nothing off the figure
+    groups = [([f"f{i}"], "elementwise", np.sin(x + i), np.cos(x + i)) for i in range(13)]
+    fig = plot_cmd.figure(x, groups, derivative=True, title="a rather long title " * 6)
+    try:
+        shown = [ax for ax in fig.axes if ax.get_visible()]
+        assert len(shown) == 13 and [ax.get_title() for ax in shown] == [f"f{i}" for i in range(13)]
+        _inside_the_figure(fig)
+    finally:
+        plt.close(fig)
+    # a few curves: one chart, its legend inside
+    fig = plot_cmd.figure(x, groups[:3], derivative=True)
+    try:
+        assert len(fig.axes) == 1 and fig.axes[0].get_legend() is not None
+        _inside_the_figure(fig)
+    finally:
+        plt.close(fig)
+
+
+def test_bench_plot_draws_every_activation_in_a_grid():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    recs = []
+    for i in range(14):
+        for r in _records(1 << 20, [1 << 16, 1 << 18, 1 << 20, 1 << 22]):
+            recs.append(dict(r, label=f"act{i}", name="relu"))
+    figures = report.plot_figures(recs)
+    assert len(figures) == 1
+    key, fig = figures[0]
+    try:
+        shown = [ax for ax in fig.axes if ax.get_visible()]
+        assert [ax.get_title() for ax in shown] == [f"act{i}" for i in range(14)]  # none left out
+        assert all(ax.get_legend() is None for ax in shown) and len(fig.legends) == 1  # one legend
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert labels == ["numpy", "naive_numpy", "copy (ceiling)", "data < 2 MiB: in cache"]
+        assert shown[0].get_yscale() == "log"
+        _inside_the_figure(fig)
+    finally:
+        plt.close(fig)

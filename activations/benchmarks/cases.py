@@ -101,6 +101,12 @@ class Case:
             return f"2^{n.bit_length() - 1}" if n > 0 and n & (n - 1) == 0 else str(n)
         return "x".join(str(s) for s in self.shape)
 
+    @property
+    def title(self) -> str:
+        """What the progress bar shows: ``gelu backward float32 2^20`` (the call-cost cases say so)."""
+        what = "call cost" if self.tag == "overhead" else self.size_label
+        return f"{self.label} {self.direction} {self.dtype} {what}"
+
     def bytes(self) -> int:
         """Bytes read once plus bytes written once (the effective-bandwidth convention).
 

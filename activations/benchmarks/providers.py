@@ -496,9 +496,11 @@ def _torch_backward(torch, name: str, p: dict[str, Any]):
     if name == "linear":
         return (lambda dy, x: dy.clone()), (lambda dy, x, o: o.copy_(dy))
     if name in ("softmax", "log_softmax"):
-        op = A._softmax_backward_data if name == "softmax" else A._log_softmax_backward_data
+        # the out= overloads name their output differently: grad_input (softmax), out (log_softmax)
+        op, out_kw = ((A._softmax_backward_data, "grad_input") if name == "softmax"
+                      else (A._log_softmax_backward_data, "out"))
         alloc = lambda dy, y: op(dy, y, -1, y.dtype)  # noqa: E731
-        out = lambda dy, y, o: op.out(dy, y, -1, y.dtype, grad_input=o)  # noqa: E731
+        out = lambda dy, y, o: op.out(dy, y, -1, y.dtype, **{out_kw: o})  # noqa: E731
         return alloc, out
     if name == "glu":
         return pair(A.glu_backward, -1)

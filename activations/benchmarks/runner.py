@@ -31,7 +31,7 @@ FIELDS: tuple[str, ...] = (
     "run_id", "timestamp", "label", "name", "kind", "direction", "dtype", "shape", "numel", "bytes",
     "bias", "out", "tag", "params", "provider", "role", "threads", "status", "reason", "note", "check",
     "time_ms", "time_ms_p20", "time_ms_p80", "cpu_time_ms", "gbps", "rounds", "inner", "timer",
-    "load", "device", "device_kind", "cpus", "version", "commit", "versions", "backends", "env", "schema",
+    "load", "device", "device_kind", "cpus", "cache_bytes", "version", "commit", "versions", "backends", "env", "schema",
 )
 
 PEER_PACKAGES = ("numpy", "scipy", "ml_dtypes", "torch", "jax", "jaxlib", "cupy", "cupy-cuda12x", "cupy-cuda13x",
@@ -95,6 +95,49 @@ def git_commit(start: Path | None = None) -> str | None:
     return None
 
 
+def _size_text(text: str) -> int | None:
+    """'8192K', '32M', '1048576' (sysfs cache sizes) -> bytes."""
+    t = text.strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
+    try:
+        return int(t.rstrip("KMG")) * scale
+    except ValueError:
+        return None
+
+
+def cache_bytes(device: str = "cpu") -> int | None:
+    """The last-level cache: L3 (or the largest level) on a CPU, L2 on a GPU; None when unknown.
+
+    On a CPU, the larger of what the kernel lists (/sys) and what the C library reports
+    (a VM may show a slice of the host's cache in one and the whole in the other).
+    """
+    if device == "gpu":
+        try:
+            import cupy as cp
+
+            return int(cp.cuda.Device().attributes["L2CacheSize"]) or None
+        except Exception:
+            return None
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            size = _size_text((index / "size").read_text())
+        except OSError:
+            continue
+        if size:
+            sizes.append(size)
+    for key in ("SC_LEVEL3_CACHE_SIZE", "SC_LEVEL2_CACHE_SIZE"):
+        try:
+            v = os.sysconf(key)
+        except (ValueError, OSError, AttributeError):
+            continue
+        if v and v > 0:
+            sizes.append(int(v))
+    return max(sizes) if sizes else None
+
+
 def environment(ctx: Context) -> dict[str, Any]:
     from .. import __version__
     from .providers import gpu_available
@@ -132,6 +175,7 @@ def environment(ctx: Context) -> dict[str, Any]:
         "device": device,
         "device_kind": ctx.device,
         "cpus": os.cpu_count(),
+        "cache_bytes": cache_bytes(ctx.device),
         "version": __version__,
         "commit": git_commit(),
         "versions": versions,
@@ -198,7 +242,7 @@ def run(
                 if max_time_s is not None and time.monotonic() - started > max_time_s:
                     run.last_skipped_cases = len(cases) - i
                     break
-                bar.set_description(f"{case.label} {case.direction[:3]} {case.dtype} {case.size_label}")
+                bar.set_description(case.title)
                 for rec in run_case(case, ctx, settings, timer, env):
                     records.append(rec)
                     if on_record is not None:
@@ -360,7 +404,8 @@ def load(path: str | os.PathLike) -> list[dict[str, Any]]:
     return out
 
 
-_NUMERIC = {"load": float, "numel": int, "bytes": int, "threads": int, "rounds": int, "inner": int, "cpus": int, "schema": int,
+_NUMERIC = {"load": float, "numel": int, "bytes": int, "threads": int, "rounds": int, "inner": int, "cpus": int,
+            "cache_bytes": int, "schema": int,
             "time_ms": float, "time_ms_p20": float, "time_ms_p80": float, "cpu_time_ms": float, "gbps": float}
 
 

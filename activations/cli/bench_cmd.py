@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--quick", action="store_true", help="small grid, about a minute")
     size.add_argument("--full", action="store_true", help="every size 2^10..2^28 (2^26 on a CPU), dtype, direction")
     grid.add_argument("--backend", nargs="+", metavar="NAME",
-                      help="our backends (numpy, dask, cupy, numba); default: every available one of the device")
+                      help="our backends (numpy, dask, cupy, numba); default: numpy on a CPU, cupy and numba on a GPU")
     grid.add_argument("--device", choices=("cpu", "gpu"), help="default: gpu when CuPy sees one, else cpu")
     grid.add_argument("--names", nargs="+", metavar="NAME", help="activations (names or aliases); default: all")
     grid.add_argument("--dtype", nargs="+", metavar="DTYPE", help="float32, bfloat16, float16, float64")
@@ -149,7 +149,8 @@ def _plan(args, C, R, CPU_BACKENDS, GPU_BACKENDS, CPU_PEERS, GPU_PEERS, Context,
         if not ok:
             raise ValueError(f"no GPU here ({why}); run without --device gpu to benchmark the CPU path")
     if not backends:
-        pool = GPU_BACKENDS if device == "gpu" else CPU_BACKENDS
+        # the CPU path is the NumPy backend; Dask (chunks run by that backend) only when asked for
+        pool = GPU_BACKENDS if device == "gpu" else CPU_BACKENDS[:1]
         backends = [b for b in pool if dispatch.status(b)[0]] or [pool[0]]
     preset = "quick" if args.quick else "full" if args.full else "default"
     threads: tuple[int, ...] = (1,)
@@ -193,20 +194,7 @@ def _plan(args, C, R, CPU_BACKENDS, GPU_BACKENDS, CPU_PEERS, GPU_PEERS, Context,
 
 
 def _report(records, args, report) -> int:
-    rows = report.build_rows(records)
-    lines = report.table_lines(rows)
-    if records and records[0].get("device_kind") == "cpu":
-        lines += report.goal_lines(report.cpu_goals(rows))
-    skipped = sorted({(r["provider"], r.get("reason") or "") for r in records if r.get("status") == "skipped"})
-    errors = [r for r in records if r.get("status") == "error"]
-    mism = [r for r in records if (r.get("check") or "").startswith("mismatch")]
-    if skipped:
-        lines.append("skipped: " + "; ".join(f"{p} ({why})" for p, why in _dedupe(skipped)))
-    if errors:
-        lines.append(f"errors: {len(errors)} (e.g. {errors[0]['provider']} on {errors[0]['label']}: "
-                     f"{errors[0].get('reason')})")
-    if mism:
-        lines.append(f"outputs disagreeing with ours: " + "; ".join(f"{r['provider']} {r['label']}" for r in mism[:6]))
+    lines = report.text_report(records)
     try:
         print("\n".join(lines))
     except BrokenPipeError:
@@ -227,14 +215,3 @@ def _report(records, args, report) -> int:
             print("bench: nothing to plot (no activation measured at three or more sizes)", file=sys.stderr)
     ok = any(r.get("status") == "ok" and r.get("role") == "ours" for r in records)
     return 0 if ok else 1
-
-
-def _dedupe(pairs):
-    """One line per provider: its reasons joined, most common first."""
-    seen: dict[str, list[str]] = {}
-    for p, why in pairs:
-        seen.setdefault(p, [])
-        short = why if len(why) < 70 else why[:67] + "..."
-        if short not in seen[p]:
-            seen[p].append(short)
-    return [(p, " | ".join(whys[:3]) + (f" | +{len(whys) - 3} more" if len(whys) > 3 else "")) for p, whys in seen.items()]

@@ -73,7 +73,8 @@ def _curves(args, REGISTRY):
         params.update(parse_pairs([own]) if own else {})
         rec.bind(params)  # raise now, naming the activation, on a bad value
         shown = ", ".join(f"{k}={v}" for k, v in params.items())
-        curves.append((f"{rec.name}({shown})" if shown else rec.name, rec, params))
+        typed = name.strip() or rec.name  # an alias stays as typed: "silu = swish" when both are drawn
+        curves.append((f"{typed}({shown})" if shown else typed, rec, params))
     unused = set(shared) - used
     if unused:
         raise ValueError(f"no chosen activation has the parameter(s) {', '.join(sorted(unused))}")
@@ -114,6 +115,99 @@ def _evaluate(activations, rec, params, x, derivative: bool):
     return y, d
 
 
+#: more distinct curves than this: small multiples (one panel per activation) instead of one chart
+SINGLE_MAX = 4
+#: panels per row in the small multiples
+PANEL_COLUMNS = 4
+
+
+def merge_identical(evaluated):
+    """[(label, kind, y, d)] -> [(labels, kind, y, d)]: curves equal on the whole grid drawn once.
+
+    An alias next to its name (silu and swish), or softmax of [x, 0] next to sigmoid,
+    would otherwise hide under each other; they are drawn once as 'silu = swish'.
+    """
+    import numpy as np
+
+    groups = []
+    for label, kind, y, d in evaluated:
+        for g in groups:
+            same_d = (d is None and g[3] is None) or (
+                d is not None and g[3] is not None and np.allclose(d, g[3], rtol=1e-9, atol=1e-12, equal_nan=True))
+            if same_d and np.allclose(y, g[2], rtol=1e-9, atol=1e-12, equal_nan=True):
+                g[0].append(label)
+                break
+        else:
+            groups.append(([label], kind, y, d))
+    return groups
+
+
+def _name(labels, kind) -> str:
+    suffix = {"rowwise": " of [x, 0]", "gated": " (other half = 1)"}.get(kind, "")
+    return " = ".join(labels) + suffix
+
+
+def figure(x, groups, *, derivative: bool, title: str | None = None):
+    """The chart: one axes for a few curves, a grid of small panels for more.  Returns the figure."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    lo, hi = float(x[0]), float(x[-1])
+    ylabel = "f(x)" + (" and f'(x) (dashed)" if derivative else "")
+
+    def decorate(ax):
+        ax.axhline(0, color="black", lw=0.7)
+        ax.axvline(0, color="black", lw=0.7)
+        ax.set_xlim(lo, hi)
+        ax.grid(True, alpha=0.3)
+
+    if len(groups) <= SINGLE_MAX:
+        fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
+        for i, (labels, kind, y, d) in enumerate(groups):
+            color = colors[i % len(colors)]
+            name = _name(labels, kind)
+            ax.plot(x, y, color=color, lw=2, label=name)
+            if d is not None:
+                ax.plot(x, d, color=color, lw=1.3, ls="--",
+                        label=f"{labels[0]}'" if len(labels) == 1 else f"({' = '.join(labels)})'")
+        decorate(ax)
+        ax.set_xlabel("x")
+        ax.set_ylabel(ylabel)
+        ax.legend(loc="best", fontsize=9)
+        text = title or ", ".join(" = ".join(labels) for labels, *_ in groups)
+        fig.suptitle(textwrap.fill(text, 70), fontsize=12)
+        return fig
+
+    n = len(groups)
+    cols = min(PANEL_COLUMNS, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows + 0.9), squeeze=False, sharex=True,
+                             layout="constrained")
+    for i, (ax, (labels, kind, y, d)) in enumerate(zip(axes.flat, groups)):
+        color = colors[i % len(colors)]
+        ax.plot(x, y, color=color, lw=2)
+        if d is not None:
+            ax.plot(x, d, color=color, lw=1.2, ls="--")
+        decorate(ax)
+        # a panel's y range follows its curves, clipped where they run off to infinity
+        finite = np.concatenate([v[np.isfinite(v)] for v in (y, d) if v is not None])
+        if finite.size:
+            top, bottom = min(float(finite.max()), 50.0), max(float(finite.min()), -50.0)
+            pad = 0.08 * max(top - bottom, 1e-3)
+            ax.set_ylim(bottom - pad, top + pad)
+        ax.set_title(textwrap.fill(_name(labels, kind), 34), fontsize=9.5)
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+        axes.flat[list(axes.flat).index(ax) - cols].xaxis.set_tick_params(labelbottom=True)
+    text = title or f"{n} activations"
+    fig.suptitle(textwrap.fill(f"{text}: f(x) solid" + (", f'(x) dashed" if derivative else ""), 90), fontsize=12)
+    return fig
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         import matplotlib
@@ -142,29 +236,18 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     x = np.linspace(lo, hi, args.points)
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    evaluated = []
     with np.errstate(all="ignore"):
-        for i, (label, rec, params) in enumerate(curves):
+        for label, rec, params in curves:
             try:
                 y, d = _evaluate(activations, rec, params, x, args.derivative)
             except Exception as exc:
                 print(f"plot: {label}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 return 1
-            color = colors[i % len(colors)]
-            suffix = {"rowwise": " of [x, 0]", "gated": " (other half = 1)"}.get(rec.kind.value, "")
-            ax.plot(x, y, color=color, lw=2, label=label + suffix)
-            if d is not None:
-                ax.plot(x, d, color=color, lw=1.3, ls="--", label=f"{label}'")
-    ax.axhline(0, color="black", lw=0.8)
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlim(lo, hi)
-    ax.grid(True, alpha=0.3)
-    ax.set_xlabel("x")
-    ax.set_ylabel("f(x)" + (" and f'(x) (dashed)" if args.derivative else ""))
-    ax.set_title(args.title or ", ".join(label for label, _, _ in curves))
-    ax.legend(loc="best", fontsize=9)
-    fig.tight_layout()
+            evaluated.append((label, rec.kind.value, np.asarray(y, dtype=np.float64),
+                              None if d is None else np.asarray(d, dtype=np.float64)))
+    groups = merge_identical(evaluated)
+    fig = figure(x, groups, derivative=args.derivative, title=args.title)
     try:
         fig.savefig(args.output, dpi=120)
     except OSError as exc:
@@ -172,5 +255,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         plt.close(fig)
-    print(f"plot: wrote {args.output}", file=sys.stderr)
+    same = [" = ".join(labels) for labels, *_ in groups if len(labels) > 1]
+    note = f" ({'; '.join(same)}: identical on [{lo:g}, {hi:g}], drawn once)" if same else ""
+    print(f"plot: wrote {args.output}{note}", file=sys.stderr)
     return 0
