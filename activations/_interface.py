@@ -5,10 +5,15 @@ byte, so ``out=`` is never left half-written by bad input.
 """
 from __future__ import annotations
 
+import contextlib
+import math
+import numbers
 import operator
 from typing import Any
 
-from . import _dtypes, _interop, dispatch
+import numpy as np
+
+from . import _dtypes, _interop, _layout, dispatch
 from .backends import Backend, Call, Grads
 from .catalogue import REGISTRY
 from .registry import Activation, Kind
@@ -22,13 +27,15 @@ def apply(name, x, *, out=None, bias=None, axis=-1, where=None, backend=None, **
     Args:
         name: activation name or alias (``activations.names()``).
         x: input array: NumPy, CuPy, Numba device array, any
-            ``__cuda_array_interface__`` object, Dask array; lists and scalars
-            become float64.  float16, bfloat16, float32 or float64.
+            ``__cuda_array_interface__`` object, Dask array; lists, scalars and
+            integer arrays become float64 (as with NumPy's ufuncs).  float16,
+            bfloat16, float32 or float64.
         out: optional output array (same type, shape and dtype as the result);
             ``out=x`` works in place.
         bias: optional 1-D array along the last axis of ``x``, fused: ``f(x + bias)``.
         axis: the axis of row-wise (softmax family) and gated (glu family)
-            activations; ignored by elementwise ones.
+            activations; ignored by elementwise ones.  Row-wise activations also
+            take a tuple of axes and normalize over all of them at once (Keras).
         where: row-wise only: boolean mask (broadcastable to ``x``); masked
             entries are left out of the row and their outputs are 0.
         backend: ``"numpy"``, ``"cupy"``, ``"numba"``, ``"dask"`` or None (auto;
@@ -39,9 +46,9 @@ def apply(name, x, *, out=None, bias=None, axis=-1, where=None, backend=None, **
         The output array (``out`` when given).
     """
     (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
-    record, call, be = _prepare(name, x, None, out, bias, axis, where, backend, params)
+    run = _prepare(name, x, None, out, bias, axis, where, backend, params)
     with _interop.scope(rewrap):  # torch CUDA: the kernels run on torch's current stream
-        result = be.forward(call)
+        result = run.forward()
     return _wrap(result, rewrap, given_out)
 
 
@@ -56,9 +63,10 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
         raise TypeError("grad() needs the cotangent dy (an array shaped like the output), got None")
     (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
     dy, _ = _interop.unwrap(dy, "dy")
-    record, call, be = _prepare(name, x, dy, out, bias, axis, where, backend, params)
+    run = _prepare(name, x, dy, out, bias, axis, where, backend, params)
+    record = run.call.record
     with _interop.scope(rewrap):
-        grads: Grads = be.backward(call)
+        grads: Grads = run.backward()
     result = [_wrap(grads.dx, rewrap, given_out)]
     extra = [] if bias is None else [grads.dbias]
     if record.name == "prelu":
@@ -89,12 +97,12 @@ def _wrap(result, rewrap, given_out):
 
 
 # --------------------------------------------------------------------- checks
-def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> tuple[Activation, Call, Backend]:
+def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
     record = REGISTRY.get(name)
     bound = record.bind(params)
     be = dispatch.select(x, backend)
-    x = be.asarray(x, "x")
-    dtype = _dtypes.check_supported(x.dtype, "x")
+    x = _numbers(be, x, "x")
+    dtype = np.dtype(x.dtype)
     shape = tuple(x.shape)
 
     ax = None
@@ -124,45 +132,273 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> tuple[Acti
             weight = _vector(be, weight, "weight", dtype, shape[-1] if shape else 1, allow_one=True)
 
     if dy is not None:
-        dy = be.asarray(dy, "dy")
+        given = dy
+        dy = _numbers(be, dy, "dy")
         if tuple(dy.shape) != out_shape:
             raise ValueError(f"{record.name}(): dy has shape {tuple(dy.shape)}, expected {out_shape}")
         if dy.dtype != dtype:
-            raise ValueError(f"{record.name}(): dy has dtype {dy.dtype}, expected x's dtype {dtype}")
+            got = getattr(given, "dtype", None)
+            got = dy.dtype if got is None else got
+            read = f" (read as {dy.dtype})" if np.dtype(got) != dy.dtype else ""
+            raise ValueError(f"{record.name}(): dy has dtype {got}{read}, expected x's dtype {dtype}")
 
     result_shape = shape if dy is not None else out_shape
     if out is not None:
-        if not be.owns(out):
-            raise ValueError(
-                f"{record.name}(): out is a {type(out).__module__}.{type(out).__name__}, "
-                f"but the {be.name} backend writes {be.name} arrays"
-            )
-        if tuple(out.shape) != result_shape:
-            raise ValueError(f"{record.name}(): out has shape {tuple(out.shape)}, expected {result_shape}")
-        if out.dtype != dtype:
-            raise ValueError(f"{record.name}(): out has dtype {out.dtype}, expected {dtype}")
-        if getattr(getattr(out, "flags", None), "writeable", True) is False:
-            raise ValueError(f"{record.name}(): out is read-only")
+        _check_out(record, be, out, result_shape, dtype)
 
+    if isinstance(ax, tuple):
+        return _Joint(record, bound, be, x, ax, out, bias, where, dy)
+    if out is not None:
+        x, dy, bias, weight, where = _apart_from_out(be, out, x, dy, bias, weight, where)
     call = Call(record, bound, x, out_shape, ax, out, bias, weight, where, dy)
-    return record, call, be
+    return _Run(be, call)
 
 
-def _normalize_axis(record: Activation, axis: Any, ndim: int) -> int:
+def _check_out(record: Activation, be: Backend, out: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if not be.owns(out):
+        raise ValueError(
+            f"{record.name}(): out is a {type(out).__module__}.{type(out).__name__}, "
+            f"but the {be.name} backend writes {be.name} arrays"
+        )
+    _refuse_masked(out, "out")
+    if tuple(out.shape) != shape:
+        raise ValueError(f"{record.name}(): out has shape {tuple(out.shape)}, expected {shape}")
+    if out.dtype != dtype:
+        odt = np.dtype(out.dtype)
+        if odt.kind == "f" and not odt.isnative and odt.newbyteorder("=") == dtype:
+            raise ValueError(
+                f"{record.name}(): out has dtype {odt.str} (non-native byte order); results are written "
+                f"in native order: pass an out of dtype {dtype}"
+            )
+        raise ValueError(f"{record.name}(): out has dtype {out.dtype}, expected {dtype}")
+    if getattr(getattr(out, "flags", None), "writeable", True) is False:
+        raise ValueError(f"{record.name}(): out is read-only")
+
+
+# ---------------------------------------------------------------- running
+class _Run:
+    """A validated call and the backend that runs it."""
+
+    def __init__(self, be: Backend, call: Call):
+        self.be = be
+        self.call = call
+
+    def forward(self):
+        with _allocation(self.call):
+            return self.be.forward(self.call)
+
+    def backward(self) -> Grads:
+        with _allocation(self.call):
+            return self.be.backward(self.call)
+
+
+class _Joint(_Run):
+    """A row-wise activation over several axes: those axes moved next to each other and merged
+    into one (``x.transpose(perm).reshape(merged)``), the backend run over that one axis, the
+    result put back in ``x``'s layout and, with ``out=``, copied into it whole.
+
+    The merged axis goes last when the reduced axes include x's last one (the bias, along that
+    axis, is then tiled over the merged axis and dbias folded back), else just before x's last
+    axis (the bias keeps its axis)."""
+
+    def __init__(self, record, bound, be, x, axes, out, bias, where, dy):
+        shape = tuple(x.shape)
+        n = len(shape)
+        last = n - 1
+        merged = math.prod(shape[a] for a in axes)
+        rest = [d for d in range(n) if d not in axes]
+        if last in axes:
+            perm = rest + list(axes)
+            new_shape = tuple(shape[d] for d in rest) + (merged,)
+            axis = len(rest)
+        else:
+            perm = rest[:-1] + list(axes) + [last]
+            new_shape = tuple(shape[d] for d in rest[:-1]) + (merged, shape[last])
+            axis = len(rest) - 1
+        self.ops = ops = _layout.ops(be)
+        if out is not None and not ops.writes_out:
+            raise ValueError(
+                f"{record.name}(): out= is not supported by the {be.name} backend (its arrays are immutable): "
+                "use the returned array"
+            )
+        self.shape = shape
+        self.perm_shape = tuple(shape[p] for p in perm)
+        self.inverse = tuple(int(i) for i in np.argsort(perm))
+        self.out = out
+        self.channels = shape[last] if last in axes and bias is not None else None
+        with _allocation_of(record, shape):
+            x_r = ops.rearranged(x, tuple(perm), new_shape)
+            dy_r = None if dy is None else ops.rearranged(dy, tuple(perm), new_shape)
+            where_r = None
+            if where is not None:
+                where_r = ops.rearranged(ops.broadcast(where, shape), tuple(perm), new_shape)
+            if self.channels is not None:
+                c = self.channels
+                bias = ops.tiled(bias, merged // c if c else 0)
+        super().__init__(be, Call(record, bound, x_r, new_shape, axis, None, bias, None, where_r, dy_r))
+
+    def _restore(self, result):
+        back = self.ops.rearranged(result, self.inverse, self.shape, src_shape=self.perm_shape)
+        if self.out is None:
+            return back
+        self.ops.copy_into(self.out, back)
+        return self.out
+
+    def forward(self):
+        with _allocation(self.call):
+            return self._restore(self.be.forward(self.call))
+
+    def backward(self) -> Grads:
+        with _allocation(self.call):
+            grads = self.be.backward(self.call)
+            dbias = grads.dbias
+            if dbias is not None and self.channels is not None:
+                dbias = self.ops.folded(dbias, self.channels)
+            return Grads(self._restore(grads.dx), dbias)
+
+
+def _allocation(call: Call):
+    return _allocation_of(call.record, tuple(call.x.shape))
+
+
+@contextlib.contextmanager
+def _allocation_of(record: Activation, shape: tuple[int, ...]):
+    """A result or temporary that cannot be allocated is a ValueError naming x (raised before
+    anything is written: every backend allocates before it writes ``out``)."""
+    try:
+        yield
+    except MemoryError as exc:
+        raise ValueError(
+            f"{record.name}(): x has shape {shape} ({math.prod(shape)} elements); the memory for the "
+            f"result or its temporaries cannot be allocated ({exc})"
+        ) from None
+
+
+def _apart_from_out(be: Backend, out: Any, x, dy, bias, weight, where):
+    """The inputs, with a private copy of each one that shares memory with ``out`` other than
+    being exactly it (``out=x`` and ``out=dy`` are in place: every kernel reads an element
+    before it writes it)."""
+    ops = None
+
+    def apart(a, may_be_out: bool):
+        nonlocal ops
+        if a is None or isinstance(a, float):
+            return a
+        relation = _layout.overlap(out, a)
+        if relation == "apart" or (relation == "same" and may_be_out):
+            return a
+        ops = ops or _layout.ops(be)
+        return ops.copy(a)
+
+    return apart(x, True), apart(dy, True), apart(bias, False), apart(weight, False), apart(where, False)
+
+
+# ------------------------------------------------------------------ inputs
+def _python_array(value: Any, what: str) -> np.ndarray | None:
+    """A Python value (number, nested list or tuple) as a NumPy array of float64 or bool; None for
+    anything else (arrays, which the backend reads).  Refused by name: None, strings, bytes,
+    ragged lists, non-numbers; a value too large for float64 is a ValueError."""
+    if isinstance(value, np.generic):
+        if value.dtype.kind in "USO":
+            raise TypeError(f"{what} must be an array or a number, got {type(value).__name__} {_shown(value)}")
+        return None
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{what} must be an array or a number, got {type(value).__name__} {_shown(value)}")
+    if not isinstance(value, (list, tuple, numbers.Number)):
+        return None
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what} is a nested list of unequal lengths (ragged), which is no array: {exc}") from None
+    except OverflowError:
+        raise ValueError(f"{what} holds a value too large for float64") from None
+    kind = arr.dtype.kind
+    if kind in "USV":
+        raise TypeError(f"{what} must contain numbers, got strings (dtype {arr.dtype}): convert them first")
+    if kind == "O":
+        arr = _objects_as_float64(arr, what)
+    elif kind in "iu":
+        arr = arr.astype(np.float64)
+    elif kind == "c":
+        _dtypes.check_supported(arr.dtype, what)  # complex: a TypeError saying what to do
+    return arr
+
+
+def _objects_as_float64(arr: np.ndarray, what: str) -> np.ndarray:
+    flat = arr.reshape(-1)
+    result = np.empty(flat.shape, np.float64)
+    for i, v in enumerate(flat):
+        if isinstance(v, (list, tuple)):
+            raise ValueError(f"{what} is a nested list of unequal lengths (ragged), which is no array")
+        if v is None or isinstance(v, (str, bytes, complex)) or not isinstance(v, numbers.Real):
+            raise TypeError(f"{what} must contain only real numbers, got {type(v).__name__} {_shown(v)}")
+        try:
+            result[i] = float(v)
+        except OverflowError:
+            raise ValueError(f"{what} holds a value too large for float64") from None
+    return result.reshape(arr.shape)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _refuse_masked(arr: Any, what: str) -> None:
+    """NumPy masked arrays (also as Dask chunks): their mask would be ignored, so they are refused."""
+    if isinstance(arr, np.ma.MaskedArray) or isinstance(getattr(arr, "_meta", None), np.ma.MaskedArray):
+        hint = " (for the softmax family: where=~mask)" if what == "x" else ""
+        raise TypeError(
+            f"{what} is a NumPy masked array, whose mask activations would ignore: pass "
+            f"{what}.filled(value) or {what}.data{hint}"
+        )
+
+
+def _numbers(be: Backend, value: Any, what: str):
+    """``value`` as a floating array of ``be``: Python values and integer arrays become float64,
+    byte-swapped arrays native; bool, complex and the rest are refused naming ``what``."""
+    host = _python_array(value, what)
+    arr = be.asarray(value, what) if host is None else be.asarray(host.tolist(), what, dtype=host.dtype)
+    _refuse_masked(arr, what)
+    dt = np.dtype(arr.dtype)
+    if dt.kind in "iu":
+        arr = be.asarray(arr, what, dtype=np.float64)  # as NumPy's ufuncs do
+    elif dt.kind == "f" and not dt.isnative:
+        arr = be.asarray(arr, what, dtype=dt.newbyteorder("="))
+    _dtypes.check_supported(arr.dtype, what)
+    return arr
+
+
+def _normalize_axis(record: Activation, axis: Any, ndim: int) -> int | tuple[int, ...]:
+    """An int in [0, ndim); for row-wise activations a tuple of two or more sorted axes."""
     if ndim == 0:
         raise ValueError(f"{record.name}(): needs an array with at least one axis, got a 0-d array")
+    if not isinstance(axis, tuple):
+        return _one_axis(record, axis, ndim)
+    if record.kind is not Kind.ROWWISE:
+        raise TypeError(f"{record.name}(): axis must be an int (tuples of axes are for the softmax family), got {axis!r}")
+    if not axis:
+        raise ValueError(f"{record.name}(): axis is an empty tuple; name at least one axis")
+    axes = [_one_axis(record, a, ndim) for a in axis]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{record.name}(): axis {axis!r} names an axis twice")
+    return axes[0] if len(axes) == 1 else tuple(sorted(axes))
+
+
+def _one_axis(record: Activation, axis: Any, ndim: int) -> int:
+    if isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"{record.name}(): axis must be an int, got bool {axis!r}")
     try:
         ax = operator.index(axis)
     except TypeError:
-        raise TypeError(f"{record.name}(): axis must be an int, got {type(axis).__name__} {axis!r}") from None
+        raise TypeError(f"{record.name}(): axis must be an int, got {type(axis).__name__} {_shown(axis)}") from None
     if not -ndim <= ax < ndim:
         raise ValueError(f"{record.name}(): axis {ax} is out of range for an array with {ndim} dimensions")
     return ax % ndim
 
 
 def _vector(be: Backend, value: Any, what: str, dtype, length: int, allow_one: bool):
-    arr = be.asarray(value, what)
-    _dtypes.check_supported(arr.dtype, what)
+    arr = _numbers(be, value, what)
     n = tuple(arr.shape)
     ok = len(n) == 1 and (n[0] == length or (allow_one and n[0] == 1))
     if not ok:
@@ -174,7 +410,9 @@ def _vector(be: Backend, value: Any, what: str, dtype, length: int, allow_one: b
 
 
 def _mask(be: Backend, where: Any, shape: tuple[int, ...]):
-    mask = be.asarray(where, "where")
+    host = _python_array(where, "where")
+    mask = be.asarray(where, "where") if host is None else be.asarray(host.tolist(), "where", dtype=host.dtype)
+    _refuse_masked(mask, "where")
     if mask.dtype != bool:
         raise ValueError(f"where must be a boolean mask, got dtype {mask.dtype}")
     mshape = tuple(mask.shape)

@@ -140,9 +140,7 @@ def test_valid_parameter_values(name, params):
 
 # ------------------------------------------------------------------ arrays
 @pytest.mark.parametrize(
-    "bad",
-    [np.array([1, 2, 3]), np.array([1, 2], np.uint8), np.array([True, False]), np.array([1 + 1j]), np.array([1], np.int16)],
-    ids=["int64", "uint8", "bool", "complex", "int16"],
+    "bad", [np.array([True, False]), np.array([1 + 1j])], ids=["bool", "complex"],
 )
 def test_non_float_arrays_say_to_cast(bad):
     with pytest.raises(TypeError, match="cast"):
@@ -240,7 +238,7 @@ def test_bias_checks():
     with pytest.raises(ValueError, match="bias"):
         activations.apply("relu", np.float64(1.0), bias=np.ones(1))  # 0-d x
     with pytest.raises(TypeError, match="cast"):
-        activations.apply("relu", X, bias=np.ones(3, np.int32))
+        activations.apply("relu", X, bias=np.ones(3, bool))
     y = activations.apply("relu", X, bias=[1.0, -1.0, 0.0])  # a list works
     np.testing.assert_array_equal(y, np.maximum(X + [1.0, -1.0, 0.0], 0))
     dx, db = activations.grad("relu", X, np.ones_like(X), bias=np.zeros(3))
@@ -253,7 +251,7 @@ def test_prelu_weight_checks():
     with pytest.raises(ValueError, match="weight"):
         activations.apply("prelu", X, weight=np.ones((3, 1)))
     with pytest.raises(TypeError, match="cast"):
-        activations.apply("prelu", X, weight=np.ones(3, np.int64))
+        activations.apply("prelu", X, weight=np.ones(3, np.complex64))
     dx, dw = activations.grad("prelu", X, np.ones_like(X), weight=np.ones(3))
     assert dw.shape == (3,)
     dx, db, dw = activations.grad("prelu", X, np.ones_like(X), weight=0.5, bias=np.zeros(3))
@@ -269,7 +267,7 @@ def test_dy_checks():
     with pytest.raises(ValueError, match="dy"):
         activations.grad("softmax", X, np.ones(3))
     with pytest.raises(ValueError, match="dy"):
-        activations.grad("relu", X, np.ones(X.shape, np.int64))
+        activations.grad("relu", X.astype(np.float32), np.ones(X.shape, np.int64))  # read as float64
 
 
 # ------------------------------------------------------------- axis, where
@@ -291,8 +289,8 @@ def test_axis_checks():
             activations.apply(name, np.ones((2, 4)), axis=-3)
         with pytest.raises(TypeError, match="axis"):
             activations.apply(name, np.ones((2, 4)), axis=1.0)
-        with pytest.raises(TypeError, match="axis"):
-            activations.apply(name, np.ones((2, 4)), axis=(0, 1))
+    with pytest.raises(TypeError, match="axis"):
+        activations.apply("glu", np.ones((2, 4)), axis=(0, 1))  # tuples of axes: row-wise only
     np.testing.assert_array_equal(activations.apply("softmax", X, axis=np.int64(0)), activations.apply("softmax", X, axis=0))
     # elementwise activations ignore axis
     np.testing.assert_array_equal(activations.apply("relu", X, axis=7), activations.apply("relu", X))

@@ -40,6 +40,7 @@ import dask.array as da
 import numpy as np
 
 from .. import _dtypes
+from .._layout import ArrayAPI
 from ..registry import Kind
 from . import Backend, Call, Grads
 from .cpu.fallback import rrelu_uniform
@@ -315,6 +316,11 @@ class DaskBackend(Backend):
         if dtype is not None and arr.dtype != np.dtype(dtype):
             arr = arr.astype(dtype)
         return arr
+
+    def layout_ops(self):
+        """The front end's array operations (``activations._layout``); results are never copied
+        into an ``out=`` (refused: Dask arrays are immutable)."""
+        return _LAYOUT
 
     # ------------------------------------------------------------ dispatch
     def forward(self, call: Call) -> da.Array:
@@ -605,5 +611,11 @@ def _prelu_dweight(call: Call, cdtype) -> da.Array:
         return _sum_rows(contrib).astype(dtype)
     return contrib.sum(dtype=np.float64).astype(dtype).reshape(1)
 
+
+class _Layout(ArrayAPI):
+    writes_out = False
+
+
+_LAYOUT = _Layout()
 
 BACKEND = DaskBackend()

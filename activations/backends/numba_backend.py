@@ -337,6 +337,10 @@ class NumbaBackend(Backend):
             k[run.blocks(n, run.cfg.threads), run.cfg.threads, run.stream](_flat(arr), _flat(out), n)
         return out
 
+    def layout_ops(self) -> "_Layout":
+        """The array operations the front end needs (``activations._layout``) on device arrays."""
+        return _LAYOUT
+
     # ------------------------------------------------------------ dispatch
     def forward(self, call: Call) -> Any:
         return _LOOPS[call.record.kind](_Launch(call.x), call, backward=False)
@@ -466,6 +470,67 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
     result = _finish(run, target, returned, call)
     return Grads(result, _dbias(run, call, x, target)) if backward else result
 
+
+# ------------------------------------------------ layout operations of the front end
+def _transposed(a, perm: tuple[int, ...]):
+    """A view of ``a`` with its axes permuted (Numba's own transpose handles 2-D only)."""
+    if tuple(perm) == tuple(range(a.ndim)):
+        return a
+    if _simulator() or a.ndim == 2:
+        return a.transpose(perm)
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+    shape = tuple(a.shape[p] for p in perm)
+    strides = tuple(a.strides[p] for p in perm)
+    return DeviceNDArray(shape, strides, a.dtype, stream=a.stream, gpu_data=a.gpu_data)
+
+
+class _Layout:
+    """copy, rearrange, broadcast, tile, fold and copy into ``out`` with the gather, scatter and
+    column-sum kernels (see ``activations._layout.ArrayAPI`` for what each one does)."""
+
+    writes_out = True
+
+    @staticmethod
+    def copy(a):
+        run = _Launch(a)
+        if _is_contiguous(a):
+            out = run.empty(tuple(a.shape), a.dtype)
+            if a.size:
+                out.copy_to_device(a, stream=run.stream)
+            return out
+        return _gather(run, a, tuple(a.shape), a.dtype)
+
+    @staticmethod
+    def rearranged(a, perm, shape, src_shape=None):
+        run = _Launch(a)
+        if src_shape is not None:
+            a = _contiguous(run, a).reshape(src_shape)
+        view = _transposed(a, tuple(perm))
+        flat = _gather(run, view, tuple(view.shape), a.dtype) if view.size else run.empty(tuple(view.shape), a.dtype)
+        return flat.reshape(tuple(shape))
+
+    @staticmethod
+    def broadcast(a, shape):
+        return _gather(_Launch(a), a, tuple(shape), a.dtype)
+
+    @staticmethod
+    def tiled(a, reps: int):
+        n = a.shape[0]
+        return _gather(_Launch(a), a, (reps, n), a.dtype).reshape((reps * n,))
+
+    @staticmethod
+    def folded(a, cols: int):
+        run = _Launch(a)
+        return _column_sums(run, "sum", _contiguous(run, a), None, None, cols, cols, (cols,))
+
+    @staticmethod
+    def copy_into(dst, src) -> None:
+        run = _Launch(src)
+        _scatter(run, _contiguous(run, src), dst)
+
+
+_LAYOUT = _Layout()
 
 _LOOPS = {Kind.ELEMENTWISE: _elementwise, Kind.GATED: _gated, Kind.ROWWISE: _rowwise}
 
