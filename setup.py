@@ -54,11 +54,11 @@ def engine_modules() -> list[Extension]:
     return [
         Extension(
             f"activations.backends.cpu._engine_{isa}",
-            sources=["kernels/cpu/engine.cpp"],
+            sources=[f"kernels/cpu/engine_{isa}.cpp"],  # one file (and object) per level
             include_dirs=["kernels/cpu/cuda_shim", "kernels/cpu", "kernels"],
             define_macros=[("ACT_ENGINE_MODULE", f"_engine_{isa}"), ("ACT_ENGINE_ISA", f'"{isa}"')],
             extra_compile_args=COMMON + flags,
-            depends=["kernels/cpu/prelude.h", "kernels/cpu/vmath.h", "kernels/common.cuh", "kernels/functors.cuh",
+            depends=["kernels/cpu/engine.cpp", "kernels/cpu/prelude.h", "kernels/cpu/vmath.h", "kernels/common.cuh", "kernels/functors.cuh",
                      "kernels/cpu/cuda_shim/cuda_fp16.h", "kernels/cpu/cuda_shim/cuda_bf16.h"],
             language="c++",
             optional=True,

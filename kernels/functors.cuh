@@ -320,13 +320,19 @@ struct Squareplus : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
     const C h = m::hypot(x, m::sqrt(c.p0));
     if (x == m::inf<C>()) return x;
-    // x < 0: b / (2(h - x)) with the halves taken first (h - x overflows near the largest float)
-    return x >= C(0) ? x + (h - x) * C(0.5) : (c.p0 * C(0.25)) / (h * C(0.5) - x * C(0.5));
+    if (x >= C(0)) return x + (h - x) * C(0.5);
+    // x < 0: b / 2(h - x), no cancellation; h - x overflows near the largest float: halves then
+    const C q = h - x;
+    return q < m::inf<C>() ? (c.p0 * C(0.5)) / q : (c.p0 * C(0.25)) / (h * C(0.5) - x * C(0.5));
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
     const C h = m::hypot(x, m::sqrt(c.p0));
-    // two divisions (2h(h - x) underflows for tiny x), halves first (h - x overflows near the max)
-    if (x < C(0)) return c.p0 / (C(4) * h) / (h * C(0.5) - x * C(0.5));
+    // x < 0: b / 2h(h - x) in two divisions (the product underflows for tiny x); h - x
+    // overflows near the largest float: halves then
+    if (x < C(0)) {
+      const C q = h - x;
+      return q < m::inf<C>() ? c.p0 / (C(2) * h) / q : c.p0 / (C(4) * h) / (h * C(0.5) - x * C(0.5));
+    }
     if (h == C(0)) return C(0.5);
     return x == m::inf<C>() ? C(1) : (C(1) + x / h) / C(2);
   }
@@ -372,6 +378,7 @@ struct Lisht : Functor {
 struct Snake : Functor {
   static constexpr bool periodic = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
+    if (m::abs(x) == m::inf<C>()) return x;  // the limit: x dominates the bounded sin^2
     const C s = m::sin(c.p0 * x);
     return x + s * s / c.p0;
   }

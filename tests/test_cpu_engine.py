@@ -639,6 +639,23 @@ def test_installed_where_a_compiler_exists():
     assert set(E.supported_isas()) <= {isa for isa in E.ISAS if E._available(isa)}
 
 
+def test_each_level_is_its_own_module():
+    """Every instruction-set level's file holds that level's module (their builds never share an
+    object file: one module in another's name does not import, or runs the wrong code)."""
+    from pathlib import Path
+
+    here = Path(E.__file__).parent
+    found = {isa: list(here.glob(f"_engine_{isa}.*")) for isa in E.ISAS}
+    if not any(found.values()):
+        pytest.skip("the engine is not built")
+    for isa, files in found.items():
+        assert len(files) == 1, (isa, files)
+        data = files[0].read_bytes()
+        assert f"PyInit__engine_{isa}".encode() in data, isa
+        others = [o for o in E.ISAS if o != isa and f"PyInit__engine_{o}".encode() in data]
+        assert not others, (isa, others)
+
+
 def test_missing_engine_means_fallback_with_a_reason():
     """Without the engine's modules (an install without a compiler) calls run in the fallback and
     `info` says why."""

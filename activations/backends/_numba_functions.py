@@ -77,6 +77,9 @@ class _SimMath:
     def sin(self, x):
         return self._np(np.sin, x)
 
+    def cos(self, x):
+        return self._np(np.cos, x)
+
     def sqrt(self, x):
         return self._np(np.sqrt, x)
 
@@ -461,7 +464,8 @@ def squareplus_fwd(x, p, a):
         return x
     if x >= ZERO:
         return x + HALF * (h - x)  # the mean of x and h, without x + h (overflow near the largest float)
-    return (b * QUARTER) / (HALF * h - HALF * x)  # b / 2(h - x): no cancellation, no overflow of h - x
+    q = h - x  # b / 2(h - x): no cancellation; near the largest float h - x overflows: halves then
+    return (b * HALF) / q if q < INF else (b * QUARTER) / (HALF * h - HALF * x)
 
 
 def squareplus_bwd(dy, x, p, a):  # (1 + x/h) / 2
@@ -473,7 +477,8 @@ def squareplus_bwd(dy, x, p, a):  # (1 + x/h) / 2
         return dy * HALF
     if x >= ZERO:
         return dy * (HALF * (ONE + x / h))
-    return dy * ((b / (FOUR * h)) / (HALF * h - HALF * x))  # (h + x) / 2h without cancellation or overflow
+    q = h - x  # (h + x) / 2h = b / 2h(h - x) without cancellation; halves where h - x overflows
+    return dy * ((b / (TWO * h)) / q if q < INF else (b / (FOUR * h)) / (HALF * h - HALF * x))
 
 
 def exponential_fwd(x, p, a):
@@ -517,12 +522,15 @@ def lisht_bwd(dy, x, p, a):  # tanh(x) + x sech(x)^2, sech^2 = 4e / (1 + e)^2, e
 
 
 def snake_fwd(x, p, a):
+    if M.isinf(x):  # the limit: x dominates the bounded sin^2
+        return x
     s = M.sin(p[0] * x)
     return x + s * s / p[0]
 
 
 def snake_bwd(dy, x, p, a):
-    return dy * (ONE + M.sin(TWO * p[0] * x))
+    fx = p[0] * x
+    return dy * (ONE + TWO * M.sin(fx) * M.cos(fx))  # 1 + sin(2 f x), without overflowing 2 f x
 
 
 # -------------------------------------------------------------------- gated

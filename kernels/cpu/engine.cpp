@@ -28,7 +28,6 @@
 
 namespace act {
 namespace m {
-thread_local bool exact_sin = false;  // see prelude.h
 
 // See prelude.h: the same values as common.cuh's sigmoid (1 / (1 + e) or e / (1 + e)), with one
 // exp and one division.
@@ -47,6 +46,7 @@ inline __attribute__((always_inline)) double sigmoid(double x) { return sigmoid_
 #include <functional>
 #include <mutex>
 #include <new>
+#include <type_traits>
 #include <thread>
 #include <vector>
 
@@ -446,11 +446,7 @@ template <class F, class C> struct Core {
       // dx first, then the exact redo of huge arguments, then the dbias sums
       static_assert(F::choice < 0 && !F::weighted && !F::from_y, "periodic functors are plain");
       bwd_loop<-1, 0, 0, 0, 0>(z, d, r, len, ctx, i0, w, sb, sw, wt);
-      redo_exact(z, r, len, [&](i64 k) {
-        act::Ctx<C> c = ctx;
-        c.i = i0 + k;
-        return d[k] * F::bwd(z[k], c);
-      });
+      redo_exact(z, r, len, [&](i64 k) { return double(d[k]) * F::bwd(double(z[k]), widen(ctx, i0 + k)); });
       if constexpr (SB) {
 #pragma omp simd
         for (i64 k = 0; k < len; ++k) sb[k] += double(r[k]);
@@ -493,25 +489,25 @@ template <class F, class C> struct Core {
       // the NaN test costs as much as a piecewise-linear functor: skipped where fwd passes NaN on
       y[k] = F::nan_through ? F::fwd(v, c) : (v != v ? v : F::fwd(v, c));
     }
-    if constexpr (F::periodic) redo_exact(z, y, len, [&](i64 k) {
-      act::Ctx<C> c = base;
-      c.i = i0 + k;
-      return F::fwd(z[k], c);
-    });
+    if constexpr (F::periodic) redo_exact(z, y, len, [&](i64 k) { return F::fwd(double(z[k]), widen(base, i0 + k)); });
   }
 
-  // Elements whose result is NaN although their input is not: a sin/cos argument beyond the fast
-  // reduction's range (prelude.h), or a NaN of the function itself; computed again with the exact
-  // reduction (rare: arguments above 2^16).
+  // Elements whose result is NaN although their input is not: a float sin/cos argument beyond
+  // the fast reduction's range (prelude.h), or a NaN of the function itself; evaluated again in
+  // double, whose sin and cos reduce exactly (rare: arguments above 2^16).
   template <class Eval> static void redo_exact(const C* z, C* r, i64 len, Eval&& eval) {
-    int any = 0;
+    if constexpr (std::is_same_v<C, float>) {
+      int any = 0;
 #pragma omp simd reduction(| : any)
-    for (i64 k = 0; k < len; ++k) any |= int(r[k] != r[k] && z[k] == z[k]);
-    if (!any) return;
-    act::m::exact_sin = true;
-    for (i64 k = 0; k < len; ++k)
-      if (r[k] != r[k] && z[k] == z[k]) r[k] = eval(k);
-    act::m::exact_sin = false;
+      for (i64 k = 0; k < len; ++k) any |= int(r[k] != r[k] && z[k] == z[k]);
+      if (!any) return;
+      for (i64 k = 0; k < len; ++k)
+        if (r[k] != r[k] && z[k] == z[k]) r[k] = C(eval(k));
+    }
+  }
+  // The context in double, for redo_exact.
+  static act::Ctx<double> widen(const act::Ctx<C>& c, i64 i) {
+    return {double(c.p0), double(c.p1), double(c.p2), double(c.w), c.seed, i};
   }
 
   template <int V, int W, int SB, int SW, int WS>

@@ -66,16 +66,13 @@ ACT_CPU_MATH_1(normcdf)
 ACT_CPU_MATH_1(gauss)
 #undef ACT_CPU_MATH_1
 // sin and cos: float arguments up to vmath's SIN_FAST_MAX_F32 take the fast reduction; beyond
-// it they give NaN, and the engine's loop evaluates those elements again with `exact_sin` set
-// (functors with `periodic`: see Core in engine.cpp).  The flag is read once per loop, which the
-// compiler unswitches, so the common loop carries no Payne-Hanek reduction.  double is exact.
-extern thread_local bool exact_sin;
+// it they give NaN, and the engine's loop evaluates those elements again in double, whose sin
+// and cos are exact for every argument (functors with `periodic`: see Core in engine.cpp).  So
+// the common loop carries no Payne-Hanek reduction.
 static inline __attribute__((always_inline)) float sin(float x) {
-  if (exact_sin) return ::act::vm::sin(x);
   return __builtin_fabsf(x) <= ::act::vm::SIN_FAST_MAX_F32 ? ::act::vm::sin_fast(x) : __builtin_nanf("");
 }
 static inline __attribute__((always_inline)) float cos(float x) {
-  if (exact_sin) return ::act::vm::cos(x);
   return __builtin_fabsf(x) <= ::act::vm::SIN_FAST_MAX_F32 ? ::act::vm::cos_fast(x) : __builtin_nanf("");
 }
 static inline __attribute__((always_inline)) double sin(double x) { return ::act::vm::sin(x); }

@@ -183,15 +183,18 @@ def _squareplus(x, p):
     b = p["b"]
     h = np.hypot(x, math.sqrt(b))
     # x >= 0: (x + h) / 2 halved first (no overflow); x < 0: b / (2 (h - x)) (no cancellation),
-    # h - x halved first too
-    return np.where(x >= 0, 0.5 * x + 0.5 * h, 0.25 * b / (0.5 * h - 0.5 * x))
+    # with halves where h - x overflows
+    q = h - x
+    return np.where(x >= 0, 0.5 * x + 0.5 * h, np.where(np.isinf(q), 0.25 * b / (0.5 * h - 0.5 * x), 0.5 * b / q))
 
 
 def _squareplus_d(x, p):
     b = p["b"]
     h = np.hypot(x, math.sqrt(b))
     ratio = np.where(np.isinf(x), 1.0, x / np.where(h == 0, 1.0, h))  # x / h: 1 at +inf, 0 at x = h = 0
-    return np.where(x >= 0, 0.5 + 0.5 * ratio, 0.25 * b / h / (0.5 * h - 0.5 * x))  # (1 + x/h)/2 = b / (2 h (h - x)) for x < 0
+    # x < 0: (1 + x/h) / 2 = b / (2 h (h - x)), with halves where h - x overflows
+    neg = np.where(np.isinf(h - x), 0.25 * b / h / (0.5 * h - 0.5 * x), 0.5 * b / h / (h - x))
+    return np.where(x >= 0, 0.5 + 0.5 * ratio, neg)
 
 
 def _log1mexp(x, p):
@@ -206,7 +209,7 @@ def _log1mexp_d(x, p):
 
 def _snake(x, p):
     f = p["frequency"]
-    return x + np.sin(f * x) ** 2 / f
+    return np.where(np.isinf(x), x, x + np.sin(f * x) ** 2 / f)  # +-inf: the limit
 
 
 def _snake_d(x, p):
