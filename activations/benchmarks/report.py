@@ -381,8 +381,8 @@ def summary_lines(results: Sequence[GoalResult], records: Sequence[dict] = (), m
     g0 = results[0]
     judged = g0.size == GOAL_SIZE
     n = fmt_numel(g0.size)
-    head = (f"Summary: {g0.backend} backend, {g0.count} elementwise activations, forward float32 at {n} "
-            f"(geometric mean of peer time / our time)")
+    head = (f"{'' if markdown else 'Summary: '}{g0.backend} backend, {g0.count} elementwise activations, "
+            f"forward float32 at {n} (geometric mean of peer time / our time)")
     cols = [f"{g.threads} thread{'s' if g.threads != 1 else ''}" for g in results]
     table: list[tuple[str, list[str] | str, str]] = []  # (what, cells or one note, goal)
 

@@ -142,9 +142,18 @@ def merge_identical(evaluated):
     return groups
 
 
-def _name(labels, kind) -> str:
-    suffix = {"rowwise": " of [x, 0]", "gated": " (other half = 1)"}.get(kind, "")
-    return " = ".join(labels) + suffix
+_HOW_DRAWN = {"rowwise": " of [x, 0]", "gated": " (other half = 1)"}
+
+
+def shown_label(label: str, kind: str) -> str:
+    """What a curve is called on the chart: row-wise and gated ones say how they are drawn."""
+    return label + _HOW_DRAWN.get(kind, "")
+
+
+def _bare(label: str) -> str:
+    for suffix in _HOW_DRAWN.values():
+        label = label.removesuffix(suffix)
+    return label
 
 
 def figure(x, groups, *, derivative: bool, title: str | None = None):
@@ -166,18 +175,20 @@ def figure(x, groups, *, derivative: bool, title: str | None = None):
 
     if len(groups) <= SINGLE_MAX:
         fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
+        n = len(groups)
         for i, (labels, kind, y, d) in enumerate(groups):
             color = colors[i % len(colors)]
-            name = _name(labels, kind)
-            ax.plot(x, y, color=color, lw=2, label=name)
+            name = " = ".join(labels)
+            # earlier curves wider: where two nearly coincide, the one below still shows at the edges
+            wide = 1.0 + 0.6 * (n - 1 - i)
+            ax.plot(x, y, color=color, lw=1.6 * wide, label=name, solid_capstyle="butt")
             if d is not None:
-                ax.plot(x, d, color=color, lw=1.3, ls="--",
-                        label=f"{labels[0]}'" if len(labels) == 1 else f"({' = '.join(labels)})'")
+                ax.plot(x, d, color=color, lw=1.1 * wide, ls="--", label=f"{name}, derivative")
         decorate(ax)
         ax.set_xlabel("x")
         ax.set_ylabel(ylabel)
         ax.legend(loc="best", fontsize=9)
-        text = title or ", ".join(" = ".join(labels) for labels, *_ in groups)
+        text = title or ", ".join(" = ".join(_bare(lab) for lab in labels) for labels, *_ in groups)
         fig.suptitle(textwrap.fill(text, 70), fontsize=12)
         return fig
 
@@ -198,7 +209,7 @@ def figure(x, groups, *, derivative: bool, title: str | None = None):
             top, bottom = min(float(finite.max()), 50.0), max(float(finite.min()), -50.0)
             pad = 0.08 * max(top - bottom, 1e-3)
             ax.set_ylim(bottom - pad, top + pad)
-        ax.set_title(textwrap.fill(_name(labels, kind), 34), fontsize=9.5)
+        ax.set_title(textwrap.fill(" = ".join(labels), 34), fontsize=9.5)
         ax.tick_params(labelsize=8)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
@@ -244,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
             except Exception as exc:
                 print(f"plot: {label}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 return 1
-            evaluated.append((label, rec.kind.value, np.asarray(y, dtype=np.float64),
+            evaluated.append((shown_label(label, rec.kind.value), rec.kind.value, np.asarray(y, dtype=np.float64),
                               None if d is None else np.asarray(d, dtype=np.float64)))
     groups = merge_identical(evaluated)
     fig = figure(x, groups, derivative=args.derivative, title=args.title)
