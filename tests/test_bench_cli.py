@@ -365,7 +365,7 @@ def test_plot_of_many_curves_uses_small_multiples(tmp_path, capsys):
     assert main(["plot", *names, "--derivative", "-o", str(png)]) == 0
     assert png.read_bytes()[:8] == PNG_MAGIC
     # identical curves are drawn once, under both names (and the command says so)
-    assert "relu = relu6; sigmoid = softmax; silu = swish: identical on [-5, 5]" in capsys.readouterr().err
+    assert "relu = relu6; sigmoid = softmax of [x, 0]; silu = swish: identical on [-5, 5]" in capsys.readouterr().err
     x = np.linspace(-5, 5, 101)
     evaluated = [(n, "elementwise", f(x), None) for n, f in
                  (("silu", lambda v: v / (1 + np.exp(-v))), ("tanh", np.tanh), ("swish", lambda v: v / (1 + np.exp(-v))))]
