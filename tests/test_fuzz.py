@@ -1,8 +1,9 @@
 """Fuzzing apply/grad: random names, parameters, dtypes, shapes, layouts, out=/bias=/where=/axis=.
 
 Each example is one call built from independent random choices, some of them faults (an unknown
-or hostile name, a bad parameter value or type, an integer array, a bias of the wrong length, a
-mask that does not broadcast, an axis out of range, an out= of the wrong shape...).  A small
+or hostile name, a bad parameter value or type, a bool or complex array, a bias of the wrong
+length, a mask that does not broadcast, an axis out of range or repeated in a tuple, an out= of
+the wrong shape...); integer arrays (read as float64) and tuples of axes are valid draws.  A small
 model of the documented rules (README "Errors", docs/semantics.md, the catalogue's parameter
 ranges) says which faults the call has.  Then:
 
@@ -39,6 +40,7 @@ from activations import dispatch
 from activations.catalogue import REGISTRY
 from activations.registry import FLOAT32_TINY, REQUIRED, Kind
 from conftest import CPU_PATHS, use_cpu_path
+from test_tuple_axes import joint_expected
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED = (ValueError, TypeError, activations.BackendUnavailable)
@@ -64,7 +66,8 @@ COUNTS: Counter = Counter()
 RECORDS = list(REGISTRY)
 SPELLINGS = REGISTRY.all_spellings()
 FLOAT_DTYPES = [d for d in reference.DTYPES]
-BAD_DTYPES = [np.dtype(t) for t in (np.int8, np.int32, np.int64, np.uint8, np.bool_, np.complex64, np.complex128)]
+INT_DTYPES = [np.dtype(t) for t in (np.int8, np.int32, np.int64, np.uint8)]  # read as float64 (NumPy's ufuncs)
+BAD_DTYPES = [np.dtype(t) for t in (np.bool_, np.complex64, np.complex128)]
 
 HOSTILE = [
     "__import__('os').system('id')",
@@ -336,10 +339,12 @@ def cases(draw, device: str):
     floats = FLOAT_DTYPES
     if device == "numba" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         floats = [d for d in FLOAT_DTYPES if d != reference.BFLOAT16]  # the simulator has no bfloat16
-    mode = _pick(draw, clean, ["array"] * 10 + ["list", "scalar"], ["bad_dtype"] * 2)
+    mode = _pick(draw, clean, ["array"] * 10 + ["list", "scalar", "int"], ["bad_dtype"] * 2)
     dtype = draw(st.sampled_from(floats)) if mode == "array" else np.dtype(np.float64)
     if mode == "bad_dtype":
         dtype = draw(st.sampled_from(BAD_DTYPES))
+    elif mode == "int":
+        dtype = draw(st.sampled_from(INT_DTYPES))
     ndim = 0 if mode == "scalar" else draw(st.sampled_from([0, 1, 1, 2, 2, 2, 3]))
     shape = tuple(draw(st.lists(st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 8]), min_size=ndim, max_size=ndim)))
     if draw(st.integers(0, 3)) and 0 in shape:  # empty arrays, but not too often
@@ -375,6 +380,9 @@ def cases(draw, device: str):
         x, x_host = xa, xa
     if mode == "bad_dtype":
         faults.append(("x", TypeError))
+    elif mode == "int":  # from here on x is the float64 array it is read as
+        x_host = xa.astype(np.float64)
+        dtype = np.dtype(np.float64)
     shape = xa.shape
     ndim = len(shape)
     channels = shape[-1] if ndim else None
@@ -395,11 +403,24 @@ def cases(draw, device: str):
         elif choice == "out_of_range":
             kwargs["axis"] = draw(st.sampled_from([ndim, ndim + 3, -ndim - 1, 10**6]))
         elif choice == "wrong_type":
-            kwargs["axis"] = draw(st.sampled_from([1.0, "0", None, (0,), [0]]))
+            kwargs["axis"] = draw(st.sampled_from([1.0, "0", None, [0], True, np.False_, (0.0, 1)]))
+        if kind is Kind.ROWWISE and ndim and draw(st.integers(0, 3)) == 0:
+            # a tuple of axes: one, several, all; in range or not, repeated or not
+            picks = draw(st.lists(st.integers(-ndim - 1, ndim), min_size=0 if not clean else 1, max_size=ndim + 1))
+            if clean:
+                picks = sorted({p % ndim for p in picks if -ndim <= p < ndim}) or [0]
+            kwargs["axis"] = tuple(picks)
         axis = kwargs.get("axis", -1)
         if ndim == 0:
             faults.append(("axis", ValueError))
-        elif not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        elif isinstance(axis, tuple) and kind is Kind.ROWWISE:
+            if any(not isinstance(a, (int, np.integer)) or isinstance(a, (bool, np.bool_)) for a in axis):
+                faults.append(("axis", TypeError))
+            elif not axis or any(not -ndim <= a < ndim for a in axis) or len({a % ndim for a in axis}) < len(axis):
+                faults.append(("axis", ValueError))
+            else:
+                ax = tuple(sorted(int(a) % ndim for a in axis))
+        elif not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
             faults.append(("axis", TypeError))
         elif not -ndim <= axis < ndim:
             faults.append(("axis", ValueError))
@@ -430,7 +451,7 @@ def cases(draw, device: str):
 
     # --- bias
     if draw(st.integers(0, 2)) == 0:
-        choice = _pick(draw, clean, ["same", "same", "other_float", "list"], ["wrong_length", "2d", "int"])
+        choice = _pick(draw, clean, ["same", "same", "other_float", "list", "int"], ["wrong_length", "2d", "bool"])
         n = channels if channels is not None else 1
         b = np.linspace(-0.5, 0.5, max(n, 0)) if choice not in ("wrong_length",) else np.linspace(-0.5, 0.5, n + 1)
         if choice == "2d":
@@ -439,12 +460,14 @@ def cases(draw, device: str):
             b = b.astype(dtype)
         elif choice == "other_float":
             b = b.astype(draw(st.sampled_from(floats)))
-        elif choice == "int":
-            b = np.arange(n, dtype=np.int32)
+        elif choice == "int":  # read as float64, then cast to x's dtype
+            b = np.arange(n, dtype=np.int32) - n // 2
+        elif choice == "bool":
+            b = np.ones(n, bool)
         kwargs["bias"] = b.tolist() if choice == "list" else b
         if ndim == 0:
             faults.append(("bias", ValueError))
-        elif choice == "int":
+        elif choice == "bool":
             faults.append(("bias", TypeError))
         elif choice in ("wrong_length", "2d"):
             faults.append(("bias", ValueError))
@@ -480,7 +503,7 @@ def cases(draw, device: str):
         kwargs["out"] = np.full(result_shape, 7, odt)
     elif choice == "strided" and result_shape:
         kwargs["out"] = np.full(result_shape[:-1] + (2 * result_shape[-1],), 7, odt)[..., ::2]
-    elif choice == "in_place" and isinstance(x, np.ndarray) and result_shape == shape:
+    elif choice == "in_place" and isinstance(x, np.ndarray) and result_shape == shape and x.dtype == odt:
         kwargs["out"] = x
         in_place = True
     elif choice == "wrong_shape":
@@ -597,6 +620,17 @@ def check(case: Case, host=np.asarray) -> None:
     _check_values(case, got, x_before, host)
 
 
+def _expected(name, x, dy, ref_kw, params):
+    """reference.forward (dy None) or backward; over a tuple of axes, Keras's construction of it."""
+    if isinstance(ref_kw.get("axis"), tuple):
+        kw = dict(ref_kw)
+        axes = kw.pop("axis")
+        return joint_expected(name, np.asarray(x), axes, dy=dy, **kw, **params)
+    if dy is None:
+        return reference.forward(name, x, **ref_kw, **params)
+    return reference.backward(name, x, dy, **ref_kw, **params)
+
+
 def _check_values(case: Case, got, x_before, host) -> None:
     rec = case.record
     dtype = case.dtype
@@ -609,7 +643,7 @@ def _check_values(case: Case, got, x_before, host) -> None:
     with np.errstate(all="ignore"):
         if case.fn == "apply":
             params = {k: host(v) if _is_array(v) else v for k, v in case.params.items()}
-            expected = reference.forward(rec.name, x_ref, **ref_kw, **params)
+            expected = _expected(rec.name, x_ref, None, ref_kw, params)
             if out is not None:
                 assert got is out, "apply(out=...) did not return out"
             y = host(got)
@@ -619,7 +653,7 @@ def _check_values(case: Case, got, x_before, host) -> None:
             return
         dy = np.asarray(host(case.dy) if _is_array(case.dy) else case.dy).astype(dtype)
         params = {k: host(v) if _is_array(v) else v for k, v in case.params.items()}
-        expected = reference.backward(rec.name, x_ref, dy, **ref_kw, **params)
+        expected = _expected(rec.name, x_ref, dy, ref_kw, params)
     parts = [host(g) for g in (got if isinstance(got, tuple) else (got,))]
     if out is not None:
         assert (got[0] if isinstance(got, tuple) else got) is out, "grad(out=...) did not return out as dx"

@@ -26,7 +26,7 @@ def joint_expected(name, x, axes, *, dy=None, where=None, bias=None, **params):
     perm = keep + axes
     inverse = np.argsort(perm)
     moved_shape = tuple(x.shape[d] for d in perm)
-    merged = tuple(x.shape[d] for d in keep) + (-1,)
+    merged = tuple(x.shape[d] for d in keep) + (int(np.prod([x.shape[a] for a in axes])),)
 
     def merge(a):
         return None if a is None else np.broadcast_to(np.asarray(a), x.shape).transpose(perm).reshape(merged)
