@@ -50,6 +50,7 @@ def test_bench_runs_and_writes_json_lines(tiny_run):
         assert r["time_ms_p20"] <= r["time_ms"] <= r["time_ms_p80"]
         assert r["bytes"] == C.Case(r["name"], r["direction"], r["dtype"], tuple(r["shape"])).bytes()
         assert r["device_kind"] == "cpu" and r["versions"]["numpy"]
+        assert r["cache_bytes"] is None or r["cache_bytes"] >= 1 << 16  # the last-level cache, when known
     # the copy ceiling is measured in every non-overhead case
     sized = {(r["label"], tuple(r["shape"])) for r in ours if r["tag"] != "overhead"}
     ceil = {(r["label"], tuple(r["shape"])) for r in records if r["role"] == "ceiling" and r["status"] == "ok"}
@@ -148,6 +149,9 @@ def _records(cache, sizes, threads=1):
 
 
 def test_bandwidth_only_for_data_beyond_the_cache():
+    from activations.benchmarks.runner import _size_text
+
+    assert _size_text("8192K\n") == 8 << 20 and _size_text("32M") == 32 << 20 and _size_text("67108864") == 64 << 20
     cache = 1 << 20  # GB/s and % copy from 2 MiB of data: 2^18 float32 elements forward
     rows = report.build_rows(_records(cache, [1 << 12, 1 << 18, 1 << 20]))
     assert [r.out_of_cache for r in rows] == [False, True, True]
@@ -198,12 +202,16 @@ def test_progress_bar_names_the_case(monkeypatch):
 def test_torch_out_runs_the_log_softmax_backward(tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "r.jsonl"
-    assert bench("--names", "log_softmax", "softmax", "--direction", "backward", "--no-overhead",
-                 "--peers", "torch_out", "--json", str(out)) == 0
-    got = {r["label"]: r for r in load(out) if r["provider"] == "torch_out"}
+    assert bench("--names", "log_softmax", "softmax", "sigmoid", "tanh", "--sizes", "10", "--direction", "backward",
+                 "--no-overhead", "--peers", "naive_numpy", "torch_out", "--json", str(out)) == 0
+    records = load(out)
+    got = {r["label"]: r for r in records if r["provider"] == "torch_out"}
     assert got["log_softmax"]["status"] == "ok", got["log_softmax"]["reason"]
     assert got["softmax"]["status"] == "ok", got["softmax"]["reason"]
-    assert got["log_softmax"]["check"] == "ok"  # the same numbers as ours
+    # peers whose backward takes y get y, whatever ours consumes: the same numbers as ours
+    peers = [r for r in records if r["role"] == "peer"]
+    assert len(peers) == 8 and all(r["status"] == "ok" and r["check"] == "ok" for r in peers), \
+        [(r["provider"], r["label"], r["check"]) for r in peers]
 
 
 def test_missing_peers_are_skipped_not_faked(monkeypatch, tmp_path):

@@ -270,6 +270,10 @@ def forward(name: str, ns: Namespace, x, p: dict, bias=None):
     return fn(ns, x if bias is None else x + bias, p)
 
 
+#: the peers' backward of these takes the output y (as autograd saves it), whatever ours consumes
+FROM_Y = frozenset({"sigmoid", "tanh", "exponential", "softmax", "log_softmax", "softmin", "sparsemax"})
+
+
 def backward(name: str, ns: Namespace, v, dy, p: dict, bias=None, v_is_y: bool = False):
     """dx (and dbias when a bias is fused: the sum of dx over all rows).
 

@@ -146,7 +146,7 @@ def make_inputs(case: Case, device: str = "cpu", seed: int = 0) -> Inputs:
     if case.direction == BACKWARD:
         inputs.dy = normal(dy_shape, 1.0).astype(dtype)
         inputs.out = xp.empty(case.shape, dtype)
-        if case.record.grad_from == "y":
+        if case.name in formulas.FROM_Y:
             ns = formulas.cupy_namespace() if device == "gpu" else formulas.numpy_namespace()
             p = bound_params(case)
             xc = inputs.x.astype(gen_dtype)
@@ -291,7 +291,7 @@ def _naive(case: Case, inputs: Inputs, ns: formulas.Namespace, provider: str) ->
     if case.direction == FORWARD:
         fn = lambda: formulas.forward(name, ns, x, p, b)  # noqa: E731
     else:
-        from_y = case.record.grad_from == "y"
+        from_y = case.name in formulas.FROM_Y
         v = inputs.y if from_y else x
         fn = lambda: formulas.backward(name, ns, v, dy, p, b, v_is_y=from_y)  # noqa: E731
     return Runner(provider, PEER, None, fn, note="allocating")
@@ -539,7 +539,7 @@ def _torch_runner(case: Case, inputs: Inputs, t: int | None, ctx: Context, use_o
         if case.record.kind is Kind.ROWWISE and name not in ("softmax", "log_softmax"):
             raise Skip(f"torch has no backward kernel for {name}")
         alloc, out_fn = _torch_backward(torch, name, p)
-        from_y = case.record.grad_from == "y"
+        from_y = case.name in formulas.FROM_Y
         v = y if from_y else x
         if b is not None:
             if use_out:

@@ -108,8 +108,9 @@ def _size_text(text: str) -> int | None:
 def cache_bytes(device: str = "cpu") -> int | None:
     """The last-level cache: L3 (or the largest level) on a CPU, L2 on a GPU; None when unknown.
 
-    On a CPU, the larger of what the kernel lists (/sys) and what the C library reports
-    (a VM may show a slice of the host's cache in one and the whole in the other).
+    On a CPU, the larger of what the kernel lists (/sys) and what ``getconf`` reads from the
+    CPU (a VM may show a slice of the host's cache in one and the whole in the other; data
+    that fit the larger one can still be served from it).
     """
     if device == "gpu":
         try:
@@ -128,13 +129,15 @@ def cache_bytes(device: str = "cpu") -> int | None:
             continue
         if size:
             sizes.append(size)
-    for key in ("SC_LEVEL3_CACHE_SIZE", "SC_LEVEL2_CACHE_SIZE"):
+    for key in ("LEVEL3_CACHE_SIZE", "LEVEL2_CACHE_SIZE"):  # glibc's getconf asks the CPU itself
         try:
-            v = os.sysconf(key)
-        except (ValueError, OSError, AttributeError):
-            continue
-        if v and v > 0:
-            sizes.append(int(v))
+            got = subprocess.run(["getconf", key], capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            break
+        size = _size_text(got.stdout) if got.returncode == 0 and got.stdout.strip() else None
+        if size:
+            sizes.append(size)
+            break
     return max(sizes) if sizes else None
 
 
