@@ -12,7 +12,8 @@ examples:
   python -m activations bench --quick
   python -m activations bench --names gelu silu softmax --json results.jsonl --markdown results.md
   python -m activations bench --from results.jsonl --plot bandwidth.png
-Ratios 'x peer' are peer time / our time at the same thread count: above 1, ours is faster.
+Peer columns hold the peer's time / our time at the same thread count: above 1x, ours is faster.
+GB/s and % copy are shown where a case moves at least twice the last-level cache.
 """
 
 
