@@ -257,3 +257,14 @@ def test_mlp_trains_like_jax_nn(rng):
 def test_bad_input_raises_naming_the_argument(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_example_jax_mlp_learns_the_rings():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "jax_mlp.py"
+    spec = importlib.util.spec_from_file_location("jax_mlp_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.train(steps=200)["accuracy"] >= 0.95

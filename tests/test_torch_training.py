@@ -407,3 +407,14 @@ def test_compiled_errors_name_the_argument():
     f = torch.compile(lambda x: at.apply("swiglu", x), fullgraph=True, backend="aot_eager")
     with pytest.raises(Exception, match="odd length"):
         f(torch.ones(2, 3))
+
+
+def test_example_torch_mlp_learns_the_rings():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "torch_mlp.py"
+    spec = importlib.util.spec_from_file_location("torch_mlp_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.train(steps=120)["accuracy"] >= 0.95
