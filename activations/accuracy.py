@@ -261,6 +261,10 @@ def _elementwise_refs() -> dict[str, tuple[Callable, Callable]]:
     def clip(v, lo, hi):
         return min(max(v, lo), hi)
 
+    def _hs(q):  # hard_sigmoid's offset/slope, 1/slope and (1 - offset)/slope, rounded (float64)
+        k, o = float(q["slope"]), float(q["offset"])
+        return mpf(o / k), mpf(1.0 / k), mpf((1.0 - o) / k)
+
     def relu(x, q):
         m, t = q["max_value"], q["threshold"]
         if x > t:
@@ -374,9 +378,9 @@ def _elementwise_refs() -> dict[str, tuple[Callable, Callable]]:
         ),
         "gelu": (gelu, dgelu),
         "sigmoid": (lambda x, q: sig(x), lambda x, q: sig(x) * sigc(x)),
-        "hard_sigmoid": (
-            lambda x, q: clip(q["slope"] * x + q["offset"], zero, one),
-            lambda x, q: q["slope"] * step(zero < q["slope"] * x + q["offset"] < one),
+        "hard_sigmoid": (  # (x + offset/slope) / (1/slope), those constants rounded (docs/semantics.md)
+            lambda x, q: clip((x + _hs(q)[0]) / _hs(q)[1], zero, one),
+            lambda x, q: q["slope"] * step(-_hs(q)[0] < x < _hs(q)[2]),
         ),
         "log_sigmoid": (lambda x, q: -mp.log1p(mp.exp(-x)), lambda x, q: sigc(x)),
         "softplus": (softplus, dsoftplus),

@@ -140,12 +140,12 @@ RECORDS: tuple[Activation, ...] = (
     ),
     Activation(
         "sigmoid", E, "Logistic sigmoid.",
-        formula="1 / (1 + exp(-x))", derivative="y * (1 - y)", output_range="[0, 1]", grad_from="y",
+        formula="1 / (1 + exp(-x))", derivative="sigmoid(x) sigmoid(-x) = e / (1 + e)^2, e = exp(-|x|)", output_range="[0, 1]",
     ),
     Activation(
         "hard_sigmoid", E, "Piecewise-linear sigmoid.",
-        formula="clip(slope * x + offset, 0, 1); defaults give relu6(x + 3) / 6",
-        derivative="slope where 0 < slope*x + offset < 1, else 0",
+        formula="clip((x + offset/slope) / (1/slope), 0, 1); the defaults give relu6(x + 3) / 6 exactly",
+        derivative="slope where -offset/slope < x < (1 - offset)/slope, else 0",
         output_range="[0, 1]", aliases=("hardsigmoid",),
         params=(
             Param("slope", 1.0 / 6.0, low=0.0, low_open=True, doc="slope of the linear part"),
@@ -197,7 +197,7 @@ RECORDS: tuple[Activation, ...] = (
         references=("Misra, 2019, arXiv:1908.08681",),
     ),
     Activation(
-        "tanh", E, "Hyperbolic tangent.", formula="tanh(x)", derivative="1 - y^2", output_range="[-1, 1]", grad_from="y",
+        "tanh", E, "Hyperbolic tangent.", formula="tanh(x)", derivative="sech^2 x = 4e / (1 + e)^2, e = exp(-2|x|)", output_range="[-1, 1]",
     ),
     Activation(
         "hard_tanh", E, "Clip to [min_val, max_val].",

@@ -146,20 +146,27 @@ struct Gelu : Functor {
 
 // sigmoid: 1 / (1 + exp(-x));  derivative from y: y (1 - y).
 struct Sigmoid : Functor {
-  static constexpr bool from_y = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::sigmoid(x); }
-  template <class C> static __device__ C bwd(C y, const Ctx<C>&) { return y * (C(1) - y); }
+  // e / (1 + e)^2, e = exp(-|x|): from x, accurate in both tails (y (1 - y) from the rounded y is
+  // 0 beyond x = 17 in float)
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
+    const C e = m::exp(-m::abs(x));
+    const C q = C(1) + e;
+    return e / (q * q);
+  }
 };
 
-// hard_sigmoid(slope=p0, offset=p1): clip(slope x + offset, 0, 1);  slope on the open (0, 1) part.
+// hard_sigmoid(slope=p0 > 0, offset=p1): clip(slope x + offset, 0, 1), evaluated as
+// clip((x + offset/slope) / (1/slope), 0, 1): the defaults give relu6(x + 3) / 6 exactly (slope x
+// would round 1/6 x).  Derivative: slope on the open (-offset/slope, (1 - offset)/slope), the kinks
+// decided on x itself.
 struct HardSigmoid : CheapFunctor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
-    return m::min(C(1), m::max(C(0), c.p0 * x + c.p1));
+    return m::min(C(1), m::max(C(0), (x + c.p1 / c.p0) / (C(1) / c.p0)));
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
-    const C v = c.p0 * x + c.p1;
-    return (v > C(0) && v < C(1)) ? c.p0 : C(0);
+    return (x > -c.p1 / c.p0 && x < (C(1) - c.p1) / c.p0) ? c.p0 : C(0);
   }
 };
 
@@ -233,9 +240,13 @@ struct Mish : Functor {
 
 // tanh;  derivative from y: 1 - y^2.
 struct Tanh : Functor {
-  static constexpr bool from_y = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::tanh(x); }
-  template <class C> static __device__ C bwd(C y, const Ctx<C>&) { return C(1) - y * y; }
+  // sech^2 x = 4e / (1 + e)^2, e = exp(-2|x|): from x, accurate in the tails (1 - y^2 cancels)
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
+    const C e = m::exp(C(-2) * m::abs(x));
+    const C q = C(1) + e;
+    return C(4) * e / (q * q);
+  }
 };
 
 // hard_tanh(min_val=p0, max_val=p1): clip(x, lo, hi);  1 on the open (lo, hi).

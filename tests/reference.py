@@ -31,6 +31,7 @@ checks them against mpmath.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any, Callable
 
 import mpmath
@@ -493,13 +494,27 @@ def _f_sigmoid(x, c):
 
 
 def _f_hard_sigmoid(x, c):
+    # clip((x + offset/slope) / (1/slope), 0, 1), the kinks at -offset/slope and (1 - offset)/slope
+    # (docs/semantics.md), those three constants rounded to compute precision: the defaults are
+    # relu6(x + 3) / 6, exactly.  The rest in exact rationals, rounded once (as float64 here).
     k, o = c.p["slope"], c.p["offset"]
-    with np.errstate(invalid="ignore"):
-        lin = k * x + o
-        mag = np.abs(k * x) + abs(o)
-    err = 2 * c.eps * mag
-    inside = c.gt(lin, 0.0, err) & c.lt(lin, 1.0, err)
-    return dict(y=np.clip(lin, 0.0, 1.0), d=np.where(inside, k, 0.0), ey=mag)
+    t = np.dtype(c.cdt).type
+    with np.errstate(all="ignore"):
+        shift, scale = Fraction(float(t(o) / t(k))), Fraction(float(t(1) / t(k)))
+        lo, hi = -shift, Fraction(float((t(1) - t(o)) / t(k)))
+
+    def one(v):
+        if math.isnan(v):
+            return math.nan, math.nan
+        if math.isinf(v):
+            return (1.0 if v > 0 else 0.0), 0.0
+        t = (Fraction(v) + shift) / scale
+        return float(min(max(t, Fraction(0)), Fraction(1))), (k if lo < Fraction(v) < hi else 0.0)
+
+    flat = [one(float(v)) for v in np.asarray(x, np.float64).ravel()]
+    y = np.array([a for a, _ in flat], np.float64).reshape(np.shape(x))
+    d = np.array([b for _, b in flat], np.float64).reshape(np.shape(x))
+    return dict(y=y, d=d, ey=np.abs(x) * k + abs(o))
 
 
 def _f_log_sigmoid(x, c):

@@ -277,17 +277,18 @@ def sigmoid_fwd(x, p, a):
     return sig2(x)[0]
 
 
-def sigmoid_bwd(dy, y, p, a):
-    return dy * (y * (ONE - y))
+def sigmoid_bwd(dy, x, p, a):  # e / (1 + e)^2 from x: accurate in both tails
+    e = M.exp(-abs(x))
+    q = ONE + e
+    return dy * (e / (q * q))
 
 
-def hard_sigmoid_fwd(x, p, a):
-    return clip(p[0] * x + p[1], ZERO, ONE)
+def hard_sigmoid_fwd(x, p, a):  # (x + offset/slope) / (1/slope): relu6(x + 3) / 6 for the defaults
+    return clip((x + p[1] / p[0]) / (ONE / p[0]), ZERO, ONE)
 
 
-def hard_sigmoid_bwd(dy, x, p, a):
-    v = p[0] * x + p[1]
-    return dy * (p[0] if v > ZERO and v < ONE else ZERO)
+def hard_sigmoid_bwd(dy, x, p, a):  # kinks decided on x
+    return dy * (p[0] if x > -p[1] / p[0] and x < (ONE - p[1]) / p[0] else ZERO)
 
 
 def log_sigmoid_fwd(x, p, a):
@@ -375,8 +376,10 @@ def tanh_fwd(x, p, a):
     return M.tanh(x)
 
 
-def tanh_bwd(dy, y, p, a):
-    return dy * (ONE - y * y)
+def tanh_bwd(dy, x, p, a):  # sech^2 = 4e / (1 + e)^2, e = exp(-2|x|): accurate in the tails
+    e = M.exp(-TWO * abs(x))
+    q = ONE + e
+    return dy * (FOUR * e / (q * q))
 
 
 def hard_tanh_fwd(x, p, a):

@@ -250,10 +250,10 @@ ELEMENTWISE: dict[str, tuple[Callable[[Array, Params], Array], Callable[[Array, 
         lambda x, p: np.where(x > 0, 1.0, np.exp(x / p["alpha"])),
     ),
     "gelu": (_gelu, _gelu_d),
-    "sigmoid": (_sigmoid, lambda y, p: y * (1.0 - y)),
-    "hard_sigmoid": (
-        lambda x, p: np.clip(p["slope"] * x + p["offset"], 0.0, 1.0),
-        lambda x, p: p["slope"] * _open(p["slope"] * x + p["offset"], 0.0, 1.0),
+    "sigmoid": (_sigmoid, _sigmoid_d),  # from x: accurate in both tails
+    "hard_sigmoid": (  # relu6(x + 3) / 6 exactly for the defaults; kinks decided on x
+        lambda x, p: np.clip((x + p["offset"] / p["slope"]) / (1.0 / p["slope"]), 0.0, 1.0),
+        lambda x, p: p["slope"] * _open(x, -p["offset"] / p["slope"], (1.0 - p["offset"]) / p["slope"]),
     ),
     "log_sigmoid": (
         lambda x, p: np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x))),
@@ -270,7 +270,7 @@ ELEMENTWISE: dict[str, tuple[Callable[[Array, Params], Array], Callable[[Array, 
         lambda x, p: np.where(x <= -3.0, 0.0, np.where(x >= 3.0, 1.0, (2.0 * x + 3.0) / 6.0)),
     ),
     "mish": (_mish, _mish_d),
-    "tanh": (lambda x, p: np.tanh(x), lambda y, p: 1.0 - y * y),
+    "tanh": (lambda x, p: np.tanh(x), lambda x, p: 4.0 * _sigmoid(2.0 * x) * _sigmoid(-2.0 * x)),  # sech^2 x
     "hard_tanh": (
         lambda x, p: np.clip(x, p["min_val"], p["max_val"]),
         lambda x, p: _open(x, p["min_val"], p["max_val"]),
