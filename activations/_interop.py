@@ -25,7 +25,8 @@ import nothing and cost one string split.
 torch autograd: a tensor with ``requires_grad=True`` is refused while grad
 mode is on (the result could not carry a graph, so the loss would silently
 stop there); under ``torch.no_grad()`` / ``torch.inference_mode()`` it is
-detached.  Use ``activations.grad`` for the backward pass.
+detached.  ``activations.torch`` records autograd (its operators pass detached
+tensors here).
 
 CUDA streams (torch): DLPack orders the hand-over in both directions
 (``cupy.from_dlpack`` passes CuPy's current stream to ``tensor.__dlpack__``,
@@ -166,8 +167,9 @@ def _torch(t: Any, what: str, writable: bool) -> tuple[Any, Rewrap]:
     if t.requires_grad:
         if torch.is_grad_enabled():
             raise ValueError(
-                f"{what} is a torch tensor that requires grad: activations does not record autograd graphs. "
-                "Pass tensor.detach() (or call under torch.no_grad()) and use activations.grad for the backward pass"
+                f"{what} is a torch tensor that requires grad: activations.apply and activations.grad do not record autograd "
+                "graphs. To train through an activation use activations.torch.apply (or its modules); else pass "
+                "tensor.detach() (or call under torch.no_grad())"
             )
         t = t.detach()
     if t.is_neg():
@@ -250,7 +252,7 @@ def _jax(a: Any, what: str, writable: bool) -> tuple[Any, Rewrap]:
     if isinstance(a, jax.core.Tracer):
         raise TypeError(
             f"{what} is a traced JAX value (inside jit/grad/vmap); activations runs eagerly on concrete arrays: "
-            "call it outside the transformation (or through jax.pure_callback)"
+            "inside transformations use activations.jax.apply, which is differentiable and traceable"
         )
     if writable:
         raise ValueError(f"{what} is a JAX array, and JAX arrays are immutable: drop out= and use the returned array")

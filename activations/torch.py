@@ -35,6 +35,7 @@ from functools import lru_cache
 from typing import Any, Optional
 
 import torch
+import torch.autograd.forward_ad as _fwad
 from torch import Tensor
 
 from . import _interface
@@ -224,6 +225,8 @@ def apply(name, x: Tensor, *, bias: Optional[Tensor] = None, axis: int = -1, whe
     """
     weight = params.pop("weight") if isinstance(params.get("weight"), Tensor) else None
     name, kind, encoded, axis = _spec(name, axis, tuple(params.items()), weight is not None)
+    if not torch.compiler.is_compiling():
+        _refuse_forward_mode(name, x, bias, weight)
     _check_tensor(x, "x", name)
     _check_tensor(bias, "bias", name)
     _check_tensor(weight, "weight", name)
@@ -236,6 +239,17 @@ def apply(name, x: Tensor, *, bias: Optional[Tensor] = None, axis: int = -1, whe
     if where is not None and kind != "rowwise":
         raise TypeError(f"{name}(): where= is only accepted by row-wise activations (softmax family)")
     return _apply_op(x, bias, weight, where, name, axis, encoded)
+
+
+def _refuse_forward_mode(name: str, *tensors: Optional[Tensor]) -> None:
+    # Without this check torch would return a zero tangent, silently.
+    interpreter = torch._C._functorch.peek_interpreter_stack()
+    jvp = interpreter is not None and interpreter.key() == torch._C._functorch.TransformType.Jvp
+    if jvp or any(t is not None and _fwad.unpack_dual(t).tangent is not None for t in tensors):
+        raise NotImplementedError(
+            f"{name}(): forward-mode AD (torch.func.jvp, forward_ad dual tensors) is not supported by "
+            "activations.torch; use reverse mode (backward, torch.autograd.grad)"
+        )
 
 
 # -------------------------------------------------------------------- modules

@@ -418,3 +418,18 @@ def test_example_torch_mlp_learns_the_rings():
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     assert example.train(steps=120)["accuracy"] >= 0.95
+
+
+def test_forward_mode_is_refused_not_silently_zero():
+    x = torch.randn(3, 4, dtype=F64)
+    with pytest.raises(NotImplementedError, match="forward-mode"):
+        torch.func.jvp(lambda v: at.apply("gelu", v), (x,), (torch.ones_like(x),))
+    import torch.autograd.forward_ad as fwad
+
+    with fwad.dual_level():
+        dual = fwad.make_dual(x, torch.ones_like(x))
+        with pytest.raises(NotImplementedError, match="forward-mode"):
+            at.apply("silu", dual)
+    (g,) = torch.autograd.grad(at.apply("gelu", x.requires_grad_()).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="no autograd formula"):
+        g.sum().backward()  # double backward is not registered: an error, not a wrong number
