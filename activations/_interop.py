@@ -167,9 +167,9 @@ def _torch(t: Any, what: str, writable: bool) -> tuple[Any, Rewrap]:
     if t.requires_grad:
         if torch.is_grad_enabled():
             raise ValueError(
-                f"{what} is a torch tensor that requires grad: activations.apply and activations.grad do not record autograd "
-                "graphs. To train through an activation use activations.torch.apply (or its modules); else pass "
-                "tensor.detach() (or call under torch.no_grad())"
+                f"{what} is a torch tensor that requires grad: activations.apply and activations.grad do not "
+                "record autograd graphs. To train through an activation use activations.torch.apply (or its "
+                "modules); else pass tensor.detach() (or call under torch.no_grad())"
             )
         t = t.detach()
     if t.is_neg():
