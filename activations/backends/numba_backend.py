@@ -148,7 +148,14 @@ class _Launch:
         return max(1, min(-(-n // threads), cap))
 
     def empty(self, shape, dtype) -> Any:
-        return self.cuda.device_array(tuple(shape), dtype=dtype, stream=self.stream)
+        try:
+            return self.cuda.device_array(tuple(shape), dtype=dtype, stream=self.stream)
+        except MemoryError:
+            raise
+        except Exception as exc:  # the driver's CUDA_ERROR_OUT_OF_MEMORY: a MemoryError, as on the host
+            if "OUT_OF_MEMORY" in str(exc):
+                raise MemoryError(str(exc)) from exc
+            raise
 
     def params(self, call: Call, first: float | None = None) -> tuple:
         p = list(call.params.kernel_floats())
