@@ -238,6 +238,13 @@ def apply(name, x: Tensor, *, bias: Optional[Tensor] = None, axis: int = -1, whe
                          f"got {tuple(bias.shape)}")
     if where is not None and kind != "rowwise":
         raise TypeError(f"{name}(): where= is only accepted by row-wise activations (softmax family)")
+    if where is not None and where.dtype != torch.bool:
+        raise ValueError(f"where must be a boolean mask, got dtype {where.dtype}")
+    if weight is not None:
+        c = x.shape[-1] if x.dim() else 1
+        if weight.dim() != 1 or weight.shape[0] not in (1, c):
+            raise ValueError(f"weight must be 1-D along the last axis of x with shape ({c},) or (1,), "
+                             f"got {tuple(weight.shape)}")
     return _apply_op(x, bias, weight, where, name, axis, encoded)
 
 

@@ -8,6 +8,7 @@ installed are skipped.
 """
 from __future__ import annotations
 
+import argparse
 import timeit
 
 import numpy as np
@@ -72,11 +73,16 @@ def jax_rows(shape, number) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("numpy", "torch", "jax"), action="append",
+                        help="measure only these (repeatable); each framework alone keeps the others' threads out")
+    args = parser.parse_args()
+    table = {"numpy": numpy_rows, "torch": torch_rows, "jax": jax_rows}
     for label, shape in SIZES.items():
         number = 200 if shape[0] * shape[1] < 100_000 else 10
         print(f"{label}, float32:")
-        for rows in (numpy_rows, torch_rows, jax_rows):
-            rows(shape, number)
+        for key in args.only or table:
+            table[key](shape, number)
 
 
 if __name__ == "__main__":

@@ -389,6 +389,8 @@ def test_plain_apply_still_refuses_requires_grad():
         (lambda: at.apply("gelu", torch.ones(2, 3), bias=torch.ones(2)), ValueError, "bias must be 1-D"),
         (lambda: at.apply("gelu", torch.ones(2, 3), where=torch.ones(2, 3, dtype=torch.bool)), TypeError, "where="),
         (lambda: at.apply("prelu", torch.ones(2, 3), weight="a"), TypeError, "weight"),
+        (lambda: at.apply("prelu", torch.ones(2, 3), weight=torch.ones(2)), ValueError, "weight must be 1-D"),
+        (lambda: at.apply("softmax", torch.ones(2, 3), where=torch.ones(2, 3)), ValueError, "boolean mask"),
         (lambda: at.apply("gelu", torch.ones(3), weight=torch.ones(3)), TypeError, "unexpected parameter 'weight'"),
         (lambda: at.GELU(approximate="fast"), ValueError, "approximate"),
         (lambda: at.Threshold(0.5), TypeError, "missing required parameter 'value'"),
