@@ -268,3 +268,13 @@ def test_example_jax_mlp_learns_the_rings():
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     assert example.train(steps=200)["accuracy"] >= 0.95
+
+
+@pytest.mark.gpu
+def test_gpu_arrays_use_the_cuda_kernels(rng):
+    if not any(d.platform in ("gpu", "cuda") for d in jax.devices()):
+        pytest.skip("needs jax with a GPU")
+    x = jax.device_put(jnp.asarray(_x(rng, "gelu", (64, 128))), jax.devices("gpu")[0])
+    got = jax.jit(jax.grad(lambda v: jnp.sum(aj.apply("gelu", v) ** 2)))(x)
+    want = jax.grad(lambda v: jnp.sum(jax.nn.gelu(v, approximate=False) ** 2))(x)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=2e-5, atol=1e-5)

@@ -435,3 +435,23 @@ def test_forward_mode_is_refused_not_silently_zero():
     (g,) = torch.autograd.grad(at.apply("gelu", x.requires_grad_()).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="no autograd formula"):
         g.sum().backward()  # double backward is not registered: an error, not a wrong number
+
+
+@pytest.mark.gpu
+def test_cuda_tensors_train_on_the_current_stream(rng):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA build of torch and a GPU")
+    x = torch.tensor(rng.normal(size=(64, 128)), dtype=torch.float32, device="cuda")
+    b = torch.tensor(rng.normal(size=128), dtype=torch.float32, device="cuda")
+    xa, ba = x.clone().requires_grad_(), b.clone().requires_grad_()
+    xb, bb = x.clone().requires_grad_(), b.clone().requires_grad_()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # our kernels must run on this stream, ordered with torch's work
+        ya = at.apply("gelu", xa, bias=ba)
+        ya.square().sum().backward()
+    torch.cuda.current_stream().wait_stream(side)
+    F.gelu(xb + bb).square().sum().backward()
+    assert ya.device == x.device and xa.grad.device == x.device
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ba.grad, bb.grad, rtol=1e-4, atol=1e-4)
