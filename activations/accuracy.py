@@ -261,9 +261,10 @@ def _elementwise_refs() -> dict[str, tuple[Callable, Callable]]:
     def clip(v, lo, hi):
         return min(max(v, lo), hi)
 
-    def _hs(q):  # hard_sigmoid's offset/slope, 1/slope and (1 - offset)/slope, rounded (float64)
-        k, o = float(q["slope"]), float(q["offset"])
-        return mpf(o / k), mpf(1.0 / k), mpf((1.0 - o) / k)
+    def _hs(q):  # hard_sigmoid's offset/slope, 1/slope and (1 - offset)/slope, in compute precision
+        t = np.dtype(q["compute_dtype"]).type
+        k, o = t(float(q["slope"])), t(float(q["offset"]))
+        return mpf(float(o / k)), mpf(float(t(1) / k)), mpf(float((t(1) - o) / k))
 
     def relu(x, q):
         m, t = q["max_value"], q["threshold"]
@@ -424,7 +425,9 @@ def _elementwise_refs() -> dict[str, tuple[Callable, Callable]]:
         "lisht": (lambda x, q: x * mp.tanh(x), lambda x, q: mp.tanh(x) + x * sech2(x)),
         "snake": (
             lambda x, q: x + mp.sin(q["frequency"] * x) ** 2 / q["frequency"],
-            lambda x, q: one + mp.sin(2 * q["frequency"] * x),
+            # 1 + sin(2fx) = (sin fx + cos fx)^2: 1 + sin cancels to nothing near its zeros even at
+            # 128 bits, sin + cos loses only the digits of the distance to the zero
+            lambda x, q: (mp.sin(q["frequency"] * x) + mp.cos(q["frequency"] * x)) ** 2,
         ),
     }
 
@@ -446,6 +449,7 @@ class _Reference:
             if isinstance(v, float):  # the kernels receive compute-precision parameters
                 v = mp.mpf(float(np.asarray(v, cdtype)))
             self.q[k] = v
+        self.q["compute_dtype"] = cdtype  # for constants the kernels derive in that precision
 
     def values(self, xs: Sequence[float], order: int, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """(hi, lo): scale * g(x) as double-doubles (hi alone when not finite in float64)."""

@@ -111,6 +111,9 @@ _CONSTANTS: dict[str, float] = {
     "INF": math.inf,
     "NAN": math.nan,
     "LN2": math.log(2.0),
+    # pi/4 = PI4_HI + PI4_LO, PI4_HI rounded to the compute type; PI4_LO is per type (_PI4_LO)
+    "PI4_HI": math.pi / 4,
+    "PI4_LO": 3.061616997868383e-17,
     "SQRT_HALF": math.sqrt(0.5),
     "INV_SQRT_2PI": 1.0 / math.sqrt(2.0 * math.pi),
     "GELU_K0": GELU_K0,
@@ -127,6 +130,7 @@ _CONSTANTS: dict[str, float] = {
     "TANH_SHRINK_SERIES_END": 0.25,
     "U24": 2.0**-24,
 }
+_PI4_LO = {"float32": -2.1855694e-08, "float64": 3.061616997868383e-17}  # pi/4 - PI4_HI in that type
 for _k, _c in enumerate(TANH_SHRINK_SERIES):
     _CONSTANTS[f"TS{_k}"] = _c
 globals().update(_CONSTANTS)
@@ -532,8 +536,13 @@ def snake_fwd(x, p, a):
 
 
 def snake_bwd(dy, x, p, a):
+    # 1 + sin(2fx) = 2 sin^2(fx + pi/4) = (sin fx + cos fx)^2 (see functors.cuh Snake)
     fx = p[0] * x
-    return dy * (ONE + TWO * M.sin(fx) * M.cos(fx))  # 1 + sin(2 f x), without overflowing 2 f x
+    if abs(fx) < ONE:
+        s = M.sin((fx + PI4_HI) + PI4_LO)
+        return dy * (TWO * s * s)
+    t = M.sin(fx) + M.cos(fx)
+    return dy * (t * t)
 
 
 # -------------------------------------------------------------------- gated
@@ -609,6 +618,7 @@ def functions(ct) -> _pytypes.SimpleNamespace:
 def _clone(ct) -> _pytypes.SimpleNamespace:
     scope = dict(globals())  # cuda, M, U64, ... and every function below, replaced next
     scope.update({k: np.dtype(str(ct)).type(v) for k, v in _CONSTANTS.items()})
+    scope["PI4_LO"] = np.dtype(str(ct)).type(_PI4_LO[str(ct)])
     scope["CT"] = ct
     names = [f"{n}_{d}" for n in ELEMENTWISE + GATED for d in ("fwd", "bwd")] + list(_HELPERS)
     for name in names:

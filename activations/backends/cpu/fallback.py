@@ -207,14 +207,21 @@ def _log1mexp_d(x, p):
     return np.where(x < 0, np.nan, 1.0 / (np.expm1(x) + 0.0))
 
 
+_PI4_HI, _PI4_LO = math.pi / 4, 3.061616997868383e-17  # pi/4 in two float64 parts
+
+
 def _snake(x, p):
     f = p["frequency"]
     return np.where(np.isinf(x), x, x + np.sin(f * x) ** 2 / f)  # +-inf: the limit
 
 
 def _snake_d(x, p):
+    # 1 + sin(2fx) = 2 sin^2(fx + pi/4) = (sin fx + cos fx)^2: no cancellation near its zeros (the
+    # first form where fx + pi/4 is exact, |fx| < 1), no overflow of 2fx
     fx = p["frequency"] * x
-    return 1.0 + 2.0 * np.sin(fx) * np.cos(fx)  # 1 + sin(2 f x), without overflowing 2 f x
+    s = np.sin((fx + _PI4_HI) + _PI4_LO)
+    t = np.sin(fx) + np.cos(fx)
+    return np.where(np.abs(fx) < 1.0, 2.0 * s * s, t * t)
 
 
 def _piecewise(x, lo, mid, hi):
