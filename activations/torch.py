@@ -21,7 +21,7 @@ on torch's current stream) for CUDA tensors.
 
 Saved for backward: the input ``x`` (plus ``bias``, ``weight`` and ``where`` when given),
 never the output.  The fused backward takes ``x`` and recomputes what it needs from it
-in the same pass (``y`` for sigmoid, tanh, exponential and the softmax family), so the
+in the same pass (``y`` where the derivative is written in ``y``: the softmax family), so the
 memory held per activation is one tensor of ``x``'s size, as torch's own GELU, SiLU and
 Mish hold; see docs/training.md.
 """
