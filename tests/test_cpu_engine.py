@@ -349,7 +349,10 @@ def test_gated_any_axis(name, dtype, rng, spy):
 @pytest.mark.parametrize("dtype", R.DTYPES, ids=[d.name for d in R.DTYPES])
 @pytest.mark.parametrize("name", REGISTRY.names("rowwise"))
 def test_rowwise_any_axis_masks_and_bias(name, dtype, rng, spy):
-    for shape, axis in [((4, 1), -1), ((7, 33), -1), ((3, 5000), 1), ((2, 3, 129), 1), ((40, 3), 0), ((5, 6, 7), 0)]:
+    # (6, 1) axis 0 and (5, 7, 1) axis 1: rows over another axis than the bias's, the axes after
+    # them of length 1
+    for shape, axis in [((4, 1), -1), ((7, 33), -1), ((3, 5000), 1), ((2, 3, 129), 1), ((40, 3), 0), ((5, 6, 7), 0),
+                        ((6, 1), 0), ((5, 7, 1), 1)]:
         x = R.random_inputs(rng, shape, name, dtype)
         dy = R.random_cotangent(rng, shape, dtype)
         bias = R.cast(rng.normal(0, 1, shape[-1]), dtype)

@@ -1167,9 +1167,11 @@ template <class D> struct Rowwise {
       C* res = yb + q * n;
       RowMath<C>::backward(op, res, d + q * n, kq, res, zb + q * n, n);
       if (acc != nullptr) {
-        if (inner == 1) {
+        if (inner == 1 && ch == n) {  // the row is the bias's axis
 #pragma omp simd
           for (i64 k = 0; k < n; ++k) acc[k] += double(res[k]);
+        } else if (inner == 1) {  // a row over another axis, the axes after it of length 1
+          for (i64 k = 0; k < n; ++k) acc[k % ch] += double(res[k]);
         } else {
           acc[(i + q) % ch] += sum_fixed(res, n);
         }
