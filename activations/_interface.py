@@ -104,6 +104,7 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
     x = _numbers(be, x, "x")
     dtype = np.dtype(x.dtype)
     shape = tuple(x.shape)
+    _check_params_fit(record, bound, dtype)
 
     ax = None
     out_shape = shape
@@ -152,6 +153,20 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
         x, dy, bias, weight, where = _apart_from_out(be, out, x, dy, bias, weight, where)
     call = Call(record, bound, x, out_shape, ax, out, bias, weight, where, dy)
     return _Run(be, call)
+
+
+def _check_params_fit(record: Activation, bound, dtype: np.dtype) -> None:
+    """Float parameters must be finite in the precision x is computed in (float32 for 16- and
+    32-bit input): 1e300 would reach a float32 kernel as inf and give NaN for finite x."""
+    cdt = _dtypes.compute_dtype(dtype)
+    big = float(np.finfo(cdt).max)
+    for p in record.params:
+        v = bound[p.name]
+        if p.type in ("float", "optional_float", "weight") and isinstance(v, float) and math.isfinite(v) and abs(v) > big:
+            raise ValueError(
+                f"{record.name}(): parameter {p.name!r} = {v!r} is beyond the largest {cdt.name} ({big:.6g}), "
+                f"the precision {dtype} input is computed in"
+            )
 
 
 def _check_out(record: Activation, be: Backend, out: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:

@@ -120,7 +120,7 @@ class Param:
         if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
             op = "<" if self.high_open else "<="
             raise ValueError(f"{where} must be {op} {self.high}, got {value!r}")
-        if self.low is None and self.high is None and not math.isfinite(value) and self.type != "optional_float":
+        if not math.isfinite(value) and self.type != "optional_float":  # optional: inf means none
             raise ValueError(f"{where} must be finite, got {value!r}")
 
     # ------------------------------------------------------------ kernel view

@@ -5,6 +5,7 @@ Dask and CuPy (skipped without a GPU).  Expected values are float64 formulas wri
 """
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -418,3 +419,26 @@ def test_in_place_still_works(device):
     got = activations.apply("softmax", x, out=x, axis=0, backend=device.backend)
     np.testing.assert_allclose(device.host(got), softmax64(host, axis=0), rtol=1e-14)
     np.testing.assert_allclose(device.host(x), softmax64(host, axis=0), rtol=1e-14)
+
+
+# Parameters: finite, and finite in the precision x is computed in (docs/semantics.md).
+@pytest.mark.parametrize("name,params", [
+    ("leaky_relu", dict(negative_slope=1e300)), ("elu", dict(alpha=1e300)), ("celu", dict(alpha=1e300)),
+    ("prelu", dict(weight=1e300)), ("rrelu", dict(lower=1e300, upper=1e300)), ("snake", dict(frequency=1e300)),
+])
+def test_parameters_beyond_float32_are_refused_for_float32_and_computed_for_float64(name, params):
+    x = np.array([-2.0, -0.5, 0.0, 0.5, 2.0])
+    for dtype in (np.float16, np.float32):
+        with pytest.raises(ValueError, match=f"parameter '{next(iter(params))}'.*float32"):
+            activations.apply(name, x.astype(dtype), **params)
+    y = activations.apply(name, x, **params)
+    assert not np.any(np.isnan(y)), y
+    if name in ("leaky_relu", "prelu", "rrelu"):
+        np.testing.assert_array_equal(y, np.where(x > 0, x, 1e300 * x))
+
+
+@pytest.mark.parametrize("name,param", [("softplus", "beta"), ("squareplus", "b"), ("hard_sigmoid", "slope"),
+                                        ("soft_shrink", "threshold"), ("hard_shrink", "threshold")])
+def test_infinite_parameters_are_refused(name, param):
+    with pytest.raises(ValueError, match=f"parameter '{param}' must be finite"):
+        activations.apply(name, np.array([1.0, -1.0]), **{param: math.inf})
