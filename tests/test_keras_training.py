@@ -38,7 +38,8 @@ x[np.abs(x) < 0.01] += 0.02  # off relu's kink
 pairs = [
     (ak.Activation("gelu"), lambda v: keras.activations.gelu(v, approximate=False)),
     (ak.Activation("gelu", approximate="tanh"), lambda v: keras.activations.gelu(v, approximate=True)),
-    (ak.Activation("relu", threshold=0.5, max_value=3.0), lambda v: keras.activations.relu(v, threshold=0.5, max_value=3.0)),
+    (ak.Activation("relu", threshold=0.5, max_value=3.0),
+     lambda v: keras.activations.relu(v, threshold=0.5, max_value=3.0)),
     (ak.Activation("softmax", axis=0), lambda v: keras.activations.softmax(v, axis=0)),
     (ak.get("silu"), keras.activations.silu),
     (ak.get("log_softmax"), keras.activations.log_softmax),

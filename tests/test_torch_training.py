@@ -322,10 +322,11 @@ def test_opcheck_both_operators(rng):
     """torch.library.opcheck: schema, fake tensors, autograd registration and AOT dispatch agree."""
     x = torch.tensor(rng.normal(size=(3, 6)), dtype=F64, requires_grad=True)
     b = torch.tensor(rng.normal(size=6), dtype=F64, requires_grad=True)
-    torch.library.opcheck(torch.ops.activations.apply.default, (x, b, None, None, "gelu", -1, "{\"approximate\": \"none\"}"))
+    params = '{"approximate": "none"}'
+    torch.library.opcheck(torch.ops.activations.apply.default, (x, b, None, None, "gelu", -1, params))
     dy = torch.ones(3, 6, dtype=F64)
-    torch.library.opcheck(torch.ops.activations.grad.default,
-                          (x.detach(), dy, b.detach(), None, None, "gelu", -1, "{\"approximate\": \"none\"}"))
+    args = (x.detach(), dy, b.detach(), None, None, "gelu", -1, params)
+    torch.library.opcheck(torch.ops.activations.grad.default, args)
 
 
 # --------------------------------------------------------------- training
