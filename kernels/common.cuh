@@ -59,6 +59,10 @@ template <class C> __device__ __forceinline__ C min(C a, C b) { return a < b ? a
 template <class C> __device__ __forceinline__ C max(C a, C b) { return a > b ? a : b; }
 // x * g where g -> 0 faster than x -> inf: returns 0 instead of inf * 0 = NaN (silu(-inf) = 0, ...).
 template <class C> __device__ __forceinline__ C xmul(C x, C g) { return g == C(0) ? C(0) : x * g; }
+#ifndef ACT_CPU_MATH
+// x Phi(x), the exact GELU (the CPU engine's float version rounds once where Phi(x) is subnormal)
+template <class C> __device__ __forceinline__ C xnormcdf(C x) { return xmul(x, normcdf(x)); }
+#endif
 // 1 / (1 + exp(-x)) in a form that keeps both tails accurate (no 1 - s cancellation in callers:
 // they use sigmoid(-x) for 1 - sigmoid(x)).
 template <class C> __device__ __forceinline__ C sigmoid(C x) {

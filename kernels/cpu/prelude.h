@@ -65,6 +65,12 @@ ACT_CPU_MATH_1(erfc)
 ACT_CPU_MATH_1(normcdf)
 ACT_CPU_MATH_1(gauss)
 #undef ACT_CPU_MATH_1
+// x Phi(x) (the exact GELU): float rounds once from a scaled product (vmath.h); double as x Phi(x)
+static inline __attribute__((always_inline)) float xnormcdf(float x) { return ::act::vm::xnormcdf(x); }
+static inline __attribute__((always_inline)) double xnormcdf(double x) {
+  const double p = ::act::vm::normcdf(x);
+  return p == 0.0 ? 0.0 : x * p;
+}
 // sin and cos: float arguments up to vmath's SIN_FAST_MAX_F32 take the fast reduction; beyond
 // it they give NaN, and the engine's loop evaluates those elements again in double, whose sin
 // and cos are exact for every argument (functors with `periodic`: see Core in engine.cpp).  So

@@ -1039,9 +1039,9 @@ ACT_VM_INLINE double erfc(double x) {
 // W = (1/2 + w)(1 + rho)(1 + E) - 1/2 summed so that only W (|W| < 0.31) is rounded, then the
 // final fma rounds once.  x < 0: Q;
 // x > 0: 1 - Q (fma).  Subnormal results rounded once (2^(k+64), then 2^-64).
-ACT_VM_INLINE float normcdf(float x) {
-  using namespace detail;
-  float a = gauss_clamp(x);
+namespace detail {
+// Q(a) 2^64 for float a = |x| clamped to 14.5 (NaN passes), as described above.
+ACT_VM_INLINE float ncdf_tail_scaled(float a) {
   gauss_parts_f g = gauss_core(a);
   float D = 1.0f + a, Dl = (1.0f - D) + a;             // 1 + a = D + Dl exactly (a <= 14.5)
   float th = 1.0f / D;
@@ -1060,9 +1060,27 @@ ACT_VM_INLINE float normcdf(float x) {
   float wp = fma_acc(y, Qv, 0.5f * rho);
   float Z = fma_acc(g.s * (g.s * g.B1), fma_(wp, 0.5f, 0.25f), fma_acc(-0.5f * g.s, wp, wp));
   float W = fma_(g.s, -0.25f, Z);
-  float Qm = fma_acc(th, W, 0.5f * th) * u2f(f2u(g.te) << 23);  // Q 2^64, exact scaling
+  return fma_acc(th, W, 0.5f * th) * u2f(f2u(g.te) << 23);  // Q 2^64, exact scaling
+}
+}  // namespace detail
+
+ACT_VM_INLINE float normcdf(float x) {
+  using namespace detail;
+  float Qm = ncdf_tail_scaled(gauss_clamp(x));
   float neg = Qm * 0x1p-64f;
   float pos = fma_(-Qm, 0x1p-64f, 1.0f);
+  return sel_(x > 0.0f, pos, neg);
+}
+// x Phi(x), the exact GELU, float: x <= 0: (x Q 2^64) 2^-64, rounded once where the result is
+// normal (x Phi(x) keeps its digits where Phi(x) alone would be subnormal, x < -12.9);
+// x > 0: x - x Q in one fma.  The product takes x clamped to +-14.5 (beyond, x Q is below half
+// the smallest subnormal), so that -inf gives -0 and +inf gives inf.
+ACT_VM_INLINE float xnormcdf(float x) {
+  using namespace detail;
+  float Qm = ncdf_tail_scaled(gauss_clamp(x));
+  float xc = clamp_(x, -14.5f, 14.5f);
+  float neg = (xc * Qm) * 0x1p-64f;
+  float pos = fma_(-xc, Qm * 0x1p-64f, x);
   return sel_(x > 0.0f, pos, neg);
 }
 ACT_VM_INLINE double normcdf(double x) {
