@@ -155,14 +155,19 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
     return _Run(be, call)
 
 
+_LARGEST_COMPUTED: dict[np.dtype, float] = {}  # dtype -> the largest float of its compute precision
+
+
 def _check_params_fit(record: Activation, bound, dtype: np.dtype) -> None:
     """Float parameters must be finite in the precision x is computed in (float32 for 16- and
     32-bit input): 1e300 would reach a float32 kernel as inf and give NaN for finite x."""
-    cdt = _dtypes.compute_dtype(dtype)
-    big = float(np.finfo(cdt).max)
+    big = _LARGEST_COMPUTED.get(dtype)
+    if big is None:
+        big = _LARGEST_COMPUTED[dtype] = float(np.finfo(_dtypes.compute_dtype(dtype)).max)
     for p in record.params:
         v = bound[p.name]
         if p.type in ("float", "optional_float", "weight") and isinstance(v, float) and math.isfinite(v) and abs(v) > big:
+            cdt = _dtypes.compute_dtype(dtype)
             raise ValueError(
                 f"{record.name}(): parameter {p.name!r} = {v!r} is beyond the largest {cdt.name} ({big:.6g}), "
                 f"the precision {dtype} input is computed in"

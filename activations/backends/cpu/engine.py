@@ -44,6 +44,14 @@ DETAIL: str = ""
 
 _KIND_CODES = {Kind.ELEMENTWISE: 0, Kind.GATED: 1, Kind.ROWWISE: 2}
 _DTYPE_CODES: dict[str, int] = {"float16": 0, "bfloat16": 1, "float32": 2, "float64": 3}  # by dtype name
+_CODE_OF: dict[np.dtype, int] = {}  # by dtype (dtype.name is slow to compute per call)
+
+
+def _dtype_code(dtype: np.dtype) -> int:
+    code = _CODE_OF.get(dtype)
+    if code is None:
+        code = _CODE_OF[dtype] = _DTYPE_CODES[dtype.name]
+    return code
 
 _module: ModuleType | None = None
 _ops: dict[Kind, dict[str, int]] = {}
@@ -186,7 +194,7 @@ def _run(call: Call, x: np.ndarray, out: np.ndarray, dy: np.ndarray | None, back
             dweight = np.zeros(1 if weight is None else weight.size, np.float64)
     if x.size == 0:
         return dbias, dweight
-    mod.run(_KIND_CODES[kind], _ops[kind][call.name], _DTYPE_CODES[dtype.name], int(backward), threads(),
+    mod.run(_KIND_CODES[kind], _ops[kind][call.name], _dtype_code(dtype), int(backward), threads(),
             x, out, dy, bias, weight, where, dbias, dweight, outer, mid, inner, channels,
             p0, p1, p2, call.params.seed() & 0xFFFFFFFFFFFFFFFF)
     return dbias, dweight
