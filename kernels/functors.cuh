@@ -28,6 +28,8 @@ struct Functor {
                                            // the CPU loops compile one copy per value
   static constexpr bool nan_through = false;  // fwd(NaN) is NaN by itself: the loop can skip its NaN test
   static constexpr bool periodic = false;  // calls sin/cos (the CPU loop redoes huge arguments exactly)
+  static constexpr bool redo_in_double = true;  // a 16-bit result near a tie may be computed again in
+                                                // double (false: constants derived in compute precision)
 };
 // Functors with nothing but compares, multiplies and divisions.
 struct CheapFunctor : Functor {
@@ -81,6 +83,7 @@ struct Prelu : CheapFunctor {
 // seed + (i + 1) * golden ratio: 24 bits, exact in float.  The backward recomputes the same slope.
 struct Rrelu : CheapFunctor {
   static constexpr int choice = 2;  // training
+  static constexpr bool redo_in_double = false;  // the slope is drawn in compute precision
   template <class C> static __device__ C slope(const Ctx<C>& c) {
     if (c.p2 == C(0)) return (c.p0 + c.p1) / C(2);
     u64 z = c.seed + (u64(c.i) + 1ull) * 0x9E3779B97F4A7C15ull;
@@ -162,6 +165,7 @@ struct Sigmoid : Functor {
 // decided on x itself.
 struct HardSigmoid : CheapFunctor {
   static constexpr bool nan_through = true;
+  static constexpr bool redo_in_double = false;  // offset/slope and 1/slope in compute precision
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
     return m::min(C(1), m::max(C(0), (x + c.p1 / c.p0) / (C(1) / c.p0)));
   }
