@@ -21,7 +21,6 @@ traced computation); ``bias`` and prelu's array ``weight`` are differentiable ar
 from __future__ import annotations
 
 import functools
-import operator
 from typing import Any, NamedTuple
 
 import jax
@@ -154,13 +153,7 @@ def _float_dtype(a, what: str, name: str) -> None:
 def _normalize_axis(name: str, axis: Any, ndim: int) -> int:
     if ndim == 0:
         raise ValueError(f"{name}(): needs an array with at least one axis, got a 0-d array")
-    try:
-        ax = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"{name}(): axis must be an int, got {type(axis).__name__} {axis!r}") from None
-    if not -ndim <= ax < ndim:
-        raise ValueError(f"{name}(): axis {ax} is out of range for an array with {ndim} dimensions")
-    return ax % ndim
+    return _interface._one_axis(REGISTRY.get(name), axis, ndim)  # the front end's rule
 
 
 # -------------------------------------------------------------- custom_vjp
