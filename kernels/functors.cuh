@@ -188,7 +188,8 @@ struct Softplus : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
     const C bx = c.p0 * x;
     if (bx > c.p1) return x;
-    return (m::max(bx, C(0)) + m::log1p(m::exp(-m::abs(bx)))) / c.p0;
+    // max(x, 0) + log1p(exp(-|bx|)) / beta: (max(bx, 0) + ...) / beta overflows where bx does
+    return m::max(x, C(0)) + m::log1p(m::exp(-m::abs(bx))) / c.p0;
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
     const C bx = c.p0 * x;
@@ -204,8 +205,8 @@ struct Softsign : CheapFunctor {
     return a == m::inf<C>() ? m::copysign(C(1), x) : x / (C(1) + a);
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
-    const C d = C(1) + m::abs(x);
-    return C(1) / (d * d);
+    const C r = C(1) / (C(1) + m::abs(x));  // squared after the division: (1 + |x|)^2 overflows
+    return r * r;
   }
 };
 

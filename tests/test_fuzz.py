@@ -855,6 +855,20 @@ def test_no_overflow_below_the_largest_float(dtype, path, monkeypatch):
     assert np.all(np.isfinite(d)) and np.all((d >= 0) & (d <= 2)), d
 
 
+@pytest.mark.parametrize("path", CPU_PATHS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softplus_with_beta_near_the_largest_float(dtype, path, monkeypatch):
+    """softplus(beta=2) at 0.6 times the largest float is about x (beta x overflows, the result
+    does not); softsign' where (1 + |x|)^2 overflows is 1/x^2, not 0."""
+    use_cpu_path(path, monkeypatch)
+    big = np.finfo(dtype).max * 0.6
+    x = np.array([big, -big], dtype)
+    np.testing.assert_array_equal(activations.apply("softplus", x, beta=2.0), [big, 0.0])
+    x = np.array([np.sqrt(np.finfo(dtype).max) * 1.5], dtype)
+    d = activations.grad("softsign", x, np.ones_like(x))
+    np.testing.assert_allclose(d, (1.0 / (1.0 + float(x[0]))) ** 2, rtol=1e-6)
+
+
 def test_numba_keeps_the_dtype_of_numpy_scalars():
     ok, why = dispatch.status("numba")
     if not ok:

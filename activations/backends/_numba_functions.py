@@ -308,7 +308,7 @@ def softplus_fwd(x, p, a):
     bx = beta * x
     if bx > thr:
         return x
-    return (max(bx, ZERO) + M.log1p(M.exp(-abs(bx)))) / beta
+    return max(x, ZERO) + M.log1p(M.exp(-abs(bx))) / beta  # no overflow where beta x does
 
 
 def softplus_bwd(dy, x, p, a):
@@ -323,8 +323,8 @@ def softsign_fwd(x, p, a):
 
 
 def softsign_bwd(dy, x, p, a):
-    t = ONE + abs(x)
-    return dy / (t * t)
+    r = ONE / (ONE + abs(x))  # squared after the division: (1 + |x|)^2 overflows
+    return dy * (r * r)
 
 
 def silu_fwd(x, p, a):
