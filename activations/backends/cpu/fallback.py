@@ -269,7 +269,7 @@ ELEMENTWISE: dict[str, tuple[Callable[[Array, Params], Array], Callable[[Array, 
     "softplus": (_softplus_beta, _softplus_beta_d),
     "softsign": (
         lambda x, p: np.where(np.isinf(x), np.sign(x), x / (1.0 + np.abs(x))),
-        lambda x, p: 1.0 / (1.0 + np.abs(x)) ** 2,
+        lambda x, p: (1.0 / (1.0 + np.abs(x))) ** 2,  # squared after the division: no overflow
     ),
     "silu": (_silu, _silu_d),
     "hard_silu": (
