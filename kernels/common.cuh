@@ -70,6 +70,10 @@ template <class C> __device__ __forceinline__ C sigmoid(C x) {
   const C e = exp(x);
   return e / (C(1) + e);
 }
+#ifndef ACT_CPU_MATH
+// x sigmoid(x), silu (the CPU engine's float version rounds once where sigmoid(x) is subnormal)
+template <class C> __device__ __forceinline__ C xsigmoid(C x) { return xmul(x, sigmoid(x)); }
+#endif
 }  // namespace m
 
 // --------------------------------------------------------------- storage

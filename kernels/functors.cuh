@@ -212,7 +212,7 @@ struct Softsign : CheapFunctor {
 
 // silu: x sigmoid(x);  s (1 + x (1 - s)) = s + x s sigmoid(-x).
 struct Silu : Functor {
-  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::xmul(x, m::sigmoid(x)); }
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::xsigmoid(x); }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
     const C s = m::sigmoid(x);
     return s + m::xmul(x, s * m::sigmoid(-x));

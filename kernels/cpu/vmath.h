@@ -752,24 +752,44 @@ ACT_VM_INLINE double log_kernel(double f, double s, double e, double extra) {
 // float: k = rint(x/ln2), r = x - k ln2 (Cody-Waite, k*LN2_HI exact), exp(r) = 1 + r + r^2/2
 // + r^3 P(r) by Horner (EXP_F32, |r| <= 0.347), times 2^k as two factors (subnormal results
 // rounded once).
-ACT_VM_INLINE float exp(float x) {
-  using namespace detail;
-  float xc = clamp_(x, -104.0f, 88.8f);
-  float t = fma_(xc, LOG2E_F32, 0x1.8p23f);
+namespace detail {
+// exp(xc) = y 2^k for float xc in [-150, 88.8]: returns y; t holds k (t = 0x1.8p23 + k).
+ACT_VM_INLINE float exp_core_f(float xc, float& t) {
+  t = fma_(xc, LOG2E_F32, 0x1.8p23f);
   float kf = t - 0x1.8p23f;
   float r = fma_(kf, -LN2_F32_HI, xc);  // exact
   r = fma_(kf, -LN2_F32_LO, r);
   float p = fma_(horner(EXP_F32, r), r, 0.5f);
 #ifdef __FMA__
-  float y = fma_(fma_(p, r, 1.0f), r, 1.0f);  // max 0.91 ulp
+  return fma_(fma_(p, r, 1.0f), r, 1.0f);  // max 0.91 ulp
 #else
   // Without FMA the last Horner steps round twice each (1.17 ulp): sum 1 + r exactly instead.
   float one_r = 1.0f + r;
-  float y = one_r + (((1.0f - one_r) + r) + (r * r) * p);
+  return one_r + (((1.0f - one_r) + r) + (r * r) * p);
 #endif
+}
+}  // namespace detail
+
+ACT_VM_INLINE float exp(float x) {
+  using namespace detail;
+  float t;
+  float y = exp_core_f(clamp_(x, -104.0f, 88.8f), t);
   float s1, s2;
   scale2(t, s1, s2);
   return (y * s1) * s2;
+}
+// x sigmoid(x) (silu), float: e = exp(-|x|) as y 2^k; x < 0: x (e / (1 + e)) formed with e 2^64
+// (exact scaling) and scaled back last, rounded once where exp(x) alone would be subnormal
+// (x < -87.3); x >= 0: x / (1 + e).  Below -112 (and -inf) 0, as x sigmoid(x) rounds there.
+ACT_VM_INLINE float xsigmoid(float x) {
+  using namespace detail;
+  float t;
+  float y = exp_core_f(sel_(abs_(x) > 112.0f, -112.0f, -abs_(x)), t);  // NaN passes
+  float es = y * u2f((f2u(t) - 0x4B400000u + 64u + 127u) << 23);  // e 2^64: k + 64 >= -98
+  float e = es * 0x1p-64f;
+  float neg = (x * (es / (1.0f + e))) * 0x1p-64f;  // x sigmoid(x) 2^64, sigmoid(x) 2^64 normal
+  float pos = x / (1.0f + e);
+  return sel_(x < -112.0f, 0.0f, sel_(x < 0.0f, neg, pos));  // below -112: x e^x < 2^-151
 }
 ACT_VM_INLINE double exp(double x) {
   using namespace detail;
