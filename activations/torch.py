@@ -132,6 +132,14 @@ def _fresh(result: Tensor, *inputs: Optional[Tensor]) -> Tensor:
     return result
 
 
+def _call_params(params: str, weight: Optional[Tensor]) -> dict:
+    """The keyword parameters of one op call: the encoded scalars, and prelu's weight tensor."""
+    kw = dict(_decode(params))
+    if weight is not None:
+        kw["weight"] = _plain(weight)
+    return kw
+
+
 @torch.library.custom_op("activations::apply", mutates_args=())
 def _apply_op(
     x: Tensor,
@@ -142,9 +150,7 @@ def _apply_op(
     axis: int,
     params: str,
 ) -> Tensor:
-    kw = dict(_decode(params))
-    if weight is not None:
-        kw["weight"] = _plain(weight)
+    kw = _call_params(params, weight)
     y = _interface.apply(name, _plain(x), bias=_plain(bias), axis=axis, where=where, **kw)
     return _fresh(y, x)
 
@@ -166,9 +172,7 @@ def _grad_op(
     axis: int,
     params: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    kw = dict(_decode(params))
-    if weight is not None:
-        kw["weight"] = _plain(weight)
+    kw = _call_params(params, weight)
     if dy.dtype != x.dtype:
         dy = dy.to(x.dtype)
     got = _interface.grad(name, _plain(x), _plain(dy), bias=_plain(bias), axis=axis, where=where, **kw)

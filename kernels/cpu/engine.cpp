@@ -28,7 +28,6 @@
 
 namespace act {
 namespace m {
-
 // See prelude.h: the same values as common.cuh's sigmoid (1 / (1 + e) or e / (1 + e)), with one
 // exp and one division.
 template <class C> __forceinline__ C sigmoid_one_exp(C x) {
@@ -1223,12 +1222,10 @@ template <class D> struct Rowwise {
       C* res = yb + q * n;
       RowMath<C>::backward(op, res, d + q * n, kq, res, zb + q * n, n);
       if (acc != nullptr) {
-        if (inner == 1 && ch == n) {  // the row is the bias's axis
+        if (inner == 1 && ch == n) {  // the row is the bias's axis: one sum per element
 #pragma omp simd
           for (i64 k = 0; k < n; ++k) acc[k] += double(res[k]);
-        } else if (inner == 1) {  // a row over another axis, the axes after it of length 1
-          for (i64 k = 0; k < n; ++k) acc[k % ch] += double(res[k]);
-        } else {
+        } else {  // the row runs along another axis: one bias value for the whole row
           acc[(i + q) % ch] += sum_fixed(res, n);
         }
       }
