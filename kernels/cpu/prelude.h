@@ -65,14 +65,6 @@ ACT_CPU_MATH_1(erfc)
 ACT_CPU_MATH_1(normcdf)
 ACT_CPU_MATH_1(gauss)
 #undef ACT_CPU_MATH_1
-// x sigmoid(x) (silu): float rounds once from a scaled product (vmath.h); double as x sigmoid(x)
-inline __attribute__((always_inline)) float sigmoid(float x);
-inline __attribute__((always_inline)) double sigmoid(double x);
-static inline __attribute__((always_inline)) float xsigmoid(float x) { return ::act::vm::xsigmoid(x); }
-static inline __attribute__((always_inline)) double xsigmoid(double x) {
-  const double s = sigmoid(x);
-  return s == 0.0 ? 0.0 : x * s;
-}
 // x Phi(x) (the exact GELU): float rounds once from a scaled product (vmath.h); double as x Phi(x)
 static inline __attribute__((always_inline)) float xnormcdf(float x) { return ::act::vm::xnormcdf(x); }
 static inline __attribute__((always_inline)) double xnormcdf(double x) {
@@ -105,6 +97,12 @@ inline __attribute__((always_inline)) double hypot(double a, double b) { return 
 // for bit the template's (tests/test_cpu_engine.py compares them).
 inline __attribute__((always_inline)) float sigmoid(float x);
 inline __attribute__((always_inline)) double sigmoid(double x);
+// x sigmoid(x) (silu): float rounds once from a scaled product (vmath.h); double as x sigmoid(x)
+static inline __attribute__((always_inline)) float xsigmoid(float x) { return ::act::vm::xsigmoid(x); }
+static inline __attribute__((always_inline)) double xsigmoid(double x) {
+  const double s = sigmoid(x);
+  return s == 0.0 ? 0.0 : x * s;
+}
 }  // namespace m
 }  // namespace act
 
