@@ -96,7 +96,7 @@ def test_unknown_module_fails(capsys):
 def test_every_kernel_compiles_without_spills(tmp_path, capsys):
     """The CI gate: all modules, every dtype, sm_80 and sm_90."""
     out = tmp_path / "kernels.json"
-    rc = ck.run(_args(json=str(out), summary=True))
+    rc = ck.run(_args(json=str(out), summary=True, no_model=True))
     text = capsys.readouterr().out
     data = json.loads(out.read_text())
     assert rc == 0, text[-3000:] + "\n".join(data["errors"])
@@ -106,3 +106,114 @@ def test_every_kernel_compiles_without_spills(tmp_path, capsys):
     assert data["summary"]["spilling_kernels"] == [] and data["errors"] == []
     assert all(k["registers"] > 0 for k in data["kernels"])
     assert "spills: none" in text
+
+
+# ------------------------------------------------------------ the performance model
+from activations.cli import _perf_model as pm  # noqa: E402
+
+#: a loop (0x30..0x140) with a divergent branch (both sides count), a branch on a kernel argument
+#: (uniform: the cheaper side counts) and a slow-path CALL stub (not counted)
+SYNTHETIC_SASS = """
+        /*0000*/                   S2R R0, SR_TID.X ;
+        /*0010*/                   LDC R2, c[0x0][0x210] ;
+        /*0020*/                   ISETP.NE.AND P1, PT, R2, RZ, PT ;
+        /*0030*/                   LDG.E.128 R4, desc[UR4][R8.64] ;
+        /*0040*/                   FSETP.GT.AND P0, PT, R4, RZ, PT ;
+        /*0050*/               @P0 BRA 0x80 ;
+        /*0060*/                   FMUL R4, R4, R4 ;
+        /*0070*/                   FMUL R4, R4, R4 ;
+        /*0080*/              @!P1 BRA 0xc0 ;
+        /*0090*/                   FADD R4, R4, R2 ;
+        /*00a0*/                   FADD R4, R4, R2 ;
+        /*00b0*/                   FADD R4, R4, R2 ;
+        /*00c0*/                   FCHK P2, R4, R5 ;
+        /*00d0*/              @!P2 BRA 0x100 ;
+        /*00e0*/                   CALL.REL.NOINC 0x200 ;
+        /*00f0*/                   BRA 0x100 ;
+        /*0100*/                   MUFU.EX2 R4, R4 ;
+        /*0110*/                   STG.E.128 desc[UR4][R10.64], R4 ;
+        /*0120*/                   IADD3 R8, R8, 0x10, RZ ;
+        /*0130*/                   ISETP.GE.AND P3, PT, R8, R3, PT ;
+        /*0140*/              @!P3 BRA 0x30 ;
+        /*0150*/                   EXIT ;
+        /*0160*/                   BRA 0x160 ;
+        /*0200*/                   RET.REL.NODEC R20 0x0 ;
+"""
+
+
+def test_model_counts_the_common_path_of_the_main_loop():
+    (loop,) = pm.element_loops(SYNTHETIC_SASS)
+    # 0x30-0x80 (6) + 0xc0, 0xd0 + 0x100-0x140 (5): the uniform FADDs and the CALL stub are out
+    assert (loop.count, loop.sfu, loop.global_bytes, loop.wide) == (13, 1, 16, True)
+    shape = pm.KernelShape("elementwise", 4, arrays=1, moved_bytes=8, useful_bytes=8, threads=256)
+    p = pm.predict(SYNTHETIC_SASS, shape, registers=32)
+    assert p.instructions_per_element == 13 / 4 and p.sfu_per_element == 1 / 4
+    assert p.resident_threads == 2048 and p.loads_in_flight_bytes_per_sm == 16 * 2048
+    assert p.predicted_h100_fraction == 1.0 and p.bound == "memory" and p.vector_loads
+
+
+def test_model_a_varying_branch_counts_both_sides():
+    # the bias test on a loaded value instead of a kernel argument: the FADDs now count
+    sass = SYNTHETIC_SASS.replace("LDC R2, c[0x0][0x210]", "LDG.E R2, desc[UR4][R12.64]")
+    (loop,) = pm.element_loops(sass)
+    assert loop.count == 16
+
+
+def test_model_bounds():
+    bw = pm.copy_bytes_per_clock()
+    assert 12.0 < bw < 12.8  # 3.0 TB/s over 132 SMs at 1.83 GHz
+    shape = pm.KernelShape("elementwise", 2, arrays=1, moved_bytes=4, useful_bytes=4, threads=256)
+    # 128 issue slots a clock: a bf16 forward at copy speed has bw / 4 elements a clock
+    budget = 128 / (bw / 4)
+    p = pm.predict(SYNTHETIC_SASS, shape, registers=32)
+    assert p.instructions_per_element == 13 / 8 < budget and p.predicted_h100_fraction == 1.0
+    # a kernel moving a quarter byte per element would be issue-bound: 128 / 3.25 elements a clock
+    tiny = pm.KernelShape("elementwise", 4, arrays=1, moved_bytes=0.25, useful_bytes=0.25, threads=256)
+    p = pm.predict(SYNTHETIC_SASS, tiny, registers=32)
+    assert p.bound == "issue" and p.predicted_h100_fraction == pytest.approx(128 / 3.25 * 0.25 / bw)
+    # few threads, 16 bytes each: too few loads in flight to cover the DRAM latency
+    p = pm.predict(SYNTHETIC_SASS, shape, registers=255)
+    assert p.resident_threads == 256 and p.bound == "latency"
+    assert p.predicted_h100_fraction == pytest.approx(256 * 16 / pm.H100["in_flight_needed"])
+
+
+def test_resident_threads():
+    assert pm.resident_threads(64, 256, 0) == 1024  # 64 K registers / (64 x 256)
+    assert pm.resident_threads(32, 256, 0) == 2048
+    assert pm.resident_threads(40, 256, 0) == 1536  # 40 x 32 = 1280 per warp: 6 blocks of 8 warps
+    assert pm.resident_threads(16, 512, 64 * 1024) == 1536  # 3 blocks of 64 KiB + 1 KiB reserved
+    assert pm.resident_threads(16, 1024, 0) == 2048
+
+
+#: the representative subset the model is held to in CI (one cuobjdump per module: about 1 s each)
+MODEL_MODULES = ["relu", "gelu", "silu", "swiglu", "softmax_block_bf16", "softmax_block_f32", "softmax_long_bf16",
+                 "softmax_long_f32", "softmax_warp32x32_bf16", "softmax_warp32x32_f32"]
+
+
+@pytest.fixture(scope="module")
+def modelled(tmp_path_factory):
+    if ck.cuobjdump() is None:
+        pytest.skip("cuobjdump is not installed")
+    out = tmp_path_factory.mktemp("model")
+    args = _args(only=MODEL_MODULES, dtype=["bf16", "f32"], arch=["sm_90"], json=str(out / "k.json"),
+                 sass_dir=str(out / "sass"), summary=True)
+    assert ck.run(args) == 0
+    data = json.loads((out / "k.json").read_text())
+    return {k["kernel"]: k["model"] for k in data["kernels"] if k["model"]}, out / "sass"
+
+
+def test_model_json_and_sass_dir(modelled):
+    models, sass_dir = modelled
+    assert len(models) == 2 * 2 * (4 + 3)  # dtypes x fwd/bwd x (4 elementwise/gated, 3 row-wise paths)
+    for kernel, m in models.items():
+        assert (sass_dir / f"{kernel}.sass").is_file()
+        assert {"instructions_per_element", "loads_in_flight_bytes_per_sm", "occupancy",
+                "predicted_h100_fraction"} <= set(m)
+        assert 0 < m["predicted_h100_fraction"] <= 1 and 0 < m["occupancy"] <= 1
+
+
+def test_model_elementwise_main_loops_load_128_bits(modelled):
+    models, _ = modelled
+    for kernel, m in models.items():
+        if "softmax" not in kernel:
+            assert m["vector_loads"], kernel

@@ -38,6 +38,8 @@ COLUMN_THREADS = 128
 COLUMN_MIN_INNER = 32
 #: shared memory the block-path kernels declare statically (reduction scratch), kept free
 STATIC_SHARED_RESERVE = 1024
+#: global reads of a row (x, and dy in the backward) per path where more than one (the perf model)
+ROW_GLOBAL_READS = {"long": 2}
 
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
@@ -117,6 +119,11 @@ def _kernel_floats(call: Call, dtype: np.dtype) -> tuple:
     floats += [0.0] * (3 - len(floats))
     scalar = _compute_scalar(dtype)
     return tuple(scalar(v) for v in floats)
+
+
+def row_cache_bytes(dtype: np.dtype) -> int:
+    """Bytes per element of a row cached in shared memory by the block path."""
+    return 8 if _dtypes.short_name(dtype) == "f64" else 4
 
 
 # ------------------------------------------------------------ path tables

@@ -22,6 +22,8 @@ from typing import Callable
 HELP = "compile every GPU kernel for sm_80/sm_90 without a GPU: registers, spills, shared memory"
 
 DEFAULT_ARCHS = ("sm_80", "sm_90")
+#: the architecture of the performance model (an H100)
+MODEL_ARCH = "sm_90"
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Options:
     dtypes: tuple[str, ...] = ()  # dtype short names; empty: all
     jobs: int = 1
     sass: bool = False  # also disassemble and check the 128-bit vector loads
+    sass_dir: str | None = None  # write each kernel's SASS (sm_90, else the first arch) here
+    model: bool = False  # the static performance model (needs the SASS of MODEL_ARCH)
 
 
 @dataclass
@@ -44,6 +48,7 @@ class KernelReport:
     spill_loads: int = 0
     stack: int = 0  # bytes of stack frame (local arrays, the slow path of sin/cos): not a spill
     shared: int = 0  # bytes of static shared memory (dynamic shared memory is sized at launch)
+    model: dict | None = None  # the static performance model (MODEL_ARCH only; _perf_model)
 
     @property
     def spills(self) -> bool:
@@ -65,7 +70,7 @@ def add_arguments(parser) -> None:
                         help="target architectures (default: sm_80 sm_90)")
     parser.add_argument("--json", metavar="PATH", help="also write every kernel's report as JSON")
     parser.add_argument("--only", nargs="+", default=[], metavar="NAME",
-                        help="only these kernel modules (activation names, or colsum)")
+                        help="only these kernel modules (activation names, colsum, or module keys: softmax_block_bf16)")
     parser.add_argument("--dtype", nargs="+", default=[], choices=("f16", "bf16", "f32", "f64"), metavar="DT",
                         help="only these dtypes (f16 bf16 f32 f64)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel compiler processes")
@@ -73,11 +78,18 @@ def add_arguments(parser) -> None:
                         help="only these kernel families (default: all)")
     parser.add_argument("--sass", action="store_true",
                         help="disassemble (cuobjdump) and check that elementwise kernels use 128-bit loads/stores")
+    parser.add_argument("--sass-dir", metavar="DIR", help="write each kernel's SASS (sm_90) to DIR/<entry>.sass")
+    parser.add_argument("--model", action="store_true",
+                        help="print the static H100 performance model per kernel (in --json unless --no-model)")
+    parser.add_argument("--no-model", action="store_true",
+                        help="leave the model out of --json (it disassembles every module: about 1 s each)")
     parser.add_argument("--summary", action="store_true", help="one line per module instead of one per kernel")
 
 
 def run(args) -> int:
-    opts = Options(tuple(args.arch), tuple(args.only), tuple(args.dtype), max(1, args.jobs), args.sass)
+    model = bool(getattr(args, "model", False) or args.json) and not getattr(args, "no_model", False)
+    opts = Options(tuple(args.arch), tuple(args.only), tuple(args.dtype), max(1, args.jobs), args.sass,
+                   getattr(args, "sass_dir", None), model)
     start = time.perf_counter()
     result = CheckResult()
     for name, checker in CHECKERS.items():
@@ -89,6 +101,9 @@ def run(args) -> int:
         result.notes += [f"{name}: {n}" for n in part.notes]
     seconds = time.perf_counter() - start
     print_table(result, opts.archs, summary=args.summary)
+    if getattr(args, "model", False):
+        print()
+        print_model(result)
     summary = summarize(result, opts.archs, seconds)
     print()
     print(summary["text"])
@@ -143,6 +158,21 @@ def _worse(a: KernelReport | None, b: KernelReport) -> KernelReport:
     return KernelReport(a.checker, a.module, a.module, a.arch, max(a.registers, b.registers),
                         a.spill_stores + b.spill_stores, a.spill_loads + b.spill_loads, max(a.stack, b.stack),
                         max(a.shared, b.shared))
+
+
+def print_model(result: CheckResult) -> None:
+    rows = [k for k in result.kernels if k.model]
+    if not rows:
+        print("performance model: no modelled kernel selected")
+        return
+    width = max(len(k.kernel) for k in rows)
+    print(f"{'kernel (H100 model, ' + MODEL_ARCH + ')':<{width}}  instr/elem  sfu/elem  in-flight/SM  occupancy  "
+          "predicted  bound")
+    for k in rows:
+        m = k.model
+        print(f"{k.kernel:<{width}}  {m['instructions_per_element']:>10.1f}  {m['sfu_per_element']:>8.2f}  "
+              f"{m['loads_in_flight_bytes_per_sm'] // 1024:>10} KB  {m['occupancy']:>9.2f}  "
+              f"{m['predicted_h100_fraction']:>8.0%}  {m['bound']}")
 
 
 # ------------------------------------------------------------ ptxas logs
@@ -210,10 +240,19 @@ def _check_nvrtc(nvrtc, err) -> None:
         raise RuntimeError(f"NVRTC: {err.name}")
 
 
-def _cuda_job(job: tuple) -> tuple[str, str, bool, str, bytes]:
-    module, arch, keep_cubin = job
+def _cuda_job(job: tuple) -> tuple[str, str, bool, str, dict | str | None]:
+    """Compile one module for one architecture; with ``want_sass``, also disassemble it in the same
+    worker (cuobjdump takes about a second a module): (key, arch, ok, log, SASS per function, or
+    the reason there is none, or None)."""
+    module, arch, want_sass = job
     ok, log, cubin = compile_cuda(module.source(), arch, f"{module.key}.cu")
-    return module.key, arch, ok, log, cubin if keep_cubin else b""
+    sass: dict | str | None = None
+    if ok and want_sass:
+        try:
+            sass = sass_functions(cubin)
+        except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+            sass = str(exc)
+    return module.key, arch, ok, log, sass
 
 
 def check_cuda_c(opts: Options) -> CheckResult:
@@ -231,24 +270,55 @@ def check_cuda_c(opts: Options) -> CheckResult:
     if not _cuda_source.cuda_include_dirs():
         result.errors.append("CUDA headers (cuda_fp16.h) not found; pip install nvidia-cuda-runtime")
         return result
-    modules = [m for m in _cuda_source.all_modules(opts.dtypes or _cuda_source.KERNEL_DTYPES)
-               if not opts.only or m.name in opts.only]
-    unknown = set(opts.only) - set(_cuda_source.module_names())
+    every = _cuda_source.all_modules(opts.dtypes or _cuda_source.KERNEL_DTYPES)
+    modules = [m for m in every if not opts.only or m.name in opts.only or m.key in opts.only]
+    unknown = set(opts.only) - set(_cuda_source.module_names()) - {m.key for m in every}
     if unknown:
         result.errors.append(f"unknown module(s): {', '.join(sorted(unknown))}")
     vector_kinds = ("elementwise", "gated")
-    jobs = [(m, arch, opts.sass and arch == opts.archs[0] and m.kind in vector_kinds)
+    sass_arch = MODEL_ARCH if MODEL_ARCH in opts.archs else opts.archs[0]
+    want_sass = opts.model or opts.sass_dir
+    jobs = [(m, arch, arch == sass_arch and ((opts.sass and m.kind in vector_kinds) or bool(want_sass)))
             for m in modules for arch in opts.archs]
-    for key, arch, ok, log, cubin in _map(_cuda_job, jobs, opts.jobs):
+    by_key = {m.key: m for m in modules}
+    if opts.model and MODEL_ARCH not in opts.archs:
+        result.notes.append(f"performance model: {MODEL_ARCH} not in --arch, not modelled")
+    for key, arch, ok, log, functions in _map(_cuda_job, jobs, opts.jobs):
         if not ok:
             result.errors.append(f"{key} for {arch} does not compile:\n{log.strip()}")
             continue
-        result.kernels += parse_ptxas_log(log, "cuda-c", key)
-        if cubin:
-            result.errors += check_vector_sass(cubin, key)
-    if opts.sass and not any(j[2] for j in jobs):
+        reports = parse_ptxas_log(log, "cuda-c", key)
+        result.kernels += reports
+        if functions is None:
+            continue
+        if isinstance(functions, str):
+            result.errors.append(f"{key}: no SASS ({functions})")
+            continue
+        if opts.sass and by_key[key].kind in vector_kinds:
+            result.errors += check_vector_sass(functions, key)
+        if opts.sass_dir:
+            Path(opts.sass_dir).mkdir(parents=True, exist_ok=True)
+            for fn, text in functions.items():
+                (Path(opts.sass_dir) / f"{fn}.sass").write_text(text)
+        if opts.model and arch == MODEL_ARCH:
+            _add_model(by_key[key], reports, functions)
+    if opts.sass and not any(j[2] for j in jobs if j[0].kind in vector_kinds):
         result.notes.append("no elementwise or gated module selected: SASS not checked")
     return result
+
+
+def _add_model(module, reports: list[KernelReport], functions: dict[str, str]) -> None:
+    from . import _perf_model
+
+    for rep in reports:
+        shape = _perf_model.kernel_shape(module, rep.kernel)
+        sass = functions.get(rep.kernel)
+        if shape is None or sass is None:
+            continue
+        pred = _perf_model.predict(sass, shape, rep.registers, rep.shared)
+        if pred is not None:
+            rep.model = {**pred.as_dict(), "threads_per_block": shape.threads, "dynamic_shared": shape.shared,
+                         "modelled_at": shape.point or "large n"}
 
 
 def _map(fn, jobs: list, workers: int) -> list:
@@ -273,7 +343,21 @@ def cuobjdump() -> str | None:
         pass
     import shutil
 
-    return shutil.which("cuobjdump")
+    found = shutil.which("cuobjdump")
+    if found:
+        return found
+    # Triton's wheel ships cuobjdump and nvdisasm (CUDA 13.1) next to its ptxas
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("triton")
+        if spec and spec.origin:
+            tool = Path(spec.origin).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+            if tool.is_file():
+                return str(tool)
+    except (ImportError, ValueError):
+        pass
+    return None
 
 
 def sass_functions(cubin: bytes) -> dict[str, str]:
@@ -290,12 +374,13 @@ def sass_functions(cubin: bytes) -> dict[str, str]:
     return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
 
-def check_vector_sass(cubin: bytes, module: str) -> list[str]:
+def check_vector_sass(functions: dict[str, str] | bytes, module: str) -> list[str]:
     """Every elementwise/gated kernel must contain the 16-byte path: LDG.E.128 and STG.E.128."""
-    try:
-        functions = sass_functions(cubin)
-    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
-        return [f"{module}: SASS check impossible ({exc})"]
+    if isinstance(functions, bytes):
+        try:
+            functions = sass_functions(functions)
+        except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+            return [f"{module}: SASS check impossible ({exc})"]
     errors = [f"{module}: {fn} has no {op} (the 16-byte vector path is missing)"
               for fn, sass in functions.items() for op in ("LDG.E.128", "STG.E.128") if op not in sass]
     return errors or ([] if functions else [f"{module}: cuobjdump found no functions"])
