@@ -18,8 +18,15 @@ SELU_SCALE = 1.0507009873554804934193349852946
 # tanh-GELU constants: sqrt(2/pi) and the cubic coefficient (Hendrycks & Gimpel 2016).
 GELU_K0 = 0.7978845608028654
 GELU_K1 = 0.044715
-# Taylor coefficients of x - tanh(x) = x^3 * sum c_k x^(2k), k = 0..8: backends use them for
-# |x| < 0.25, where the subtraction would cancel (truncation error < 1e-16).
+# x - tanh(x) = x^3 N(x^2) / D(x^2) for |x| < TANH_SHRINK_RATIONAL_END, where the subtraction
+# would cancel: the 9-level convergent of Lambert's continued fraction x^3 / (x^2 + 3 + x^2 / (5 +
+# x^2 / (7 + ...))) (positive coefficients, highest power first; relative error < 5e-19 there).
+# kernels/functors.cuh uses the same in double and the 5-level one in float.
+TANH_SHRINK_RATIONAL_END = 1.05
+TANH_SHRINK_N = (1.0, 1430.0, 289575.0, 16081065.0, 218243025.0)
+TANH_SHRINK_D = (1.0, 1485.0, 315315.0, 18918900.0, 310134825.0, 654729075.0)
+# Taylor coefficients of x - tanh(x) = x^3 * sum c_k x^(2k), k = 0..8 (truncation error < 1e-16
+# for |x| < 0.2).
 TANH_SHRINK_SERIES = (
     1.0 / 3.0,
     -2.0 / 15.0,

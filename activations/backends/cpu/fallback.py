@@ -30,7 +30,7 @@ import numpy as np
 from scipy import special
 
 from ... import _dtypes
-from ...catalogue import GELU_K0, GELU_K1, SELU_ALPHA, SELU_SCALE, TANH_SHRINK_SERIES
+from ...catalogue import GELU_K0, GELU_K1, SELU_ALPHA, SELU_SCALE, TANH_SHRINK_D, TANH_SHRINK_N, TANH_SHRINK_RATIONAL_END
 from ...registry import Kind
 from .. import Call, Grads
 
@@ -122,8 +122,11 @@ def _silu(x, p=None):
 
 
 def _silu_d(x, p=None):
+    # s (1 + x (1 - s)); for x < 0 the factor as (1 + x) - x s (exact or small terms near the
+    # zero at -1.28), for x >= 0 with 1 - s = sigmoid(-x)
     s = _sigmoid(x)
-    return s + _mul0(x, s * _sigmoid(-x))  # s (1 + x (1 - s)), 1 - s without cancellation
+    q = np.where(x < 0, (1.0 + x) - _mul0(x, s), 1.0 + _mul0(x, _sigmoid(-x)))
+    return _mul0(q, s)
 
 
 def _gelu(x, p):
@@ -171,12 +174,17 @@ def _softplus_beta_d(x, p):
 
 
 def _tanh_shrink(x, p):
-    # x - tanh(x) cancels near 0: there its Taylor series x^3 sum c_k x^(2k)
+    # x - tanh(x) cancels near 0: there x^3 N(x^2) / D(x^2) (catalogue.TANH_SHRINK_N, _D)
     x2 = x * x
-    acc = np.zeros_like(x)
-    for c in TANH_SHRINK_SERIES[::-1]:
-        acc = acc * x2 + c
-    return np.where(np.abs(x) < 0.25, acc * x2 * x, x - np.tanh(x))
+    n = np.zeros_like(x)
+    for c in TANH_SHRINK_N:
+        n = n * x2 + c
+    d = np.zeros_like(x)
+    for c in TANH_SHRINK_D:
+        d = d * x2 + c
+    with np.errstate(over="ignore", invalid="ignore"):
+        near = x * x2 * (n / d)
+    return np.where(np.abs(x) < TANH_SHRINK_RATIONAL_END, near, x - np.tanh(x))
 
 
 def _squareplus(x, p):
