@@ -55,7 +55,7 @@ template <class F, class T> struct ElementwiseForward : ElementwiseInput<F, T> {
 #pragma unroll
     for (int k = 0; k < N; ++k) {
       const C z = this->input(in.v[k], i0 + k, ch, c);
-      out.v[k] = store<T>(m::isnan(z) ? z : F::fwd(z, c));
+      out.v[k] = store_fwd<F, T>(m::isnan(z) ? z : F::fwd(z, c), z, c);
       if (++ch == this->channels) ch = 0;
     }
     *reinterpret_cast<Pack<T, N>*>(y + i0) = out;
@@ -90,7 +90,7 @@ template <class F, class T> struct ElementwiseBackward : ElementwiseInput<F, T> 
       } else {
         r = d * F::bwd(z, c);
       }
-      out.v[k] = store<T>(r);
+      out.v[k] = store_bwd<F, T>(r, z, d, c);
       if (dz != nullptr) dz[i0 + k] = r;
       if constexpr (F::weighted) {
         if (dweight != nullptr) dweight[i0 + k] = m::isnan(z) ? z : F::dweight(z, d, c);

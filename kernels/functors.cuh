@@ -36,6 +36,54 @@ struct CheapFunctor : Functor {
   static constexpr bool heavy = false;
 };
 
+// ------------------------------------------------------------- 16-bit stores
+// 16-bit dtypes compute in float and round once on store, but a float result a few ulps off can
+// round to the wrong 16-bit neighbour where the exact value is near a tie.  store_once finds the
+// results within 16 float ulps of a rounding boundary of T (rare: about 0.4% of float16 results,
+// a branch off the common path) and takes redo() instead: f again in double, rounded to float
+// with round-to-odd and then to T, i.e. the exact value rounded once (as the CPU engine's
+// Core::round_once).  Only functors with redo_in_double (not prelu: its slope is a float).
+
+// double -> float rounded to odd: rounding that float again to a narrower type rounds once.
+__device__ __forceinline__ float to_float_odd(double e) {
+  float f = float(e);
+  if (double(f) == e || f != f) return f;
+  int b = __float_as_int(f);
+  if (m::abs(double(f)) > m::abs(e)) b -= 1;  // rounded away from zero: step back toward it
+  return __int_as_float(b | 1);
+}
+template <class C> __device__ __forceinline__ Ctx<double> widen(const Ctx<C>& c) {
+  return {double(c.p0), double(c.p1), double(c.p2), double(c.w), c.seed, c.i};
+}
+template <class F, class T, class Redo> __device__ __forceinline__ T store_once(compute_t<T> r, const Redo& redo) {
+  if constexpr (sizeof(T) == 2 && F::redo_in_double && !F::weighted) {
+    const float delta = m::abs(r) * 0x1p-19f + 0x1p-60f;
+    if (r == r && load(store<T>(r - delta)) != load(store<T>(r + delta))) r = to_float_odd(redo());
+  }
+  return store<T>(r);
+}
+// r = f(z), or dy f'(z) (f'(f(z)) for from_y), of an elementwise functor, stored as T
+template <class F, class T, class C> __device__ __forceinline__ T store_fwd(C r, C z, const Ctx<C>& c) {
+  return store_once<F, T>(r, [&] { return F::fwd(double(z), widen(c)); });
+}
+template <class F, class T, class C> __device__ __forceinline__ T store_bwd(C r, C z, C dy, const Ctx<C>& c) {
+  return store_once<F, T>(r, [&] {
+    const Ctx<double> w = widen(c);
+    return double(dy) * F::bwd(F::from_y ? F::fwd(double(z), w) : double(z), w);
+  });
+}
+// r = f(a, b) of a gated functor, or dy times its derivative by a (B = 0) or b (B = 1)
+template <class F, class T, class C> __device__ __forceinline__ T store_gated_fwd(C r, C a, C b, const Ctx<C>& c) {
+  return store_once<F, T>(r, [&] { return F::fwd(double(a), double(b), widen(c)); });
+}
+template <class F, class T, int B, class C>
+__device__ __forceinline__ T store_gated_bwd(C r, C a, C b, C dy, const Ctx<C>& c) {
+  return store_once<F, T>(r, [&] {
+    const Pair<double> g = F::grad(double(a), double(b), widen(c));
+    return double(dy) * (B == 0 ? g.a : g.b);
+  });
+}
+
 namespace fn {
 
 // relu(negative_slope=p0, max_value=p1 (+inf: none), threshold=p2), Keras 3 semantics.

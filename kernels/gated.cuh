@@ -40,7 +40,8 @@ template <class F, class T> struct GatedForward : GatedInput<T> {
 #pragma unroll
     for (int k = 0; k < N; ++k) {
       const C a = this->input(pa.v[k], cha), b = this->input(pb.v[k], chb);
-      out.v[k] = store<T>((m::isnan(a) || m::isnan(b)) ? a + b : F::fwd(a, b, this->ctx));
+      out.v[k] = store_gated_fwd<F, T>((m::isnan(a) || m::isnan(b)) ? a + b : F::fwd(a, b, this->ctx), a, b,
+                                        this->ctx);
     }
     *reinterpret_cast<Pack<T, N>*>(y + t0) = out;
   }
@@ -68,8 +69,8 @@ template <class F, class T> struct GatedBackward : GatedInput<T> {
         const Pair<C> p = F::grad(a, b, this->ctx);
         g2 = {d * p.a, d * p.b};
       }
-      da.v[k] = store<T>(g2.a);
-      db.v[k] = store<T>(g2.b);
+      da.v[k] = store_gated_bwd<F, T, 0>(g2.a, a, b, d, this->ctx);
+      db.v[k] = store_gated_bwd<F, T, 1>(g2.b, a, b, d, this->ctx);
       if (dz != nullptr) {
         dz[a0 + k] = g2.a;
         dz[b0 + k] = g2.b;

@@ -1,5 +1,6 @@
 """Every element-wise activation, forward and backward, at all 65,536 float16 and all 65,536
-bfloat16 inputs, on the CPU engine and the NumPy fallback: the result is the exact value rounded once to the dtype (the
+bfloat16 inputs, on the CPU engine, the NumPy fallback and the CUDA C kernels (through the host
+harness): the result is the exact value rounded once to the dtype (the
 nearest representable value; either neighbour where the exact value is a tie).
 
 The exact value is the float64 oracle of tests/reference.py, rounded to the 16-bit type here
@@ -11,6 +12,8 @@ hard_sigmoid; rrelu is left out (its float32 slope times x rounds twice on the w
 and the oracle draws the slope in float64).  Zeros compare equal whatever their sign.
 """
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
@@ -55,25 +58,50 @@ def neighbours_of_ties(v: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("name", NAMES)
 def test_correctly_rounded(name, dtype, direction, path, monkeypatch):
     use_cpu_path(path, monkeypatch)
+    check_correctly_rounded(name, dtype, direction)
+
+
+@pytest.fixture(scope="module")
+def cuda_host():
+    """The CUDA C kernels, run on the CPU by the host harness (tests/cuda_host)."""
+    from cuda_host import harness
+
+    if shutil.which(harness.CXX) is None:
+        pytest.skip(f"no C++ compiler ({harness.CXX})")
+    library = harness.HostLibrary(harness.build())
+    with harness.registered(harness.HostBackend(harness.HostLauncher(library))):
+        yield "cuda_host"
+
+
+@pytest.mark.cuda_host
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=[d.name for d in DTYPES])
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_kernels_correctly_rounded(name, dtype, direction, cuda_host):
+    check_correctly_rounded(name, dtype, direction, backend=cuda_host)
+
+
+def check_correctly_rounded(name, dtype, direction, backend=None):
     params = PARAMS.get(name, {})
     x = all_values(dtype)
     with np.errstate(all="ignore"):
         if direction == "forward":
-            got = activations.apply(name, x, **params)
+            got = activations.apply(name, x, backend=backend, **params)
             exact = np.asarray(R.forward(name, x, **params), np.float64)
         else:
             dy = np.ones_like(x)
-            got = activations.grad(name, x, dy, **params)
+            got = activations.grad(name, x, dy, backend=backend, **params)
             exp = R.backward(name, x, dy, **params)
             got, exp = (got[0], exp[0]) if isinstance(got, tuple) else (got, exp)
             exact = np.asarray(exp, np.float64)
         want = round_once(exact, dtype)
+    got = np.asarray(got)
     g, w = got.astype(np.float64), want.astype(np.float64)
     tie, (up, down) = neighbours_of_ties(exact, dtype)
     ok = (g == w) | (np.isnan(g) & np.isnan(w)) | (tie & ((g == up.astype(np.float64)) | (g == down.astype(np.float64))))
     bad = np.nonzero(~ok)[0]
     assert bad.size == 0, (
-        f"{name} {direction} {np.dtype(dtype).name}: {bad.size} of {x.size} results not correctly rounded, "
-        f"e.g. x={[float(v) for v in x[bad[:4]]]} got {[float(v) for v in got[bad[:4]]]} "
+        f"{name} {direction} {np.dtype(dtype).name} ({backend or 'cpu'}): {bad.size} of {x.size} results not correctly "
+        f"rounded, e.g. x={[float(v) for v in x[bad[:4]]]} got {[float(v) for v in got[bad[:4]]]} "
         f"want {[float(v) for v in want[bad[:4]]]} (exact {exact[bad[:4]].tolist()})"
     )
