@@ -64,11 +64,13 @@ template <class C> __device__ __forceinline__ C xmul(C x, C g) { return g == C(0
 template <class C> __device__ __forceinline__ C xnormcdf(C x) { return xmul(x, normcdf(x)); }
 #endif
 // 1 / (1 + exp(-x)) in a form that keeps both tails accurate (no 1 - s cancellation in callers:
-// they use sigmoid(-x) for 1 - sigmoid(x)).
+// they use sigmoid(-x) for 1 - sigmoid(x)): 1 / (1 + e) for x >= 0 and e / (1 + e) below, e =
+// exp(-|x|), as selects around one exp and one division (a branch would run both sides in a warp
+// whose lanes disagree on the sign).
 template <class C> __device__ __forceinline__ C sigmoid(C x) {
-  if (x >= C(0)) return C(1) / (C(1) + exp(-x));
-  const C e = exp(x);
-  return e / (C(1) + e);
+  const bool up = x >= C(0);
+  const C e = exp(up ? -x : x);
+  return (up ? C(1) : e) / (C(1) + e);
 }
 #ifndef ACT_CPU_MATH
 // x sigmoid(x), silu (the CPU engine's float version rounds once where sigmoid(x) is subnormal)

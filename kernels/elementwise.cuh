@@ -6,43 +6,98 @@ namespace act {
 
 // Grid-stride over 16-byte packs when every pointer is 16-byte aligned, then the tail (or, when
 // some pointer is not aligned, everything) one element at a time.  64-bit indices throughout;
-// the grid is capped by the caller, so a thread may run several iterations.
+// the grid is capped by the caller, so a thread may run several iterations.  body.start(i, step)
+// tells the body where a loop begins and how far it jumps (the channel cursor of the bias path).
 template <int N, class Body> __device__ __forceinline__ void grid_stride(i64 n, bool vector_ok, Body& body) {
   const i64 first = i64(blockIdx.x) * blockDim.x + threadIdx.x;
   const i64 step = i64(gridDim.x) * blockDim.x;
   i64 head = 0;
   if (vector_ok) {
     const i64 packs = n / N;
+    body.start(first * N, step * N);
     for (i64 p = first; p < packs; p += step) body.template run<N>(p * N);
     head = packs * N;
   }
+  body.start(head + first, step);
   for (i64 i = head + first; i < n; i += step) body.template run<1>(i);
 }
 
-// What forward and backward share: z = x + bias[i % channels] and, for prelu, the slope
-// weight[i % channels] (weight[0] when it has one element, the float weight when there is none).
-template <class F, class T> struct ElementwiseInput {
-  using C = compute_t<T>;
-  const T* bias;
-  const T* weight;
-  i64 channels, weight_len;
-  Ctx<C> ctx;
+// How an elementwise kernel reads its per-channel operands (bias[i % C], prelu's weight[i % C]),
+// chosen once per launch so that the loop without them carries no channel arithmetic at all.
+enum class Channels { kNone, kScalar, kPacked };
 
-  __device__ __forceinline__ i64 channel_of(i64 i) const {
-    const bool per_channel = bias != nullptr || (F::weighted && weight != nullptr && weight_len > 1);
-    return per_channel ? i % channels : 0;
+// Where the channel of the next element is: advanced by the loop's stride (taken modulo C once per
+// loop), so no element pays for a 64-bit division.
+struct ChannelCursor {
+  i64 ch = 0, jump = 0, channels = 1;
+  __device__ __forceinline__ void start(i64 i, i64 step) {
+    ch = i % channels;
+    jump = step % channels;
   }
-  // Returns z and fills c for element i, channel ch.
-  __device__ __forceinline__ C input(T v, i64 i, i64 ch, Ctx<C>& c) const {
-    C z = load(v);
-    if (bias != nullptr) z += load(bias[ch]);
-    if constexpr (F::weighted) c.w = weight != nullptr ? load(weight[weight_len == 1 ? 0 : ch]) : ctx.p0;
-    c.i = i;
-    return z;
+  __device__ __forceinline__ void next() {
+    ch += jump;
+    if (ch >= channels) ch -= channels;
   }
 };
 
-template <class F, class T> struct ElementwiseForward : ElementwiseInput<F, T> {
+// What forward and backward share: z = x + bias[i % channels] and, for prelu, the slope
+// weight[i % channels] (weight[0] when it has one element, the float weight when there is none).
+// kPacked reads a 16-byte pack of bias (and weight) per pack of x: C is a multiple of the pack
+// size and the pointers are aligned, so a pack never wraps.  Only prelu (weighted) reaches the
+// per-channel modes without a bias; for every other functor they mean a bias.
+template <class F, class T, Channels CH> struct ElementwiseInput {
+  using C = compute_t<T>;
+  const T* bias;
+  const T* weight;
+  i64 weight_len;
+  Ctx<C> ctx;
+  ChannelCursor cursor;
+
+  __device__ __forceinline__ void start(i64 i, i64 step) {
+    if constexpr (CH != Channels::kNone) cursor.start(i, step);
+  }
+  // z for the N elements from i0, and c filled for each (slope, index)
+  template <int N> __device__ __forceinline__ void inputs(const Pack<T, N>& in, i64 i0, C (&z)[N], Ctx<C> (&c)[N]) {
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      z[k] = load(in.v[k]);
+      c[k] = ctx;
+      c[k].i = i0 + k;
+    }
+    if constexpr (CH == Channels::kNone) {
+      if constexpr (F::weighted) {
+#pragma unroll
+        for (int k = 0; k < N; ++k) c[k].w = weight != nullptr ? load(weight[0]) : ctx.p0;
+      }
+    } else if constexpr (CH == Channels::kPacked && N > 1) {
+      const i64 ch = cursor.ch;
+      if (!F::weighted || bias != nullptr) {
+        const Pack<T, N> b = *reinterpret_cast<const Pack<T, N>*>(bias + ch);
+#pragma unroll
+        for (int k = 0; k < N; ++k) z[k] += load(b.v[k]);
+      }
+      if constexpr (F::weighted) {
+        Pack<T, N> w;
+        if (weight != nullptr && weight_len > 1) w = *reinterpret_cast<const Pack<T, N>*>(weight + ch);
+#pragma unroll
+        for (int k = 0; k < N; ++k)
+          c[k].w = weight == nullptr ? ctx.p0 : load(weight_len > 1 ? w.v[k] : weight[0]);
+      }
+      cursor.next();
+    } else {
+      i64 ch = cursor.ch;
+#pragma unroll
+      for (int k = 0; k < N; ++k) {
+        if (!F::weighted || bias != nullptr) z[k] += load(bias[ch]);
+        if constexpr (F::weighted) c[k].w = weight != nullptr ? load(weight[weight_len == 1 ? 0 : ch]) : ctx.p0;
+        if (++ch == cursor.channels) ch = 0;
+      }
+      cursor.next();
+    }
+  }
+};
+
+template <class F, class T, Channels CH> struct ElementwiseForward : ElementwiseInput<F, T, CH> {
   using C = compute_t<T>;
   const T* x;  // may alias y (out=x): each element is read before it is written, by one thread
   T* y;
@@ -50,13 +105,13 @@ template <class F, class T> struct ElementwiseForward : ElementwiseInput<F, T> {
   template <int N> __device__ __forceinline__ void run(i64 i0) {
     const Pack<T, N> in = *reinterpret_cast<const Pack<T, N>*>(x + i0);
     Pack<T, N> out;
-    Ctx<C> c = this->ctx;
-    i64 ch = this->channel_of(i0);
+    C z[N];
+    Ctx<C> c[N];
+    this->inputs(in, i0, z, c);
 #pragma unroll
     for (int k = 0; k < N; ++k) {
-      const C z = this->input(in.v[k], i0 + k, ch, c);
-      out.v[k] = store_fwd<F, T>(m::isnan(z) ? z : F::fwd(z, c), z, c);
-      if (++ch == this->channels) ch = 0;
+      const C r = F::fwd(z[k], c[k]);  // computed for NaN too and then replaced: no branch
+      out.v[k] = store_fwd<F, T>(m::isnan(z[k]) ? z[k] : r, z[k], c[k]);
     }
     *reinterpret_cast<Pack<T, N>*>(y + i0) = out;
   }
@@ -64,7 +119,7 @@ template <class F, class T> struct ElementwiseForward : ElementwiseInput<F, T> {
 
 // dx = dy * f'(z), z = x + bias (so dx is also the gradient with respect to x + bias).  Functors
 // that differentiate from y recompute it here: the caller holds x, not y.
-template <class F, class T> struct ElementwiseBackward : ElementwiseInput<F, T> {
+template <class F, class T, Channels CH> struct ElementwiseBackward : ElementwiseInput<F, T, CH> {
   using C = compute_t<T>;
   const T* x;
   const T* dy;
@@ -76,61 +131,116 @@ template <class F, class T> struct ElementwiseBackward : ElementwiseInput<F, T> 
     const Pack<T, N> in = *reinterpret_cast<const Pack<T, N>*>(x + i0);
     const Pack<T, N> g = *reinterpret_cast<const Pack<T, N>*>(dy + i0);
     Pack<T, N> out;
-    Ctx<C> c = this->ctx;
-    i64 ch = this->channel_of(i0);
+    C z[N];
+    Ctx<C> c[N];
+    this->inputs(in, i0, z, c);
 #pragma unroll
     for (int k = 0; k < N; ++k) {
-      const C z = this->input(in.v[k], i0 + k, ch, c);
       const C d = load(g.v[k]);
       C r;
-      if (m::isnan(z)) {
-        r = z;
-      } else if constexpr (F::from_y) {
-        r = d * F::bwd(F::fwd(z, c), c);
+      if constexpr (F::from_y) {
+        r = d * F::bwd(F::fwd(z[k], c[k]), c[k]);
       } else {
-        r = d * F::bwd(z, c);
+        r = d * F::bwd(z[k], c[k]);
       }
-      out.v[k] = store_bwd<F, T>(r, z, d, c);
-      if (dz != nullptr) dz[i0 + k] = r;
+      r = m::isnan(z[k]) ? z[k] : r;  // computed for NaN too and then replaced: no branch
+      out.v[k] = store_bwd<F, T>(r, z[k], d, c[k]);
+      if (CH != Channels::kNone && dz != nullptr) dz[i0 + k] = r;
       if constexpr (F::weighted) {
-        if (dweight != nullptr) dweight[i0 + k] = m::isnan(z) ? z : F::dweight(z, d, c);
+        if (dweight != nullptr) dweight[i0 + k] = m::isnan(z[k]) ? z[k] : F::dweight(z[k], d, c[k]);
       }
-      if (++ch == this->channels) ch = 0;
     }
     *reinterpret_cast<Pack<T, N>*>(dx + i0) = out;
   }
 };
 
+// The parameter a functor branches on (F::choice) as a constant in each of two copies of the loop,
+// so that the test leaves the per-element code.
+template <class F, int N, class Body> __device__ __forceinline__ void run_loop(i64 n, bool vector_ok, Body& body) {
+  if constexpr (F::choice < 0) {
+    grid_stride<N>(n, vector_ok, body);
+  } else {
+    auto& p = F::choice == 0 ? body.ctx.p0 : F::choice == 1 ? body.ctx.p1 : body.ctx.p2;
+    if (p != 0) {
+      p = 1;
+      grid_stride<N>(n, vector_ok, body);
+    } else {
+      p = 0;
+      grid_stride<N>(n, vector_ok, body);
+    }
+  }
+}
+
+// The channel mode of a launch: none (no bias, no per-channel weight), packed (C a multiple of the
+// pack, aligned bias and weight, vector loop), or scalar.
+template <class F, class T>
+__device__ __forceinline__ Channels channel_mode(bool vector_ok, const T* bias, const T* weight, i64 channels,
+                                                 i64 weight_len) {
+  const bool weight_per_channel = F::weighted && weight != nullptr && weight_len > 1;
+  if (bias == nullptr && !weight_per_channel) return Channels::kNone;
+  const bool packed = vector_ok && channels % kPack<T> == 0 && (bias == nullptr || aligned16(bias)) &&
+                      (!weight_per_channel || aligned16(weight));
+  return packed ? Channels::kPacked : Channels::kScalar;
+}
+
+template <class F, class T, Channels CH>
+__device__ __forceinline__ void forward_loop(const T* x, T* y, const T* bias, const T* weight, i64 n, i64 channels,
+                                             i64 weight_len, Ctx<compute_t<T>> ctx, bool vector_ok) {
+  ElementwiseForward<F, T, CH> body;
+  body.bias = bias;
+  body.weight = weight;
+  body.weight_len = weight_len;
+  body.ctx = ctx;
+  body.cursor.channels = channels;
+  body.x = x;
+  body.y = y;
+  run_loop<F, kPack<T>>(n, vector_ok, body);
+}
+
 template <class F, class T>
 __device__ __forceinline__ void elementwise_forward(const T* x, T* y, const T* bias, const T* weight, i64 n,
                                                     i64 channels, i64 weight_len, Ctx<compute_t<T>> ctx) {
-  ElementwiseForward<F, T> body;
+  const bool v = aligned16(x) && aligned16(y);
+  switch (channel_mode<F>(v, bias, weight, channels, weight_len)) {
+    case Channels::kNone: return forward_loop<F, T, Channels::kNone>(x, y, bias, weight, n, channels, weight_len, ctx, v);
+    case Channels::kPacked: return forward_loop<F, T, Channels::kPacked>(x, y, bias, weight, n, channels, weight_len, ctx, v);
+    default: return forward_loop<F, T, Channels::kScalar>(x, y, bias, weight, n, channels, weight_len, ctx, v);
+  }
+}
+
+template <class F, class T, Channels CH>
+__device__ __forceinline__ void backward_loop(const T* x, const T* dy, T* dx, const T* bias, const T* weight,
+                                              compute_t<T>* dz, compute_t<T>* dweight, i64 n, i64 channels,
+                                              i64 weight_len, Ctx<compute_t<T>> ctx, bool vector_ok) {
+  ElementwiseBackward<F, T, CH> body;
   body.bias = bias;
   body.weight = weight;
-  body.channels = channels;
   body.weight_len = weight_len;
   body.ctx = ctx;
+  body.cursor.channels = channels;
   body.x = x;
-  body.y = y;
-  grid_stride<kPack<T>>(n, aligned16(x) && aligned16(y), body);
+  body.dy = dy;
+  body.dx = dx;
+  body.dz = dz;
+  body.dweight = dweight;
+  run_loop<F, kPack<T>>(n, vector_ok, body);
 }
 
 template <class F, class T>
 __device__ __forceinline__ void elementwise_backward(const T* x, const T* dy, T* dx, const T* bias, const T* weight,
                                                      compute_t<T>* dz, compute_t<T>* dweight, i64 n, i64 channels,
                                                      i64 weight_len, Ctx<compute_t<T>> ctx) {
-  ElementwiseBackward<F, T> body;
-  body.bias = bias;
-  body.weight = weight;
-  body.channels = channels;
-  body.weight_len = weight_len;
-  body.ctx = ctx;
-  body.x = x;
-  body.dy = dy;
-  body.dx = dx;
-  body.dz = dz;
-  body.dweight = dweight;
-  grid_stride<kPack<T>>(n, aligned16(x) && aligned16(dy) && aligned16(dx), body);
+  const bool v = aligned16(x) && aligned16(dy) && aligned16(dx);
+  switch (channel_mode<F>(v, bias, weight, channels, weight_len)) {
+    case Channels::kNone:
+      return backward_loop<F, T, Channels::kNone>(x, dy, dx, bias, weight, dz, dweight, n, channels, weight_len, ctx, v);
+    case Channels::kPacked:
+      return backward_loop<F, T, Channels::kPacked>(x, dy, dx, bias, weight, dz, dweight, n, channels, weight_len, ctx,
+                                                    v);
+    default:
+      return backward_loop<F, T, Channels::kScalar>(x, dy, dx, bias, weight, dz, dweight, n, channels, weight_len, ctx,
+                                                    v);
+  }
 }
 
 }  // namespace act

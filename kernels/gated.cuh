@@ -8,18 +8,47 @@
 
 namespace act {
 
-template <class T> struct GatedInput {
+// Where output element t's row (t / hi) and column (t % hi) are: advanced by the loop's stride, so
+// that no pack pays for a 64-bit division.
+struct GatedCursor {
+  i64 row = 0, col = 0, drow = 0, dcol = 0;
+  __device__ __forceinline__ void start(i64 t, i64 step, i64 hi) {
+    row = t / hi;
+    col = t % hi;
+    drow = step / hi;
+    dcol = step % hi;
+  }
+  __device__ __forceinline__ void next(i64 hi) {
+    row += drow;
+    col += dcol;
+    if (col >= hi) {
+      col -= hi;
+      ++row;
+    }
+  }
+};
+
+// BIAS: the launch has a bias (read one element at a time, bias[offset % channels]); the loop
+// without one carries no channel arithmetic.
+template <class T, bool BIAS> struct GatedInput {
   using C = compute_t<T>;
   const T* x;
   const T* bias;  // along the last axis of x (both halves): bias[offset in x % channels]
   i64 hi, channels;
   Ctx<C> ctx;
+  GatedCursor cursor;
 
-  __device__ __forceinline__ i64 a_offset(i64 t) const { return t + (t / hi) * hi; }
-  __device__ __forceinline__ i64 channel_of(i64 offset) const { return bias != nullptr ? offset % channels : 0; }
+  __device__ __forceinline__ void start(i64 t, i64 step) { cursor.start(t, step, hi); }
+  // offset of a for the current output element t (a at t + (t / hi) * hi), then advance
+  __device__ __forceinline__ i64 a_offset() {
+    const i64 a0 = 2 * cursor.row * hi + cursor.col;
+    cursor.next(hi);
+    return a0;
+  }
+  __device__ __forceinline__ i64 channel_of(i64 offset) const { return BIAS ? offset % channels : 0; }
   __device__ __forceinline__ C input(T v, i64& ch) const {
     C z = load(v);
-    if (bias != nullptr) {
+    if constexpr (BIAS) {
       z += load(bias[ch]);
       if (++ch == channels) ch = 0;
     }
@@ -27,12 +56,12 @@ template <class T> struct GatedInput {
   }
 };
 
-template <class F, class T> struct GatedForward : GatedInput<T> {
+template <class F, class T, bool BIAS> struct GatedForward : GatedInput<T, BIAS> {
   using C = compute_t<T>;
   T* y;
 
   template <int N> __device__ __forceinline__ void run(i64 t0) {
-    const i64 a0 = this->a_offset(t0), b0 = a0 + this->hi;
+    const i64 a0 = this->a_offset(), b0 = a0 + this->hi;
     const Pack<T, N> pa = *reinterpret_cast<const Pack<T, N>*>(this->x + a0);
     const Pack<T, N> pb = *reinterpret_cast<const Pack<T, N>*>(this->x + b0);
     Pack<T, N> out;
@@ -40,21 +69,21 @@ template <class F, class T> struct GatedForward : GatedInput<T> {
 #pragma unroll
     for (int k = 0; k < N; ++k) {
       const C a = this->input(pa.v[k], cha), b = this->input(pb.v[k], chb);
-      out.v[k] = store_gated_fwd<F, T>((m::isnan(a) || m::isnan(b)) ? a + b : F::fwd(a, b, this->ctx), a, b,
-                                        this->ctx);
+      const C r = F::fwd(a, b, this->ctx);  // computed for NaN too and then replaced: no branch
+      out.v[k] = store_gated_fwd<F, T>((m::isnan(a) || m::isnan(b)) ? a + b : r, a, b, this->ctx);
     }
     *reinterpret_cast<Pack<T, N>*>(y + t0) = out;
   }
 };
 
-template <class F, class T> struct GatedBackward : GatedInput<T> {
+template <class F, class T, bool BIAS> struct GatedBackward : GatedInput<T, BIAS> {
   using C = compute_t<T>;
   const T* dy;
   T* dx;
   C* dz;  // optional: dx in the compute precision, for a dbias sum not limited by dx's range
 
   template <int N> __device__ __forceinline__ void run(i64 t0) {
-    const i64 a0 = this->a_offset(t0), b0 = a0 + this->hi;
+    const i64 a0 = this->a_offset(), b0 = a0 + this->hi;
     const Pack<T, N> pa = *reinterpret_cast<const Pack<T, N>*>(this->x + a0);
     const Pack<T, N> pb = *reinterpret_cast<const Pack<T, N>*>(this->x + b0);
     const Pack<T, N> g = *reinterpret_cast<const Pack<T, N>*>(dy + t0);
@@ -64,14 +93,12 @@ template <class F, class T> struct GatedBackward : GatedInput<T> {
     for (int k = 0; k < N; ++k) {
       const C a = this->input(pa.v[k], cha), b = this->input(pb.v[k], chb);
       const C d = load(g.v[k]);
-      Pair<C> g2{a + b, a + b};
-      if (!m::isnan(a) && !m::isnan(b)) {
-        const Pair<C> p = F::grad(a, b, this->ctx);
-        g2 = {d * p.a, d * p.b};
-      }
+      const Pair<C> p = F::grad(a, b, this->ctx);  // computed for NaN too and then replaced
+      const bool nan = m::isnan(a) || m::isnan(b);
+      const Pair<C> g2{nan ? a + b : d * p.a, nan ? a + b : d * p.b};
       da.v[k] = store_gated_bwd<F, T, 0>(g2.a, a, b, d, this->ctx);
       db.v[k] = store_gated_bwd<F, T, 1>(g2.b, a, b, d, this->ctx);
-      if (dz != nullptr) {
+      if (BIAS && dz != nullptr) {
         dz[a0 + k] = g2.a;
         dz[b0 + k] = g2.b;
       }
@@ -82,23 +109,30 @@ template <class F, class T> struct GatedBackward : GatedInput<T> {
 };
 
 // Packs stay inside one half when hi is a multiple of the pack size.
-template <class F, class T>
-__device__ __forceinline__ void gated_forward(const T* x, T* y, const T* bias, i64 n_out, i64 hi, i64 channels,
-                                              Ctx<compute_t<T>> ctx) {
-  GatedForward<F, T> body;
+template <class F, class T, bool BIAS>
+__device__ __forceinline__ void gated_forward_loop(const T* x, T* y, const T* bias, i64 n_out, i64 hi, i64 channels,
+                                                   Ctx<compute_t<T>> ctx) {
+  GatedForward<F, T, BIAS> body;
   body.x = x;
   body.bias = bias;
   body.hi = hi;
   body.channels = channels;
   body.ctx = ctx;
   body.y = y;
-  grid_stride<kPack<T>>(n_out, hi % kPack<T> == 0 && aligned16(x) && aligned16(y), body);
+  run_loop<F, kPack<T>>(n_out, hi % kPack<T> == 0 && aligned16(x) && aligned16(y), body);
 }
 
 template <class F, class T>
-__device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, const T* bias, compute_t<T>* dz,
-                                               i64 n_out, i64 hi, i64 channels, Ctx<compute_t<T>> ctx) {
-  GatedBackward<F, T> body;
+__device__ __forceinline__ void gated_forward(const T* x, T* y, const T* bias, i64 n_out, i64 hi, i64 channels,
+                                              Ctx<compute_t<T>> ctx) {
+  if (bias == nullptr) return gated_forward_loop<F, T, false>(x, y, bias, n_out, hi, channels, ctx);
+  gated_forward_loop<F, T, true>(x, y, bias, n_out, hi, channels, ctx);
+}
+
+template <class F, class T, bool BIAS>
+__device__ __forceinline__ void gated_backward_loop(const T* x, const T* dy, T* dx, const T* bias, compute_t<T>* dz,
+                                                    i64 n_out, i64 hi, i64 channels, Ctx<compute_t<T>> ctx) {
+  GatedBackward<F, T, BIAS> body;
   body.x = x;
   body.bias = bias;
   body.hi = hi;
@@ -107,7 +141,14 @@ __device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, c
   body.dy = dy;
   body.dx = dx;
   body.dz = dz;
-  grid_stride<kPack<T>>(n_out, hi % kPack<T> == 0 && aligned16(x) && aligned16(dy) && aligned16(dx), body);
+  run_loop<F, kPack<T>>(n_out, hi % kPack<T> == 0 && aligned16(x) && aligned16(dy) && aligned16(dx), body);
+}
+
+template <class F, class T>
+__device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, const T* bias, compute_t<T>* dz,
+                                               i64 n_out, i64 hi, i64 channels, Ctx<compute_t<T>> ctx) {
+  if (bias == nullptr) return gated_backward_loop<F, T, false>(x, dy, dx, bias, dz, n_out, hi, channels, ctx);
+  gated_backward_loop<F, T, true>(x, dy, dx, bias, dz, n_out, hi, channels, ctx);
 }
 
 }  // namespace act

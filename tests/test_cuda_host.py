@@ -209,6 +209,31 @@ def test_grid_stride_loops(host, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("channels", [37, 48])
+@pytest.mark.parametrize("offset", [0, 1])
+def test_bias_channels_over_grid_stride(host, dtype, channels, offset, rng):
+    """The channel cursor across grid-stride iterations: bias read one element at a time (37
+    channels), a 16-byte pack at a time (48: a multiple of every pack size, aligned), and
+    element by element when x is misaligned."""
+    threads = _cuda_ops.ELEMENTWISE_THREADS * _cuda_ops._grid(10**9, _cuda_ops.ELEMENTWISE_THREADS, host.launcher.info)
+    rows = 20 * threads // channels  # every pack size: several iterations of the vector loop
+    x = placed(reference.random_inputs(rng, (rows, channels), "gelu", dtype), offset)
+    bias = placed(reference.cast(rng.normal(0, 1, channels), dtype))
+    dy = reference.random_cotangent(rng, x.shape, dtype)
+    reference.assert_close(run("gelu", x, bias=bias), reference.forward("gelu", x, bias=bias), dtype)
+    dx, dbias = run_grad("gelu", x, dy, bias=bias)
+    want = reference.backward("gelu", x, dy, bias=bias)
+    reference.assert_close(dx, want, dtype, what="dx")
+    reference.assert_close(dbias, reference.dbias(want), dtype, what="dbias")
+    w = placed(reference.cast(rng.uniform(-1, 1, channels), dtype))
+    reference.assert_close(run("prelu", x, weight=w), reference.forward("prelu", x, weight=w), dtype)
+    got = run_grad("prelu", x, dy, weight=w, bias=bias)
+    dx, dweight = reference.backward("prelu", x, dy, weight=w, bias=bias)
+    reference.assert_close(got[0], dx, dtype, what="dx")
+    reference.assert_close(got[-1], dweight, dtype, what="dweight")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_column_sums_split_over_blocks(host, dtype, rng):
     """Many rows: the dbias sum runs as partial sums plus a second pass."""
     x = reference.random_inputs(rng, (3000, 3), "linear", dtype)
@@ -255,6 +280,19 @@ def test_gated(host, name, dtype, shape, axis, rng):
     reference.assert_close(run(name, x, axis=axis, **params), reference.forward(name, x, axis=axis, **params), dtype)
     reference.assert_close(run_grad(name, x, dy, axis=axis, **params),
                            reference.backward(name, x, dy, axis=axis, **params), dtype, what="backward")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("shape,axis", [((1200, 48), -1), ((40, 30, 33), 1), ((2, 3000, 8), 1)])
+def test_gated_grid_stride(host, dtype, shape, axis, rng):
+    """The row/column cursor of the gated loop across grid-stride iterations (the output has more
+    elements than the capped grid has threads), halves on the last axis and inside."""
+    x = reference.random_inputs(rng, shape, "geglu", dtype)
+    out_shape = tuple(s // 2 if i == axis % len(shape) else s for i, s in enumerate(shape))
+    dy = reference.random_cotangent(rng, out_shape, dtype)
+    reference.assert_close(run("geglu", x, axis=axis), reference.forward("geglu", x, axis=axis), dtype)
+    reference.assert_close(run_grad("geglu", x, dy, axis=axis), reference.backward("geglu", x, dy, axis=axis), dtype,
+                           what="backward")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)

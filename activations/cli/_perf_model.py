@@ -197,6 +197,7 @@ class Loop:
     shared_bytes: int = 0
     wide: bool = False  # has a 128-bit global or shared load
     mask_loads: bool = False  # loads bytes (the row-wise mask)
+    body_loads: int = 0  # global load instructions in the loop body, on the common path or not
 
 
 def all_loops(prog: Program) -> list[Loop]:
@@ -393,13 +394,18 @@ class Analysis:
         code = self.prog.code
         widths: dict[str, int] = {}
         loads = []
-        for i in self.prog.instructions(self.common_path(loop)):
+        path = self.common_path(loop)
+        on_path = self.prog.instructions(path)
+        # every global load of the loop, on the common path or not: the version of a loop for a bias
+        # or a weight has more than the version without
+        loop.body_loads = sum(1 for i in self.prog.instructions(loop.body) if code[i].base == "LDG")
+        for i in on_path:
             ins = code[i]
             loop.count += _weight(ins)
             if ins.base == "MUFU":
                 loop.sfu += 1
             lb = ins.load_bytes()
-            if lb and not self._varying_address(ins, i):
+            if lb and lb[0] == "shared" and not self._varying_address(ins, i):
                 lb = None  # the same address in every lane: a reduction's scratch, not the row
             if lb:
                 if lb[1] == 1:
@@ -413,6 +419,7 @@ class Analysis:
                     loop.global_bytes += width
                 else:
                     loop.shared_bytes += width
+
         loop.wide = 16 in widths.values()
         return loop
 
@@ -513,8 +520,10 @@ def predict(sass: str, shape: KernelShape, registers: int, static_shared: int = 
     if passes:
         chosen = loops
     else:
-        fewest = min(lp.global_bytes for lp in loops)  # the loop without bias loads
-        chosen = [min((lp for lp in loops if lp.global_bytes == fewest), key=lambda lp: lp.count / elements(lp))]
+        # the loops with the fewest global loads (no bias or weight); of the copies a parameter picks
+        # between (gelu's approximate), the costlier
+        fewest = min(lp.body_loads for lp in loops)
+        chosen = [max((lp for lp in loops if lp.body_loads == fewest), key=lambda lp: lp.count / elements(lp))]
     ipe = sum(lp.count / elements(lp) for lp in chosen)
     spe = sum(lp.sfu / elements(lp) for lp in chosen)
     global_loops = [lp for lp in chosen if lp.global_bytes]
