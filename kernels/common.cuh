@@ -63,6 +63,13 @@ template <class C> __device__ __forceinline__ C xmul(C x, C g) { return g == C(0
 // x Phi(x), the exact GELU (the CPU engine's float version rounds once where Phi(x) is subnormal)
 template <class C> __device__ __forceinline__ C xnormcdf(C x) { return xmul(x, normcdf(x)); }
 #endif
+#ifndef ACT_CPU_MATH
+// log(1 - exp(-x)) as log(-expm1(-x)) below ln 2, log1p(-exp(-x)) above (Maechler); the CPU
+// engine's float version takes one logarithm for both.
+template <class C> __device__ __forceinline__ C log1mexp(C x) {
+  return x < C(0.69314718055994530942) ? log(-expm1(-x)) : log1p(-exp(-x));
+}
+#endif
 // 1 / (1 + exp(-x)) in a form that keeps both tails accurate (no 1 - s cancellation in callers:
 // they use sigmoid(-x) for 1 - sigmoid(x)): 1 / (1 + e) for x >= 0 and e / (1 + e) below, e =
 // exp(-|x|), as selects around one exp and one division (a branch would run both sides in a warp

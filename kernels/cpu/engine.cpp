@@ -971,6 +971,39 @@ inline __attribute__((always_inline)) double diff_minus(double z, double m, doub
   return (d - l) + (d - d == 0.0 ? err : 0.0);
 }
 
+// exp(z - m) with the rounding error of z - m put back (TwoSum): z - m is inexact when m and z
+// are far apart, and exp would turn its error of up to ulp(z - m) / 2 into as many relative ulps.
+template <class C> inline __attribute__((always_inline)) C shifted_exp(C v, C m) {
+  const C d = v - m;
+  const C bb = d - v;
+  const C err = (v - (d - bb)) - (m + bb);
+  const C e = act::m::exp(d);
+  return fmadd(e, d - d == C(0) ? err : C(0), e);
+}
+
+// e[k] = shifted_exp(z[k], m) and their sum in float64, kLanes partial sums in a fixed order (the
+// same bits for every vector width).
+template <class C> double exp_shifted_sum(const C* __restrict z, C m, C* __restrict e, i64 n) {
+  double part[kLanes] = {};
+  i64 k = 0;
+  for (; k + kLanes <= n; k += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const C v = shifted_exp(z[k + l], m);
+      e[k + l] = v;
+      part[l] += double(v);
+    }
+  }
+  for (int l = 0; k < n; ++k, ++l) {
+    const C v = shifted_exp(z[k], m);
+    e[k] = v;
+    part[l] += double(v);
+  }
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) part[l] += part[l + w];
+  return part[0];
+}
+
 // The sum over a row of e[k] where z[k] != m, in float64 with fixed partial sums; `ties` gets
 // the number of entries equal to m.
 template <class C> double sum_except_max(const C* __restrict z, const C* __restrict e, C m, i64 n, double& ties) {
@@ -1010,28 +1043,23 @@ template <class C> struct RowMath {
     if (op == kSparsemax) {
       sparsemax(z, y, srt, n, m);
     } else {
-      // exp(z - m) with the rounding error of z - m put back (TwoSum): z - m is inexact when m and z
-      // are far apart, and exp would turn its error of up to ulp(z - m) / 2 into as many relative
-#pragma omp simd
-      for (i64 k = 0; k < n; ++k) {
-        const C d = z[k] - m;
-        const C bb = d - z[k];
-        const C err = (z[k] - (d - bb)) - (m + bb);
-        const C e = act::m::exp(d);
-        tmp[k] = fmadd(e, d - d == C(0) ? err : C(0), e);
-      }
-      // s = (entries equal to the max: exp(0) = 1 each) + (the rest), and log(s) as log1p of
-      // (ties - 1) + rest: it keeps its relative accuracy when the rest is small
-      double ties = 0.0;
-      const double rest = sum_except_max(z, tmp, m, n, ties);
-      const double s = m < act::m::inf<C>() ? ties + rest : double(act::m::nan<C>());  // +inf: NaN row
       if (op == kLogSoftmax) {
+#pragma omp simd
+        for (i64 k = 0; k < n; ++k) tmp[k] = shifted_exp(z[k], m);
+        // s = (entries equal to the max: exp(0) = 1 each) + (the rest), and log(s) as log1p of
+        // (ties - 1) + rest: it keeps its relative accuracy when the rest is small
+        double ties = 0.0;
+        const double rest = sum_except_max(z, tmp, m, n, ties);
+        const double s = m < act::m::inf<C>() ? ties + rest : double(act::m::nan<C>());  // +inf: NaN row
         // (z - m) - log(s): the two terms rounded apart (log(s) in float64), so the largest
         // entries keep their relative accuracy
         const double ls = s == s ? act::vm::log1p((ties - 1.0) + rest) : s;
 #pragma omp simd
         for (i64 k = 0; k < n; ++k) y[k] = diff_minus(z[k], m, ls);
       } else {
+        // one pass: exp(z - m) and its float64 sum
+        const double sum = exp_shifted_sum(z, m, tmp, n);
+        const double s = m < act::m::inf<C>() ? sum : double(act::m::nan<C>());  // +inf: NaN row
         const C inv = C(1.0 / s);
 #pragma omp simd
         for (i64 k = 0; k < n; ++k) y[k] = tmp[k] * inv;

@@ -71,6 +71,11 @@ static inline __attribute__((always_inline)) double xnormcdf(double x) {
   const double p = ::act::vm::normcdf(x);
   return p == 0.0 ? 0.0 : x * p;
 }
+// log(1 - exp(-x)): float with one logarithm (vmath.h); double as the two formulas (functors.cuh)
+static inline __attribute__((always_inline)) float log1mexp(float x) { return ::act::vm::log1mexp(x); }
+static inline __attribute__((always_inline)) double log1mexp(double x) {
+  return x < 0.69314718055994530942 ? ::act::vm::log(-::act::vm::expm1(-x)) : ::act::vm::log1p(-::act::vm::exp(-x));
+}
 // sin and cos: float arguments up to vmath's SIN_FAST_MAX_F32 take the fast reduction; beyond
 // it they give NaN, and the engine's loop evaluates those elements again in double, whose sin
 // and cos are exact for every argument (functors with `periodic`: see Core in engine.cpp).  So

@@ -5,6 +5,7 @@
 //
 //   #include "vmath.h"                       namespace act::vm, float and double overloads:
 //   exp  expm1  log  log1p  tanh  erfc  sin  cos  hypot(x, y)
+//   log1mexp(x) = log(1 - exp(-x))           (float only: the CPU engine's log1mexp activation)
 //   normcdf(x) = Phi(x) = erfc(-x/sqrt2)/2   (x/sqrt2 is never rounded before the exp factor)
 //   gauss(x)   = exp(-x*x/2)                  (x*x handled exactly)
 //   sin_fast(x), cos_fast(x): sin and cos for |x| <= SIN_FAST_MAX_F32 (2^16; double: sin, cos,
@@ -778,18 +779,19 @@ ACT_VM_INLINE float exp(float x) {
   scale2(t, s1, s2);
   return (y * s1) * s2;
 }
-// x sigmoid(x) (silu), float: e = exp(-|x|) as y 2^k; x < 0: x (e / (1 + e)) formed with e 2^64
-// (exact scaling) and scaled back last, rounded once where exp(x) alone would be subnormal
-// (x < -87.3); x >= 0: x / (1 + e).  Below -112 (and -inf) 0, as x sigmoid(x) rounds there.
+// x sigmoid(x) (silu), float: e = exp(-|x|) as y 2^k; x < 0: (x e) / (1 + e) formed with e 2^64
+// (exact scaling) and scaled back last, so nothing underflows before the last step where exp(x)
+// alone would be subnormal (x < -87.3); x >= 0: x / (1 + e).  One division serves both signs.
+// Below -112 (and -inf) 0, as x sigmoid(x) rounds there.
 ACT_VM_INLINE float xsigmoid(float x) {
   using namespace detail;
   float t;
   float y = exp_core_f(sel_(abs_(x) > 112.0f, -112.0f, -abs_(x)), t);  // NaN passes
   float es = y * u2f((f2u(t) - 0x4B400000u + 64u + 127u) << 23);  // e 2^64: k + 64 >= -98
   float e = es * 0x1p-64f;
-  float neg = (x * (es / (1.0f + e))) * 0x1p-64f;  // x sigmoid(x) 2^64, sigmoid(x) 2^64 normal
-  float pos = x / (1.0f + e);
-  return sel_(x < -112.0f, 0.0f, sel_(x < 0.0f, neg, pos));  // below -112: x e^x < 2^-151
+  const bool neg = x < 0.0f;
+  float q = sel_(neg, x * es, x) / (1.0f + e);
+  return sel_(x < -112.0f, 0.0f, sel_(neg, q * 0x1p-64f, q));  // below -112: x e^x < 2^-151
 }
 ACT_VM_INLINE double exp(double x) {
   using namespace detail;
@@ -851,6 +853,26 @@ ACT_VM_INLINE float log1p(float x) {
   float y = log_kernel(p.f, s, p.e, corr);
   float sp = x == -1.0f ? -INF_F : (x < -1.0f ? NAN_F : x);  // +inf, +-0 or NaN
   return (x > -1.0f && x < INF_F && x != 0.0f) ? y : sp;
+}
+// log(1 - exp(-x)), float (the log1mexp activation): one logarithm where log(-expm1(-x)) (x below
+// ln 2) and log1p(-exp(-x)) (above) take two.  U + c = 1 - exp(-x): below ln 2, U = -expm1(-x)
+// and c = 0; above, U = 1 - e rounded, e = exp(-x), and c its exact rounding error (Fast2Sum,
+// e <= 1/2); then log(U) + c/U as log1p computes it.  Bit for bit the two formulas' values.
+ACT_VM_INLINE float log1mexp(float x) {
+  using namespace detail;
+  const bool below = x < 0.69314718055994530942f;
+  const float w = -expm1(-x);  // below: (0, 1/2], 0 at +-0, negative for x < 0
+  const float e = exp(-x);
+  const float hi = 1.0f - e, lo = (1.0f - hi) - e;
+  const float U = sel_(below, w, hi), c = sel_(below, 0.0f, lo);
+  uint32_t sub = lt_mask(f2u(U), 0x00800000u);  // tiny x: U = x may be subnormal
+  log_parts_f p = log_split(u2f(sel_mask(sub, f2u(U * 0x1p23f), f2u(U))));
+  float s = p.f / (2.0f + p.f);
+  float corr = (c * p.sc) * fma_(2.0f * s, s - 1.0f, 1.0f);
+  float y = log_kernel(p.f, s, p.e + u2f(sub & f2u(-23.0f)), corr);
+  float at_below = w > 0.0f ? y : (w == 0.0f ? -INF_F : NAN_F);
+  float at_above = e != 0.0f ? y : -0.0f;  // log1p(-0) = -0 once exp(-x) underflows
+  return sel_(below, at_below, at_above);
 }
 ACT_VM_INLINE double log1p(double x) {
   using namespace detail;
