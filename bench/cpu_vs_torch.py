@@ -1,7 +1,7 @@
 """The CPU engine against torch's CPU kernels, measured in one process (docs/cpu-native.md).
 
     python bench/cpu_vs_torch.py [--names relu,gelu] [--log2n 22] [--rounds 9] [--backward]
-                                 [--threads 1,2] [--markdown bench/results/FILE.md]
+                                 [--threads 1,2] [--inductor] [--markdown bench/results/FILE.md]
 
 Every element-wise activation in float32 (N(0, 3) inputs, 2^22 elements by default), out=, at
 each thread count (ACTIVATIONS_NUM_THREADS and torch.set_num_threads): our engine, torch's
@@ -10,7 +10,8 @@ out= kernel: marked "alloc"), and the naive NumPy formula (one thread).  softmax
 too.  The implementations of a row are timed in shuffled order every round, each timed call
 preceded by an untimed one (thread pools awake, as in back-to-back use); the median is
 reported.  The torch calls are activations.benchmarks.providers' peer table, the naive
-formulas activations.benchmarks.formulas.  Prints a table with the ratios (torch time / ours:
+formulas activations.benchmarks.formulas.  --inductor adds torch.compile'd torch calls (Inductor's
+generated C++ kernels, compiled per activation and thread count before timing).  Prints a table with the ratios (torch time / ours:
 above 1 means we are faster), their geometric means, the time of a first call in a fresh
 process, and the CPU model; --markdown also writes it to a file.  Needs torch.
 """
@@ -92,6 +93,23 @@ def torch_call(name: str, p: dict, xt, dyt, vt, ot, backward: bool):
     return ((lambda: out(xt, ot)), "") if out is not None else ((lambda: alloc(xt)), "alloc")
 
 
+def inductor_call(name: str, p: dict, xt, dyt, vt, threads: int, backward: bool):
+    """torch.compile (Inductor) of torch's own call: the generated, fused C++ kernel, a fairer peer
+    for a fused activation than eager.  Inductor bakes the thread count into the kernel, so each
+    thread count gets its own code object (and so its own compiled graph)."""
+    alloc = (_torch_backward if backward else _torch_forward)(torch, name, p)[0]
+    args = (dyt, vt) if backward else (xt,)
+
+    def peer(*a):
+        return alloc(*a)
+
+    peer.__code__ = peer.__code__.replace(co_name=f"inductor_{name}_{threads}t")
+    compiled = torch.compile(peer, dynamic=False, fullgraph=True)
+    torch.set_num_threads(threads)
+    compiled(*args)  # compile now, with this thread count
+    return lambda: compiled(*args)
+
+
 def first_call_ms() -> float:
     code = ("import time; t0 = time.perf_counter(); import numpy as np, activations; "
             "activations.apply('gelu', np.ones(1000, np.float32)); print((time.perf_counter() - t0) * 1e3)")
@@ -109,6 +127,8 @@ def main() -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--backward", action="store_true", help="time grad() against torch's backward kernels")
     ap.add_argument("--no-softmax", action="store_true")
+    ap.add_argument("--inductor", action="store_true",
+                    help="also time torch.compile'd torch calls (Inductor's fused C++ kernels; compiles each one)")
     ap.add_argument("--markdown", default="", help="also write the report to this file")
     args = ap.parse_args()
     if engine.module() is None:
@@ -131,11 +151,15 @@ def main() -> int:
         "ratio = torch ms / our ms (above 1: we are faster)",
         "",
         "| activation | " + " | ".join(f"ours {t}T ms | torch {t}T ms | ratio {t}T" for t in threads)
+        + "".join(f" | inductor {t}T ms | vs inductor {t}T" for t in threads if args.inductor)
         + " | naive NumPy 1T ms | vs naive |",
-        "|---|" + "---:|" * (3 * len(threads) + 2),
+        "|---|" + "---:|" * ((5 if args.inductor else 3) * len(threads) + 2),
     ]
+    if args.inductor:
+        lines[1] += "; inductor = torch.compile of the torch call (allocating), compiled per thread count"
     print("\n".join(lines), flush=True)
     ratios: dict[int, list[float]] = {t: [] for t in threads}
+    inductor_ratios: dict[int, list[float]] = {t: [] for t in threads}
     naive_ratios = []
     for name in names:
         xa = xpos if name == "log1mexp" else x
@@ -153,8 +177,17 @@ def main() -> int:
             try:
                 fn, note = torch_call(name, p, xt, dyt, vt, ot, args.backward)
                 impls[f"torch{t}"] = with_threads(t, fn)
+                if args.backward and name in FM.FROM_Y:
+                    # torch differentiates from the saved output: a few multiplies, no exp, and
+                    # inaccurate in the tails; grad() here takes x (docs/training.md)
+                    note = ", ".join(filter(None, [note, "torch's kernel takes y"]))
             except Skip as why:
                 note = str(why)
+            if args.inductor and f"torch{t}" in impls:
+                try:
+                    impls[f"inductor{t}"] = with_threads(t, inductor_call(name, p, xt, dyt, vt, t, args.backward))
+                except Exception as exc:  # an op Inductor cannot compile: reported, not fatal
+                    note = ", ".join(filter(None, [note, f"inductor: {type(exc).__name__}"]))
         if args.backward:
             impls["naive"] = with_threads(1, lambda: FM.backward(name, ns, xa, dy, p))
         else:
@@ -168,6 +201,11 @@ def main() -> int:
                 ratios[t].append(ratio)
             cells += [f"{ours:.2f}", "—" if theirs is None else f"{theirs:.2f}",
                       "—" if ratio is None else f"{ratio:.2f}x"]
+        for t in threads if args.inductor else ():
+            ind = r.get(f"inductor{t}")
+            if ind:
+                inductor_ratios[t].append(ind / r[f"ours{t}"])
+            cells += ["—" if ind is None else f"{ind:.2f}", "—" if ind is None else f"{ind / r[f'ours{t}']:.2f}x"]
         naive_ratios.append(r["naive"] / r[f"ours{threads[0]}"])
         label = f"{name} ({note})" if note else name
         line = f"| {label} | " + " | ".join(cells) + f" | {r['naive']:.2f} | {naive_ratios[-1]:.1f}x |"
@@ -182,6 +220,9 @@ def main() -> int:
                "| geometric mean vs torch | " + " | ".join(f"{geo(ratios[t]):.2f}x" for t in threads) + " |",
                "| slowest vs torch | " + " | ".join(f"{min(ratios[t]):.2f}x" if ratios[t] else "—" for t in threads) + " |",
                f"| geometric mean vs naive NumPy (1 thread) | {geo(naive_ratios):.1f}x |" + " |" * (len(threads) - 1)]
+    if args.inductor:
+        summary.insert(5, "| geometric mean vs torch.compile (Inductor) | "
+                       + " | ".join(f"{geo(inductor_ratios[t]):.2f}x" for t in threads) + " |")
     if not args.no_softmax and not args.backward:
         xs = x[: 2048 * 2048].reshape(2048, 2048)
         os_ = out[: 2048 * 2048].reshape(2048, 2048)
