@@ -192,7 +192,7 @@ class Loop:
     latch: int  # block ending in the backward branch
     body: frozenset = frozenset()  # blocks of the natural loop
     count: float = 0.0  # issue slots on the common path of one iteration
-    sfu: int = 0
+    sfu: float = 0.0
     global_bytes: int = 0  # element loads of one iteration, per thread
     shared_bytes: int = 0
     wide: bool = False  # has a 128-bit global or shared load
@@ -322,16 +322,47 @@ def _weight(ins: Instr) -> float:
     return 2.0 if ins.base in _DOUBLE else 1.0
 
 
-class Analysis:
-    """Loops and their common paths in one kernel's SASS."""
+#: 16-bit kernels recompute in double the results within a few float ulps of a rounding tie of the
+#: 16-bit type (about 0.4% of them, functors.cuh); a warp runs that code for one of its 32 lanes
+RARE_FRACTION = 0.004
+RARE_WEIGHT = 1 - (1 - RARE_FRACTION) ** 32
 
-    def __init__(self, sass: str):
+
+def _is_double(ins: Instr) -> bool:
+    return ins.base in _DOUBLE or ".F64" in ins.op
+
+
+class Analysis:
+    """Loops and their common paths in one kernel's SASS.  ``rare_doubles``: in a kernel for a
+    16-bit type, double-precision code (and the branch region around it) is the rare correction
+    of the rounding, counted at RARE_WEIGHT."""
+
+    def __init__(self, sass: str, rare_doubles: bool = False):
         self.prog = Program(parse_sass(sass))
         self.uni = Uniformity(self.prog.code)
         self.loops = all_loops(self.prog)
-        self.block_weight = [sum(_weight(self.prog.code[i]) for i in range(s, self.prog.last[b] + 1))
+        code = self.prog.code
+        self.block_weight = [sum(_weight(code[i]) for i in range(s, self.prog.last[b] + 1))
                              for b, s in enumerate(self.prog.starts)]
+        self.rare = self._rare_blocks() if rare_doubles else set()
+        self.cost_weight = [w * (RARE_WEIGHT if b in self.rare else 1.0) for b, w in enumerate(self.block_weight)]
         self._paths: dict[tuple, set[int]] = {}
+
+    def _rare_blocks(self) -> set[int]:
+        prog, code = self.prog, self.prog.code
+        rare = {b for b, s in enumerate(prog.starts) if any(_is_double(code[i]) for i in range(s, prog.last[b] + 1))}
+        for b in range(len(prog.starts)):  # the forward branch regions holding such code
+            i = prog.last[b]
+            j = prog.target[i]
+            if j is None or j <= i or not code[i].pred:
+                continue
+            region = range(i + 1, j)
+            # an if-region around the correction: no memory access, no loop inside
+            if any(_is_double(code[k]) for k in region) and not any(
+                    code[k].base in ("LDG", "STG", "LDS", "STS", "BAR")
+                    or (prog.target[k] is not None and prog.target[k] <= k) for k in region):
+                rare.update(prog.block_of[k] for k in region)
+        return rare
 
     def common_path(self, loop: Loop, wanted: frozenset = frozenset()) -> set[int]:
         """The blocks of one iteration of a loop on its common path: both sides of a branch that may
@@ -364,7 +395,7 @@ class Analysis:
             return seen
 
         def cost(seen: set[int]) -> float:
-            return sum(self.block_weight[b] for b in seen if b not in cold)
+            return sum(self.cost_weight[b] for b in seen if b not in cold)
 
         decide: dict[int, bool] = {}
         current = reach(decide)
@@ -401,9 +432,9 @@ class Analysis:
         loop.body_loads = sum(1 for i in self.prog.instructions(loop.body) if code[i].base == "LDG")
         for i in on_path:
             ins = code[i]
-            loop.count += _weight(ins)
+            loop.count += _weight(ins) * (RARE_WEIGHT if self.prog.block_of[i] in self.rare else 1.0)
             if ins.base == "MUFU":
-                loop.sfu += 1
+                loop.sfu += RARE_WEIGHT if self.prog.block_of[i] in self.rare else 1.0
             lb = ins.load_bytes()
             if lb and lb[0] == "shared" and not self._varying_address(ins, i):
                 lb = None  # the same address in every lane: a reduction's scratch, not the row
@@ -445,8 +476,8 @@ class Analysis:
         return keep
 
 
-def element_loops(sass: str, passes: bool = False) -> list[Loop]:
-    return Analysis(sass).element_loops(passes)
+def element_loops(sass: str, passes: bool = False, rare_doubles: bool = False) -> list[Loop]:
+    return Analysis(sass, rare_doubles).element_loops(passes)
 
 
 # ------------------------------------------------------------------ kernels
@@ -502,7 +533,7 @@ def predict(sass: str, shape: KernelShape, registers: int, static_shared: int = 
             machine: dict = H100) -> Prediction | None:
     """The model for one kernel, or None when no element loop is found."""
     passes = shape.family == "row" and shape.passes
-    loops = element_loops(sass, passes)
+    loops = element_loops(sass, passes, rare_doubles=shape.dtype_bytes == 2)
     if not loops:
         return None
 
