@@ -248,6 +248,27 @@ def test_one_exp_sigmoid_matches_the_shared_template():
         assert E._import(isa).sigmoid_mismatches() == 0, isa
 
 
+@pytest.mark.parametrize("kind", ["elementwise", "gated"])
+def test_functor_facts_agree_with_the_records(kind):
+    # each fact lives in its owner: the functor (functors.cuh) says what its code does, the record
+    # (catalogue.py) what the activation is; they must say the same thing where they overlap
+    facts = E.module().functor_facts(E._KIND_CODES[E.Kind(kind)])
+    assert sorted(f["name"] for f in facts) == sorted(REGISTRY.names(kind))
+    for f in facts:
+        rec = REGISTRY.get(f["name"])
+        kernel_params = [p for p in rec.params if p.type not in ("weight", "int")]
+        assert f["from_y"] == (rec.grad_from == "y"), f"{rec.name}: functor from_y vs record grad_from"
+        assert f["weighted"] == any(p.type == "weight" for p in rec.params), f"{rec.name}: weighted"
+        assert f["periodic"] == ("sin" in rec.formula), f"{rec.name}: periodic (calls sin/cos)"
+        if f["choice"] >= 0:  # the parameter the code branches on is a two-valued one
+            p = kernel_params[f["choice"]]
+            assert p.type == "bool" or (p.type == "choice" and len(p.canonical_choices()) == 2), (rec.name, p)
+        if f["nan_through"]:  # claimed: f(NaN) is NaN without the loop's own test
+            x = np.full(16 if kind == "elementwise" else (2, 16), np.nan, np.float32)
+            y = activations.apply(rec.name, x, **PARAMS.get(rec.name, {}))
+            assert np.isnan(y).all(), f"{rec.name}: nan_through, but f(NaN) = {y}"
+
+
 def test_streaming_stores_for_large_outputs(rng):
     """Outputs of 16 MiB and more are written with non-temporal stores (unaligned start here):
     the same values as the same data computed in small pieces with plain stores."""

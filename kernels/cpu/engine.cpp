@@ -1593,6 +1593,48 @@ PyObject* py_op_names(PyObject*, PyObject* arg) {
   return out;
 }
 
+// What each functor says about itself (functors.cuh), by op number: the tests compare these
+// facts with the catalogue's records, so that a functor and its record cannot drift apart.
+struct FunctorFacts {
+  const char* name;
+  bool from_y, weighted, heavy, nan_through, periodic, redo_in_double;
+  int choice;
+};
+#define ACT_CPU_FACTS(name, functor)                                                                  \
+  {#name, act::fn::functor::from_y, act::fn::functor::weighted, act::fn::functor::heavy,             \
+   act::fn::functor::nan_through, act::fn::functor::periodic, act::fn::functor::redo_in_double,      \
+   act::fn::functor::choice},
+const FunctorFacts kElementwiseFacts[] = {ACT_CPU_ELEMENTWISE(ACT_CPU_FACTS){nullptr, false, false, false, false, false, false, -1}};
+const FunctorFacts kGatedFacts[] = {ACT_CPU_GATED(ACT_CPU_FACTS){nullptr, false, false, false, false, false, false, -1}};
+#undef ACT_CPU_FACTS
+
+PyObject* py_functor_facts(PyObject*, PyObject* arg) {
+  const long kind = PyLong_AsLong(arg);
+  if (kind == -1 && PyErr_Occurred()) return nullptr;
+  const FunctorFacts* facts = kind == cpu::kElementwise ? kElementwiseFacts : kind == cpu::kGated ? kGatedFacts : nullptr;
+  if (facts == nullptr) {
+    PyErr_SetString(PyExc_ValueError, "functor_facts(kind): kind is 0 (elementwise) or 1 (gated)");
+    return nullptr;
+  }
+  Py_ssize_t count = 0;
+  while (facts[count].name != nullptr) ++count;
+  PyObject* out = PyTuple_New(count);
+  if (out == nullptr) return nullptr;
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    const FunctorFacts& f = facts[i];
+    PyObject* d = Py_BuildValue("{s:s,s:O,s:O,s:O,s:O,s:O,s:O,s:i}", "name", f.name, "from_y", f.from_y ? Py_True : Py_False,
+                                "weighted", f.weighted ? Py_True : Py_False, "heavy", f.heavy ? Py_True : Py_False,
+                                "nan_through", f.nan_through ? Py_True : Py_False, "periodic", f.periodic ? Py_True : Py_False,
+                                "redo_in_double", f.redo_in_double ? Py_True : Py_False, "choice", f.choice);
+    if (d == nullptr) {
+      Py_DECREF(out);
+      return nullptr;
+    }
+    PyTuple_SET_ITEM(out, i, d);
+  }
+  return out;
+}
+
 PyObject* py_cpu_supports(PyObject*, PyObject*) {
   __builtin_cpu_init();
   const bool v4 = __builtin_cpu_supports("x86-64-v4");
@@ -1638,6 +1680,8 @@ PyObject* py_sigmoid_mismatches(PyObject*, PyObject*) { return PyLong_FromLong(c
 PyMethodDef kMethods[] = {
     {"run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_run)), METH_FASTCALL, kRunDoc},
     {"op_names", py_op_names, METH_O, "op_names(kind) -> names of the ops of a kind, by op number"},
+    {"functor_facts", py_functor_facts, METH_O,
+     "functor_facts(kind) -> each op's functor facts (from_y, weighted, heavy, choice, ...), by op number"},
     {"cpu_supports", py_cpu_supports, METH_NOARGS, "the instruction sets of the engine this CPU runs, best first"},
     {"math", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_math)), METH_FASTCALL,
      "math(name, x, out): a math primitive over a float32/float64 array (tests)"},
