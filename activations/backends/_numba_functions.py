@@ -125,8 +125,8 @@ _CONSTANTS: dict[str, float] = {
     # Derivatives are evaluated at x clipped to +-CLIP: beyond it each of them
     # equals its limit in float32 and float64, and inf * 0 cannot occur.
     "CLIP": 1.0e4,
-    # tanh(softplus(x)) == 1 in float64 from here on (1 - t < 2 e^-2x).
-    "MISH_SATURATE": 20.0,
+    # below -MISH_XSIGMOID mish(x) is x sigmoid(x) to the last bit
+    "MISH_XSIGMOID": 80.0,
     "TANH_SHRINK_SERIES_END": 0.25,
     "U24": 2.0**-24,
 }
@@ -333,10 +333,13 @@ def silu_fwd(x, p, a):
     return x * sig2(x)[0]
 
 
-def silu_bwd(dy, x, p, a):  # s (1 + x (1 - s))
+def silu_bwd(dy, x, p, a):
+    # s (1 + x (1 - s)); for x < 0 as s ((1 + x) - x s): 1 + x is exact for x <= -1, so the
+    # cancellation near the zero at -1.28 costs no more than the rounding of x s (functors.cuh Silu)
     x = clip(x, -CLIP, CLIP)
     s, c = sig2(x)
-    return dy * (s * (ONE + x * c))
+    q = (ONE + x) - x * s if x < ZERO else ONE + x * c
+    return dy * (s * q)
 
 
 def hard_silu_fwd(x, p, a):
@@ -355,25 +358,33 @@ def hard_silu_bwd(dy, x, p, a):  # 0 at -3 and 1 at 3 (torch >= 2.7)
     return dy * ((TWO * x + THREE) * SIXTH)
 
 
-def tanh_softplus(x):
-    """(t, 1 - t), t = tanh(softplus(x)) = n / (n + 2), n = e^x (e^x + 2): no cancellation."""
-    if x >= MISH_SATURATE:
-        return ONE, ZERO
-    e = M.exp(x)
-    n = e * (e + TWO)
-    return n / (n + TWO), TWO / (n + TWO)
+def xmul(x, g):
+    """x g, 0 where g is 0 (x g -> 0 as g vanishes faster than x grows: no inf * 0)."""
+    return ZERO if g == ZERO else x * g
 
 
+# mish = x tanh(softplus(x)), rational in e = exp(-|x|) as in kernels/functors.cuh Mish:
+#   x >= 0: tanh(sp) = 1 - 2e^2 / Dp, Dp = 1 + 2e (1 + e);  mish' = 1 - (2e^2 / Dp)(1 - 2x (1 + e) / Dp)
+#   x <  0: tanh(sp) = e - e^2 (1 + e) / Dn, Dn = e (e + 2) + 2;  mish' = e P / Dn^2,
+#           P = 4 (1 + x) + e (6 + 4x + e (4 + e))  (near the zero of mish' at -1.19 the
+#           cancellation is between exact or small terms; t + x s (1 - t^2) lost ~1000 ulps there)
 def mish_fwd(x, p, a):
-    if x == -INF:
-        return ZERO
-    return x * tanh_softplus(x)[0]
+    e = M.exp(-abs(x))
+    if x >= ZERO:
+        return x - xmul(x, TWO * e * e / (TWO * e * (ONE + e) + ONE))
+    if x < -MISH_XSIGMOID:  # x e^x (1 - e/2 + ...): x sigmoid(x) to the last bit
+        return xmul(x, sig2(x)[0])
+    return x * (e - e * e * (ONE + e) / (e * (e + TWO) + TWO))
 
 
-def mish_bwd(dy, x, p, a):  # tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2)
-    x = clip(x, -CLIP, CLIP)
-    t, c = tanh_softplus(x)
-    return dy * (t + x * sig2(x)[0] * c * (ONE + t))
+def mish_bwd(dy, x, p, a):
+    e = M.exp(-abs(x))
+    if x >= ZERO:
+        dp = TWO * e * (ONE + e) + ONE
+        return dy * (ONE - xmul(ONE - TWO * x * (ONE + e) / dp, TWO * e * e / dp))
+    dn = e * (e + TWO) + TWO
+    q = FOUR * (ONE + x) + e * ((SIX + FOUR * x) + e * (FOUR + e))
+    return dy * (xmul(q, e) / (dn * dn))  # 0 at -inf
 
 
 def tanh_fwd(x, p, a):
@@ -584,39 +595,48 @@ def reglu_bwd(dy, a, b, p):
 # --------------------------------------------------------------- the tables
 ELEMENTWISE: tuple[str, ...] = tuple(REGISTRY.names(Kind.ELEMENTWISE))
 GATED: tuple[str, ...] = tuple(REGISTRY.names(Kind.GATED))
-_HELPERS = ("clip", "sig2", "leaky", "rrelu_slope", "tanh_softplus")
+_HELPERS = ("clip", "sig2", "leaky", "rrelu_slope", "xmul")
 
 _cache: dict[str, _pytypes.SimpleNamespace] = {}
 _lock = threading.Lock()
 
 
-def device(fn):
-    """``cuda.jit(device=True)``, force-inlined at the NVVM level on the real target."""
+def device(fn, target: str = "cuda"):
+    """``cuda.jit(device=True)``, force-inlined at the NVVM level on the real target.
+
+    ``target="cpu"``: ``numba.njit`` of the same function, with which the
+    exhaustive 16-bit tests run the kernels' own code at all 65,536 inputs
+    (the simulator takes seconds per thousand elements).
+    """
+    if target == "cpu":
+        return numba.njit(fn)
     if SIMULATOR:
         return cuda.jit(device=True)(fn)
     return cuda.jit(device=True, forceinline=True)(fn)
 
 
-def functions(ct) -> _pytypes.SimpleNamespace:
+def functions(ct, target: str = "cuda") -> _pytypes.SimpleNamespace:
     """The device functions for compute type ``ct`` (numba.float32 or numba.float64).
 
     Returns a namespace with ``fwd[name]``, ``bwd[name]`` for every
     elementwise and gated entry, ``rrelu_slope``, the typed constants and
-    ``CT``.  Built once per type.
+    ``CT``.  Built once per type and target (``cuda``, or ``cpu``: see :func:`device`).
     """
-    key = str(ct)
+    key = f"{ct}:{target}"
     got = _cache.get(key)
     if got is not None:
         return got
     with _lock:
         got = _cache.get(key)
         if got is None:
-            got = _cache[key] = _clone(ct)
+            got = _cache[key] = _clone(ct, target)
     return got
 
 
-def _clone(ct) -> _pytypes.SimpleNamespace:
+def _clone(ct, target: str = "cuda") -> _pytypes.SimpleNamespace:
     scope = dict(globals())  # cuda, M, U64, ... and every function below, replaced next
+    if target == "cpu":
+        scope["M"] = math  # compiled by numba.njit: IEEE results, no exceptions
     scope.update({k: np.dtype(str(ct)).type(v) for k, v in _CONSTANTS.items()})
     scope["PI4_LO"] = np.dtype(str(ct)).type(_PI4_LO[str(ct)])
     scope["CT"] = ct
@@ -627,7 +647,7 @@ def _clone(ct) -> _pytypes.SimpleNamespace:
             raise NotImplementedError(f"the numba backend has no device function {name}() for this catalogue entry")
         copy = _pytypes.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
         copy.__qualname__ = f"{fn.__qualname__}_{ct}"
-        scope[name] = device(copy)
+        scope[name] = device(copy, target)
     ns = _pytypes.SimpleNamespace(**{k: scope[k] for k in _CONSTANTS})
     ns.CT = ct
     ns.fwd = {n: scope[f"{n}_fwd"] for n in ELEMENTWISE + GATED}

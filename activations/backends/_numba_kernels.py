@@ -13,6 +13,13 @@ and are converted with bit operations (round to nearest even), so the PTX is
 self-contained (Numba's own bfloat16 type calls into a C++ shim linked at load
 time) and ptxas can check it.
 
+16-bit results are rounded once: a float32 result within 16 float32 ulps of a
+16-bit rounding boundary is computed again by the float64 device functions,
+rounded to float32 with round-to-odd and then to the 16-bit type, i.e. the
+exact value rounded once (as ``store_once`` in kernels/functors.cuh).  A rare
+branch (about 0.4% of float16 results); not for prelu, rrelu and hard_sigmoid,
+whose slopes and constants are defined in float32.
+
 Flags that only select a uniform branch (bias or not, mask or not, prelu's
 scalar or per-channel weight, rrelu's training mode) are kernel arguments, not
 variants: one compiled kernel per (name, dtype, direction) keeps the first-call
@@ -23,6 +30,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import types as _pytypes
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -87,29 +95,98 @@ def _arr(dtype: str, ndim: int = 1, layout: str = "C"):
 
 
 # ----------------------------------------------------------- load / store
+def _view_float_as_int(f):
+    return np.float32(f).view(np.int32)
+
+
+def _view_int_as_float(i):
+    return np.int32(i).view(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _bitcasts(target: str) -> tuple[Callable, Callable]:
+    """(float_as_int, int_as_float) of float32: libdevice on the GPU, a NumPy scalar view elsewhere."""
+    if target == "cuda" and not SIMULATOR:
+        return _libdevice.float_as_int, _libdevice.int_as_float
+    return NF.device(_view_float_as_int, target), NF.device(_view_int_as_float, target)
+
+
+def _f16_bits_to_float(h):
+    """float16 bits -> float32, exactly (numba.njit has no float16 type)."""
+    h = numba.int64(h)
+    sign = (h & 0x8000) << 16
+    e = (h >> 10) & 0x1F
+    m = h & 0x3FF
+    if e == 0:  # zero or subnormal: m 2^-24, exact in float32
+        v = numba.float32(m) * numba.float32(2.0**-24)
+        return -v if sign else v
+    if e == 31:
+        return int_as_float(numba.int32(sign | 0x7F800000 | (m << 13)))
+    return int_as_float(numba.int32(sign | ((e + 112) << 23) | (m << 13)))
+
+
+def _float_to_f16_bits(y):
+    """float32 -> float16 bits, round to nearest even (as the GPU's cvt.rn.f16.f32)."""
+    u = numba.int64(float_as_int(y)) & 0xFFFFFFFF
+    sign = (u >> 16) & 0x8000
+    a = u & 0x7FFFFFFF
+    if a > 0x7F800000:
+        return numba.uint16(sign | 0x7E00)
+    if a >= 0x477FF000:  # 65520 and up (inf too): the tie above 65504 rounds to even, inf
+        return numba.uint16(sign | 0x7C00)
+    if a >= 0x38800000:  # normal: rebias, round the 13 dropped bits; a carry moves the exponent
+        return numba.uint16(sign | ((a - 0x38000000 + 0x0FFF + ((a >> 13) & 1)) >> 13))
+    if a <= 0x33000000:  # at most 2^-25, half the least subnormal: 0 (the tie to even)
+        return numba.uint16(sign)
+    s = 126 - (a >> 23)  # subnormal: (1.m 2^23) >> s, rounded to nearest even
+    mant = (a & 0x7FFFFF) | 0x800000
+    h = mant >> s
+    rem = mant & ((1 << s) - 1)
+    half = 1 << (s - 1)
+    if rem > half or (rem == half and (h & 1) == 1):
+        h += 1
+    return numba.uint16(sign | h)
+
+
+def _with(fn, target: str, **names):
+    """``fn`` with ``names`` bound in its globals, as a device function of ``target``."""
+    scope = dict(fn.__globals__, **names)
+    return NF.device(_pytypes.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__), target)
+
+
+def _loader(dtype: str, ct, target: str = "cuda") -> Callable:
+    """Storage element -> compute type.  On the CPU float16 is stored as its bits (uint16)."""
+    return _loader_for(dtype, ct, target)
+
+
+def _storer(dtype: str, target: str = "cuda") -> Callable:
+    """Compute type -> storage element (round to nearest even)."""
+    return _storer_for(dtype, target)
+
+
 @functools.lru_cache(maxsize=None)  # one dispatcher per conversion: each compiles once
-def _loader(dtype: str, ct) -> Callable:
-    """Storage element -> compute type."""
+def _loader_for(dtype: str, ct, target: str) -> Callable:
     if dtype == "bf16":
-        int_as_float = _libdevice.int_as_float
+        int_as_float = _bitcasts(target)[1]
         i32, i64 = numba.int32, numba.int64
 
         def load_bf16(v):
             return int_as_float(i32(i64(v) << 16))  # bfloat16 is the top half of a float32
 
-        return NF.device(load_bf16)
+        return NF.device(load_bf16, target)
+    if dtype == "f16" and target == "cpu":
+        return _with(_f16_bits_to_float, target, int_as_float=_bitcasts(target)[1])
 
     def load(v):
         return ct(v)
 
-    return NF.device(load)
+    return NF.device(load, target)
 
 
 @functools.lru_cache(maxsize=None)
-def _storer(dtype: str) -> Callable:
-    """Compute type -> storage element (round to nearest even)."""
+def _storer_for(dtype: str, target: str) -> Callable:
     if dtype == "bf16":
-        float_as_int = _libdevice.float_as_int
+        float_as_int = _bitcasts(target)[0]
         i64, u16 = numba.int64, numba.uint16
 
         def store_bf16(y):
@@ -119,13 +196,147 @@ def _storer(dtype: str) -> Callable:
             u += 0x7FFF + ((u >> 16) & 1)  # carries into the exponent exactly as RNE requires
             return u16(u >> 16)
 
-        return NF.device(store_bf16)
+        return NF.device(store_bf16, target)
+    if dtype == "f16" and target == "cpu":
+        return _with(_float_to_f16_bits, target, float_as_int=_bitcasts(target)[0])
     st = storage_type(dtype)
 
     def store(y):
         return st(y)
 
-    return NF.device(store)
+    return NF.device(store, target)
+
+
+# ----------------------------------------------------- 16-bit, rounded once
+#: defined in float32 (slope drawn or given in float32, hard_sigmoid's derived constants): no redo
+NO_REDO = frozenset({"prelu", "rrelu", "hard_sigmoid"})
+
+
+def _redoes(name: str, dtype: str) -> bool:
+    return dtype in ("f16", "bf16") and name not in NO_REDO
+
+
+@functools.lru_cache(maxsize=None)
+def _near_and_odd(dtype: str, target: str) -> tuple[Callable, Callable]:
+    """(near(r, m), to_float_odd(e)) for a 16-bit storage type.
+
+    near: float32 r is within 16 float32 ulps (|r| 2^-19, plus 2^-60 m) of a
+    rounding boundary of the 16-bit type, where its own error could round it
+    the wrong way.  m is 1, or for gated results the largest input: a result
+    below 2^-60 of its inputs came from a tiny factor, perhaps a float32
+    subnormal (glu's sigmoid(b) at b < -87) with few significant bits.
+    to_float_odd: float64 -> float32 with round-to-odd, so that rounding
+    that float32 to 16 bits rounds once.
+    """
+    load, store = _loader(dtype, numba.float32, target), _storer(dtype, target)
+    float_as_int, int_as_float = _bitcasts(target)
+    f32, f64, i32 = numba.float32, numba.float64, numba.int32
+    rel, tiny = np.float32(2.0**-19), np.float32(2.0**-60)
+
+    def near(r, m):
+        d = abs(r) * rel + tiny * m
+        return r == r and load(store(r - d)) != load(store(r + d))
+
+    def to_float_odd(e):
+        f = f32(e)
+        if f64(f) == e or f != f:
+            return f
+        b = float_as_int(f)
+        if abs(f64(f)) > abs(e):  # rounded away from zero: one step back toward it
+            b = i32(b - i32(1))
+        return int_as_float(i32(b | i32(1)))
+
+    return NF.device(near, target), NF.device(to_float_odd, target)
+
+
+def _widen(p):
+    return (numba.float64(p[0]), numba.float64(p[1]), numba.float64(p[2]))
+
+
+def _finisher(name: str, dtype: str, backward: bool, target: str) -> Callable:
+    """finish(r, z, dy, p, a) -> storage element of an elementwise result r (f(z), or dy f'(.))."""
+    store = _storer(dtype, target)
+    if not _redoes(name, dtype):
+
+        def finish(r, z, dy, p, a):
+            return store(r)
+
+        return NF.device(finish, target)
+    f64 = numba.float64
+    fns = NF.functions(f64, target)
+    fwd, bwd = fns.fwd[name], fns.bwd[name]
+    from_y = REGISTRY.get(name).grad_from == "y"
+    near, odd = _near_and_odd(dtype, target)
+    widen = NF.device(_widen, target)
+    one = np.float32(1.0)
+
+    def finish(r, z, dy, p, a):
+        if near(r, one):  # rare: f again in float64, rounded once
+            q = widen(p)
+            z2 = f64(z)
+            if backward:
+                r = odd(bwd(f64(dy), fwd(z2, q, f64(a)) if from_y else z2, q, f64(a)))
+            else:
+                r = odd(fwd(z2, q, f64(a)))
+        return store(r)
+
+    return NF.device(finish, target)
+
+
+def _gated_finisher(name: str, dtype: str, backward: bool, target: str) -> Callable:
+    """Forward finish(y, a, b, p) -> storage of y; backward finish(da, db, a, b, dy, p) -> both stored."""
+    store = _storer(dtype, target)
+    redo = _redoes(name, dtype)
+    f64 = numba.float64
+    fns = NF.functions(f64, target) if redo else None
+    near, odd = _near_and_odd(dtype, target) if redo else (None, None)
+    widen = NF.device(_widen, target)
+    one = np.float32(1.0)
+    if backward and redo:
+        gbwd = fns.bwd[name]
+
+        def finish(da, db, a, b, dy, p):
+            m = max(one, abs(a), abs(b), abs(dy))
+            na, nb = near(da, m), near(db, m)
+            if na or nb:  # rare: both again in float64, the near ones rounded once
+                da2, db2 = gbwd(f64(dy), f64(a), f64(b), widen(p))
+                if na:
+                    da = odd(da2)
+                if nb:
+                    db = odd(db2)
+            return store(da), store(db)
+
+    elif backward:
+
+        def finish(da, db, a, b, dy, p):
+            return store(da), store(db)
+
+    elif redo:
+        gfwd = fns.fwd[name]
+
+        def finish(y, a, b, p):
+            if near(y, max(one, abs(a), abs(b))):
+                y = odd(gfwd(f64(a), f64(b), widen(p)))
+            return store(y)
+
+    else:
+
+        def finish(y, a, b, p):
+            return store(y)
+
+    return NF.device(finish, target)
+
+
+_CPU_GRID = _pytypes.ModuleType("cpu_grid")  # `cuda` of a kernel run on the CPU: a grid of one thread
+_CPU_GRID.grid = numba.njit(lambda dim: 0)
+_CPU_GRID.gridsize = numba.njit(lambda dim: 1)
+
+
+def _on_cpu(kernel):
+    """The kernel's own code, compiled by numba.njit with a one-thread grid."""
+    scope = dict(kernel.__globals__, cuda=_CPU_GRID)
+    fn = _pytypes.FunctionType(kernel.__code__, scope, kernel.__name__, kernel.__defaults__, kernel.__closure__)
+    return numba.njit(fn)
 
 
 # ---------------------------------------------------------------- elementwise
@@ -133,19 +344,21 @@ def _storer(dtype: str) -> Callable:
 _SLOPE = {"prelu": 1, "rrelu": 2}
 
 
-def elementwise(name: str, dtype: str, backward: bool):
+def elementwise(name: str, dtype: str, backward: bool, target: str = "cuda"):
     """out[i] = f(x[i] + bias[i % C]), or dy[i] * f'(.) for the backward; grid-stride.
 
     C is the length of the last axis (1 for 0-d x); Cw the length of prelu's
-    weight (C or 1), 0 when the weight is the scalar p[0].
+    weight (C or 1), 0 when the weight is the scalar p[0].  ``target="cpu"``:
+    the same kernel compiled by numba.njit (float16 as uint16 bits), see :func:`cpu_kernel`.
     """
     ct = compute_type(dtype)
-    fns = NF.functions(ct)
+    fns = NF.functions(ct, target)
     fwd, bwd = fns.fwd[name], fns.bwd[name]
     from_y = REGISTRY.get(name).grad_from == "y"
     slope_kind = _SLOPE.get(name, 0)
     rrelu_slope = fns.rrelu_slope
-    load, store = _loader(dtype, ct), _storer(dtype)
+    load = _loader(dtype, ct, target)
+    finish = _finisher(name, dtype, backward, target)
     zero = fns.ZERO
 
     def kernel(x, dy, bias, w, out, n, C, Cw, p, seed, has_bias):
@@ -167,34 +380,39 @@ def elementwise(name: str, dtype: str, backward: bool):
                     a = load(w[c if Cw > 1 else 0])
             elif slope_kind == 2:
                 a = rrelu_slope(i, p, seed)
+            g = zero
             if backward:
+                g = load(dy[i])
                 v = fwd(z, p, a) if from_y else z
-                r = bwd(load(dy[i]), v, p, a)
+                r = bwd(g, v, p, a)
             else:
                 r = fwd(z, p, a)
             if z != z:  # NaN in, NaN out, whatever the branch structure of f
                 r = z
-            out[i] = store(r)
+            out[i] = finish(r, z, g, p, a)
             c += dc
             if c >= C:
                 c -= C
 
+    if target == "cpu":
+        return _on_cpu(kernel), None
     a = _arr(dtype)
     sig = (a, a, a, a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(ct, 3), numba.uint64, numba.boolean)
     return kernel, sig
 
 
 # -------------------------------------------------------------------- gated
-def gated(name: str, dtype: str, backward: bool):
+def gated(name: str, dtype: str, backward: bool, target: str = "cuda"):
     """x viewed as (outer, 2H, inner): a = x[o, j, k], b = x[o, H + j, k]; any axis by strides.
 
     One thread per output element (o, j, k), flat index i; ``Hi = H * inner``
     gives ia = i + o * Hi and ib = ia + Hi.  The backward writes da and db.
     """
     ct = compute_type(dtype)
-    fns = NF.functions(ct)
+    fns = NF.functions(ct, target)
     gfwd, gbwd = fns.fwd[name], fns.bwd[name]
-    load, store = _loader(dtype, ct), _storer(dtype)
+    load = _loader(dtype, ct, target)
+    finish = _gated_finisher(name, dtype, backward, target)
     nan = fns.NAN
 
     def kernel(x, dy, bias, out, n, Hi, C, p, has_bias):
@@ -208,18 +426,20 @@ def gated(name: str, dtype: str, backward: bool):
                 b += load(bias[ib % C])
             bad = a != a or b != b
             if backward:
-                da, db = gbwd(load(dy[i]), a, b, p)
+                g = load(dy[i])
+                da, db = gbwd(g, a, b, p)
                 if bad:
                     da = nan
                     db = nan
-                out[ia] = store(da)
-                out[ib] = store(db)
+                out[ia], out[ib] = finish(da, db, a, b, g, p)
             else:
                 y = gfwd(a, b, p)
                 if bad:
                     y = nan
-                out[i] = store(y)
+                out[i] = finish(y, a, b, p)
 
+    if target == "cpu":
+        return _on_cpu(kernel), None
     a = _arr(dtype)
     sig = (a, a, a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(ct, 3), numba.boolean)
     return kernel, sig
@@ -565,6 +785,22 @@ def strided(kind: str, dtype: str, dst_ndim: int, src_ndim: int):
 
 
 # --------------------------------------------------------------- the table
+@functools.lru_cache(maxsize=None)
+def cpu_kernel(spec: Spec):
+    """An elementwise or gated kernel compiled for the CPU by numba.njit, run as a grid of one thread.
+
+    The same Python source as the CUDA kernel, device functions included;
+    only the primitives differ (libm for libdevice, NumPy views for the bit
+    casts, float16 passed as its uint16 bits).  Takes the kernel's arguments
+    as NumPy arrays.  For exhaustive tests: the simulator is far too slow.
+    """
+    if spec.kind == "elementwise":
+        return elementwise(spec.name, spec.dtype, spec.variant == "bwd", "cpu")[0]
+    if spec.kind == "gated":
+        return gated(spec.name, spec.dtype, spec.variant == "bwd", "cpu")[0]
+    raise ValueError(f"no CPU build of {spec.kind} kernels")
+
+
 def build(spec: Spec):
     """(python function, argument types) of a spec."""
     kind, name, dtype, variant = spec.kind, spec.name, spec.dtype, spec.variant
