@@ -146,23 +146,26 @@ template <class V, class F> __device__ __forceinline__ V warp_allreduce(V v, F f
 }
 
 // Whole-block reduction, every thread gets the result.  blockDim.x is a multiple of 32 and at most
-// 1024; `scratch` holds 32 values.  Each thread folds the per-warp partials in the same order, so
-// all threads agree bit for bit; the leading barrier protects `scratch` from a previous call.
+// 1024; `scratch` holds 32 values.  The per-warp partials are reduced by a second butterfly in every
+// warp (f.identity() past the last warp): no loop, and all threads agree bit for bit (each step
+// combines the same two values in either order).  The leading barrier protects `scratch` from a
+// previous call.
 template <class V, class F> __device__ __forceinline__ V block_allreduce(V v, F f, V* scratch) {
   v = warp_allreduce(v, f, 32);
   __syncthreads();
   if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
   __syncthreads();
-  v = scratch[0];
-  for (unsigned w = 1; w < blockDim.x / 32; ++w) v = f(v, scratch[w]);
-  return v;
+  const unsigned lane = threadIdx.x % 32;
+  return warp_allreduce(lane < blockDim.x / 32 ? scratch[lane] : f.identity(), f, 32);
 }
 
 template <class C> struct Sum {
   __device__ __forceinline__ C operator()(C a, C b) const { return a + b; }
+  __device__ __forceinline__ C identity() const { return C(0); }
 };
 template <class C> struct NanMax {
   __device__ __forceinline__ C operator()(C a, C b) const { return m::nanmax(a, b); }
+  __device__ __forceinline__ C identity() const { return -m::inf<C>(); }
 };
 
 // ------------------------------------------------------------ indexing

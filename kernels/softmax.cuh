@@ -18,6 +18,7 @@
 #include "common.cuh"
 
 namespace act {
+template <class T> using C_of = compute_t<T>;
 namespace fn {
 struct Softmax {
   static constexpr bool negate = false, log = false;
@@ -56,6 +57,7 @@ template <class C> __device__ __forceinline__ void push(Pair<C>& st, C v) {
   }
 }
 template <class C> struct MaxSum {
+  __device__ __forceinline__ Pair<C> identity() const { return {-m::inf<C>(), C(0)}; }
   __device__ __forceinline__ Pair<C> operator()(Pair<C> x, Pair<C> y) const {
     const C mx = m::nanmax(x.a, y.a);
     const C sx = x.a == -m::inf<C>() ? C(0) : x.b * m::exp(x.a - mx);
@@ -64,6 +66,7 @@ template <class C> struct MaxSum {
   }
 };
 template <class C> struct PairSum {
+  __device__ __forceinline__ Pair<C> identity() const { return {C(0), C(0)}; }
   __device__ __forceinline__ Pair<C> operator()(Pair<C> x, Pair<C> y) const { return {x.a + y.a, x.b + y.b}; }
 };
 
@@ -113,16 +116,24 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
       mx = m::nanmax(mx, v[k]);
     }
     mx = warp_allreduce(mx, NanMax<C>(), LANES);
+    // exp once per element: v[k] becomes e = exp(v - max) (log_softmax's forward keeps v)
+    constexpr bool keep_v = K::log && !BACKWARD;
     C s = C(0);
 #pragma unroll
-    for (int k = 0; k < ITEMS; ++k) s += (on >> k & 1u) ? m::exp(v[k] - mx) : C(0);
+    for (int k = 0; k < ITEMS; ++k) {
+      const C e = (on >> k & 1u) ? m::exp(v[k] - mx) : C(0);
+      s += e;
+      if (!keep_v) v[k] = e;
+    }
     s = warp_allreduce(s, Sum<C>(), LANES);
+    const C inv = C(1) / s;  // one division per row
     if constexpr (!BACKWARD) {
       const C log_s = m::log(s);
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
         const i64 j = lane + k * LANES;
-        if (live && j < n) out[r.at(j)] = store<T>((on >> k & 1u) ? row_output<K>(v[k], mx, s, log_s) : C(0));
+        if (live && j < n)
+          out[r.at(j)] = store<T>((on >> k & 1u) ? (K::log ? v[k] - mx - log_s : v[k] * inv) : C(0));
       }
     } else {
       C d[ITEMS];
@@ -132,7 +143,7 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
         const i64 j = lane + k * LANES;
         const bool in = on >> k & 1u;
         d[k] = in ? load(dy[r.at(j)]) : C(0);
-        v[k] = in ? m::exp(v[k] - mx) / s : C(0);  // v now holds p
+        v[k] = v[k] * inv;  // v now holds p (0 where masked)
         t += in ? row_term<K>(v[k], d[k]) : C(0);
       }
       t = warp_allreduce(t, Sum<C>(), LANES);
@@ -212,6 +223,149 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
         out[r.at(j)] = store<T>(g);
       }
     }
+  }
+}
+
+// ------------------------------------------------ block and long paths, 16-byte packs
+// Rows along the last axis (inner == 1) without a mask, n a multiple of the pack and every pointer
+// 16-byte aligned: each thread moves whole 16-byte packs, so a block has 16 bytes per thread and
+// array in flight at every step.  The block path caches the row as T (16-bit rows as 16-bit; the
+// backward caches dy too) and reads global memory once; the long path makes two passes: online
+// statistics (max, sum of exp and, in the backward, sum of dy e) rescaled once per pack, then the
+// output.  One division per row (1 / sum).
+
+// Statistics of a row: max m, s = sum exp(v - m), u = sum dy exp(v - m) (log_softmax: sum dy).
+template <class C> struct RowStats {
+  C m, s, u;
+};
+template <class K, class C> struct MergeStats {
+  __device__ __forceinline__ RowStats<C> identity() const { return {-m::inf<C>(), C(0), C(0)}; }
+  __device__ __forceinline__ RowStats<C> operator()(RowStats<C> x, RowStats<C> y) const {
+    const C mx = m::nanmax(x.m, y.m);
+    const C ex = x.m == -m::inf<C>() ? C(0) : m::exp(x.m - mx);
+    const C ey = y.m == -m::inf<C>() ? C(0) : m::exp(y.m - mx);
+    return {mx, x.s * ex + y.s * ey, K::log ? x.u + y.u : x.u * ex + y.u * ey};
+  }
+};
+template <class C> __device__ __forceinline__ RowStats<C> shfl_xor(RowStats<C> v, int lane_mask, int width) {
+  return {shfl_xor(v.m, lane_mask, width), shfl_xor(v.s, lane_mask, width), shfl_xor(v.u, lane_mask, width)};
+}
+
+template <class K, class T, int N> __device__ __forceinline__ C_of<T> pack_max(const Pack<T, N>& v, C_of<T> mx) {
+#pragma unroll
+  for (int k = 0; k < N; ++k) mx = m::nanmax(mx, K::negate ? -load(v.v[k]) : load(v.v[k]));
+  return mx;
+}
+
+// Folds one pack (and its dy) into running statistics: the max moves once per pack and the sums
+// are rescaled once; -inf adds nothing, NaN and +inf make the sums NaN.
+template <class K, class T, int N, bool BACKWARD>
+__device__ __forceinline__ void push_pack(RowStats<C_of<T>>& st, const Pack<T, N>& v, const Pack<T, N>& d) {
+  using C = C_of<T>;
+  const C mx = pack_max<K>(v, st.m);
+  const C scale = st.m == -m::inf<C>() ? C(0) : m::exp(st.m - mx);
+  C s = C(0), u = C(0);
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    const C x = K::negate ? -load(v.v[k]) : load(v.v[k]);
+    const C e = x == -m::inf<C>() ? C(0) : m::exp(x - mx);
+    s += e;
+    if (BACKWARD) u += K::log ? load(d.v[k]) : load(d.v[k]) * e;
+  }
+  st = {mx, st.s * scale + s, K::log ? st.u + u : st.u * scale + u};
+}
+
+// Writes one output pack from x (and dy): y = e / s or v - m - log s; dx from p = e / s and t.
+template <class K, class T, int N, bool BACKWARD>
+__device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T, N>& d, C_of<T> mx, C_of<T> inv,
+                                               C_of<T> log_s, C_of<T> t) {
+  using C = C_of<T>;
+  Pack<T, N> o;
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    const C x = K::negate ? -load(v.v[k]) : load(v.v[k]);
+    C r;
+    if constexpr (BACKWARD) {
+      r = row_grad<K>(m::exp(x - mx) * inv, load(d.v[k]), t);
+    } else {
+      r = K::log ? x - mx - log_s : m::exp(x - mx) * inv;
+    }
+    o.v[k] = store<T>(r);
+  }
+  return o;
+}
+
+template <class K, class T, bool CACHED, bool BACKWARD>
+__device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, i64 rows, i64 n) {
+  using C = C_of<T>;
+  constexpr int N = kPack<T>;
+  using P = Pack<T, N>;
+  __shared__ RowStats<C> stats_scratch[32];
+  __shared__ C scratch[32];
+  const i64 packs = n / N;
+  P* cx = CACHED ? reinterpret_cast<P*>(dynamic_smem<T>()) : nullptr;
+  P* cd = CACHED ? cx + packs : nullptr;  // the backward's dy, after x
+  const P zero{};
+  for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
+    const P* xr = reinterpret_cast<const P*>(x + row * n);
+    const P* dr = BACKWARD ? reinterpret_cast<const P*>(dy + row * n) : nullptr;
+    P* orow = reinterpret_cast<P*>(out + row * n);
+    RowStats<C> st{-m::inf<C>(), C(0), C(0)};
+    if constexpr (CACHED) {  // max while caching, then the sums from shared memory
+      C mx = -m::inf<C>();
+#pragma unroll 1
+      for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
+        const P v = xr[p];
+        cx[p] = v;
+        if (BACKWARD) cd[p] = dr[p];
+        mx = pack_max<K>(v, mx);
+      }
+      mx = block_allreduce(mx, NanMax<C>(), scratch);
+      st.m = mx;
+#pragma unroll 1
+      for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
+        const P v = cx[p];
+        const P d = BACKWARD ? cd[p] : zero;
+#pragma unroll
+        for (int k = 0; k < N; ++k) {
+          const C e = m::exp((K::negate ? -load(v.v[k]) : load(v.v[k])) - mx);
+          st.s += e;
+          if (BACKWARD) st.u += K::log ? load(d.v[k]) : load(d.v[k]) * e;
+        }
+      }
+      st.s = block_allreduce(st.s, Sum<C>(), scratch);
+      if (BACKWARD) st.u = block_allreduce(st.u, Sum<C>(), scratch);
+    } else {  // one pass over global memory: online statistics
+#pragma unroll 1
+      for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
+        const P v = xr[p];  // whole packs into registers: one 16-byte load each
+        const P d = BACKWARD ? dr[p] : zero;
+        push_pack<K, T, N, BACKWARD>(st, v, d);
+      }
+      st = block_allreduce(st, MergeStats<K, C>(), stats_scratch);
+    }
+    const C inv = C(1) / st.s;
+    const C log_s = m::log(st.s);
+    const C t = K::log ? st.u : st.u * inv;  // sum dy (log_softmax) or sum dy p
+#pragma unroll 1
+    for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
+      const P v = CACHED ? cx[p] : xr[p];
+      const P d = !BACKWARD ? zero : CACHED ? cd[p] : dr[p];
+      orow[p] = out_pack<K, T, N, BACKWARD>(v, d, st.m, inv, log_s, t);
+    }
+  }
+}
+
+// The block and long entries: 16-byte packs where the row allows (the launch layer makes the same
+// test for the shared memory it gives), else one element at a time (any axis, a mask).
+template <class K, class T, bool CACHED, bool BACKWARD>
+__device__ __forceinline__ void softmax_rows(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
+                                             i64 n, i64 inner) {
+  if (inner == 1 && mask == nullptr && n % kPack<T> == 0 && aligned16(x) && aligned16(out) &&
+      (!BACKWARD || aligned16(dy))) {
+    softmax_packed<K, T, CACHED, BACKWARD>(x, dy, out, rows, n);
+  } else {
+    softmax_team<K, T, BlockTeam, CACHED, BACKWARD>(x, dy, out, mask, rows, n, inner);
   }
 }
 
@@ -318,16 +472,17 @@ __device__ __forceinline__ void sparsemax_rows(const T* x, const T* dy, T* out, 
                      act::softmax_warp<act::fn::FUNCTOR, ACT_STORAGE_##DT, ITEMS, LANES, true>)
 
 // The block (row cached in shared memory), long and column paths: entries act_<name>_{fwd,bwd}_<path>_<dt>.
-#define ACT_SOFTMAX_BLOCK(NAME, FUNCTOR, DT)                                                        \
-  ACT_ROW_ENTRY(NAME, fwd, block, DT, 512, 1,                                                       \
-                act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, true, false>) \
-  ACT_ROW_GRAD_ENTRY(NAME, block, DT, 512, 1,                                                       \
-                     act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, true, true>)
+// Up to 1024 threads: the launch layer sizes the block so that the SM is full (packed rows).
+#define ACT_SOFTMAX_BLOCK(NAME, FUNCTOR, DT)                                                         \
+  ACT_ROW_ENTRY(NAME, fwd, block, DT, 1024, 1,                                                       \
+                act::softmax_rows<act::fn::FUNCTOR, ACT_STORAGE_##DT, true, false>)                  \
+  ACT_ROW_GRAD_ENTRY(NAME, block, DT, 1024, 1,                                                       \
+                     act::softmax_rows<act::fn::FUNCTOR, ACT_STORAGE_##DT, true, true>)
 #define ACT_SOFTMAX_LONG(NAME, FUNCTOR, DT)                                                          \
-  ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1,                                                         \
-                act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, false, false>) \
-  ACT_ROW_GRAD_ENTRY(NAME, long, DT, 512, 1,                                                         \
-                     act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::BlockTeam, false, true>)
+  ACT_ROW_ENTRY(NAME, fwd, long, DT, 1024, 1,                                                        \
+                act::softmax_rows<act::fn::FUNCTOR, ACT_STORAGE_##DT, false, false>)                 \
+  ACT_ROW_GRAD_ENTRY(NAME, long, DT, 1024, 1,                                                        \
+                     act::softmax_rows<act::fn::FUNCTOR, ACT_STORAGE_##DT, false, true>)
 #define ACT_SOFTMAX_COLUMN(NAME, FUNCTOR, DT)                                                         \
   ACT_ROW_ENTRY(NAME, fwd, column, DT, 256, 4,                                                        \
                 act::softmax_team<act::fn::FUNCTOR, ACT_STORAGE_##DT, act::ThreadTeam, false, false>) \

@@ -331,16 +331,41 @@ def _mask(rng, shape, axis):
 @pytest.mark.parametrize("n", ROW_LENGTHS)
 def test_rowwise_paths(host, name, dtype, n, rng):
     shape = (_rows_for(n), n)
-    x = reference.random_inputs(rng, shape, name, dtype)
-    dy = reference.random_cotangent(rng, shape, dtype)
-    expected_path = _cuda_ops.row_path(name, n, 1, dtype, host.launcher.info).name
+    x = placed(reference.random_inputs(rng, shape, name, dtype))
+    dy = placed(reference.random_cotangent(rng, shape, dtype))
     for where in (None, _mask(rng, shape, -1)):
+        # aligned rows without a mask, n a multiple of the pack: the block and long paths move 16-byte packs
+        packed = where is None and n % (16 // x.dtype.itemsize) == 0
+
+        def expected(backward):
+            path = _cuda_ops.row_path(name, n, 1, dtype, host.launcher.info, backward=backward, packed=packed).name
+            return _cuda_source.entry(name, "bwd" if backward else "fwd", _short(dtype), path)
+
         reference.assert_close(run(name, x, where=where), reference.forward(name, x, where=where), dtype,
                                what=f"forward n={n} mask={where is not None}")
-        assert last_launch(host) == _cuda_source.entry(name, "fwd", _short(dtype), expected_path)
+        assert last_launch(host) == expected(False)
         reference.assert_close(run_grad(name, x, dy, where=where), reference.backward(name, x, dy, where=where),
                                dtype, what=f"backward n={n} mask={where is not None}")
-        assert last_launch(host) == _cuda_source.entry(name, "bwd", _short(dtype), expected_path)
+        assert last_launch(host) == expected(True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("n", [1032, 3000, 9000])
+@pytest.mark.parametrize("offset", [0, 1])
+def test_rowwise_packed_rows(host, name, dtype, n, offset, rng):
+    """Block and long rows in 16-byte packs (aligned) and one element at a time (the same rows one
+    element past the alignment), with -inf, +inf and NaN rows, many rows per block."""
+    shape = (7, n)
+    x = reference.random_inputs(rng, shape, name, dtype)
+    x[1, ::3] = -np.inf  # -inf elements add nothing
+    x[2, :] = -np.inf  # a row of -inf: NaN
+    x[3, 5] = np.inf
+    x[4, 700] = np.nan
+    x = placed(x, offset)
+    dy = placed(reference.random_cotangent(rng, shape, dtype), offset)
+    reference.assert_close(run(name, x), reference.forward(name, x), dtype, what="forward")
+    reference.assert_close(run_grad(name, x, dy), reference.backward(name, x, dy), dtype, what="backward")
 
 
 STRIDED = [((4, 9, 3), 1), ((3, 20, 40), 1), ((40, 5), 0), ((2, 600, 2), 1), ((5, 2, 33), 0), ((3, 4, 5, 6), 2)]

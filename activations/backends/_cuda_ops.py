@@ -31,8 +31,10 @@ ELEMENTWISE_THREADS = 256
 WAVES = 32
 #: threads per block of the warp path (128 / lanes rows per block)
 WARP_BLOCK_THREADS = 128
-#: block and long paths: at most this many threads on one row (the kernels' launch bounds)
+#: block and long paths: at most this many threads on one row one element at a time, and with
+#: 16-byte packs (the kernels' launch bounds)
 ROW_THREADS_MAX = 512
+PACKED_ROW_THREADS_MAX = 1024
 #: column path: threads per block, and the row stride from which it is chosen
 COLUMN_THREADS = 128
 COLUMN_MIN_INNER = 32
@@ -56,10 +58,13 @@ class DeviceInfo:
 
 
 class Launcher(Protocol):
-    """Runs kernel entry points.  ``xp`` is the array module (cupy, or numpy for the harness)."""
+    """Runs kernel entry points of one device.  ``xp`` is the array module (cupy, or numpy for the
+    harness); ``scope()`` makes that device current while a call allocates and launches."""
 
     xp: Any
     info: DeviceInfo
+
+    def scope(self) -> Any: ...
 
     def launch(self, module: KernelModule, name: str, grid: tuple[int, ...], block: tuple[int, ...],
                args: tuple, shared_mem: int = 0) -> None: ...
@@ -121,34 +126,56 @@ def _kernel_floats(call: Call, dtype: np.dtype) -> tuple:
     return tuple(scalar(v) for v in floats)
 
 
-def row_cache_bytes(dtype: np.dtype) -> int:
-    """Bytes per element of a row cached in shared memory by the block path."""
+def row_cache_bytes(dtype: np.dtype, packed: bool = False) -> int:
+    """Bytes per element of a row cached in shared memory by the block path: the compute type one
+    element at a time, the dtype itself with 16-byte packs (16-bit rows stay 16-bit)."""
+    if packed:
+        return np.dtype(dtype).itemsize
     return 8 if _dtypes.short_name(dtype) == "f64" else 4
 
 
+def packed_rows(n: int, inner: int, dtype: np.dtype, arrays: tuple, mask: Any, launcher: "Launcher") -> bool:
+    """Whether the block and long kernels take their 16-byte-pack path: the test of
+    ``softmax_rows`` in softmax.cuh (last axis, no mask, n a multiple of the pack, aligned)."""
+    return (inner == 1 and mask is None and n % (16 // np.dtype(dtype).itemsize) == 0
+            and all(launcher.address(a) % 16 == 0 for a in arrays if a is not None))
+
+
 # ------------------------------------------------------------ path tables
-def row_path(name: str, n: int, inner: int, dtype: np.dtype, info: DeviceInfo) -> RowPath:
+def row_path(name: str, n: int, inner: int, dtype: np.dtype, info: DeviceInfo, backward: bool = False,
+             packed: bool = False) -> RowPath:
     """The kernel that runs rows of ``n`` elements, ``inner`` apart, of ``name`` (the table in
     docs/gpu-backend.md): column for rows far apart, warp for short rows, block while the row fits
-    in shared memory, long otherwise (sparsemax: block or long)."""
+    in shared memory, long otherwise (sparsemax: block or long).  ``packed``: the block and long
+    kernels will take their 16-byte-pack path (``packed_rows``), which caches the row as its dtype
+    (and dy too in the backward) and sizes the block to fill the SM."""
     dt = _dtypes.short_name(dtype)
-    itemsize = 8 if dt == "f64" else 4
+    packed = packed and name != "sparsemax"
     threads = min(ROW_THREADS_MAX, info.max_threads_per_block, max(32, _pow2_at_least(_cdiv(n, 8))))
-    fits = n * itemsize + STATIC_SHARED_RESERVE <= info.shared_per_block_optin
+    cache = n * row_cache_bytes(dtype, packed) * (2 if packed and backward else 1)
+    fits = cache + STATIC_SHARED_RESERVE <= info.shared_per_block_optin
     if name != "sparsemax":
         if inner >= COLUMN_MIN_INNER:
             return RowPath("column", COLUMN_THREADS, rows_per_block=COLUMN_THREADS)
         for items, lanes in warp_shapes(dt):
             if n <= items * lanes:
                 return RowPath(warp_path(items, lanes), WARP_BLOCK_THREADS, rows_per_block=WARP_BLOCK_THREADS // lanes)
-    return RowPath("block", threads, n * itemsize) if fits else RowPath("long", threads)
+    if packed:
+        # blocks per SM that shared memory allows, and the threads per block that fill the SM with
+        # them (no more than the row has packs)
+        blocks = max(1, info.shared_per_block_optin // (cache + STATIC_SHARED_RESERVE)) if fits else 1
+        want = max(32, min(_cdiv(n * np.dtype(dtype).itemsize, 16), _cdiv(info.max_threads_per_sm, blocks)))
+        threads = min(PACKED_ROW_THREADS_MAX, info.max_threads_per_block, _pow2_at_least(want))
+    return RowPath("block", threads, cache) if fits else RowPath("long", threads)
 
 
 # ---------------------------------------------------------------- backend
 class KernelBackend(Backend):
-    """forward/backward of every kind through a :class:`Launcher`; arrays are ``launcher.xp``'s."""
+    """forward/backward of every kind through a :class:`Launcher`; arrays are ``launcher.xp``'s.
+    ``launcher(x)`` gives the launcher of the device ``x`` lives on: a call runs there, whatever
+    device is current."""
 
-    def __init__(self, launcher: Callable[[], Launcher]):
+    def __init__(self, launcher: Callable[[Any], Launcher]):
         self._launcher = launcher
 
     # --------------------------------------------------------- plumbing
@@ -179,24 +206,27 @@ class KernelBackend(Backend):
 
     # ------------------------------------------------------------- entry
     def forward(self, call: Call) -> Any:
-        kind = call.record.kind
-        if kind is Kind.ELEMENTWISE:
-            return self._elementwise(call, backward=False)
-        if kind is Kind.GATED:
-            return self._gated(call, backward=False)
-        return self._rowwise(call, backward=False)
+        L = self._launcher(call.x)
+        with L.scope():
+            kind = call.record.kind
+            if kind is Kind.ELEMENTWISE:
+                return self._elementwise(L, call, backward=False)
+            if kind is Kind.GATED:
+                return self._gated(L, call, backward=False)
+            return self._rowwise(L, call, backward=False)
 
     def backward(self, call: Call) -> Grads:
-        kind = call.record.kind
-        if kind is Kind.ELEMENTWISE:
-            return self._elementwise(call, backward=True)
-        if kind is Kind.GATED:
-            return self._gated(call, backward=True)
-        return Grads(self._rowwise(call, backward=True))
+        L = self._launcher(call.x)
+        with L.scope():
+            kind = call.record.kind
+            if kind is Kind.ELEMENTWISE:
+                return self._elementwise(L, call, backward=True)
+            if kind is Kind.GATED:
+                return self._gated(L, call, backward=True)
+            return Grads(self._rowwise(L, call, backward=True))
 
     # ------------------------------------------------------- elementwise
-    def _elementwise(self, call: Call, backward: bool):
-        L = self._launcher()
+    def _elementwise(self, L: Launcher, call: Call, backward: bool):
         xp, dtype = L.xp, call.x.dtype
         x = _contiguous(xp, call.x)
         dy = _contiguous(xp, call.dy) if backward else None
@@ -233,8 +263,7 @@ class KernelBackend(Backend):
         return Grads(self._deliver(result, dest), dbias, dweight)
 
     # ------------------------------------------------------------ gated
-    def _gated(self, call: Call, backward: bool):
-        L = self._launcher()
+    def _gated(self, L: Launcher, call: Call, backward: bool):
         xp, dtype = L.xp, call.x.dtype
         x = _contiguous(xp, call.x)
         dy = _contiguous(xp, call.dy) if backward else None
@@ -264,8 +293,7 @@ class KernelBackend(Backend):
         return Grads(self._deliver(result, dest), dbias)
 
     # ---------------------------------------------------------- rowwise
-    def _rowwise(self, call: Call, backward: bool):
-        L = self._launcher()
+    def _rowwise(self, L: Launcher, call: Call, backward: bool):
         xp, dtype = L.xp, call.x.dtype
         x = _contiguous(xp, call.x)
         dy = _contiguous(xp, call.dy) if backward else None
@@ -278,7 +306,8 @@ class KernelBackend(Backend):
             n = int(x.shape[ax])
             inner = math.prod(x.shape[ax + 1:])
             rows = x.size // n
-            path = row_path(call.name, n, inner, dtype, L.info)
+            packed = packed_rows(n, inner, dtype, (x, result, dy), mask, L)
+            path = row_path(call.name, n, inner, dtype, L.info, backward, packed)
             grid = _grid(_cdiv(rows, path.rows_per_block), path.threads, L.info)
             module = self._module(call, path.name)
             direction = "bwd" if backward else "fwd"

@@ -1,8 +1,8 @@
 """The CuPy backend: the hand-written CUDA C kernels of ``kernels/`` compiled by NVRTC.
 
 Arrays: CuPy arrays, and any object with ``__cuda_array_interface__`` or a CUDA DLPack
-capsule, taken zero-copy (``cupy.asarray`` / ``cupy.from_dlpack``); results are CuPy arrays
-on the current device.  Host NumPy arrays are refused with a ValueError (no hidden transfers);
+capsule, taken zero-copy (``cupy.asarray`` / ``cupy.from_dlpack``); a call runs on the device
+``x`` lives on (made current for the call) and its results are CuPy arrays on that device.  Host NumPy arrays are refused with a ValueError (no hidden transfers);
 Python lists and scalars (``bias=[...]``, ``where=True``) are copied to the device.
 
 Kernels: one ``cupy.RawModule`` per (activation, dtype, device), compiled on first use from the
@@ -48,6 +48,11 @@ class CupyLauncher:
         self._functions: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    def scope(self) -> Any:
+        # current for the call, the previous device after; a new object per call, as a Device
+        # keeps its stack of previous devices in the object (shared by threads otherwise)
+        return self.xp.cuda.Device(self.device_id)
+
     def _function(self, module: KernelModule, name: str) -> Any:
         fn = self._functions.get(name)
         if fn is None:
@@ -76,7 +81,7 @@ class CupyBackend(KernelBackend):
     description = "hand-written CUDA C kernels (kernels/) compiled by NVRTC through cupy.RawModule"
 
     def __init__(self) -> None:
-        super().__init__(self._current_launcher)
+        super().__init__(self._launcher_for)
         self._launchers: dict[int, CupyLauncher] = {}
         self._lock = threading.Lock()
         self._available: tuple[bool, str] | None = None
@@ -87,14 +92,19 @@ class CupyBackend(KernelBackend):
 
         return cupy
 
-    def _current_launcher(self) -> Launcher:
-        cupy = self._cupy()
-        device = cupy.cuda.Device().id
+    def _launcher_for(self, x: Any = None) -> Launcher:
+        """The launcher of the device ``x`` lives on (the current device when ``x`` has none)."""
+        device = getattr(x, "device", None)
+        device = self._cupy().cuda.Device().id if device is None else device.id
         launcher = self._launchers.get(device)
         if launcher is None:
             with self._lock:
-                launcher = self._launchers.setdefault(device, CupyLauncher(cupy, device))
+                launcher = self._launchers.get(device)
+                if launcher is None:
+                    launcher = self._launchers[device] = CupyLauncher(self._cupy(), device)
         return launcher
+
+    _current_launcher = _launcher_for  # the current device's launcher (x=None)
 
     # ------------------------------------------------------------ protocol
     def available(self) -> tuple[bool, str]:

@@ -624,10 +624,12 @@ def kernel_shape(module, entry: str) -> KernelShape | None:
     else:
         n = BLOCK_POINT if module.path == "block" else LONG_POINT
         point = f"n={n}"
-    path = _cuda_ops.row_path(module.name, n, 1 if module.path != "column" else 64, np.dtype(dtype), _h100_info())
+    # rows along the last axis, aligned, no mask: the block and long kernels' 16-byte-pack path
+    path = _cuda_ops.row_path(module.name, n, 1 if module.path != "column" else 64, np.dtype(dtype), _h100_info(),
+                              backward=bwd, packed=True)
     if path.name != module.path:
         return None
-    cache = _cuda_ops.row_cache_bytes(np.dtype(dtype)) if module.path == "block" else 0
+    cache = _cuda_ops.row_cache_bytes(np.dtype(dtype), packed=True) if module.path == "block" else 0
     return KernelShape("row", t, cache_bytes=cache, arrays=2 if bwd else 1, moved_bytes=moved, useful_bytes=useful,
                        threads=path.threads, shared=path.shared, point=point,
                        passes=module.path in ("block", "long"))

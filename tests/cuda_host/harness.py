@@ -202,6 +202,10 @@ class HostLauncher:
         self.info = info
         self.launches: list[LaunchRecord] = []  # what ran, for tests that check path choices
 
+    @staticmethod
+    def scope() -> contextlib.nullcontext:
+        return contextlib.nullcontext()  # one device
+
     def launch(self, module, name, grid, block, args, shared_mem=0) -> None:
         if name not in module.entries():
             raise KeyError(f"{name} is not an entry of module {module.key}")
@@ -223,7 +227,7 @@ class HostBackend(KernelBackend):
     description = "CUDA C kernels on the CPU (tests/cuda_host)"
 
     def __init__(self, launcher: HostLauncher):
-        super().__init__(lambda: launcher)
+        super().__init__(lambda x: launcher)
         self.launcher = launcher
 
     def available(self) -> tuple[bool, str]:
