@@ -12,6 +12,7 @@ examples:
   python -m activations bench --quick
   python -m activations bench --names gelu silu softmax --json results.jsonl --markdown results.md
   python -m activations bench --from results.jsonl --plot bandwidth.png
+  python -m activations bench --overhead
 Peer columns hold the peer's time / our time at the same thread count: above 1x, ours is faster.
 GB/s and % copy are shown where a case moves at least twice the last-level cache.
 """
@@ -46,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="peers to include (naive_numpy torch torch_out jax naive_cupy torch_cuda torch_cuda_out cupyx)")
     grid.add_argument("--no-peers", action="store_true", help="our backends and the copy ceiling only")
     grid.add_argument("--no-overhead", action="store_true", help="skip the tiny-array call-overhead cases")
+    grid.add_argument("--overhead", action="store_true",
+                      help="only the Python cost of a call: the CuPy backend with a no-op launch (no GPU "
+                           "needed) and the shared front end on a tiny NumPy array")
     grid.add_argument("--bias", action="store_true", help="add fused-bias cases at the chosen sizes")
     timing = parser.add_argument_group("timing")
     timing.add_argument("--budget", type=float, metavar="S", help="seconds of timed rounds per case")
@@ -69,6 +73,12 @@ def run(args: argparse.Namespace) -> int:
     from ..benchmarks import report
     from ..benchmarks import runner as R
     from ..benchmarks.providers import CPU_BACKENDS, CPU_PEERS, GPU_BACKENDS, GPU_PEERS, Context, gpu_available
+
+    if getattr(args, "overhead", False):
+        from ..benchmarks import overhead
+
+        print("\n".join(overhead.report()))
+        return 0
 
     if args.plot:  # fail before a long run, not after it
         try:
