@@ -133,6 +133,44 @@ def test_elementwise_edge_and_random(name, dtype, rng):
     check(name, x, dtype, "edge values + random", rng, **kw)
 
 
+# Inputs whose exact result is nearest a float16 rounding boundary: the float32 result may round
+# the wrong way there, and the kernel computes it again in float64 (module doc of _numba_kernels).
+# test_exhaustive_16bit.py checks every input on the kernels' own code compiled for the CPU.
+NEAR_TIE_NAMES = [n for n in ELEMENTWISE if n not in ("prelu", "rrelu", "hard_sigmoid")]
+
+
+def _nearest_ties(exact: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k values of ``exact`` (float64) relatively nearest a float16 midpoint."""
+    from test_exhaustive_16bit import round_once
+
+    with np.errstate(all="ignore"):
+        w = round_once(exact, np.float16)
+        other = np.nextafter(w, np.where(exact > w.astype(np.float64), np.inf, -np.inf).astype(np.float16))
+        mid = (w.astype(np.float64) + other.astype(np.float64)) / 2
+        dist = np.abs(exact - mid) / np.abs(exact)
+    dist[~np.isfinite(dist) | (exact == 0) | ~np.isfinite(other.astype(np.float64))] = np.inf
+    return np.argsort(dist, kind="stable")[:k]
+
+
+@pytest.mark.skipif(R.F16 not in DTYPES, reason="float16 not available")
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("name", NEAR_TIE_NAMES)
+def test_float16_near_ties_rounded_once(name, direction):
+    from test_exhaustive_16bit import PARAMS, all_values, check_correctly_rounded
+
+    kw = PARAMS.get(name, {})
+    x = all_values(np.float16)
+    with np.errstate(all="ignore"):
+        exact = np.asarray(R.forward(name, x, **kw) if direction == "forward" else
+                           R.backward(name, x, np.ones_like(x), **kw), np.float64)
+    x = x[np.sort(_nearest_ties(exact, 12))]
+
+    def run(x, dy):
+        return host(apply(name, x, **kw)) if dy is None else grad(name, x, dy, **kw)
+
+    check_correctly_rounded(name, np.float16, direction, x=x, run=run)
+
+
 NONDEFAULT = [
     ("relu", dict(negative_slope=0.25, max_value=6.0, threshold=0.5)),
     ("relu", dict(threshold=-2.0, max_value=5.0)),
