@@ -47,6 +47,8 @@ def apply(name, x, *, out=None, bias=None, axis=-1, where=None, backend=None, **
     """
     (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
     run = _prepare(name, x, None, out, bias, axis, where, backend, params)
+    if rewrap is None:  # the backend's own array type: nothing to enter
+        return _wrap(run.forward(), None, given_out)
     with _interop.scope(rewrap):  # torch CUDA: the kernels run on torch's current stream
         result = run.forward()
     return _wrap(result, rewrap, given_out)
@@ -65,8 +67,11 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
     dy, _ = _interop.unwrap(dy, "dy")
     run = _prepare(name, x, dy, out, bias, axis, where, backend, params)
     record = run.call.record
-    with _interop.scope(rewrap):
+    if rewrap is None:
         grads: Grads = run.backward()
+    else:
+        with _interop.scope(rewrap):
+            grads = run.backward()
     result = [_wrap(grads.dx, rewrap, given_out)]
     extra = [] if bias is None else [grads.dbias]
     if record.name == "prelu":

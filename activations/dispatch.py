@@ -87,18 +87,19 @@ def select(x: Any, backend: Any = None) -> Backend:
         backend = os.environ.get(ENV_VAR) or None
     if backend is not None:
         return explicit(backend)
-    for name in AUTO_ORDER[:-1]:
-        if not _may_own(name, x):
-            continue
-        be = load(name)
-        if not isinstance(be, BaseException) and be.owns(x):
-            return be
+    module = type(x).__module__.split(".", 1)[0]
+    if module != "numpy":  # NumPy arrays are no other backend's: straight to the fallback
+        for name in AUTO_ORDER[:-1]:
+            if not _may_own(name, x, module):
+                continue
+            be = load(name)
+            if not isinstance(be, BaseException) and be.owns(x):
+                return be
     return explicit("numpy")
 
 
-def _may_own(name: str, x: Any) -> bool:
+def _may_own(name: str, x: Any, module: str) -> bool:
     # Cheap pre-filter so that plain NumPy calls never import GPU stacks.
-    module = type(x).__module__.split(".", 1)[0]
     if name == "dask":
         return module == "dask"
     return module in ("cupy", "numba", "torch", "jax", "jaxlib") or hasattr(x, "__cuda_array_interface__")

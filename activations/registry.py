@@ -10,6 +10,7 @@ import difflib
 import math
 from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, Mapping
 
 __all__ = [
@@ -21,6 +22,9 @@ __all__ = [
     "Registry",
 ]
 
+
+#: id(record) -> (record, its BoundParams of the defaults), filled by Activation.bind
+_DEFAULT_BOUND: dict[int, tuple] = {}
 
 class Kind(str, Enum):
     """How an activation maps its input to its output."""
@@ -189,6 +193,10 @@ class Activation:
         Unknown names raise TypeError listing the valid ones; bad values raise
         ValueError (or TypeError for a wrong type) naming the parameter.
         """
+        if not params:  # the defaults: validated once per record
+            bound = _DEFAULT_BOUND.get(id(self))
+            if bound is not None and bound[0] is self:
+                return bound[1]
         by_name = {p.name: p for p in self.params}
         alias_of = {a: p.name for p in self.params for a in p.aliases}
         given: dict[str, Any] = {}
@@ -213,6 +221,10 @@ class Activation:
             ok = a < b if op == "<" else a <= b
             if not ok:
                 raise ValueError(f"{self.name}(): parameter {left!r} ({a!r}) must be {op} {right!r} ({b!r})")
+        if not params:
+            bound = BoundParams(self, MappingProxyType(values))
+            _DEFAULT_BOUND[id(self)] = (self, bound)
+            return bound
         return BoundParams(self, values)
 
     def _param_spellings(self) -> list[str]:
@@ -304,7 +316,9 @@ class Registry:
             return name
         if not isinstance(name, str):
             raise TypeError(f"activation name must be a str, got {type(name).__name__}")
-        rec = self._lookup.get(_normalize(name))
+        rec = self._lookup.get(name)  # a canonical spelling as given: no normalizing
+        if rec is None:
+            rec = self._lookup.get(_normalize(name))
         if rec is None:
             close = difflib.get_close_matches(_normalize(name), list(self._lookup), n=4, cutoff=0.5)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""

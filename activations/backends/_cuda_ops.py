@@ -14,8 +14,10 @@ for bfloat16.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -83,6 +85,17 @@ class RowPath:
 
 
 # ---------------------------------------------------------------- helpers
+@functools.lru_cache(maxsize=None)
+def _kernel_module(name: str, dtype: str, path: str | None) -> KernelModule:
+    """The module of a call, validated once (a per-call cost otherwise)."""
+    return KernelModule(name, dtype, path)
+
+
+@functools.lru_cache(maxsize=None)
+def _entry(name: str, direction: str, dtype: str, path: str | None = None) -> str:
+    return entry(name, direction, dtype, path)
+
+
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -116,8 +129,25 @@ def _compute_scalar(dtype: np.dtype) -> type:
     return np.float64 if _dtypes.compute_dtype(dtype) == np.float64 else np.float32
 
 
+#: (id(params), dtype) -> (params, kernel floats) for the parameters a record binds once (its
+#: defaults: immutable, as long-lived as the record), so a default call does not rebuild them
+_DEFAULT_FLOATS: dict[tuple, tuple] = {}
+
+
 def _kernel_floats(call: Call, dtype: np.dtype) -> tuple:
     """p0, p1, p2 in the compute precision; prelu's float weight travels in p0."""
+    params = call.params
+    key = (id(params), dtype)
+    hit = _DEFAULT_FLOATS.get(key)
+    if hit is not None and hit[0] is params:
+        return hit[1]
+    floats = _floats_of(call, dtype)
+    if call.name != "prelu" and isinstance(params.values, MappingProxyType):
+        _DEFAULT_FLOATS[key] = (params, floats)
+    return floats
+
+
+def _floats_of(call: Call, dtype: np.dtype) -> tuple:
     floats = list(call.params.kernel_floats())
     if call.name == "prelu" and isinstance(call.weight, float):
         floats = [call.weight]
@@ -202,7 +232,7 @@ class KernelBackend(Backend):
         return _contiguous(L.xp, w), int(w.shape[0])
 
     def _module(self, call: Call, path: str | None = None) -> KernelModule:
-        return KernelModule(call.name, _dtypes.short_name(call.x.dtype), path)
+        return _kernel_module(call.name, _dtypes.short_name(call.x.dtype), path)
 
     # ------------------------------------------------------------- entry
     def forward(self, call: Call) -> Any:
@@ -246,13 +276,13 @@ class KernelBackend(Backend):
         sizes = (np.int64(n), np.int64(channels), np.int64(weight_len))
         if not backward:
             if n:
-                L.launch(module, entry(call.name, "fwd", module.dtype), grid, block,
+                L.launch(module, _entry(call.name, "fwd", module.dtype), grid, block,
                          (x, result, bias, weight, *sizes, *floats, seed))
             return self._deliver(result, dest)
         dz = self._dz_buffer(L, x, bias)
         terms = xp.empty(n, dtype=_dtypes.compute_dtype(dtype)) if call.name == "prelu" else None
         if n:
-            L.launch(module, entry(call.name, "bwd", module.dtype), grid, block,
+            L.launch(module, _entry(call.name, "bwd", module.dtype), grid, block,
                      (x, dy, result, bias, weight, dz, terms, *sizes, *floats, seed))
         dbias = None if bias is None else self._dbias(L, result, dz, channels)
         dweight = None
@@ -286,7 +316,7 @@ class KernelBackend(Backend):
         dz = self._dz_buffer(L, x, bias) if backward else None
         head = (x, dy, result, bias, dz) if backward else (x, result, bias)
         if n_out:
-            L.launch(module, entry(call.name, direction, module.dtype), grid, (ELEMENTWISE_THREADS,), head + tail)
+            L.launch(module, _entry(call.name, direction, module.dtype), grid, (ELEMENTWISE_THREADS,), head + tail)
         if not backward:
             return self._deliver(result, dest)
         dbias = None if bias is None else self._dbias(L, result, dz, channels)
@@ -312,7 +342,7 @@ class KernelBackend(Backend):
             module = self._module(call, path.name)
             direction = "bwd" if backward else "fwd"
             head = (x, dy, result) if backward else (x, result)
-            L.launch(module, entry(call.name, direction, module.dtype, path.name), (grid,), (path.threads,),
+            L.launch(module, _entry(call.name, direction, module.dtype, path.name), (grid,), (path.threads,),
                      head + (mask, np.int64(rows), np.int64(n), np.int64(inner)), shared_mem=path.shared)
         return self._deliver(result, dest)
 
@@ -335,7 +365,7 @@ class KernelBackend(Backend):
         out = xp.empty(cols, dtype=dtype)
         if cols == 0:
             return out
-        module = KernelModule("colsum", _dtypes.short_name(dtype))
+        module = _kernel_module("colsum", _dtypes.short_name(dtype), None)
         tx = min(32, _pow2_at_least(cols))
         ty = ELEMENTWISE_THREADS // tx
         gx = _cdiv(cols, tx)
