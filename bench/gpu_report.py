@@ -3,9 +3,13 @@
     python bench/gpu_report.py                  # full grid, 2^10..2^28
     python bench/gpu_report.py --preset default --max-time 420
 
-Writes bench/results/<device-slug>.md (test summary, tables, notes), its
-records <device-slug>.jsonl and the bandwidth plots <device-slug>[-section].png.
-Exits 2 at once, saying why, when no CUDA device is visible.
+Writes bench/results/<device-slug>.md (test summary, tables, measured next to
+modelled, notes), its records <device-slug>.jsonl and the bandwidth plots
+<device-slug>[-section].png.  The model is the static one of
+`python -m activations check-kernels --model` (bench/results/model-sm_90.json,
+written by --write-model on a machine with NVRTC and cuobjdump), so that a
+measurement can correct it.  Exits 2 at once, saying why, when no CUDA device is
+visible.
 """
 from __future__ import annotations
 
@@ -38,6 +42,75 @@ def run_tests(timeout: float) -> tuple[int, str]:
     return proc.returncode, "\n".join(lines[-60:])
 
 
+MODEL = ROOT / "bench" / "results" / "model-sm_90.json"
+
+
+def write_model(path: Path = MODEL) -> int:
+    """The static model's predicted fraction of copy bandwidth per kernel (f16, bf16, f32), as JSON."""
+    import json
+    import tempfile
+
+    from activations.cli import check_kernels_cmd as ck
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "k.json"
+        parser = argparse.ArgumentParser()
+        ck.add_arguments(parser)
+        rc = ck.run(parser.parse_args(["--checker", "cuda-c", "--arch", "sm_90", "--dtype", "f16", "bf16", "f32",
+                                       "--summary", "--json", str(out)]))
+        data = json.loads(out.read_text())
+    model = {k["kernel"]: {"predicted": k["model"]["predicted_h100_fraction"],
+                           "instructions_per_element": k["model"]["instructions_per_element"],
+                           "bound": k["model"]["bound"]}
+             for k in data["kernels"] if k.get("model")}
+    path.write_text(json.dumps(dict(sorted(model.items())), indent=0) + "\n")
+    print(f"gpu_report: wrote {path} ({len(model)} kernels)", file=sys.stderr)
+    return rc
+
+
+def kernel_of(rec: dict, info) -> str | None:
+    """The kernel entry a benchmark record of the CuPy backend ran (rows along the last axis)."""
+    from activations import _dtypes
+    from activations.backends import _cuda_ops, _cuda_source
+
+    dtype = _dtypes.from_name(rec["dtype"])
+    short = _dtypes.short_name(dtype)
+    direction = "bwd" if rec["direction"] == "backward" else "fwd"
+    if rec["kind"] in ("elementwise", "gated"):
+        return _cuda_source.entry(rec["name"], direction, short)
+    if rec["kind"] != "rowwise" or not rec.get("shape"):
+        return None
+    n = int(rec["shape"][-1])
+    packed = n % (16 // dtype.itemsize) == 0  # benchmark arrays are aligned and unmasked
+    path = _cuda_ops.row_path(rec["name"], n, 1, dtype, info, backward=direction == "bwd", packed=packed)
+    return _cuda_source.entry(rec["name"], direction, short, path.name)
+
+
+def model_lines(records, model: dict, info) -> list[str]:
+    """Markdown: each out-of-cache measurement of our CUDA C kernels (no bias) next to the model."""
+    from activations.benchmarks import report
+
+    lines = []
+    for row in report.build_rows(records):
+        r = row.rec
+        if r.get("provider") != "cupy" or r.get("bias") or not row.out_of_cache or row.pct_ceiling is None:
+            continue
+        kernel = kernel_of(r, info)
+        m = model.get(kernel) if kernel else None
+        if m is None:
+            continue
+        shape = "x".join(map(str, r["shape"]))
+        lines.append(f"| {r['label']} | {r['direction']} | {r['dtype']} | {shape} | `{kernel}` | "
+                     f"{row.pct_ceiling:.0f}% | {100 * m['predicted']:.0f}% ({m['bound']}) |")
+    if not lines:
+        return []
+    return ["## Measured next to modelled", "",
+            "% of copy bandwidth: measured here, and predicted by the static model of "
+            "`python -m activations check-kernels --model` (docs/gpu-backend.md) for an H100.", "",
+            "| activation | direction | dtype | shape | kernel | measured | modelled |",
+            "|---|---|---|---|---|---:|---:|", *lines, ""]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=("quick", "default", "full"), default="full")
@@ -46,7 +119,12 @@ def main(argv=None) -> int:
     parser.add_argument("--test-timeout", type=float, default=900.0, help="seconds for the test suite")
     parser.add_argument("--max-time", type=float, default=None, help="start no new benchmark case after S seconds")
     parser.add_argument("--names", nargs="+", help="restrict the benchmark to these activations")
+    parser.add_argument("--model", default=str(MODEL), help="the static model's JSON (see --write-model)")
+    parser.add_argument("--write-model", action="store_true",
+                        help="only write the model's JSON (needs NVRTC and cuobjdump, not a GPU)")
     args = parser.parse_args(argv)
+    if args.write_model:
+        return write_model(Path(args.model))
 
     from activations.benchmarks import GridSpec, build_grid, gpu_available, run, settings_for
     from activations.benchmarks import report
@@ -102,6 +180,15 @@ def main(argv=None) -> int:
         "```",
         "",
     ]
+    try:
+        import json
+
+        from activations.backends.cupy_backend import BACKEND
+
+        model = json.loads(Path(args.model).read_text())
+        extra += model_lines(records, model, BACKEND._current_launcher().info)
+    except (OSError, ValueError) as exc:
+        extra += [f"(no model next to the measurements: {exc})", ""]
     md.write_text(head + "\n" + "\n".join(extra) + "\n" + rest, encoding="utf-8")
     try:
         plots = report.plot(records, png)

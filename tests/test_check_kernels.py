@@ -217,3 +217,37 @@ def test_model_elementwise_main_loops_load_128_bits(modelled):
     for kernel, m in models.items():
         if "softmax" not in kernel:
             assert m["vector_loads"], kernel
+
+
+def test_gpu_report_puts_measurements_next_to_the_model():
+    """bench/gpu_report.py's plumbing without a GPU: benchmark records of the CuPy backend (as the
+    runner writes them) joined with the model by the kernel each case runs."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("gpu_report", Path(__file__).parent.parent / "bench" / "gpu_report.py")
+    gpu_report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_report)
+    info = pm._h100_info()
+
+    def rec(name, kind, direction, dtype, shape, provider, role, gbps):
+        return {"run_id": "r", "label": name, "name": name, "kind": kind, "direction": direction, "dtype": dtype,
+                "shape": list(shape), "numel": 1, "bytes": 1 << 30, "cache_bytes": 50 << 20, "bias": False,
+                "out": True, "tag": "", "provider": provider, "role": role, "threads": None, "status": "ok",
+                "time_ms": 1.0, "gbps": gbps}
+
+    records = []
+    for name, kind, direction, dtype, shape, gbps in [("gelu", "elementwise", "forward", "bfloat16", (1 << 28,), 2700),
+                                                      ("softmax", "rowwise", "backward", "float32", (1024, 8192), 1500),
+                                                      ("softmax", "rowwise", "forward", "float32", (256, 65536), 900)]:
+        records += [rec(name, kind, direction, dtype, shape, "cupy", "ours", gbps),
+                    rec(name, kind, direction, dtype, shape, "copy_sm", "ceiling", 3000)]
+    assert gpu_report.kernel_of(records[0], info) == "act_gelu_fwd_bf16"
+    assert gpu_report.kernel_of(records[2], info) == "act_softmax_bwd_block_f32"
+    assert gpu_report.kernel_of(records[4], info) == "act_softmax_fwd_long_f32"  # 256 KiB: past shared memory
+    model = {"act_gelu_fwd_bf16": {"predicted": 0.94, "bound": "issue"},
+             "act_softmax_bwd_block_f32": {"predicted": 1.0, "bound": "memory"}}
+    lines = gpu_report.model_lines(records, model, info)
+    table = [line for line in lines if line.startswith("| gelu") or line.startswith("| softmax")]
+    assert table == ["| gelu | forward | bfloat16 | 268435456 | `act_gelu_fwd_bf16` | 90% | 94% (issue) |",
+                     "| softmax | backward | float32 | 1024x8192 | `act_softmax_bwd_block_f32` | 50% | 100% (memory) |"]

@@ -14,8 +14,10 @@ than the absolute times.  Protocol per case:
 
 Reported: median and the 20th/80th percentiles of the samples.  On a GPU a
 sample is bracketed by CUDA events (GPU time) and by ``perf_counter`` around
-the launches without synchronizing (CPU time: what the Python side costs),
-after a 256 MiB write that evicts the inputs from L2.
+the launches without synchronizing (CPU time: what the Python side costs).
+With the L2 flush on, every call is timed on its own after a 256 MiB write
+that evicts its inputs from L2 (a sample of several calls would let the later
+ones find the inputs cached); such a sample times at most FLUSHED_CALLS calls.
 """
 from __future__ import annotations
 
@@ -83,9 +85,12 @@ class GpuTimer:
         if self._torch_sync is not None:
             self._torch_sync()
 
+    #: calls per sample when every call gets its own flush (each flush is a 256 MiB write)
+    FLUSHED_CALLS = 8
+
     def sample(self, fn: Callable[[], Any], inner: int) -> tuple[float, float]:
         if self.scratch is not None:
-            self.scratch.fill(0)
+            return self._flushed(fn, min(inner, self.FLUSHED_CALLS))
         self.sync()
         t0 = time.perf_counter()
         self.start.record()
@@ -98,6 +103,22 @@ class GpuTimer:
             self._torch_sync()
         gpu_ms = self.cp.cuda.get_elapsed_time(self.start, self.end)
         return gpu_ms / 1e3 / inner, (t1 - t0) / inner
+
+    def _flushed(self, fn: Callable[[], Any], calls: int) -> tuple[float, float]:
+        gpu_ms = host_s = 0.0
+        for _ in range(calls):
+            self.scratch.fill(0)  # evict this call's inputs from L2
+            self.sync()
+            t0 = time.perf_counter()
+            self.start.record()
+            fn()
+            self.end.record()
+            host_s += time.perf_counter() - t0
+            self.end.synchronize()
+            if self._torch_sync is not None:
+                self._torch_sync()
+            gpu_ms += self.cp.cuda.get_elapsed_time(self.start, self.end)
+        return gpu_ms / 1e3 / calls, host_s / calls
 
 
 @dataclass
