@@ -137,6 +137,8 @@ def _row_cases(dtype):
     item = 8 if dt == "f64" else 4
     cases = [(257, i * lanes, 1) for i, lanes in _cuda_source.warp_shapes(dt)]
     cases += [(33, 4000, 1), (3, (dev.shared_per_block_optin // item) + 100, 1), (5, 300, 40), (7, 1000, 3)]
+    # rows in 16-byte packs cache the dtype itself: past shared memory only at this length
+    cases += [(2, (dev.shared_per_block_optin // np.dtype(dtype).itemsize + 104) // 8 * 8, 1)]
     return cases
 
 
