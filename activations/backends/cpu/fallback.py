@@ -184,7 +184,11 @@ def _tanh_shrink(x, p):
         d = d * x2 + c
     with np.errstate(over="ignore", invalid="ignore"):
         near = x * x2 * (n / d)
-    return np.where(np.abs(x) < TANH_SHRINK_RATIONAL_END, near, x - np.tanh(x))
+    # above: (|x| - 1) + 2e / (1 + e), e = exp(-2|x|), sign restored (no cancellation)
+    a = np.abs(x)
+    e = np.exp(-2.0 * a)
+    far = np.copysign((a - 1.0) + 2.0 * e / (1.0 + e), x)
+    return np.where(a < TANH_SHRINK_RATIONAL_END, near, far)
 
 
 def _squareplus(x, p):
