@@ -243,9 +243,26 @@ def test_vector_widths_agree_on_the_math(fn, rng):
 
 
 def test_one_exp_sigmoid_matches_the_shared_template():
-    """prelude.h's sigmoid (one exp) gives the numbers of common.cuh's (exp by sign), bit for bit."""
+    """The double sigmoid (one exp) gives the numbers of common.cuh's template, bit for bit."""
     for isa in E.supported_isas():
         assert E._import(isa).sigmoid_mismatches() == 0, isa
+
+
+def test_float_sigmoid_is_rounded_once(rng):
+    """vmath's float sigmoid: within 1.5 ulps of float64 everywhere (the template's form, three
+    roundings, reaches 2.4): every 64th float of (-104, 104), the tails and the exp's breakpoints."""
+    from scipy.special import expit
+
+    bits = np.arange(0, 1 << 32, 64, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    x = np.concatenate([x[np.abs(x) < 104], np.float32([-5.5427551, -87.33, -88.72, 0.0, -0.0])])
+    for isa in E.supported_isas():
+        y = np.empty_like(x)
+        E._import(isa).math("sigmoid", x, y)
+        r = expit(x.astype(np.float64))
+        ok = r >= 2.0 ** -126
+        err = np.abs(y[ok] - r[ok]) / np.spacing(r[ok].astype(np.float32)).astype(np.float64)
+        assert err.max() <= 1.5, (isa, float(err.max()), float(x[ok][np.argmax(err)]))
 
 
 @pytest.mark.parametrize("kind", ["elementwise", "gated"])

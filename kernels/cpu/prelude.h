@@ -95,11 +95,10 @@ inline __attribute__((always_inline)) double abs(double x) { return __builtin_fa
 inline __attribute__((always_inline)) float hypot(float a, float b) { return ::act::vm::hypot(a, b); }
 inline __attribute__((always_inline)) double hypot(double a, double b) { return ::act::vm::hypot(a, b); }
 
-// A sigmoid with one exp (and one division).  common.cuh's template evaluates exp(-x) or exp(x)
-// by the sign of x; a vector loop if-converts that branch and then computes both.  These
-// overloads (defined in engine.cpp, after common.cuh) are preferred to the template for float
-// and double and take exp(-|x|), which is the same number in either case: the results are bit
-// for bit the template's (tests/test_cpu_engine.py compares them).
+// The sigmoid, one exp and one division.  These overloads (defined in engine.cpp, after
+// common.cuh) are preferred to the template: double gives the template's numbers bit for bit;
+// float is vmath's, whose quotient is corrected so that it rounds once (tests/test_cpu_engine.py
+// checks both).
 inline __attribute__((always_inline)) float sigmoid(float x);
 inline __attribute__((always_inline)) double sigmoid(double x);
 // x sigmoid(x) (silu): float rounds once from a scaled product (vmath.h); double as x sigmoid(x)
