@@ -64,6 +64,11 @@ template <class C> __device__ __forceinline__ C xmul(C x, C g) { return g == C(0
 template <class C> __device__ __forceinline__ C xnormcdf(C x) { return xmul(x, normcdf(x)); }
 #endif
 #ifndef ACT_CPU_MATH
+// exp of an argument the caller knows to be <= 0 (exp(-|x|) and the like): the CPU engine's
+// float version skips the overflow handling; here it is exp.
+template <class C> __device__ __forceinline__ C exp_nonpos(C x) { return exp(x); }
+#endif
+#ifndef ACT_CPU_MATH
 // log(1 - exp(-x)) as log(-expm1(-x)) below ln 2, log1p(-exp(-x)) above (Maechler); the CPU
 // engine's float version takes one logarithm for both.
 template <class C> __device__ __forceinline__ C log1mexp(C x) {

@@ -202,7 +202,7 @@ struct Sigmoid : Functor {
   // e / (1 + e)^2, e = exp(-|x|): from x, accurate in both tails (y (1 - y) from the rounded y is
   // 0 beyond x = 17 in float)
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
-    const C e = m::exp(-m::abs(x));
+    const C e = m::exp_nonpos(-m::abs(x));
     const C q = C(1) + e;
     return e / (q * q);
   }
@@ -228,7 +228,7 @@ struct HardSigmoid : CheapFunctor {
 // log_sigmoid: min(x, 0) - log1p(exp(-|x|));  sigmoid(-x).
 struct LogSigmoid : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
-    return m::min(x, C(0)) - m::log1p(m::exp(-m::abs(x)));
+    return m::min(x, C(0)) - m::log1p(m::exp_nonpos(-m::abs(x)));
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return m::sigmoid(-x); }
 };
@@ -240,7 +240,7 @@ struct Softplus : Functor {
     const C bx = c.p0 * x;
     if (bx > c.p1) return x;
     // max(x, 0) + log1p(exp(-|bx|)) / beta: (max(bx, 0) + ...) / beta overflows where bx does
-    return m::max(x, C(0)) + m::log1p(m::exp(-m::abs(bx))) / c.p0;
+    return m::max(x, C(0)) + m::log1p(m::exp_nonpos(-m::abs(bx))) / c.p0;
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
     const C bx = c.p0 * x;
@@ -296,13 +296,13 @@ struct HardSilu : CheapFunctor {
 // keeps x e^x accurate where e^x alone is subnormal (x < -87 in float).
 struct Mish : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
-    const C e = m::exp(-m::abs(x));
+    const C e = m::exp_nonpos(-m::abs(x));
     const C pos = x - m::xmul(x, C(2) * e * e / (C(2) * e * (C(1) + e) + C(1)));
     const C neg = x < C(-80) ? m::xsigmoid(x) : x * (e - e * e * (C(1) + e) / (e * (e + C(2)) + C(2)));
     return x >= C(0) ? pos : neg;
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
-    const C e = m::exp(-m::abs(x));
+    const C e = m::exp_nonpos(-m::abs(x));
     const C dp = C(2) * e * (C(1) + e) + C(1);
     const C pos = C(1) - m::xmul(C(1) - C(2) * x * (C(1) + e) / dp, C(2) * e * e / dp);
     const C dn = e * (e + C(2)) + C(2);
@@ -318,7 +318,7 @@ struct Tanh : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::tanh(x); }
   // sech^2 x = 4e / (1 + e)^2, e = exp(-2|x|): from x, accurate in the tails (1 - y^2 cancels)
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
-    const C e = m::exp(C(-2) * m::abs(x));
+    const C e = m::exp_nonpos(C(-2) * m::abs(x));
     const C q = C(1) + e;
     return C(4) * e / (q * q);
   }
@@ -341,7 +341,7 @@ struct HardTanh : CheapFunctor {
 // cancels (x - tanh(x) lost a bit there: 2.5 ulps).
 struct TanhShrink : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
-    const C a = m::abs(x), e = m::exp(C(-2) * a);
+    const C a = m::abs(x), e = m::exp_nonpos(C(-2) * a);
     const C far = m::copysign((a - C(1)) + C(2) * e / (C(1) + e), x);
     C near;
     if (sizeof(C) == sizeof(float)) {

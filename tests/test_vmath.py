@@ -16,6 +16,8 @@ Measured on this project's machine (AMD EPYC, x86-64-v3 build), max error in ulp
     cos 0.876  normcdf 1.357  gauss 0.925  hypot 0.500
     (baseline build without FMA: the same except exp 0.81, sin 0.908, cos 0.906, normcdf 1.384,
     gauss 0.925; see kernels/cpu/vmath.h.  normcdf and gauss compute in float: budget 1.5 ulp)
+    Float-only, for the engine's activations: sigmoid 1.4, xsigmoid 1.65 (baseline 1.54), and
+    exp_nonpos is exp bit for bit on x <= 0.
 Double (dense sweeps, ~1.5 million points per function, every binade of both signs, against
 libquadmath; the CI sweep below uses mpmath):
     exp 0.76 (subnormal results; 0.59 normal)  expm1 0.60  log 0.83  log1p 0.85  tanh 0.59
@@ -46,7 +48,11 @@ ISAS = {"base": [], "v3": ["-march=x86-64-v3"], "v4": ["-march=x86-64-v4"]}
 FUNCS = ["exp", "expm1", "log", "log1p", "tanh", "erfc", "sin", "hypot", "normcdf", "gauss", "cos"]
 # The float fast paths of sin and cos (accurate for |x| <= SIN_FAST_MAX_F32; double: sin, cos).
 FAST = ["sin_fast", "cos_fast"]
-FID = {f: i for i, f in enumerate(FUNCS + FAST)}
+# Float-only functions for the CPU engine's activations (their double entries return x).
+FLOAT_ONLY = ["exp_nonpos", "sigmoid", "xsigmoid", "log1mexp"]
+FID = {f: i for i, f in enumerate(FUNCS + FAST + FLOAT_ONLY)}
+# Their float bounds (ulps), measured over all 2^32 inputs: sigmoid 1.4, xsigmoid 1.65
+FLOAT_ONLY_BOUND = {"sigmoid": 1.5, "xsigmoid": 1.7, "log1mexp": 2.0}
 DT = {"f32": np.float32, "f64": np.float64}
 
 # Max error (ulps) the tests accept; the measured figures are in the module docstring.
@@ -103,7 +109,7 @@ def _compile(args):
 # The header alone: one `#pragma omp simd` loop per function and precision, one per line (the
 # vectorization report names loops by line), for the vectorization and symbol checks.  (The
 # double sin_fast / cos_fast are sin / cos: GCC would fold their loops into those.)
-PURE_LOOPS = [(f, t) for f in FUNCS for t in ("float", "double")] + [(f, "float") for f in FAST]
+PURE_LOOPS = [(f, t) for f in FUNCS for t in ("float", "double")] + [(f, "float") for f in FAST + FLOAT_ONLY]
 PURE_TU = "#include \"vmath.h\"\n" + "".join(
     f'extern "C" void t_{f}_{t}(const {t}* __restrict x, const {t}* __restrict y, {t}* __restrict o, long n) '
     f'{{ _Pragma("omp simd") for (long i = 0; i < n; i++) o[i] = act::vm::{f}(x[i]{", y[i]" if f == "hypot" else ""}); }}\n'
@@ -424,6 +430,28 @@ def test_accuracy_float_strided(libs, fn, isa):
         f"{fn} {isa}: max {e:.3f} ulp at x={w!r} ({n} over 1 ulp)"
 
 
+@pytest.mark.parametrize("isa", ["base", "v3"])
+@pytest.mark.parametrize("fn", list(FLOAT_ONLY_BOUND))
+def test_float_only_accuracy_strided(libs, fn, isa):
+    """sigmoid, x sigmoid(x) and log(1 - exp(-x)) in float, every 1021st bit pattern, against
+    glibc's double formulas."""
+    lib = _lib(libs, isa)
+    e, w, n = lib.check_f32(fn, 12345, 1 << 22, 1021)
+    assert e <= FLOAT_ONLY_BOUND[fn], f"{fn} {isa}: max {e:.3f} ulp at x={w!r} ({n} over 1 ulp)"
+
+
+@pytest.mark.parametrize("isa", ["base", "v3", "v4"])
+def test_exp_nonpos_is_exp(libs, isa):
+    """exp_nonpos(x) is exp(x) bit for bit for every x <= 0 (every 97th negative float, the
+    clamp and subnormal boundaries, -0, -inf, NaN)."""
+    lib = _lib(libs, isa)
+    bits = np.arange(0x80000000, 0x100000000, 97, dtype=np.uint64).astype(np.uint32)
+    x = np.concatenate([bits.view(np.float32), np.float32([-0.0, -np.inf, np.nan, -104.0, -103.97, -87.33, -88.72])])
+    a, b = lib.run("exp_nonpos", x), lib.run("exp", x)
+    same = (_bits(a) == _bits(b)) | (np.isnan(a) & np.isnan(b))
+    assert same.all(), f"{isa}: {int((~same).sum())} differences, e.g. x={x[~same][0]!r}"
+
+
 # Subnormal inputs and results: computed, not flushed (errors in subnormal ulps).
 SUBNORMAL = [("exp", "f32", -100.0), ("exp", "f32", -103.0), ("exp", "f64", -740.0),
              ("exp", "f64", -745.0), ("erfc", "f32", 9.5), ("erfc", "f64", 27.0),
@@ -485,7 +513,7 @@ def _bits(a):
 def _compare(la, lb, prec, what):
     x, y = identity_inputs(prec)
     bad = []
-    for fn in FUNCS + FAST:
+    for fn in FUNCS + FAST + (FLOAT_ONLY if prec == "f32" else []):
         a, b = la.run(fn, x, y), lb.run(fn, x, y)
         diff = np.nonzero(_bits(a) != _bits(b))[0]
         if diff.size:

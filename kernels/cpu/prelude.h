@@ -71,6 +71,9 @@ static inline __attribute__((always_inline)) double xnormcdf(double x) {
   const double p = ::act::vm::normcdf(x);
   return p == 0.0 ? 0.0 : x * p;
 }
+// exp of an argument known to be <= 0: float without the overflow handling (vmath.h), same bits
+static inline __attribute__((always_inline)) float exp_nonpos(float x) { return ::act::vm::exp_nonpos(x); }
+static inline __attribute__((always_inline)) double exp_nonpos(double x) { return ::act::vm::exp(x); }
 // log(1 - exp(-x)): float with one logarithm (vmath.h); double as the two formulas (functors.cuh)
 static inline __attribute__((always_inline)) float log1mexp(float x) { return ::act::vm::log1mexp(x); }
 static inline __attribute__((always_inline)) double log1mexp(double x) {

@@ -7,6 +7,7 @@
 //   exp  expm1  log  log1p  tanh  erfc  sin  cos  hypot(x, y)
 //   log1mexp(x) = log(1 - exp(-x))           (float only: the CPU engine's log1mexp activation)
 //   sigmoid(x), xsigmoid(x) = x sigmoid(x)   (float only: rounded once after the exp)
+//   exp_nonpos(x) = exp(x) for x <= 0        (float only: the same bits, no overflow handling)
 //   normcdf(x) = Phi(x) = erfc(-x/sqrt2)/2   (x/sqrt2 is never rounded before the exp factor)
 //   gauss(x)   = exp(-x*x/2)                  (x*x handled exactly)
 //   sin_fast(x), cos_fast(x): sin and cos for |x| <= SIN_FAST_MAX_F32 (2^16; double: sin, cos,
@@ -780,12 +781,21 @@ ACT_VM_INLINE float exp(float x) {
   scale2(t, s1, s2);
   return (y * s1) * s2;
 }
+// exp(x) for x <= 0 (and NaN), float: the same bits as exp(x) there, cheaper: only the lower
+// clamp, and 2^k (k in [-150, 0]) as the one normal factor 2^(k+64), then 2^-64 (one rounding for
+// subnormal results).  Unspecified for x > 0.
+ACT_VM_INLINE float exp_nonpos(float x) {
+  using namespace detail;
+  float t;
+  float y = exp_core_f(sel_(x < -104.0f, -104.0f, x), t);  // NaN passes
+  return (y * u2f((f2u(t) - 0x4B400000u + 64u + 127u) << 23)) * 0x1p-64f;
+}
 // sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) below, e = exp(-|x|), float: the quotient
 // corrected by its exact residual with 1 + e = D + Dl exactly (Fast2Sum), so that only the last
 // step rounds (three roundings reached 2.4 ulps): within 1.4 ulps, the exp's error included.
 ACT_VM_INLINE float sigmoid(float x) {
   using namespace detail;
-  const float e = exp(-abs_(x));
+  const float e = exp_nonpos(-abs_(x));
   const float D = 1.0f + e, Dl = (1.0f - D) + e;
   const float n = sel_(x >= 0.0f, 1.0f, e);
   const float q0 = n / D;

@@ -10,14 +10,19 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <type_traits>
+
 namespace {
 
-// (sin_fast and cos_fast: the float fast paths, accurate for |x| <= act::vm::SIN_FAST_MAX_F32)
+// (sin_fast and cos_fast: the float fast paths, accurate for |x| <= act::vm::SIN_FAST_MAX_F32;
+// exp_nonpos, sigmoid, xsigmoid, log1mexp: float only, their double entries return x)
 enum {
-  EXP, EXPM1, LOG, LOG1P, TANH, ERFC, SIN, HYPOT, NORMCDF, GAUSS, COS, SIN_FAST, COS_FAST, NFN
+  EXP, EXPM1, LOG, LOG1P, TANH, ERFC, SIN, HYPOT, NORMCDF, GAUSS, COS, SIN_FAST, COS_FAST,
+  EXP_NONPOS, SIGMOID, XSIGMOID, LOG1MEXP, NFN
 };
 const char* const NAMES[NFN] = {"exp",  "expm1",   "log",   "log1p", "tanh",     "erfc",    "sin",
-                                "hypot", "normcdf", "gauss", "cos",   "sin_fast", "cos_fast"};
+                                "hypot", "normcdf", "gauss", "cos",   "sin_fast", "cos_fast",
+                                "exp_nonpos", "sigmoid", "xsigmoid", "log1mexp"};
 
 template <int F, class T> inline __attribute__((always_inline)) T call(T x, T y) {
   if constexpr (F == EXP) return act::vm::exp(x);
@@ -33,6 +38,16 @@ template <int F, class T> inline __attribute__((always_inline)) T call(T x, T y)
   if constexpr (F == COS) return act::vm::cos(x);
   if constexpr (F == SIN_FAST) return act::vm::sin_fast(x);
   if constexpr (F == COS_FAST) return act::vm::cos_fast(x);
+  if constexpr (F >= EXP_NONPOS) {
+    if constexpr (!std::is_same_v<T, float>) {
+      return x;
+    } else {
+      if constexpr (F == EXP_NONPOS) return act::vm::exp_nonpos(x);
+      if constexpr (F == SIGMOID) return act::vm::sigmoid(x);
+      if constexpr (F == XSIGMOID) return act::vm::xsigmoid(x);
+      if constexpr (F == LOG1MEXP) return act::vm::log1mexp(x);
+    }
+  }
 }
 
 template <int F, class T> void loop(const T* __restrict x, const T* __restrict y, T* __restrict out, long n) {
@@ -55,6 +70,10 @@ template <class T> int apply(int f, const T* x, const T* y, T* out, long n) {
     case COS: loop<COS>(x, y, out, n); return 0;
     case SIN_FAST: loop<SIN_FAST>(x, y, out, n); return 0;
     case COS_FAST: loop<COS_FAST>(x, y, out, n); return 0;
+    case EXP_NONPOS: loop<EXP_NONPOS>(x, y, out, n); return 0;
+    case SIGMOID: loop<SIGMOID>(x, y, out, n); return 0;
+    case XSIGMOID: loop<XSIGMOID>(x, y, out, n); return 0;
+    case LOG1MEXP: loop<LOG1MEXP>(x, y, out, n); return 0;
   }
   return -1;
 }
@@ -74,6 +93,13 @@ double ref(int f, double x, double y) {
     case HYPOT: return hypot(x, y);
     case NORMCDF: return 0.5 * erfc(-x * 0.70710678118654752440);
     case GAUSS: return exp(-0.5 * (x * x));  // x*x exact in double for a float x
+    case EXP_NONPOS: return exp(x);
+    case SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case XSIGMOID: {  // results below half the smallest subnormal round to -0; below -112, +0 (the cut)
+      const double r = x / (1.0 + exp(-x));
+      return fabs(r) <= 0x1p-150 ? (x <= -112.0 ? 0.0 : -0.0) : r;
+    }
+    case LOG1MEXP: return x < 0.69314718055994530942 ? log(-expm1(-x)) : log1p(-exp(-x));
   }
   return NAN;
 }
