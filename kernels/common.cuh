@@ -85,6 +85,10 @@ template <class C> __device__ __forceinline__ C sigmoid(C x) {
   return (up ? C(1) : e) / (C(1) + e);
 }
 #ifndef ACT_CPU_MATH
+// the sigmoid as an activation's result (the CPU engine's float version rounds once)
+template <class C> __device__ __forceinline__ C sigmoid_final(C x) { return sigmoid(x); }
+#endif
+#ifndef ACT_CPU_MATH
 // x sigmoid(x), silu (the CPU engine's float version rounds once where sigmoid(x) is subnormal)
 template <class C> __device__ __forceinline__ C xsigmoid(C x) { return xmul(x, sigmoid(x)); }
 #endif

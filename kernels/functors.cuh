@@ -198,7 +198,7 @@ struct Gelu : Functor {
 // sigmoid: 1 / (1 + exp(-x));  sigmoid(x) sigmoid(-x).
 struct Sigmoid : Functor {
   static constexpr bool nan_through = true;
-  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::sigmoid(x); }
+  template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::sigmoid_final(x); }
   // e / (1 + e)^2, e = exp(-|x|): from x, accurate in both tails (y (1 - y) from the rounded y is
   // 0 beyond x = 17 in float)
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
@@ -498,7 +498,7 @@ struct Snake : Functor {
 
 // glu: a sigmoid(b);  (s, a s (1 - s)).
 struct Glu : Functor {
-  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>&) { return a * m::sigmoid(b); }
+  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>&) { return a * m::sigmoid_final(b); }
   template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>&) {
     const C s = m::sigmoid(b);
     return {s, a * s * m::sigmoid(-b)};

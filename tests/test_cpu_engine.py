@@ -243,14 +243,15 @@ def test_vector_widths_agree_on_the_math(fn, rng):
 
 
 def test_one_exp_sigmoid_matches_the_shared_template():
-    """The double sigmoid (one exp) gives the numbers of common.cuh's template, bit for bit."""
+    """prelude.h's sigmoid (one exp) gives the numbers of common.cuh's template, bit for bit."""
     for isa in E.supported_isas():
         assert E._import(isa).sigmoid_mismatches() == 0, isa
 
 
 def test_float_sigmoid_is_rounded_once(rng):
-    """vmath's float sigmoid: within 1.5 ulps of float64 everywhere (the template's form, three
-    roundings, reaches 2.4): every 64th float of (-104, 104), the tails and the exp's breakpoints."""
+    """The sigmoid activation's float result (vmath's sigmoid, the engine's math("sigmoid")): within
+    1.5 ulps of float64 everywhere (the template's form, three roundings, reaches 2.4): every 64th
+    float of (-104, 104), the tails and the exp's breakpoints."""
     from scipy.special import expit
 
     bits = np.arange(0, 1 << 32, 64, dtype=np.uint64).astype(np.uint32)

@@ -99,11 +99,14 @@ inline __attribute__((always_inline)) float hypot(float a, float b) { return ::a
 inline __attribute__((always_inline)) double hypot(double a, double b) { return ::act::vm::hypot(a, b); }
 
 // The sigmoid, one exp and one division.  These overloads (defined in engine.cpp, after
-// common.cuh) are preferred to the template: double gives the template's numbers bit for bit;
-// float is vmath's, whose quotient is corrected so that it rounds once (tests/test_cpu_engine.py
-// checks both).
+// common.cuh) are preferred to the template and give its numbers bit for bit
+// (tests/test_cpu_engine.py compares them).  sigmoid_final, the sigmoid as an activation's
+// result, is vmath's for float: its quotient is corrected so that it rounds once (three
+// roundings reach 2.4 ulps); inside other formulas the cheaper sigmoid serves.
 inline __attribute__((always_inline)) float sigmoid(float x);
 inline __attribute__((always_inline)) double sigmoid(double x);
+inline __attribute__((always_inline)) float sigmoid_final(float x);
+inline __attribute__((always_inline)) double sigmoid_final(double x);
 // x sigmoid(x) (silu): float rounds once from a scaled product (vmath.h); double as x sigmoid(x)
 static inline __attribute__((always_inline)) float xsigmoid(float x) { return ::act::vm::xsigmoid(x); }
 static inline __attribute__((always_inline)) double xsigmoid(double x) {
