@@ -236,24 +236,21 @@ class KernelBackend(Backend):
 
     # ------------------------------------------------------------- entry
     def forward(self, call: Call) -> Any:
-        L = self._launcher(call.x)
-        with L.scope():
-            kind = call.record.kind
-            if kind is Kind.ELEMENTWISE:
-                return self._elementwise(L, call, backward=False)
-            if kind is Kind.GATED:
-                return self._gated(L, call, backward=False)
-            return self._rowwise(L, call, backward=False)
+        return self._run(call, backward=False)
 
     def backward(self, call: Call) -> Grads:
-        L = self._launcher(call.x)
+        return self._run(call, backward=True)
+
+    def _run(self, call: Call, backward: bool):
+        L = self._launcher(call.x)  # on the device of call.x
         with L.scope():
             kind = call.record.kind
             if kind is Kind.ELEMENTWISE:
-                return self._elementwise(L, call, backward=True)
+                return self._elementwise(L, call, backward)
             if kind is Kind.GATED:
-                return self._gated(L, call, backward=True)
-            return Grads(self._rowwise(L, call, backward=True))
+                return self._gated(L, call, backward)
+            result = self._rowwise(L, call, backward)
+            return Grads(result) if backward else result
 
     # ------------------------------------------------------- elementwise
     def _elementwise(self, L: Launcher, call: Call, backward: bool):
