@@ -424,7 +424,7 @@ def test_cuda_sources_name_only_our_identifiers(monkeypatch):
 
         def __init__(self):
             launcher = Launcher(FakeCupy(), 0)
-            super().__init__(lambda: launcher)
+            super().__init__(lambda x: launcher)  # one device
 
         def available(self):
             return True, "records kernel sources"
