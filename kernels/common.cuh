@@ -63,18 +63,16 @@ template <class C> __device__ __forceinline__ C xmul(C x, C g) { return g == C(0
 // x Phi(x), the exact GELU (the CPU engine's float version rounds once where Phi(x) is subnormal)
 template <class C> __device__ __forceinline__ C xnormcdf(C x) { return xmul(x, normcdf(x)); }
 #endif
-#ifndef ACT_CPU_MATH
+// The next four are the formulas; the CPU engine overloads them for float with its own versions
+// (kernels/cpu/prelude.h: non-template overloads win), and takes these for double.
 // exp of an argument the caller knows to be <= 0 (exp(-|x|) and the like): the CPU engine's
-// float version skips the overflow handling; here it is exp.
+// float version skips the overflow handling.
 template <class C> __device__ __forceinline__ C exp_nonpos(C x) { return exp(x); }
-#endif
-#ifndef ACT_CPU_MATH
 // log(1 - exp(-x)) as log(-expm1(-x)) below ln 2, log1p(-exp(-x)) above (Maechler); the CPU
 // engine's float version takes one logarithm for both.
 template <class C> __device__ __forceinline__ C log1mexp(C x) {
   return x < C(0.69314718055994530942) ? log(-expm1(-x)) : log1p(-exp(-x));
 }
-#endif
 // 1 / (1 + exp(-x)) in a form that keeps both tails accurate (no 1 - s cancellation in callers:
 // they use sigmoid(-x) for 1 - sigmoid(x)): 1 / (1 + e) for x >= 0 and e / (1 + e) below, e =
 // exp(-|x|), as selects around one exp and one division (a branch would run both sides in a warp
@@ -84,14 +82,10 @@ template <class C> __device__ __forceinline__ C sigmoid(C x) {
   const C e = exp(up ? -x : x);
   return (up ? C(1) : e) / (C(1) + e);
 }
-#ifndef ACT_CPU_MATH
 // the sigmoid as an activation's result (the CPU engine's float version rounds once)
 template <class C> __device__ __forceinline__ C sigmoid_final(C x) { return sigmoid(x); }
-#endif
-#ifndef ACT_CPU_MATH
-// x sigmoid(x), silu (the CPU engine's float version rounds once where sigmoid(x) is subnormal)
+// x sigmoid(x), silu (the CPU engine's float version rounds once)
 template <class C> __device__ __forceinline__ C xsigmoid(C x) { return xmul(x, sigmoid(x)); }
-#endif
 }  // namespace m
 
 // --------------------------------------------------------------- storage

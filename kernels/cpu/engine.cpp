@@ -36,9 +36,8 @@ template <class C> __forceinline__ C sigmoid_one_exp(C x) {
 }
 inline __attribute__((always_inline)) float sigmoid(float x) { return sigmoid_one_exp(x); }
 inline __attribute__((always_inline)) double sigmoid(double x) { return sigmoid_one_exp(x); }
-// The sigmoid as an activation's result: float rounded once (vmath.h); double as above.
+// The sigmoid as an activation's result: float rounded once (vmath.h); double: common.cuh's.
 inline __attribute__((always_inline)) float sigmoid_final(float x) { return ::act::vm::sigmoid(x); }
-inline __attribute__((always_inline)) double sigmoid_final(double x) { return sigmoid_one_exp(x); }
 }  // namespace m
 }  // namespace act
 

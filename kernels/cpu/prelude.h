@@ -71,14 +71,12 @@ static inline __attribute__((always_inline)) double xnormcdf(double x) {
   const double p = ::act::vm::normcdf(x);
   return p == 0.0 ? 0.0 : x * p;
 }
-// exp of an argument known to be <= 0: float without the overflow handling (vmath.h), same bits
+// Float versions of common.cuh's exp_nonpos, log1mexp, sigmoid_final and xsigmoid (double takes
+// the templates there): exp of an argument <= 0 without the overflow handling (the same bits),
+// log(1 - exp(-x)) with one logarithm, x sigmoid(x) rounded once (vmath.h); sigmoid_final below.
 static inline __attribute__((always_inline)) float exp_nonpos(float x) { return ::act::vm::exp_nonpos(x); }
-static inline __attribute__((always_inline)) double exp_nonpos(double x) { return ::act::vm::exp(x); }
-// log(1 - exp(-x)): float with one logarithm (vmath.h); double as the two formulas (functors.cuh)
 static inline __attribute__((always_inline)) float log1mexp(float x) { return ::act::vm::log1mexp(x); }
-static inline __attribute__((always_inline)) double log1mexp(double x) {
-  return x < 0.69314718055994530942 ? ::act::vm::log(-::act::vm::expm1(-x)) : ::act::vm::log1p(-::act::vm::exp(-x));
-}
+static inline __attribute__((always_inline)) float xsigmoid(float x) { return ::act::vm::xsigmoid(x); }
 // sin and cos: float arguments up to vmath's SIN_FAST_MAX_F32 take the fast reduction; beyond
 // it they give NaN, and the engine's loop evaluates those elements again in double, whose sin
 // and cos are exact for every argument (functors with `periodic`: see Core in engine.cpp).  So
@@ -106,13 +104,6 @@ inline __attribute__((always_inline)) double hypot(double a, double b) { return 
 inline __attribute__((always_inline)) float sigmoid(float x);
 inline __attribute__((always_inline)) double sigmoid(double x);
 inline __attribute__((always_inline)) float sigmoid_final(float x);
-inline __attribute__((always_inline)) double sigmoid_final(double x);
-// x sigmoid(x) (silu): float rounds once from a scaled product (vmath.h); double as x sigmoid(x)
-static inline __attribute__((always_inline)) float xsigmoid(float x) { return ::act::vm::xsigmoid(x); }
-static inline __attribute__((always_inline)) double xsigmoid(double x) {
-  const double s = sigmoid(x);
-  return s == 0.0 ? 0.0 : x * s;
-}
 }  // namespace m
 }  // namespace act
 

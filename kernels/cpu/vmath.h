@@ -773,6 +773,21 @@ ACT_VM_INLINE float exp_core_f(float xc, float& t) {
 }
 }  // namespace detail
 
+namespace detail {
+// 2^(k+64) from exp_core_f's t (normal for k >= -190): the scaling of results that may be subnormal.
+ACT_VM_INLINE float pow2_k64(float t) { return u2f((f2u(t) - 0x4B400000u + 64u + 127u) << 23); }
+// (n + nl) / (1 + e) rounded once, for 0 <= e <= 1 and nl the exact low part of n (or 0):
+// 1 + e = D + Dl exactly (Fast2Sum), q0 = n / D, and q0 + ((n - q0 D) + nl - q0 Dl) / (D + Dl)
+// with 1/D from a line (3% off on a term below ulp(q0)).  An infinite or NaN q0 is kept.
+ACT_VM_INLINE float div_one_plus(float n, float nl, float e) {
+  const float D = 1.0f + e, Dl = (1.0f - D) + e;
+  const float q0 = n / D;
+  float u = fma_(-q0, Dl, fnma_exact(q0, D, n) + nl);
+  u = sel_(u == u, u, 0.0f);
+  return fma_(u, fma_(D, -0.5f, 1.457f), q0);
+}
+}  // namespace detail
+
 ACT_VM_INLINE float exp(float x) {
   using namespace detail;
   float t;
@@ -788,43 +803,30 @@ ACT_VM_INLINE float exp_nonpos(float x) {
   using namespace detail;
   float t;
   float y = exp_core_f(sel_(x < -104.0f, -104.0f, x), t);  // NaN passes
-  return (y * u2f((f2u(t) - 0x4B400000u + 64u + 127u) << 23)) * 0x1p-64f;
+  return (y * pow2_k64(t)) * 0x1p-64f;
 }
 // sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) below, e = exp(-|x|), float: the quotient
-// corrected by its exact residual with 1 + e = D + Dl exactly (Fast2Sum), so that only the last
-// step rounds (three roundings reached 2.4 ulps): within 1.4 ulps, the exp's error included.
+// rounded once (div_one_plus; three roundings reached 2.4 ulps): within 1.4 ulps, the exp's error
+// included.
 ACT_VM_INLINE float sigmoid(float x) {
   using namespace detail;
   const float e = exp_nonpos(-abs_(x));
-  const float D = 1.0f + e, Dl = (1.0f - D) + e;
-  const float n = sel_(x >= 0.0f, 1.0f, e);
-  const float q0 = n / D;
-  float u = fma_(-q0, Dl, fnma_exact(q0, D, n));
-  u = sel_(u == u, u, 0.0f);  // NaN x: no correction (q0 is NaN already)
-  return fma_(u, fma_(D, -0.5f, 1.457f), q0);  // 1/D from a line: 3% off on a term below ulp(q0)
+  return div_one_plus(sel_(x >= 0.0f, 1.0f, e), 0.0f, e);
 }
 // x sigmoid(x) (silu), float: e = exp(-|x|) as y 2^k; x >= 0: x / (1 + e); x < 0: (x e) / (1 + e)
 // formed with e 2^64 (exact scaling) and scaled back last, so nothing underflows before the last
 // step where exp(x) alone would be subnormal (x < -87.3).  One division serves both signs, and
-// it is corrected so that only the last step rounds: with num = x e 2^64 (or x) = n + nl and
-// 1 + e = D + Dl, both exactly, q0 = n / D and the exact residual n - q0 D, the quotient is
-// q0 + ((n - q0 D) + nl - q0 Dl) / (D + Dl), 1/D from a line (3% off on a term below ulp(q0)).
+// it rounds once (div_one_plus, with x e 2^64 as an exact pair).
 // All 2^32 inputs within 1.65 ulps (three roundings, as x (e / (1 + e)), reached 3.2).
 // Below -112 (and -inf) 0, as x sigmoid(x) rounds there.
 ACT_VM_INLINE float xsigmoid(float x) {
   using namespace detail;
   float t;
   float y = exp_core_f(sel_(abs_(x) > 112.0f, -112.0f, -abs_(x)), t);  // NaN passes
-  float es = y * u2f((f2u(t) - 0x4B400000u + 64u + 127u) << 23);  // e 2^64: k + 64 >= -98
-  float e = es * 0x1p-64f;
+  float es = y * pow2_k64(t);  // e 2^64: k + 64 >= -98
   const bool neg = x < 0.0f;
-  const float D = 1.0f + e, Dl = (1.0f - D) + e;  // Fast2Sum: e <= 1
   const dw<float> xe = two_prod(x, es);
-  const float n = sel_(neg, xe.hi, x), nl = sel_(neg, xe.lo, 0.0f);
-  const float q0 = n / D;
-  float u = fma_(-q0, Dl, fnma_exact(q0, D, n) + nl);
-  u = sel_(u == u, u, 0.0f);  // x = +inf: q0 = inf and no correction
-  const float q = fma_(u, fma_(D, -0.5f, 1.457f), q0);
+  const float q = div_one_plus(sel_(neg, xe.hi, x), sel_(neg, xe.lo, 0.0f), es * 0x1p-64f);
   return sel_(x < -112.0f, 0.0f, sel_(neg, q * 0x1p-64f, q));  // below -112: x e^x < 2^-151
 }
 ACT_VM_INLINE double exp(double x) {
