@@ -8,7 +8,8 @@ modelled, notes), its records <device-slug>.jsonl and the bandwidth plots
 <device-slug>[-section].png.  The model is the static one of
 `python -m activations check-kernels --model` (bench/results/model-sm_90.json,
 written by --write-model on a machine with NVRTC and cuobjdump), so that a
-measurement can correct it.  Exits 2 at once, saying why, when no CUDA device is
+measurement can correct it.  The peers are every GPU peer of activations.benchmarks.providers,
+torch.compile (Inductor's Triton kernels, compiled before timing) among them.  Exits 2 at once, saying why, when no CUDA device is
 visible.
 """
 from __future__ import annotations

@@ -418,3 +418,18 @@ def test_bench_plot_draws_every_activation_in_a_grid():
         _inside_the_figure(fig)
     finally:
         plt.close(fig)
+
+
+def test_torch_compile_peer_runs_only_when_named(tmp_path):
+    """Inductor's kernel is timed and its output checked against ours; the default peers leave it out."""
+    pytest.importorskip("torch")
+    out = tmp_path / "r.jsonl"
+    assert bench("--names", "sigmoid", "softmax", "--sizes", "10", "--direction", "backward", "--no-overhead",
+                 "--peers", "torch_compile", "--json", str(out)) == 0
+    got = [r for r in load(out) if r["provider"] == "torch_compile"]
+    assert len(got) == 2 and all(r["status"] == "ok" and r["check"] == "ok" for r in got), \
+        [(r["label"], r["status"], r["reason"], r["check"]) for r in got]
+    default = tmp_path / "d.jsonl"
+    assert bench("--names", "sigmoid", "--sizes", "10", "--no-overhead", "--all-peers", "--json", str(default)) == 0
+    providers = {r["provider"] for r in load(default)}
+    assert "torch_out" in providers and "torch_compile" not in providers

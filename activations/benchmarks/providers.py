@@ -13,9 +13,12 @@ Providers (``role``):
 * peer, CPU: ``naive_numpy`` (the formula as a user writes it, allocating),
   ``torch`` (``torch.nn.functional.*``, allocating), ``torch_out`` (the same
   ATen kernel writing into ``out=``), ``jax`` (``jax.jit(jax.nn.*)``, default
-  XLA threads).
+  XLA threads), ``torch_compile`` (``torch.compile`` of the torch call:
+  Inductor's generated C++ kernel, bias add fused; compiled per case and
+  thread count before timing, so only on request: ``--peers``).
 * peer, GPU: ``naive_cupy`` (composed CuPy ops), ``torch_cuda``,
-  ``torch_cuda_out``, ``cupyx`` (``cupyx.scipy.special.softmax``/``log_softmax``).
+  ``torch_cuda_out``, ``cupyx`` (``cupyx.scipy.special.softmax``/``log_softmax``),
+  ``torch_cuda_compile`` (``torch.compile``: Inductor's Triton kernel).
 * ceiling: ``copy`` (CPU: ``x * 1.0 -> out``, ``np.copyto`` for 16-bit types,
   split over the same threads) and ``copy_sm`` (GPU: a 16-byte vectorized
   grid-stride copy kernel, not ``cudaMemcpy``).
@@ -39,8 +42,10 @@ from .cases import BACKWARD, FORWARD, POSITIVE_DOMAIN, Case
 OURS, PEER, CEILING = "ours", "peer", "ceiling"
 CPU_BACKENDS = ("numpy", "dask")
 GPU_BACKENDS = ("cupy", "numba")
-CPU_PEERS = ("naive_numpy", "torch", "torch_out", "jax")
-GPU_PEERS = ("naive_cupy", "torch_cuda", "torch_cuda_out", "cupyx")
+CPU_PEERS = ("naive_numpy", "torch", "torch_out", "jax", "torch_compile")
+GPU_PEERS = ("naive_cupy", "torch_cuda", "torch_cuda_out", "cupyx", "torch_cuda_compile")
+#: run only when named (Context.peers): compiling every case costs seconds each on a CPU
+ON_REQUEST_PEERS = ("torch_compile",)
 THREADS_ENV = "ACTIVATIONS_NUM_THREADS"
 
 
@@ -74,7 +79,7 @@ class Context:
     device: str = "cpu"
     backends: tuple[str, ...] = ("numpy",)
     threads: tuple[int, ...] = (1,)
-    peers: tuple[str, ...] | None = None  # None: every peer of the device
+    peers: tuple[str, ...] | None = None  # None: every peer of the device but ON_REQUEST_PEERS
     ceiling: bool = True
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -184,8 +189,9 @@ def runners(case: Case, inputs: Inputs, ctx: Context) -> tuple[list[Runner], lis
         for t in threads:
             attempt(be, OURS, t, lambda be=be, t=t: _ours(case, inputs, be, t, ctx))
     peers = CPU_PEERS if ctx.device == "cpu" else GPU_PEERS
+    wanted = ctx.peers if ctx.peers is not None else tuple(p for p in peers if p not in ON_REQUEST_PEERS)
     for peer in peers:
-        if ctx.peers is not None and peer not in ctx.peers:
+        if peer not in wanted:
             continue
         builder = _PEER_BUILDERS[peer]
         for t in (None,) if peer in ("naive_numpy", "jax") else threads:
@@ -507,7 +513,8 @@ def _torch_backward(torch, name: str, p: dict[str, Any]):
     raise Skip(f"torch has no backward kernel for {name}")
 
 
-def _torch_runner(case: Case, inputs: Inputs, t: int | None, ctx: Context, use_out: bool, provider: str) -> Runner:
+def _torch_runner(case: Case, inputs: Inputs, t: int | None, ctx: Context, use_out: bool, provider: str,
+                  compiled: bool = False) -> Runner:
     torch = optional("torch")
     device = ctx.device
     if device == "gpu" and not torch.cuda.is_available():
@@ -519,6 +526,8 @@ def _torch_runner(case: Case, inputs: Inputs, t: int | None, ctx: Context, use_o
     tt = lambda a: None if a is None else _to_torch(torch, a, device)  # noqa: E731
     x, dy, b, y = tt(inputs.x), tt(inputs.dy), tt(inputs.bias), tt(inputs.y)
     name = case.name
+    if compiled:
+        return _compiled_torch_runner(torch, case, p, (x, dy, b, y), t, provider, prepare)
     note = "out=" if use_out else "allocating"
     if case.direction == FORWARD:
         alloc, out_fn = _torch_forward(torch, name, p)
@@ -565,12 +574,64 @@ def _torch_out(case, inputs, t, ctx):
     return _torch_runner(case, inputs, t, ctx, True, "torch_out")
 
 
+def _torch_compile(case, inputs, t, ctx):
+    return _torch_runner(case, inputs, t, ctx, False, "torch_compile", compiled=True)
+
+
+def _torch_cuda_compile(case, inputs, t, ctx):
+    return _torch_runner(case, inputs, None, ctx, False, "torch_cuda_compile", compiled=True)
+
+
 def _torch_cuda(case, inputs, t, ctx):
     return _torch_runner(case, inputs, None, ctx, False, "torch_cuda")
 
 
 def _torch_cuda_out(case, inputs, t, ctx):
     return _torch_runner(case, inputs, None, ctx, True, "torch_cuda_out")
+
+
+_COMPILED = [0]  # a fresh code object per compiled peer: dynamo caches graphs per code object
+
+
+def inductor_compile(torch, fn: Callable[..., Any], args: tuple, threads: int | None) -> Callable[[], Any]:
+    """torch.compile (Inductor) of ``fn(*args)``, compiled now: a zero-argument callable.
+
+    Inductor bakes the CPU thread count into its kernel and dynamo caches graphs per code
+    object, so each call compiles a code object of its own, under ``threads``.
+    """
+    def peer(*a):
+        return fn(*a)
+
+    _COMPILED[0] += 1
+    peer.__code__ = peer.__code__.replace(co_name=f"activations_peer_{_COMPILED[0]}")
+    compiled = torch.compile(peer, dynamic=False, fullgraph=True)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    compiled(*args)  # compile before timing
+    return lambda: compiled(*args)
+
+
+def _compiled_torch_runner(torch, case: Case, p: dict[str, Any], arrays, t, provider, prepare) -> Runner:
+    """The allocating torch call (with the bias add, and the dbias sum) through Inductor: one fused kernel."""
+    x, dy, b, y = arrays
+    name = case.name
+    if case.direction == FORWARD:
+        alloc = _torch_forward(torch, name, p)[0]
+        fn, args = ((alloc, (x,)) if b is None else ((lambda x, b: alloc(x + b)), (x, b)))
+    else:
+        if case.record.kind is Kind.ROWWISE and name not in ("softmax", "log_softmax"):
+            raise Skip(f"torch has no backward kernel for {name}")
+        alloc = _torch_backward(torch, name, p)[0]
+        from_y = name in formulas.FROM_Y
+        if b is None:
+            fn, args = alloc, (dy, y if from_y else x)
+        else:
+            def fn(dy, v, b):
+                dx = alloc(dy, v if from_y else v + b)
+                return dx, dx.reshape(-1, dx.shape[-1]).sum(0)
+            args = (dy, y if from_y else x, b)
+    return Runner(provider, PEER, t, inductor_compile(torch, fn, args, t), prepare=prepare,
+                  note="torch.compile (Inductor), allocating")
 
 
 # --------------------------------------------------------------------- jax
@@ -675,6 +736,8 @@ _PEER_BUILDERS: dict[str, Callable[..., Runner]] = {
     "torch_cuda": _torch_cuda,
     "torch_cuda_out": _torch_cuda_out,
     "cupyx": _cupyx,
+    "torch_compile": _torch_compile,
+    "torch_cuda_compile": _torch_cuda_compile,
 }
 
 

@@ -35,7 +35,8 @@ DEFAULT_CACHE = 32 << 20  # records written before cache_bytes existed
 
 RATIO_MEANING = "peer time / our time (above 1x: ours is faster)"
 PEER_NAMES = {"naive_numpy": "naive NumPy", "torch_out": "torch out=", "naive_cupy": "naive CuPy",
-              "torch_cuda": "torch CUDA", "torch_cuda_out": "torch CUDA out="}
+              "torch_cuda": "torch CUDA", "torch_cuda_out": "torch CUDA out=",
+              "torch_compile": "torch.compile", "torch_cuda_compile": "torch.compile CUDA"}
 
 
 def runs(records: Sequence[dict]) -> list[str]:

@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--threads", nargs="+", metavar="N",
                       help="CPU thread counts, each peer at the same count (default: 1 and all cores)")
     grid.add_argument("--peers", nargs="+", metavar="NAME",
-                      help="peers to include (naive_numpy torch torch_out jax naive_cupy torch_cuda torch_cuda_out cupyx)")
+                      help="peers to include (naive_numpy torch torch_out jax torch_compile naive_cupy torch_cuda "
+                           "torch_cuda_out cupyx torch_cuda_compile; torch_compile only when named)")
     grid.add_argument("--no-peers", action="store_true", help="our backends and the copy ceiling only")
     grid.add_argument("--no-overhead", action="store_true", help="skip the tiny-array call-overhead cases")
     grid.add_argument("--overhead", action="store_true",
