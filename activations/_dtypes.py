@@ -13,6 +13,8 @@ FLOAT16 = np.dtype(np.float16)
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
 _STANDARD: dict[np.dtype, str] = {FLOAT16: "f16", FLOAT32: "f32", FLOAT64: "f64"}
+#: float16, float32, float64 in native byte order (bfloat16 is checked apart: see is_bfloat16)
+NATIVE_FLOATS = frozenset(_STANDARD)
 _LAZY = ("BFLOAT16", "SHORT_NAMES", "SUPPORTED")
 
 

@@ -109,7 +109,8 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
     x = _numbers(be, x, "x")
     dtype = np.dtype(x.dtype)
     shape = tuple(x.shape)
-    _check_params_fit(record, bound, dtype)
+    if params:  # the defaults fit every dtype
+        _check_params_fit(record, bound, dtype)
 
     ax = None
     out_shape = shape
@@ -209,12 +210,16 @@ class _Run:
         self.call = call
 
     def forward(self):
-        with _allocation(self.call):
+        try:
             return self.be.forward(self.call)
+        except MemoryError as exc:
+            raise _no_memory(self.call.record, tuple(self.call.x.shape), exc) from None
 
     def backward(self) -> Grads:
-        with _allocation(self.call):
+        try:
             return self.be.backward(self.call)
+        except MemoryError as exc:
+            raise _no_memory(self.call.record, tuple(self.call.x.shape), exc) from None
 
 
 class _Joint(_Run):
@@ -270,11 +275,11 @@ class _Joint(_Run):
         return self.out
 
     def forward(self):
-        with _allocation(self.call):
+        with _allocation_of(self.call.record, tuple(self.call.x.shape)):
             return self._restore(self.be.forward(self.call))
 
     def backward(self) -> Grads:
-        with _allocation(self.call):
+        with _allocation_of(self.call.record, tuple(self.call.x.shape)):
             grads = self.be.backward(self.call)
             dbias = grads.dbias
             if dbias is not None and self.channels is not None:
@@ -282,21 +287,21 @@ class _Joint(_Run):
             return Grads(self._restore(grads.dx), dbias)
 
 
-def _allocation(call: Call):
-    return _allocation_of(call.record, tuple(call.x.shape))
+def _no_memory(record: Activation, shape: tuple[int, ...], exc: MemoryError) -> ValueError:
+    """A result or temporary that cannot be allocated is a ValueError naming x (raised before
+    anything is written: every backend allocates before it writes ``out``)."""
+    return ValueError(
+        f"{record.name}(): x has shape {shape} ({math.prod(shape)} elements); the memory for the "
+        f"result or its temporaries cannot be allocated ({exc})"
+    )
 
 
 @contextlib.contextmanager
 def _allocation_of(record: Activation, shape: tuple[int, ...]):
-    """A result or temporary that cannot be allocated is a ValueError naming x (raised before
-    anything is written: every backend allocates before it writes ``out``)."""
     try:
         yield
     except MemoryError as exc:
-        raise ValueError(
-            f"{record.name}(): x has shape {shape} ({math.prod(shape)} elements); the memory for the "
-            f"result or its temporaries cannot be allocated ({exc})"
-        ) from None
+        raise _no_memory(record, shape, exc) from None
 
 
 def _apart_from_out(be: Backend, out: Any, x, dy, bias, weight, where):
@@ -382,6 +387,8 @@ def _refuse_masked(arr: Any, what: str) -> None:
 def _numbers(be: Backend, value: Any, what: str):
     """``value`` as a floating array of ``be``: Python values and integer arrays become float64,
     byte-swapped arrays native; bool, complex and the rest are refused naming ``what``."""
+    if type(value) is np.ndarray and value.dtype in _dtypes.NATIVE_FLOATS and be.owns(value):
+        return value  # the common case, with nothing to convert or refuse (not a masked subclass)
     host = _python_array(value, what)
     arr = be.asarray(value, what) if host is None else be.asarray(host.tolist(), what, dtype=host.dtype)
     _refuse_masked(arr, what)

@@ -12,10 +12,10 @@ the first time it is needed.  Selection:
 from __future__ import annotations
 
 import importlib
-import os
 import threading
 from typing import Any
 
+from . import _environ
 from .backends import Backend
 
 ENV_VAR = "ACTIVATIONS_BACKEND"
@@ -75,16 +75,17 @@ def explicit(name: Any) -> Backend:
     be = load(name)
     if isinstance(be, BaseException):
         raise BackendUnavailable(f"backend {name!r} is not available: {type(be).__name__}: {be}") from be
-    ok, why = be.available()
-    if not ok:
-        raise BackendUnavailable(f"backend {name!r} is not available here: {why}")
+    if not be.ready():
+        ok, why = be.available()
+        if not ok:
+            raise BackendUnavailable(f"backend {name!r} is not available here: {why}")
     return be
 
 
 def select(x: Any, backend: Any = None) -> Backend:
     """The backend for ``x`` (see the module docstring)."""
     if backend is None:
-        backend = os.environ.get(ENV_VAR) or None
+        backend = _environ.get(ENV_VAR) or None
     if backend is not None:
         return explicit(backend)
     module = type(x).__module__.split(".", 1)[0]

@@ -269,11 +269,15 @@ class BoundParams:
 
     def kernel_floats(self) -> tuple[float, ...]:
         """Scalar parameters as kernel floats, in record order (weights and ints skipped)."""
-        return tuple(
-            p.as_kernel_float(self.values[p.name])
-            for p in self.activation.params
-            if p.type not in ("weight", "int")
-        )
+        got = self.__dict__.get("_kernel_floats")
+        if got is None:  # worked out once: the defaults' BoundParams is shared by every call
+            got = tuple(
+                p.as_kernel_float(self.values[p.name])
+                for p in self.activation.params
+                if p.type not in ("weight", "int")
+            )
+            object.__setattr__(self, "_kernel_floats", got)
+        return got
 
     def seed(self) -> int:
         """The integer (seed) parameter, 0 when the record has none."""

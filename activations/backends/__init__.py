@@ -7,15 +7,14 @@ table of backends; adding one means adding a module here and a row there.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..registry import Activation, BoundParams
 
 
-@dataclass(frozen=True)
-class Call:
-    """One validated request.  Arrays are the backend's own type.
+class Call(NamedTuple):
+    """One validated request (immutable; a named tuple, built on every call).  Arrays are the
+    backend's own type.
 
     ``axis`` is non-negative for rowwise and gated records and None for
     elementwise ones.  ``weight`` (prelu only) is a float or a 1-D array of
@@ -58,8 +57,13 @@ class Backend:
     description: str = ""
 
     def available(self) -> tuple[bool, str]:
-        """(True, detail) when usable here, else (False, why not)."""
+        """(True, detail) when usable here, else (False, why not).  May be slow (probes, text)."""
         raise NotImplementedError
+
+    def ready(self) -> bool:
+        """Can calls run here now?  Asked on every call that names the backend, so a backend
+        whose answer is cheaper than :meth:`available`'s overrides it."""
+        return self.available()[0]
 
     def owns(self, obj: Any) -> bool:
         """Does ``obj`` live on this backend (cheap; must not import heavy modules)?"""

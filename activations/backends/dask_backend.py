@@ -293,6 +293,9 @@ class DaskBackend(Backend):
     def available(self) -> tuple[bool, str]:
         return True, f"dask {dask.__version__}"
 
+    def ready(self) -> bool:
+        return True
+
     def owns(self, obj: Any) -> bool:
         return isinstance(obj, da.Array)
 

@@ -53,6 +53,7 @@ inline __attribute__((always_inline)) float sigmoid_final(float x) { return ::ac
 
 #include <pthread.h>
 #include <immintrin.h>
+#include <memory>
 
 #ifndef ACT_ENGINE_MODULE
 #error "build with -DACT_ENGINE_MODULE=_engine_<isa> -DACT_ENGINE_ISA=\"<isa>\" (setup.py does)"
@@ -65,6 +66,24 @@ using act::u64;
 
 // Elements staged per block: a handful of float buffers of this size stay in a 32 KiB L1.
 constexpr i64 kBlock = 2048;
+
+// Per-call working memory left uninitialized (new T[n], not a vector's zeroing resize): every
+// element is written before it is read, and zeroing 32-64 KiB a slot cost more than a whole
+// call on a small array.
+template <class T> class Buffer {
+ public:
+  void resize(size_t n) {
+    data_.reset(new T[n]);
+    size_ = n;
+  }
+  size_t size() const { return size_; }
+  T* data() const { return data_.get(); }
+  T& operator[](size_t i) const { return data_[i]; }
+
+ private:
+  std::unique_ptr<T[]> data_;
+  size_t size_ = 0;
+};
 // Below this many elements one thread beats waking the pool (a few tens of microseconds on a
 // VM): activations with a transcendental function are worth splitting sooner than the others.
 constexpr i64 kParallelMinCheap = i64(1) << 17;
@@ -650,7 +669,7 @@ template <class D> struct Elementwise {
   std::vector<C> bias_pat, weight_pat;
   std::vector<double> sums_b, sums_w;  // row_chunks x width
   std::vector<double> sums_ws;         // one scalar dweight per tile
-  std::vector<Scratch<C>> scratch;     // one per slot
+  Buffer<Scratch<C>> scratch;          // one per slot
   bool stream = false;                 // non-temporal stores (see kStreamMinBytes)
 
   Elementwise(const Job& job, const Ops<C>& table)
@@ -812,7 +831,7 @@ template <class F, class D> struct Gated {
   Grid g;
   std::vector<C> bias;        // ch + kBlock
   std::vector<double> sums;   // tiles x ext
-  std::vector<C> scratch;     // slots x 4 kBlock
+  Buffer<C> scratch;          // slots x 4 kBlock
   bool stream = false;        // non-temporal stores, as in Elementwise
 
   explicit Gated(const Job& job)

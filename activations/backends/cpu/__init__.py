@@ -8,11 +8,11 @@ safe, so that ``out=`` is written whole or not at all.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
+from ... import _environ
 from .. import Backend, Call, Grads
 from . import engine
 
@@ -40,7 +40,7 @@ def _from_python(obj: Any, what: str) -> np.ndarray:
 
 def active_engine():
     """The engine module when calls run in it, else None (fallback)."""
-    if os.environ.get(NATIVE_VAR, "1") == "0":
+    if _environ.get(NATIVE_VAR) == "0":
         return None
     return engine.module()
 
@@ -52,8 +52,11 @@ class CpuBackend(Backend):
     def available(self) -> tuple[bool, str]:
         if active_engine() is not None:
             return True, f"compiled engine, {engine.DETAIL}, {engine.threads()} thread(s)"
-        why = f"{NATIVE_VAR}=0" if os.environ.get(NATIVE_VAR, "1") == "0" else engine.WHY_NOT
+        why = f"{NATIVE_VAR}=0" if _environ.get(NATIVE_VAR) == "0" else engine.WHY_NOT
         return True, f"NumPy fallback ({why}); numpy {np.__version__}"
+
+    def ready(self) -> bool:
+        return True  # the NumPy fallback runs wherever NumPy does
 
     def owns(self, obj: Any) -> bool:
         return isinstance(obj, np.ndarray)
@@ -75,50 +78,37 @@ class CpuBackend(Backend):
         return arr
 
     def forward(self, call: Call) -> np.ndarray:
-        with np.errstate(all="ignore"):  # overflow to inf on the final cast is the intended result
-            if active_engine() is None:
-                from . import fallback  # imported on first use: it needs SciPy
+        if active_engine() is None:
+            from . import fallback  # imported on first use: it needs SciPy
 
+            with np.errstate(all="ignore"):  # overflow to inf on the final cast is the intended result
                 return _deliver(fallback.forward(call), call.out)
-            target = _target(call, call.out_shape)
-            engine.forward(call, target)
-            return _deliver(target, call.out)
+        target = _target(call, call.out_shape)  # the engine does no NumPy arithmetic: no errstate
+        engine.forward(call, target)
+        return _deliver(target, call.out)
 
     def backward(self, call: Call) -> Grads:
-        with np.errstate(all="ignore"):
-            if active_engine() is None:
-                from . import fallback
+        if active_engine() is None:
+            from . import fallback
 
+            with np.errstate(all="ignore"):
                 grads = fallback.backward(call)
                 return grads._replace(dx=_deliver(grads.dx, call.out))
-            target = _target(call, call.x.shape)
-            grads = engine.backward(call, target)
-            return grads._replace(dx=_deliver(target, call.out))
+        target = _target(call, call.x.shape)
+        grads = engine.backward(call, target)  # its float64 sums cast under their own errstate
+        return grads._replace(dx=_deliver(target, call.out))
 
 
 # ------------------------------------------------------------------- out=
 def _target(call: Call, shape: tuple[int, ...]) -> np.ndarray:
-    """The array the engine writes: ``out`` itself when it is C-contiguous and shares no memory
-    with an input other than being exactly it (each element is read before it is written), else
-    a new array that :func:`_deliver` copies into ``out``."""
+    """The array the engine writes: ``out`` itself when it is C-contiguous, else a new array that
+    :func:`_deliver` copies into ``out``.  Every input is apart from ``out`` or exactly it (the
+    front end's one aliasing rule, ``_interface._apart_from_out``), and each element is read
+    before it is written."""
     out = call.out
-    if out is None:
-        return np.empty(shape, call.x.dtype)
-    inputs = [a for a in (call.x, call.dy, call.bias, call.weight, call.where) if isinstance(a, np.ndarray)]
-    if out.flags.c_contiguous and all(_same_or_apart(out, a) for a in inputs):
+    if out is not None and out.flags.c_contiguous:
         return out
     return np.empty(shape, call.x.dtype)
-
-
-def _same_or_apart(out: np.ndarray, a: np.ndarray) -> bool:
-    if not np.may_share_memory(out, a):
-        return True
-    return (
-        out.__array_interface__["data"][0] == a.__array_interface__["data"][0]
-        and out.strides == a.strides
-        and out.shape == a.shape
-        and out.dtype == a.dtype
-    )
 
 
 def _deliver(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:

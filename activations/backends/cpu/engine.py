@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import _environ
 from ...registry import Kind
 from .. import Call, Grads
 
@@ -91,7 +92,7 @@ def _choose(forced: str | None) -> tuple[str, str]:
 def module() -> ModuleType | None:
     """The engine's extension module for this CPU (and ACTIVATIONS_CPU_ISA), or None."""
     global _state
-    forced = os.environ.get(ISA_VAR) or None
+    forced = _environ.get(ISA_VAR) or None
     if _state is None or _state[0] != forced:
         with _lock:
             if _state is None or _state[0] != forced:
@@ -141,7 +142,7 @@ def threads() -> int:
     """ACTIVATIONS_NUM_THREADS clamped to [1, 4 x cores] (default: the cores), read again only when
     the variable changes."""
     global _threads
-    env = os.environ.get(THREADS_VAR)
+    env = _environ.get(THREADS_VAR)
     if env != _threads[0] or not _threads[1]:
         limit = 4 * cores()
         try:
