@@ -165,7 +165,8 @@ __device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, c
       const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const ACT_STORAGE_##DT* bias, act::i64 n_out,          \
       act::i64 hi, act::i64 channels, act::compute_t<ACT_STORAGE_##DT> p0,                                   \
       act::compute_t<ACT_STORAGE_##DT> p1, act::compute_t<ACT_STORAGE_##DT> p2) {                            \
-    act::gated_forward<act::fn::FUNCTOR>(x, y, bias, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});           \
+    using F = act::fn::Clamped<act::fn::FUNCTOR>;                                                            \
+    act::gated_forward<F>(x, y, bias, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});                          \
   }                                                                                                          \
   ACT_ENTRY_HOOK(act_##NAME##_fwd_##DT)                                                                      \
   extern "C" __global__ void __launch_bounds__(256, 2) act_##NAME##_bwd_##DT(                                \
@@ -174,6 +175,7 @@ __device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, c
       act::i64 channels,                                                                                     \
       act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                              \
       act::compute_t<ACT_STORAGE_##DT> p2) {                                                                 \
-    act::gated_backward<act::fn::FUNCTOR>(x, dy, dx, bias, dz, n_out, hi, channels, {p0, p1, p2, p0, 0, 0}); \
+    using F = act::fn::Clamped<act::fn::FUNCTOR>;                                                            \
+    act::gated_backward<F>(x, dy, dx, bias, dz, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});                \
   }                                                                                                          \
   ACT_ENTRY_HOOK(act_##NAME##_bwd_##DT)

@@ -1378,7 +1378,7 @@ template <class D> int run_rowwise(const Job& j) {
 using Runner = int (*)(const Job&);
 template <class D> struct Table {
 #define ACT_CPU_E(name, functor) &run_elementwise<act::fn::functor, D>,
-#define ACT_CPU_G(name, functor) &run_gated<act::fn::functor, D>,
+#define ACT_CPU_G(name, functor) &run_gated<act::fn::Clamped<act::fn::functor>, D>,
   static constexpr Runner elementwise[] = {ACT_CPU_ELEMENTWISE(ACT_CPU_E)};
   static constexpr Runner gated[] = {ACT_CPU_GATED(ACT_CPU_G)};
 #undef ACT_CPU_E
