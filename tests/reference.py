@@ -1242,6 +1242,8 @@ def kinks(name: str, **params) -> list[float]:
     elif n == "snake":
         f = abs(p["frequency"])
         k += [math.pi / (2 * f), -math.pi / (2 * f), math.pi / f, -math.pi / f, -math.pi / (4 * f)]
+    if rec.kind is Kind.GATED and p.get("limit") is not None:  # the clamps' corners
+        k += [p["limit"], -p["limit"]]
     return [float(v) for v in k]
 
 

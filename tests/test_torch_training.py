@@ -32,6 +32,9 @@ VARIANTS = [
     ("celu", {"alpha": 2.0}),
     ("hard_tanh", {"min_val": -2.0, "max_val": 0.5}),
     ("snake", {"frequency": 2.0}),
+    ("swiglu", dict(activations.GPT_OSS_SWIGLU)),
+    ("glu", {"limit": 2.0, "offset": 0.5, "alpha": -1.5}),
+    ("reglu", {"limit": 1.5, "offset": -1.0, "layout": "interleaved"}),
 ]
 CASES = [(r.name, REQUIRED_PARAMS.get(r.name, {})) for r in REGISTRY] + VARIANTS
 CASE_IDS = [n + "".join(f"-{k}={v}" for k, v in p.items()) for n, p in CASES]
@@ -212,6 +215,27 @@ def test_swiglu_and_friends_match_composed_torch(rng):
     torch.testing.assert_close(at.SwiGLU(dim=0)(x[:2]), F.silu(x[:1]) * x[1:2])
     assert at.SwiGLU(dim=0)(x[:2]).shape == (1, 8)
     del a0, b0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16], ids=str)
+def test_gpt_oss_swiglu_trains_like_torch_eager(dtype, rng):
+    # the module with activations.GPT_OSS_SWIGLU against GPT-OSS's formula in torch, values at
+    # the clamp bounds included: torch.clamp passes the gradient at the bound itself, and so do we
+    x = rng.normal(0.0, 6.0, (4, 32))
+    x[0, :8] = [7.0, 7.0, -7.0, -7.0, 7.5, 8.0, 6.5, -7.5]
+    ours = torch.tensor(x, dtype=dtype, requires_grad=True)
+    theirs = torch.tensor(x, dtype=dtype, requires_grad=True)
+    y = at.SwiGLU(**activations.GPT_OSS_SWIGLU)(ours)
+    g, u = theirs[..., ::2], theirs[..., 1::2]
+    g, u = g.clamp(min=None, max=7.0), u.clamp(min=-7.0, max=7.0)
+    want = g * torch.sigmoid(1.702 * g) * (u + 1)
+    dy = torch.tensor(rng.normal(size=want.shape), dtype=dtype)
+    y.backward(dy)
+    want.backward(dy)
+    tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 2e-2}[dtype]
+    torch.testing.assert_close(y, want, rtol=tol, atol=tol)
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=tol, atol=tol)
+    assert (ours.grad[0, 4:6] == 0).all() and (ours.grad[0, 8:] != 0).any()  # 7.5 and 8.0 cut
 
 
 def test_rrelu_training_draws_fresh_slopes(rng):
