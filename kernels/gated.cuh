@@ -1,8 +1,11 @@
 // Gated activations (glu, swiglu, geglu, reglu): x = a | b along an axis, y = f(a, b).
 //
-// x is viewed as (outer, 2H, inner) and y as (outer, H, inner); hi = H * inner.  Output element t
-// reads a at t + (t / hi) * hi and b hi further on, so any axis works without a copy.  Forward reads
-// both halves and writes one; backward writes da | db into dx (x's shape).
+// x is viewed as (rows, 2, hi) and y as (rows, hi) (Call.gated_rows): concatenated halves along
+// an axis give rows = outer, hi = H * inner; interleaved ones (a = x[0::2], b = x[1::2]) give
+// rows = outer * H, hi = inner.  Output element t reads a at t + (t / hi) * hi and b hi further
+// on, so any axis and either layout work without a copy.  Forward reads both halves and writes
+// one; backward writes da and db into dx (x's shape).  The functor is wrapped in fn::Clamped:
+// the clamp limit, offset and the unit's own parameter are the kernel floats p0, p1, p2.
 #pragma once
 #include "elementwise.cuh"
 
