@@ -238,6 +238,20 @@ def test_gpt_oss_swiglu_trains_like_torch_eager(dtype, rng):
     assert (ours.grad[0, 4:6] == 0).all() and (ours.grad[0, 8:] != 0).any()  # 7.5 and 8.0 cut
 
 
+def test_gated_modules_take_the_clamp_by_keyword_only(rng):
+    x = torch.tensor(rng.normal(0.0, 4.0, (4, 8)), dtype=F64)
+    kw = {"limit": 2.0, "offset": 1.0, "layout": "interleaved"}
+    torch.testing.assert_close(at.GLU(0, alpha=-2.0, **kw)(x), at.apply("glu", x, axis=0, alpha=-2.0, **kw))
+    torch.testing.assert_close(at.GEGLU("tanh", **kw)(x), at.apply("geglu", x, approximate="tanh", **kw))
+    assert "limit=2.0" in repr(at.ReGLU(**kw))
+    with pytest.raises(TypeError, match="alpha"):
+        at.ReGLU(alpha=2.0)
+    with pytest.raises(TypeError, match="at most"):
+        at.SwiGLU(-1, 7.0)  # dim is the only positional argument
+    with pytest.raises(ValueError, match="limit"):
+        at.SwiGLU(limit=-1.0)
+
+
 def test_rrelu_training_draws_fresh_slopes(rng):
     m = at.RReLU()  # training mode by default, as torch's
     x = -torch.ones(4096, dtype=F64)
