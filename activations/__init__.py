@@ -11,13 +11,13 @@ CPU, CuPy or Numba CUDA kernels on the GPU, Dask for chunked arrays).
 from __future__ import annotations
 
 from ._interface import apply, grad
-from .catalogue import REGISTRY
+from .catalogue import GPT_OSS_SWIGLU, REGISTRY
 from .dispatch import BackendUnavailable
 from .registry import Activation, Kind
 
 __version__ = "0.1.0"
 
-__all__ = ["apply", "grad", "get", "names", "describe", "Activation", "Kind", "BackendUnavailable", "REGISTRY"]
+__all__ = ["apply", "grad", "get", "names", "describe", "Activation", "Kind", "BackendUnavailable", "REGISTRY", "GPT_OSS_SWIGLU"]
 
 
 def names(kind: str | Kind | None = None, aliases: bool = False) -> list[str]:

@@ -7,6 +7,8 @@ Formulas and kink conventions: ``describe(name)`` and the README.
 """
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from .registry import REQUIRED, Activation, Kind, Param, Registry
 
 E, R, G = Kind.ELEMENTWISE, Kind.ROWWISE, Kind.GATED
@@ -46,6 +48,44 @@ _GELU_APPROX = Param(
     choices=(("none", "none"), ("tanh", "tanh"), (False, "none"), (True, "tanh")),
     doc="'none' (exact, erf) or 'tanh' (tanh approximation); False/True accepted as in Keras/JAX",
 )
+
+
+# The gated family's common parameters.  Kernel floats: p0 = limit, p1 = offset, p2 = the unit's
+# own (alpha or approximate); the layout is read by the host (how the loops index x).
+_LIMIT = Param(
+    "limit", None, type="optional_float", low=0.0,
+    doc="clamp (>= 0): the gate half to at most limit, the linear half to [-limit, limit]; None: no clamp",
+)
+_OFFSET = Param("offset", 0.0, doc="added to the linear half after its clamp (GPT-OSS: 1)")
+_LAYOUT = Param(
+    "layout", "concat", type="choice", kernel=False,
+    choices=(("concat", "concat"), ("interleaved", "interleaved")),
+    doc="'concat': x = a | b, the halves one after the other along axis; "
+    "'interleaved': a = x[0::2], b = x[1::2] along axis",
+)
+
+
+def _alpha(doc: str) -> Param:
+    return Param("alpha", 1.0, doc=doc)
+
+
+def _clamped(gate: str, linear: str) -> str:
+    return f"{gate} -> min({gate}, limit) and {linear} -> clip({linear}, -limit, limit) + offset first"
+_CLAMP_GRAD = (
+    "through the clamps: 0 where one cuts (gate > limit, |linear| > limit), the derivative where the "
+    "input lies inside, bounds included (torch.clamp's convention)"
+)
+_GATED_DEFAULTS = (
+    "limit=None, offset=0, alpha=1, layout='concat' give the unclamped unit, bit for bit as without them."
+)
+_GATED_NOTES = (
+    "limit and offset clamp the halves as GPT-OSS's SwiGLU does (models trained with the clamp "
+    "give garbage without it). NaN in either half gives NaN."
+)
+
+#: GPT-OSS's SwiGLU: apply("swiglu", x, **GPT_OSS_SWIGLU) = g * sigmoid(1.702 g) * (clip(u, -7, 7) + 1),
+#: g = min(x[..., 0::2], 7), u = x[..., 1::2] (gpt-oss, OpenAI 2025).
+GPT_OSS_SWIGLU = MappingProxyType({"alpha": 1.702, "limit": 7.0, "offset": 1.0, "layout": "interleaved"})
 
 
 def _slope(default: float, doc: str, aliases: tuple[str, ...] = ()) -> Param:
@@ -321,27 +361,42 @@ RECORDS: tuple[Activation, ...] = (
     # ---------------------------------------------------------------- gated
     Activation(
         "glu", G, "Gated linear unit: the first half gated by the sigmoid of the second.",
-        formula="a * sigmoid(b), x = a | b along axis", derivative="da = dy * s(b); db = dy * a * s(b) * (1 - s(b))",
+        formula="a * sigmoid(alpha * b), x = a | b along axis; " + _clamped("b", "a"),
+        derivative="da = dy * s; db = dy * alpha * a * s * (1 - s), s = sigmoid(alpha * b); " + _CLAMP_GRAD,
         output_range="(-inf, inf)",
+        params=(_LIMIT, _OFFSET, _alpha("slope of the gate's sigmoid"), _LAYOUT),
+        defaults_note=_GATED_DEFAULTS,
+        notes="The gate is the second half b (odd elements when interleaved); " + _GATED_NOTES,
         references=("Dauphin et al., 2016, arXiv:1612.08083",),
     ),
     Activation(
         "swiglu", G, "SiLU-gated linear unit.",
-        formula="silu(a) * b, x = a | b along axis", derivative="da = dy * b * silu'(a); db = dy * silu(a)",
+        formula="a * sigmoid(alpha * a) * b (silu(a) * b at alpha = 1), x = a | b along axis; " + _clamped("a", "b"),
+        derivative="da = dy * b * silu'(alpha * a); db = dy * a * sigmoid(alpha * a); " + _CLAMP_GRAD,
         output_range="(-inf, inf)",
-        references=("Shazeer, 2020, arXiv:2002.05202",),
+        params=(_LIMIT, _OFFSET, _alpha("slope of the gate's sigmoid (GPT-OSS: 1.702)"), _LAYOUT),
+        defaults_note=_GATED_DEFAULTS + " GPT-OSS's unit: activations.GPT_OSS_SWIGLU = "
+        "dict(alpha=1.702, limit=7.0, offset=1.0, layout='interleaved').",
+        notes="The gate is the first half a (even elements when interleaved); " + _GATED_NOTES,
+        references=("Shazeer, 2020, arXiv:2002.05202", "OpenAI, 2025, gpt-oss reference implementation (gpt_oss/torch/model.py, swiglu)"),
     ),
     Activation(
         "geglu", G, "GELU-gated linear unit.",
-        formula="gelu(a) * b, x = a | b along axis", derivative="da = dy * b * gelu'(a); db = dy * gelu(a)",
-        output_range="(-inf, inf)", params=(_GELU_APPROX,),
-        defaults_note="approximate='none' (exact GELU) like our gelu; many fused GeGLU kernels use 'tanh'.",
+        formula="gelu(a) * b, x = a | b along axis; " + _clamped("a", "b"),
+        derivative="da = dy * b * gelu'(a); db = dy * gelu(a); " + _CLAMP_GRAD,
+        output_range="(-inf, inf)", params=(_LIMIT, _OFFSET, _GELU_APPROX, _LAYOUT),
+        defaults_note="approximate='none' (exact GELU) like our gelu; many fused GeGLU kernels use 'tanh'. "
+        + _GATED_DEFAULTS,
+        notes="The gate is the first half a (even elements when interleaved); " + _GATED_NOTES,
         references=("Shazeer, 2020, arXiv:2002.05202",),
     ),
     Activation(
         "reglu", G, "ReLU-gated linear unit.",
-        formula="relu(a) * b, x = a | b along axis", derivative="da = dy * b * 1[a > 0]; db = dy * relu(a)",
-        output_range="(-inf, inf)",
+        formula="relu(a) * b, x = a | b along axis; " + _clamped("a", "b"),
+        derivative="da = dy * b * 1[a > 0]; db = dy * relu(a); " + _CLAMP_GRAD,
+        output_range="(-inf, inf)", params=(_LIMIT, _OFFSET, _LAYOUT),
+        defaults_note=_GATED_DEFAULTS,
+        notes="The gate is the first half a (even elements when interleaved); " + _GATED_NOTES,
         references=("Shazeer, 2020, arXiv:2002.05202",),
     ),
 )

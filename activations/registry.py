@@ -56,7 +56,9 @@ class Param:
     along the last axis, used by prelu).  ``low``/``high`` bound a float;
     ``low_open``/``high_open`` make the bound strict.  ``nonzero`` rejects 0.
     ``choices`` maps every accepted spelling to its canonical value (the
-    canonical values' order gives the kernel code).
+    canonical values' order gives the kernel code).  ``kernel=False`` marks a
+    parameter the host reads (how the loops index x, e.g. the gated layout):
+    it is not one of the kernel floats.
     """
 
     name: str
@@ -70,6 +72,7 @@ class Param:
     high_open: bool = False
     nonzero: bool = False
     choices: tuple[tuple[Any, str], ...] = ()
+    kernel: bool = True
 
     # ------------------------------------------------------------------ checks
     def canonical_choices(self) -> tuple[str, ...]:
@@ -274,7 +277,7 @@ class BoundParams:
             got = tuple(
                 p.as_kernel_float(self.values[p.name])
                 for p in self.activation.params
-                if p.type not in ("weight", "int")
+                if p.type not in ("weight", "int") and p.kernel
             )
             object.__setattr__(self, "_kernel_floats", got)
         return got

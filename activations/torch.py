@@ -293,8 +293,9 @@ class Activation(torch.nn.Module):
 
 
 def _module(name: str, doc: str, signature: tuple[tuple[str, str, Any], ...] = (), inplace: bool = False,
-            dim: Any = None):
-    """A torch-named module class: ``signature`` is (torch argument, our parameter, default)."""
+            dim: Any = None, keywords: tuple[str, ...] = ()):
+    """A torch-named module class: ``signature`` is (torch argument, our parameter, default);
+    ``keywords`` are more of our parameters, accepted by keyword only (torch has no such argument)."""
 
     def __init__(self, *args, **kwargs):
         names = [arg for arg, _, _ in signature] + (["dim"] if dim is not None else []) + (
@@ -303,14 +304,15 @@ def _module(name: str, doc: str, signature: tuple[tuple[str, str, Any], ...] = (
             raise TypeError(f"{type(self).__name__}() takes at most {len(names)} arguments ({len(args)} given)")
         given = dict(zip(names, args))
         for key, value in kwargs.items():
-            if key not in names:
-                valid = ", ".join(names) or "none"
+            if key not in names and key not in keywords:
+                valid = ", ".join(names + list(keywords)) or "none"
                 raise TypeError(f"{type(self).__name__}() got an unexpected argument {key!r}; valid: {valid}")
             if key in given:
                 raise TypeError(f"{type(self).__name__}() got multiple values for argument {key!r}")
             given[key] = value
         params = {ours: given.get(arg, default) for arg, ours, default in signature
                   if arg in given or default is not _MISSING}
+        params.update({key: given[key] for key in keywords if key in given})
         axis = given.get("dim", dim if dim is not None else -1)
         Activation.__init__(self, name, axis=-1, **params)
         self.dim = None if axis is _IMPLICIT else axis
@@ -319,7 +321,8 @@ def _module(name: str, doc: str, signature: tuple[tuple[str, str, Any], ...] = (
         self.inplace = bool(given.get("inplace", False))
 
     cls_doc = doc + "\n\nSame arguments as torch's module of this name" + (
-        "; ``inplace`` is accepted and the result computed out of place" if inplace else "") + "."
+        "; ``inplace`` is accepted and the result computed out of place" if inplace else "") + "." + (
+        "  Keyword only: " + ", ".join(keywords) + " (``activations.describe`` explains them)." if keywords else "")
     return {"__init__": __init__, "__doc__": cls_doc}
 
 
@@ -345,8 +348,8 @@ class _RowModule(Activation):
         return ", ".join([f"dim={self.dim}"] + [f"{k}={v!r}" for k, v in self.params.items()])
 
 
-def _define(cls_name: str, name: str, doc: str, signature=(), inplace=False, dim=None, base=Activation):
-    cls = type(cls_name, (base,), _module(name, doc, signature, inplace, dim))
+def _define(cls_name: str, name: str, doc: str, signature=(), inplace=False, dim=None, base=Activation, keywords=()):
+    cls = type(cls_name, (base,), _module(name, doc, signature, inplace, dim, keywords))
     cls.__module__ = __name__
     cls.__qualname__ = cls_name
     globals()[cls_name] = cls
@@ -387,13 +390,17 @@ _define("LogSoftmax", "log_softmax", "log(softmax(x)) along dim.", dim=_IMPLICIT
 _define("Softmin", "softmin", "softmax(-x) along dim.", dim=_IMPLICIT, base=_RowModule)
 _define("Sparsemax", "sparsemax", "Euclidean projection onto the simplex along dim (torch has no module).",
         dim=-1, base=_RowModule)
-_define("GLU", "glu", "a * sigmoid(b), x = a | b halves along dim.", dim=-1, base=_RowModule)
-_define("SwiGLU", "swiglu", "silu(a) * b, x = a | b halves along dim (torch has no module).",
-        dim=-1, base=_RowModule)
+# the gated family's clamp, offset and layout (and glu/swiglu's gate slope alpha), keyword only
+_GATED_KEYWORDS = ("limit", "offset", "layout")
+_define("GLU", "glu", "a * sigmoid(alpha * b), x = a | b halves along dim.", dim=-1, base=_RowModule,
+        keywords=_GATED_KEYWORDS + ("alpha",))
+_define("SwiGLU", "swiglu", "a * sigmoid(alpha * a) * b (silu(a) * b), x = a | b halves along dim (torch has no "
+        "module); SwiGLU(**activations.GPT_OSS_SWIGLU) is GPT-OSS's.", dim=-1, base=_RowModule,
+        keywords=_GATED_KEYWORDS + ("alpha",))
 _define("GEGLU", "geglu", "gelu(a) * b, x = a | b halves along dim (torch has no module).",
-        (("approximate", "approximate", "none"),), dim=-1, base=_RowModule)
+        (("approximate", "approximate", "none"),), dim=-1, base=_RowModule, keywords=_GATED_KEYWORDS)
 _define("ReGLU", "reglu", "relu(a) * b, x = a | b halves along dim (torch has no module).",
-        dim=-1, base=_RowModule)
+        dim=-1, base=_RowModule, keywords=_GATED_KEYWORDS)
 
 
 class PReLU(torch.nn.Module):

@@ -495,38 +495,77 @@ struct Snake : Functor {
 
 // --------------------------------------------------------------- gated
 // y = f(a, b) for x = a | b.  grad(a, b, c) returns (dy/da, dy/db); the loop multiplies by dy.
+// Each unit has a gate half (gate_half: 0 = a, 1 = b) and a linear half.  The kernel floats of
+// every gated unit: p0 = limit (+inf: none), p1 = offset, both applied by Clamped below, and
+// p2 = the unit's own parameter (glu, swiglu: the gate slope alpha; geglu: approximate).
 
-// glu: a sigmoid(b);  (s, a s (1 - s)).
+// glu(alpha=p2): a sigmoid(alpha b);  (s, alpha a s (1 - s)), s = sigmoid(alpha b).  The gate is b.
 struct Glu : Functor {
-  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>&) { return a * m::sigmoid_final(b); }
-  template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>&) {
-    const C s = m::sigmoid(b);
-    return {s, a * s * m::sigmoid(-b)};
+  static constexpr int gate_half = 1;
+  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) { return a * m::sigmoid_final(c.p2 * b); }
+  template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) {
+    const C z = c.p2 * b;
+    const C s = m::sigmoid(z);
+    return {s, a * s * m::sigmoid(-z) * c.p2};
   }
 };
 
-// swiglu: silu(a) b;  (b silu'(a), silu(a)).
+// swiglu(alpha=p2): a sigmoid(alpha a) b (silu(a) b at alpha = 1);  (b silu'(alpha a), a sigmoid(alpha a)):
+// d/da [a sigmoid(alpha a)] = d/da [silu(alpha a) / alpha] = silu'(alpha a).
 struct Swiglu : Functor {
-  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) { return Silu::fwd(a, c) * b; }
+  static constexpr int gate_half = 0;
+  template <class C> static __device__ C swish(C a, const Ctx<C>& c) {
+    return c.p2 == C(1) ? Silu::fwd(a, c) : m::xmul(a, m::sigmoid(c.p2 * a));
+  }
+  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) { return swish(a, c) * b; }
   template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) {
-    return {b * Silu::bwd(a, c), Silu::fwd(a, c)};
+    return {b * Silu::bwd(c.p2 * a, c), swish(a, c)};
   }
 };
 
-// geglu(approximate=p0): gelu(a) b;  (b gelu'(a), gelu(a)).
+// geglu(approximate=p2): gelu(a) b;  (b gelu'(a), gelu(a)).
 struct Geglu : Functor {
-  static constexpr int choice = 0;  // approximate
-  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) { return Gelu::fwd(a, c) * b; }
+  static constexpr int gate_half = 0;
+  static constexpr int choice = 2;  // approximate
+  template <class C> static __device__ Ctx<C> gelu_ctx(const Ctx<C>& c) { return {c.p2, C(0), C(0), C(0), c.seed, c.i}; }
+  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) { return Gelu::fwd(a, gelu_ctx(c)) * b; }
   template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) {
-    return {b * Gelu::bwd(a, c), Gelu::fwd(a, c)};
+    const Ctx<C> g = gelu_ctx(c);
+    return {b * Gelu::bwd(a, g), Gelu::fwd(a, g)};
   }
 };
 
 // reglu: relu(a) b;  (b 1[a > 0], relu(a)).
 struct Reglu : CheapFunctor {
+  static constexpr int gate_half = 0;
   template <class C> static __device__ C fwd(C a, C b, const Ctx<C>&) { return (a > C(0) ? a : C(0)) * b; }
   template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>&) {
     return {b * C(a > C(0)), a > C(0) ? a : C(0)};
+  }
+};
+
+// The clamp of every gated unit (GPT-OSS's SwiGLU): the gate half clamped above at limit = p0, the
+// linear half clamped to [-limit, limit] and offset = p1 added to it; F sees the clamped values.
+// The backward passes dy through a clamp where its input lies inside, bounds included (as
+// torch.clamp), and gives 0 where the clamp cuts.  limit = +inf and offset = 0 change nothing,
+// bit for bit (the offset is not added when 0: -0 + 0 would give +0).
+template <class F> struct Clamped : F {
+  template <class C> static __device__ __forceinline__ C clamp_gate(C g, const Ctx<C>& c) { return g > c.p0 ? c.p0 : g; }
+  template <class C> static __device__ __forceinline__ C clamp_linear(C u, const Ctx<C>& c) {
+    const C v = u > c.p0 ? c.p0 : (u < -c.p0 ? -c.p0 : u);
+    return c.p1 == C(0) ? v : v + c.p1;
+  }
+  template <class C> static __device__ __forceinline__ bool passes(C v, bool is_gate, const Ctx<C>& c) {
+    return v <= c.p0 && (is_gate || v >= -c.p0);
+  }
+  template <class C> static __device__ C fwd(C a, C b, const Ctx<C>& c) {
+    return F::gate_half == 0 ? F::fwd(clamp_gate(a, c), clamp_linear(b, c), c)
+                             : F::fwd(clamp_linear(a, c), clamp_gate(b, c), c);
+  }
+  template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) {
+    const Pair<C> d = F::gate_half == 0 ? F::grad(clamp_gate(a, c), clamp_linear(b, c), c)
+                                         : F::grad(clamp_linear(a, c), clamp_gate(b, c), c);
+    return {passes(a, F::gate_half == 0, c) ? d.a : C(0), passes(b, F::gate_half == 1, c) ? d.b : C(0)};
   }
 };
 

@@ -1,8 +1,11 @@
 // Gated activations (glu, swiglu, geglu, reglu): x = a | b along an axis, y = f(a, b).
 //
-// x is viewed as (outer, 2H, inner) and y as (outer, H, inner); hi = H * inner.  Output element t
-// reads a at t + (t / hi) * hi and b hi further on, so any axis works without a copy.  Forward reads
-// both halves and writes one; backward writes da | db into dx (x's shape).
+// x is viewed as (rows, 2, hi) and y as (rows, hi) (Call.gated_rows): concatenated halves along
+// an axis give rows = outer, hi = H * inner; interleaved ones (a = x[0::2], b = x[1::2]) give
+// rows = outer * H, hi = inner.  Output element t reads a at t + (t / hi) * hi and b hi further
+// on, so any axis and either layout work without a copy.  Forward reads both halves and writes
+// one; backward writes da and db into dx (x's shape).  The functor is wrapped in fn::Clamped:
+// the clamp limit, offset and the unit's own parameter are the kernel floats p0, p1, p2.
 #pragma once
 #include "elementwise.cuh"
 
@@ -165,7 +168,8 @@ __device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, c
       const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const ACT_STORAGE_##DT* bias, act::i64 n_out,          \
       act::i64 hi, act::i64 channels, act::compute_t<ACT_STORAGE_##DT> p0,                                   \
       act::compute_t<ACT_STORAGE_##DT> p1, act::compute_t<ACT_STORAGE_##DT> p2) {                            \
-    act::gated_forward<act::fn::FUNCTOR>(x, y, bias, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});           \
+    using F = act::fn::Clamped<act::fn::FUNCTOR>;                                                            \
+    act::gated_forward<F>(x, y, bias, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});                          \
   }                                                                                                          \
   ACT_ENTRY_HOOK(act_##NAME##_fwd_##DT)                                                                      \
   extern "C" __global__ void __launch_bounds__(256, 2) act_##NAME##_bwd_##DT(                                \
@@ -174,6 +178,7 @@ __device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, c
       act::i64 channels,                                                                                     \
       act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                              \
       act::compute_t<ACT_STORAGE_##DT> p2) {                                                                 \
-    act::gated_backward<act::fn::FUNCTOR>(x, dy, dx, bias, dz, n_out, hi, channels, {p0, p1, p2, p0, 0, 0}); \
+    using F = act::fn::Clamped<act::fn::FUNCTOR>;                                                            \
+    act::gated_backward<F>(x, dy, dx, bias, dz, n_out, hi, channels, {p0, p1, p2, p0, 0, 0});                \
   }                                                                                                          \
   ACT_ENTRY_HOOK(act_##NAME##_bwd_##DT)

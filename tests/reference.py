@@ -900,11 +900,11 @@ def backward(name: str, x: Any, dy: Any, axis: int = -1, where: Any = None, bias
         return out
     if rec.kind is Kind.GATED:
         r = _gated(rec, values, z, g, axis, dt, cdt)
-        ax = axis % z.ndim
-        dx = np.concatenate([r["da"], r["db"]], axis=ax)
-        sx = np.concatenate([r["sa"], r["sb"]], axis=ax)
-        has = np.concatenate([r["da_alt"][0], r["db_alt"][0]], axis=ax)
-        alt = np.concatenate([r["da_alt"][1], r["db_alt"][1]], axis=ax)
+        ax, lay = axis % z.ndim, r["layout"]
+        dx = gated_join(r["da"], r["db"], ax, lay)
+        sx = gated_join(r["sa"], r["sb"], ax, lay)
+        has = gated_join(r["da_alt"][0], r["db_alt"][0], ax, lay)
+        alt = gated_join(r["da_alt"][1], r["db_alt"][1], ax, lay)
         return _expected(dx, rec.name, dt, slack=sx, alt=alt, has_alt=has, inputs=inputs)
     if g.shape != z.shape:
         raise ValueError(f"dy has shape {g.shape}, expected {z.shape}")
@@ -964,29 +964,72 @@ def _dweight_sum(weight, z, terms, dt, cdt) -> Expected:
 
 
 # ---------------------------------------------------------------- gated
+def gated_split(z: np.ndarray, ax: int, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """The halves (a, b) of z along ax: a | b ('concat') or a = z[0::2], b = z[1::2] ('interleaved')."""
+    if layout == "interleaved":
+        n = z.shape[ax]
+        return np.take(z, np.arange(0, n, 2), axis=ax), np.take(z, np.arange(1, n, 2), axis=ax)
+    return tuple(np.split(z, 2, axis=ax))
+
+
+def gated_join(a: np.ndarray, b: np.ndarray, ax: int, layout: str) -> np.ndarray:
+    """The inverse of :func:`gated_split`: an array of x's shape from the two halves."""
+    if layout == "interleaved":
+        both = np.stack([a, b], axis=ax + 1)
+        shape = list(a.shape)
+        shape[ax] *= 2
+        return both.reshape(shape)
+    return np.concatenate([a, b], axis=ax)
+
+
 def _gated(rec, values, z, g, axis, dt, cdt) -> dict:
+    """y = f(gate) * linear with the gate half clamped above at limit, the linear half to
+    [-limit, limit] plus offset; the derivative through a clamp is 0 where it cuts, the bounds
+    included in what passes (torch.clamp).  glu's gate is b, the others' a."""
     if z.ndim == 0:
         raise ValueError("gated activations need an axis")
     ax = axis % z.ndim
     if z.shape[ax] % 2:
         raise ValueError(f"axis {axis} has odd length {z.shape[ax]}")
-    a, b = np.split(z, 2, axis=ax)
+    a0, b0 = gated_split(z, ax, values["layout"])
     eps = float(np.finfo(cdt).eps)
     rounded = _rounded(values, cdt, dt)
     ctx = _Ctx(0, cdt, rounded, values)
+    limit = np.inf if rounded["limit"] is None else rounded["limit"]
+    offset, alpha = rounded["offset"], rounded.get("alpha", 1.0)
+    gate0, lin0 = (b0, a0) if rec.name == "glu" else (a0, b0)
+    with np.errstate(all="ignore"):
+        gate = np.minimum(gate0, limit)
+        lin = np.clip(lin0, -limit, limit) + offset
+        gate_in, lin_in = gate0 <= limit, np.abs(lin0) <= limit
+    # a and b as the unit sees them (after the clamps)
+    a, b = (lin, gate) if rec.name == "glu" else (gate, lin)
     zero = np.zeros_like(a)
     with np.errstate(all="ignore"):
-        if rec.name == "glu":  # y = a * s(b)
-            s, r = special.expit(b), special.expit(-b)
+        if rec.name == "glu":  # y = a * s(alpha b)
+            zb = alpha * b
+            s, r = special.expit(zb), special.expit(-zb)
             y = a * s
-            ey, eda = zero, zero
-            edb = np.abs(a) * s  # s * (1 - s): 1 - s cancels as s -> 1
-            lead_b, tail_b = a, s * r  # db = (dy * a) * s(1-s) in the documented order
+            # alpha * b rounded in compute precision moves s by s (1 - s) |alpha b| eps
+            ey = np.abs(a) * s * r * np.abs(zb)
+            eda = s * r * np.abs(zb)
+            edb = np.abs(a * alpha) * s * (1.0 + np.abs(zb))  # s * (1 - s): 1 - s cancels as s -> 1
+            lead_b, tail_b = a, s * r * alpha  # db = (dy * a) * s(1-s) alpha
             lead_a = tail_a = None
         else:  # y = f(a) * b
             if rec.name == "swiglu":
-                r_ = _f_silu(a, ctx)
-                f, df, ef, edf = r_["y"], r_["d"], None, r_["ed"]
+                if alpha == 1.0:
+                    r_ = _f_silu(a, ctx)
+                    f, df, ef, edf = r_["y"], r_["d"], None, r_["ed"]
+                else:  # a s(alpha a), d/da = silu'(alpha a); alpha a rounded first
+                    za = alpha * a
+                    r_ = _f_silu(za, ctx)
+                    sa, ra = special.expit(za), special.expit(-za)
+                    f = _lim(a, a * sa, 0.0 if alpha > 0 else -np.inf, np.inf if alpha > 0 else 0.0)
+                    f = np.where(alpha == 0.0, a * 0.5, f)
+                    df = r_["d"]
+                    ef = np.abs(a) * sa * (1.0 + ra * np.abs(za))
+                    edf = r_["ed"] * (1.0 + np.abs(za))
             elif rec.name == "geglu":
                 f, df, ef, edf = _gelu_parts(a, ctx.p["approximate"], eps)
             else:  # reglu
@@ -999,28 +1042,32 @@ def _gated(rec, values, z, g, axis, dt, cdt) -> dict:
             edb = zero if ef is None else ef
             lead_a, tail_a = b, df  # da = (dy * b) * f'(a)
             lead_b = tail_b = None
-    nan = np.isnan(a) | np.isnan(b)
-    out = {"a": a, "b": b, "y": np.where(nan, np.nan, y), "sy": SLACK_ULPS * eps * np.where(nan, 0.0, ey)}
+    nan = np.isnan(a0) | np.isnan(b0)
+    out = {"a": a0, "b": b0, "y": np.where(nan, np.nan, y), "sy": SLACK_ULPS * eps * np.where(nan, 0.0, ey)}
     if g is None:
         return out
+    pass_a, pass_b = (lin_in, gate_in) if rec.name == "glu" else (gate_in, lin_in)
     with np.errstate(invalid="ignore", over="ignore"):
         # small factors first: no intermediate overflow in float64 before the result overflows
         if rec.name == "glu":
-            out["da"] = np.where(nan, np.nan, g * s)
-            out["db"] = np.where(nan, np.nan, (g * (s * r)) * a)
+            da = g * s
+            db = (g * (s * r * alpha)) * a
         else:
-            out["da"] = np.where(nan, np.nan, (g * df) * b)
-            out["db"] = np.where(nan, np.nan, g * f)
-        for key, lead, tail in (("da", lead_a, tail_a), ("db", lead_b, tail_b)):
+            da = (g * df) * b
+            db = g * f
+        out["da"] = np.where(nan, np.nan, np.where(pass_a, da, 0.0))
+        out["db"] = np.where(nan, np.nan, np.where(pass_b, db, 0.0))
+        for key, lead, tail, passes in (("da", lead_a, tail_a, pass_a), ("db", lead_b, tail_b, pass_b)):
             # dy times the factor overflowing in compute precision before the rest multiplies in
             first = g * lead if lead is not None else None
             if first is not None:
-                over = ~nan & np.isfinite(g) & np.isfinite(lead) & np.isinf(first.astype(cdt))
+                over = ~nan & passes & np.isfinite(g) & np.isfinite(lead) & np.isinf(first.astype(cdt))
                 out[key + "_alt"] = (over, first.astype(cdt).astype(F64) * tail)
             else:
                 out[key + "_alt"] = (np.zeros(a.shape, bool), zero)
-    out["sa"] = SLACK_ULPS * eps * np.where(nan, 0.0, np.abs(g) * eda)
-    out["sb"] = SLACK_ULPS * eps * np.where(nan, 0.0, np.abs(g) * edb)
+    out["sa"] = SLACK_ULPS * eps * np.where(nan | ~pass_a, 0.0, np.abs(g) * eda)
+    out["sb"] = SLACK_ULPS * eps * np.where(nan | ~pass_b, 0.0, np.abs(g) * edb)
+    out["layout"] = values["layout"]
     return out
 
 
@@ -1195,6 +1242,8 @@ def kinks(name: str, **params) -> list[float]:
     elif n == "snake":
         f = abs(p["frequency"])
         k += [math.pi / (2 * f), -math.pi / (2 * f), math.pi / f, -math.pi / f, -math.pi / (4 * f)]
+    if rec.kind is Kind.GATED and p.get("limit") is not None:  # the clamps' corners
+        k += [p["limit"], -p["limit"]]
     return [float(v) for v in k]
 
 

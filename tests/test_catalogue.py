@@ -106,7 +106,7 @@ def test_defaults_validate(rec):
     bound = rec.bind({})
     for p in rec.params:
         assert p.validate(p.default, rec.name) == bound[p.name]
-    assert len(bound.kernel_floats()) == len([p for p in rec.params if p.type not in ("weight", "int")])
+    assert len(bound.kernel_floats()) == len([p for p in rec.params if p.type not in ("weight", "int") and p.kernel])
 
 
 def test_grad_from_y_only_where_documented():
@@ -175,6 +175,12 @@ def test_kernel_floats_and_seed():
     assert REGISTRY.get("prelu").bind({}).kernel_floats() == ()
     assert REGISTRY.get("softplus").bind({}).kernel_floats() == (1.0, math.inf)
     assert REGISTRY.get("elu").bind({}).seed() == 0
+    # gated: p0 = limit, p1 = offset, p2 = the unit's own; the layout is the host's, not a kernel float
+    assert REGISTRY.get("swiglu").bind({}).kernel_floats() == (math.inf, 0.0, 1.0)
+    gpt = REGISTRY.get("swiglu").bind(dict(catalogue.GPT_OSS_SWIGLU))
+    assert gpt.kernel_floats() == (7.0, 1.0, 1.702) and gpt["layout"] == "interleaved"
+    assert REGISTRY.get("geglu").bind({"approximate": "tanh", "limit": 3}).kernel_floats() == (3.0, 0.0, 1.0)
+    assert REGISTRY.get("reglu").bind({"layout": "interleaved"}).kernel_floats() == (math.inf, 0.0)
 
 
 def _semantics_table() -> dict[str, list[str]]:
@@ -202,7 +208,7 @@ def test_kernel_float_order_matches_docs():
     assert "relu" in table and "all others" in table
     for rec in RECORDS:
         want = table.get(rec.name, [])
-        got = [p.name for p in rec.params if p.type not in ("weight", "int")]
+        got = [p.name for p in rec.params if p.type not in ("weight", "int") and p.kernel]
         assert got == want, f"{rec.name}: kernel floats {got}, docs/semantics.md says {want}"
 
 

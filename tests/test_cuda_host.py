@@ -309,6 +309,47 @@ def test_gated_bias(host, name, dtype, axis, rng):
     reference.assert_close(dbias, reference.dbias(want), dtype, what="dbias")
 
 
+#: clamped, offset, sloped and interleaved units (activations.GPT_OSS_SWIGLU among them)
+GATED_CLAMPED = [
+    ("swiglu", dict(activations.GPT_OSS_SWIGLU)),
+    ("glu", dict(limit=2.0, offset=0.5, alpha=-1.5)),
+    ("swiglu", dict(limit=3.0, alpha=0.25)),
+    ("geglu", dict(limit=3.0, offset=1.0, approximate="tanh", layout="interleaved")),
+    ("geglu", dict(limit=3.0, offset=-2.0)),
+    ("reglu", dict(limit=1.5, offset=-1.0, layout="interleaved")),
+    ("glu", dict(limit=0.5, layout="interleaved")),
+]
+
+
+def clamped_inputs(rng, shape, limit, dtype):
+    """Values spread over +-2 limit, with +-limit exactly, one ulp either side and +-inf first."""
+    x = reference.cast(rng.uniform(-2 * limit, 2 * limit, shape), dtype)
+    lim = np.asarray(limit, dtype)
+    hi, lo = np.asarray(np.inf, dtype), np.asarray(-np.inf, dtype)
+    edge = [lim, -lim, np.nextafter(lim, hi), np.nextafter(lim, lo), np.nextafter(-lim, hi), np.nextafter(-lim, lo)]
+    x.reshape(-1)[:8] = reference.cast([float(v) for v in edge] + [np.inf, -np.inf], dtype)
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name,params", GATED_CLAMPED, ids=[f"{n}-{i}" for i, (n, _) in enumerate(GATED_CLAMPED)])
+@pytest.mark.parametrize("shape,axis", GATED_SHAPES + [((3, 64), -1), ((1200, 48), -1)],
+                         ids=[f"{s}-{a}" for s, a in GATED_SHAPES + [((3, 64), -1), ((1200, 48), -1)]])
+def test_gated_clamped(host, name, params, dtype, shape, axis, rng):
+    """The clamp, offset, slope and layout as kernel arguments: vector and scalar paths, every axis."""
+    x = clamped_inputs(rng, shape, params["limit"], dtype)
+    out_shape = tuple(s // 2 if i == axis % len(shape) else s for i, s in enumerate(shape))
+    dy = reference.random_cotangent(rng, out_shape, dtype)
+    reference.assert_close(run(name, x, axis=axis, **params), reference.forward(name, x, axis=axis, **params), dtype)
+    reference.assert_close(run_grad(name, x, dy, axis=axis, **params),
+                           reference.backward(name, x, dy, axis=axis, **params), dtype, what="backward")
+    bias = reference.cast(rng.normal(0, 1, shape[-1]), dtype)
+    dx, dbias = run_grad(name, x, dy, axis=axis, bias=bias, **params)
+    want = reference.backward(name, x, dy, axis=axis, bias=bias, **params)
+    reference.assert_close(dx, want, dtype, what="dx with bias")
+    reference.assert_close(dbias, reference.dbias(want), dtype, what="dbias")
+
+
 # ---------------------------------------------------------------- rowwise
 ROWWISE = activations.names("rowwise")
 #: row lengths that reach every row of the path table (warp shapes, block, long) on HOST_DEVICE

@@ -245,6 +245,31 @@ def test_gated_along_an_unchunked_axis_keeps_one_task_per_chunk():
     _close(y, activations.apply("swiglu", x), _dtypes.FLOAT32)
 
 
+CLAMPED = {"limit": 2.0, "offset": 1.0}
+
+
+@pytest.mark.parametrize("layout", ["concat", "interleaved"])
+@pytest.mark.parametrize("chunks", [(4, 5), (3, 4), (6, 24)], ids=["odd", "even", "whole"])
+@pytest.mark.parametrize("name", GATED)
+def test_gated_clamp_and_layout_match_numpy(name, chunks, layout):
+    # interleaved pairs must not be cut: odd chunks along the axis are made even, even ones kept
+    dtype = _dtypes.FLOAT32
+    params = {**CLAMPED, "layout": layout, **({"alpha": 1.702} if name in ("glu", "swiglu") else {})}
+    x = _x((6, 24), dtype)
+    x[0, :4] = [2.0, -2.0, 2.5, -2.5]  # the bounds and beyond
+    dx = da.from_array(x, chunks=chunks)
+    bias = _x((24,), dtype, seed=5, specials=False)
+    for axis in (-1, 0):
+        kw = {**params, "axis": axis}
+        y = activations.apply(name, dx, **kw)
+        np.testing.assert_array_equal(y.compute(), activations.apply(name, x, **kw))
+        dy = _dy(y.shape, dtype)
+        g, gb = activations.grad(name, dx, da.from_array(dy, chunks=2), bias=bias, **kw)
+        want, want_b = activations.grad(name, x, dy, bias=bias, **kw)
+        np.testing.assert_array_equal(g.compute(), want)
+        _close(gb, want_b, dtype)
+
+
 # ---------------------------------------------------------------- API
 @pytest.mark.parametrize("name", ["glu", "swiglu", "geglu", "reglu"])
 def test_gated_grad_with_the_axis_in_one_chunk(name):

@@ -82,9 +82,9 @@ def test_cuda_kernels_correctly_rounded(name, dtype, direction, cuda_host):
     check_correctly_rounded(name, dtype, direction, backend=cuda_host)
 
 
-def check_correctly_rounded(name, dtype, direction, backend=None, x=None, run=None, axis=-1):
+def check_correctly_rounded(name, dtype, direction, backend=None, x=None, run=None, axis=-1, params=None):
     """``run(x, dy)`` (dy None forward) computes the result instead of apply/grad when given."""
-    params = PARAMS.get(name, {})
+    params = PARAMS.get(name, {}) if params is None else params
     x = all_values(dtype) if x is None else x
     if run is None:
 
@@ -121,11 +121,11 @@ def check_correctly_rounded(name, dtype, direction, backend=None, x=None, run=No
 
 
 # ------------------------------------------------------------ the Numba kernels, on the CPU
-def _numba_cpu_runner(name, dtype, kind):
+def _numba_cpu_runner(name, dtype, kind, params=None):
     """run(x, dy) through the Numba kernel of ``name`` compiled for the CPU (module doc)."""
     K = pytest.importorskip("activations.backends._numba_kernels")
     dt = {"float16": "f16", "bfloat16": "bf16"}[np.dtype(dtype).name]
-    bound = REGISTRY.get(name).bind(PARAMS.get(name, {}))
+    bound = REGISTRY.get(name).bind(PARAMS.get(name, {}) if params is None else params)
     first = [float(bound["weight"])] if name == "prelu" else []  # a float weight rides in p[0]
     p = tuple(np.float32(v) for v in (first + list(bound.kernel_floats()) + [0.0] * 3)[:3])  # as numba_backend
 
@@ -153,17 +153,22 @@ def test_numba_kernels_correctly_rounded(name, dtype, direction):
     check_correctly_rounded(name, dtype, direction, run=_numba_cpu_runner(name, dtype, "elementwise"))
 
 
+@pytest.mark.parametrize("clamped", [False, True], ids=["plain", "clamped"])
 @pytest.mark.parametrize("direction", ["forward", "backward"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=[d.name for d in DTYPES])
 @pytest.mark.parametrize("name", REGISTRY.names("gated"))
-def test_numba_gated_kernels_correctly_rounded(name, dtype, direction):
+def test_numba_gated_kernels_correctly_rounded(name, dtype, direction, clamped):
     """Gated: a at every value; forward with b at every value in a shuffled order (not every
     pair), backward with b = 1.  (b f'(a) for other b is not always rounded once: near the zeros
-    of silu' and gelu' the float32 f'(a) is more than 16 ulps off, docs/numba-backend.md.)"""
+    of silu' and gelu' the float32 f'(a) is more than 16 ulps off, docs/numba-backend.md.)
+    Clamped: GPT-OSS's limit 7 and offset 1 (and its slope 1.702 on glu and swiglu)."""
+    params = {}
+    if clamped:
+        params = {"limit": 7.0, "offset": 1.0, **({"alpha": 1.702} if name in ("glu", "swiglu") else {})}
     a = all_values(dtype)
     b = np.random.default_rng(0).permutation(a) if direction == "forward" else np.ones_like(a)
-    check_correctly_rounded(name, dtype, direction, x=np.stack([a, b]), axis=0,
-                            run=_numba_cpu_runner(name, dtype, "gated"))
+    check_correctly_rounded(name, dtype, direction, x=np.stack([a, b]), axis=0, params=params,
+                            run=_numba_cpu_runner(name, dtype, "gated", params))
 
 
 def test_numba_cpu_float16_conversions_match_numpy():

@@ -18,6 +18,9 @@ CASES = [(r.name, REQUIRED_PARAMS.get(r.name, {})) for r in REGISTRY] + [
     ("gelu", {"approximate": "tanh"}),
     ("rrelu", {"training": True, "seed": 3}),
     ("softplus", {"beta": 2.0, "threshold": 1.0}),
+    ("swiglu", {"alpha": 1.702, "limit": 7.0, "offset": 1.0, "layout": "interleaved"}),
+    ("glu", {"limit": 2.0, "offset": 0.5, "alpha": -1.5}),
+    ("geglu", {"limit": 1.5, "offset": -1.0, "layout": "interleaved"}),
 ]
 CASE_IDS = [n + "".join(f"-{k}={v}" for k, v in p.items()) for n, p in CASES]
 
@@ -126,6 +129,27 @@ def test_grad_matches_float64_reference(name, params, rng):
     R.assert_close(np.asarray(y), R.forward(name, x, **params), np.float32, what="jax forward")
     want = R.backward(name, x, dy, **params)
     R.assert_close(np.asarray(dx), want[0] if isinstance(want, tuple) else want, np.float32, what="jax vjp")
+
+
+def test_gpt_oss_swiglu_grad_matches_the_jnp_formula(rng):
+    # jit(grad) through the recipe against GPT-OSS's formula in jnp (away from the bounds, where
+    # jnp.minimum/clip split the gradient of a tie in two and torch.clamp, whose convention we
+    # follow, passes it whole)
+    import activations
+
+    x = rng.normal(0.0, 6.0, (4, 32)).astype(np.float32)
+    x[np.abs(np.abs(x) - 7.0) < 1e-3] = 3.0
+
+    def gpt_oss(v):
+        g, u = v[..., ::2], v[..., 1::2]
+        g, u = jnp.minimum(g, 7.0), jnp.clip(u, -7.0, 7.0)
+        return g * jax.nn.sigmoid(1.702 * g) * (u + 1.0)
+
+    ours = lambda v: aj.apply("swiglu", v, **activations.GPT_OSS_SWIGLU)  # noqa: E731
+    dy = jnp.asarray(rng.normal(size=(4, 16)).astype(np.float32))
+    np.testing.assert_allclose(ours(jnp.asarray(x)), gpt_oss(jnp.asarray(x)), **TOL)
+    np.testing.assert_allclose(jax.jit(jax.grad(_loss(ours, dy)))(jnp.asarray(x)),
+                               jax.grad(_loss(gpt_oss, dy))(jnp.asarray(x)), **TOL)
 
 
 @pytest.mark.parametrize("name", ["gelu", "softmax", "swiglu", "log_softmax", "prelu"])

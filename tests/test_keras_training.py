@@ -52,6 +52,36 @@ for ours, theirs in pairs:
     errors.append(float(np.max(np.abs(got - want) / (1.0 + np.abs(want)))))
 out["max_error_vs_keras"] = max(errors)
 
+# GPT-OSS's SwiGLU (activations.GPT_OSS_SWIGLU) against its formula in keras.ops, and its gradient
+import activations
+gx = rng.normal(0.0, 6.0, (4, 32)).astype("float32")
+gx[np.abs(np.abs(gx) - 7.0) < 1e-3] = 3.0  # off the bounds: jnp.minimum splits a tie's gradient
+
+
+def gpt_oss(v):
+    g, u = v[..., ::2], v[..., 1::2]
+    g, u = keras.ops.minimum(g, 7.0), keras.ops.clip(u, -7.0, 7.0)
+    return g * keras.ops.sigmoid(1.702 * g) * (u + 1.0)
+
+
+gate = ak.Activation("swiglu", **activations.GPT_OSS_SWIGLU)
+got = keras.ops.convert_to_numpy(gate(keras.ops.convert_to_tensor(gx)))
+want = keras.ops.convert_to_numpy(gpt_oss(keras.ops.convert_to_tensor(gx)))
+out["gpt_oss_error"] = float(np.max(np.abs(got - want) / (1.0 + np.abs(want))))
+out["gpt_oss_config"] = ak.Activation.from_config(gate.get_config()).params
+if backend == "torch":
+    import torch
+    grads = []
+    for f in (gate, gpt_oss):
+        t = torch.tensor(gx, requires_grad=True)
+        f(t).sum().backward()
+        grads.append(t.grad.numpy())
+    out["gpt_oss_grad_error"] = float(np.max(np.abs(grads[0] - grads[1]) / (1.0 + np.abs(grads[1]))))
+elif backend == "jax":
+    import jax
+    grads = [np.asarray(jax.grad(lambda v: f(v).sum())(gx)) for f in (gate, gpt_oss)]
+    out["gpt_oss_grad_error"] = float(np.max(np.abs(grads[0] - grads[1]) / (1.0 + np.abs(grads[1]))))
+
 # a model with both, saved and loaded
 model = keras.Sequential([
     keras.Input((8,)),
@@ -102,6 +132,10 @@ def test_keras_backend(keras_backend):
     r = _run(backend)
     assert r["backend"] == backend
     assert r["max_error_vs_keras"] < 1e-5, r
+    assert r["gpt_oss_error"] < 1e-5, r
+    assert r["gpt_oss_config"] == {"alpha": 1.702, "limit": 7.0, "offset": 1.0, "layout": "interleaved"}, r
+    if backend != "numpy":  # no gradients there
+        assert r["gpt_oss_grad_error"] < 1e-5, r
     assert r["gate_shape"] == [None, 6], r
     assert r["rows_sum_to_one"] and r["reloaded_same"], r
     assert r["reloaded_config"] == "swiglu"

@@ -325,6 +325,35 @@ def test_gated_every_axis_and_edges(name, params, dtype, rng):
         check(name, R.cast(np.concatenate(halves)[None, :], dtype), dtype, f"edge values of {act}", rng, **params)
 
 
+#: clamped, offset, sloped and interleaved units (activations.GPT_OSS_SWIGLU among them)
+GATED_CLAMPED = [
+    ("swiglu", dict(activations.GPT_OSS_SWIGLU)),
+    ("glu", dict(limit=2.0, offset=0.5, alpha=-1.5)),
+    ("swiglu", dict(limit=3.0, alpha=0.25)),
+    ("geglu", dict(limit=3.0, offset=1.0, approximate="tanh", layout="interleaved")),
+    ("reglu", dict(limit=1.5, offset=-1.0, layout="interleaved")),
+]
+
+
+def clamped_inputs(rng, shape, limit, dtype):
+    """Values spread over +-2 limit, with +-limit exactly, one ulp either side and +-inf first."""
+    x = R.cast(rng.uniform(-2 * limit, 2 * limit, shape), dtype)
+    lim = np.asarray(limit, dtype)
+    hi, lo = np.asarray(np.inf, dtype), np.asarray(-np.inf, dtype)
+    edge = [lim, -lim, np.nextafter(lim, hi), np.nextafter(lim, lo), np.nextafter(-lim, hi), np.nextafter(-lim, lo)]
+    x.reshape(-1)[:8] = R.cast([float(v) for v in edge] + [np.inf, -np.inf], dtype)
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=ids(DTYPES))
+@pytest.mark.parametrize("name,params", GATED_CLAMPED, ids=[f"{n}-{i}" for i, (n, _) in enumerate(GATED_CLAMPED)])
+def test_gated_clamped(name, params, dtype, rng):
+    x = clamped_inputs(rng, (4, 6, 10), params["limit"], dtype)
+    for axis in (0, 1, -1):
+        check(name, x, dtype, f"clamped, axis {axis}", rng, axis=axis, **params)
+    check(name, x, dtype, "clamped, bias", rng, axis=1, bias=R.cast(rng.normal(0, 1, 10), dtype), **params)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=ids(DTYPES))
 @pytest.mark.parametrize("name", GATED)
 def test_gated_bias_nan_and_empty(name, dtype, rng):

@@ -32,6 +32,9 @@ VARIANTS = [
     ("celu", {"alpha": 2.0}),
     ("hard_tanh", {"min_val": -2.0, "max_val": 0.5}),
     ("snake", {"frequency": 2.0}),
+    ("swiglu", dict(activations.GPT_OSS_SWIGLU)),
+    ("glu", {"limit": 2.0, "offset": 0.5, "alpha": -1.5}),
+    ("reglu", {"limit": 1.5, "offset": -1.0, "layout": "interleaved"}),
 ]
 CASES = [(r.name, REQUIRED_PARAMS.get(r.name, {})) for r in REGISTRY] + VARIANTS
 CASE_IDS = [n + "".join(f"-{k}={v}" for k, v in p.items()) for n, p in CASES]
@@ -212,6 +215,41 @@ def test_swiglu_and_friends_match_composed_torch(rng):
     torch.testing.assert_close(at.SwiGLU(dim=0)(x[:2]), F.silu(x[:1]) * x[1:2])
     assert at.SwiGLU(dim=0)(x[:2]).shape == (1, 8)
     del a0, b0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16], ids=str)
+def test_gpt_oss_swiglu_trains_like_torch_eager(dtype, rng):
+    # the module with activations.GPT_OSS_SWIGLU against GPT-OSS's formula in torch, values at
+    # the clamp bounds included: torch.clamp passes the gradient at the bound itself, and so do we
+    x = rng.normal(0.0, 6.0, (4, 32))
+    x[0, :8] = [7.0, 7.0, -7.0, -7.0, 7.5, 8.0, 6.5, -7.5]
+    ours = torch.tensor(x, dtype=dtype, requires_grad=True)
+    theirs = torch.tensor(x, dtype=dtype, requires_grad=True)
+    y = at.SwiGLU(**activations.GPT_OSS_SWIGLU)(ours)
+    g, u = theirs[..., ::2], theirs[..., 1::2]
+    g, u = g.clamp(min=None, max=7.0), u.clamp(min=-7.0, max=7.0)
+    want = g * torch.sigmoid(1.702 * g) * (u + 1)
+    dy = torch.tensor(rng.normal(size=want.shape), dtype=dtype)
+    y.backward(dy)
+    want.backward(dy)
+    tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 2e-2}[dtype]
+    torch.testing.assert_close(y, want, rtol=tol, atol=tol)
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=tol, atol=tol)
+    assert (ours.grad[0, 4:6] == 0).all() and (ours.grad[0, 8:] != 0).any()  # 7.5 and 8.0 cut
+
+
+def test_gated_modules_take_the_clamp_by_keyword_only(rng):
+    x = torch.tensor(rng.normal(0.0, 4.0, (4, 8)), dtype=F64)
+    kw = {"limit": 2.0, "offset": 1.0, "layout": "interleaved"}
+    torch.testing.assert_close(at.GLU(0, alpha=-2.0, **kw)(x), at.apply("glu", x, axis=0, alpha=-2.0, **kw))
+    torch.testing.assert_close(at.GEGLU("tanh", **kw)(x), at.apply("geglu", x, approximate="tanh", **kw))
+    assert "limit=2.0" in repr(at.ReGLU(**kw))
+    with pytest.raises(TypeError, match="alpha"):
+        at.ReGLU(alpha=2.0)
+    with pytest.raises(TypeError, match="at most"):
+        at.SwiGLU(-1, 7.0)  # dim is the only positional argument
+    with pytest.raises(ValueError, match="limit"):
+        at.SwiGLU(limit=-1.0)
 
 
 def test_rrelu_training_draws_fresh_slopes(rng):

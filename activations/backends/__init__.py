@@ -7,6 +7,7 @@ table of backends; adding one means adding a module here and a row there.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 from ..registry import Activation, BoundParams
@@ -39,6 +40,20 @@ class Call(NamedTuple):
     @property
     def name(self) -> str:
         return self.record.name
+
+    def gated_rows(self) -> tuple[int, int]:
+        """A gated call's C-contiguous x as (rows, 2, period): the halves a and b of row r are
+        x.flat[2r period + k] and x.flat[(2r + 1) period + k], k < period; y is (rows, period).
+
+        layout 'concat' (x = a | b along axis): rows = prod(shape[:axis]), period = L/2 times the
+        size of the axes after it; 'interleaved' (a = x[0::2], b = x[1::2]): rows take the L/2
+        pairs as well, period = the size of the axes after axis.
+        """
+        shape, ax = tuple(self.x.shape), self.axis
+        outer, half, inner = math.prod(shape[:ax]), shape[ax] // 2, math.prod(shape[ax + 1 :])
+        if self.params["layout"] == "interleaved":
+            return outer * half, inner
+        return outer, half * inner
 
 
 class Grads(NamedTuple):

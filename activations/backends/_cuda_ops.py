@@ -295,11 +295,8 @@ class KernelBackend(Backend):
         x = _contiguous(xp, call.x)
         dy = _contiguous(xp, call.dy) if backward else None
         bias = _contiguous(xp, call.bias)
-        ax = call.axis
-        half = x.shape[ax] // 2
-        inner = math.prod(x.shape[ax + 1:])
         n_out = math.prod(call.out_shape)
-        hi = half * inner
+        hi = call.gated_rows()[1]  # the distance from a to b
         channels = int(x.shape[-1])
         result, dest = self._output(L, call, x.shape if backward else call.out_shape, (x, dy, bias))
         module = self._module(call)

@@ -557,45 +557,82 @@ def snake_bwd(dy, x, p, a):
 
 
 # -------------------------------------------------------------------- gated
-def glu_fwd(a, b, p):
-    return a * sig2(b)[0]
+# p = (limit, offset, the unit's own parameter) as in kernels/functors.cuh: the gate half clamped
+# above at limit, the linear half to [-limit, limit] and offset (functors.cuh Clamped); the
+# derivative through a clamp passes where its input lies inside, bounds included, else 0.
+def clamp_gate(g, p):
+    return p[0] if g > p[0] else g
+
+
+def clamp_linear(u, p):
+    v = p[0] if u > p[0] else (-p[0] if u < -p[0] else u)
+    return v if p[1] == ZERO else v + p[1]  # no add at 0: -0 + 0 would be +0
+
+
+def linear_passes(u, p):
+    return u <= p[0] and u >= -p[0]
+
+
+def glu_fwd(a, b, p):  # a sigmoid(alpha b), alpha = p[2]; the gate is b
+    return clamp_linear(a, p) * sig2(p[2] * clamp_gate(b, p))[0]
 
 
 def glu_bwd(dy, a, b, p):
-    s, c = sig2(b)
-    return dy * s, dy * a * s * c
+    u = clamp_linear(a, p)
+    s, c = sig2(p[2] * clamp_gate(b, p))
+    da = dy * s if linear_passes(a, p) else ZERO
+    db = dy * u * s * c * p[2] if b <= p[0] else ZERO
+    return da, db
+
+
+def swish(a, p):  # a sigmoid(alpha a), silu(a) at alpha = 1
+    if p[2] == ONE:
+        return silu_fwd(a, p, ZERO)
+    return xmul(a, sig2(p[2] * a)[0])
 
 
 def swiglu_fwd(a, b, p):
-    return silu_fwd(a, p, ZERO) * b
+    return swish(clamp_gate(a, p), p) * clamp_linear(b, p)
 
 
-def swiglu_bwd(dy, a, b, p):
-    return silu_bwd(dy * b, a, p, ZERO), dy * silu_fwd(a, p, ZERO)
+def swiglu_bwd(dy, a, b, p):  # d/da [a sigmoid(alpha a)] = silu'(alpha a)
+    g = clamp_gate(a, p)
+    da = silu_bwd(dy * clamp_linear(b, p), p[2] * g, p, ZERO) if a <= p[0] else ZERO
+    db = dy * swish(g, p) if linear_passes(b, p) else ZERO
+    return da, db
 
 
-def geglu_fwd(a, b, p):
-    return gelu_fwd(a, p, ZERO) * b
+def geglu_fwd(a, b, p):  # approximate = p[2]
+    q = (p[2], ZERO, ZERO)
+    return gelu_fwd(clamp_gate(a, p), q, ZERO) * clamp_linear(b, p)
 
 
 def geglu_bwd(dy, a, b, p):
-    return gelu_bwd(dy * b, a, p, ZERO), dy * gelu_fwd(a, p, ZERO)
+    q = (p[2], ZERO, ZERO)
+    g = clamp_gate(a, p)
+    da = gelu_bwd(dy * clamp_linear(b, p), g, q, ZERO) if a <= p[0] else ZERO
+    db = dy * gelu_fwd(g, q, ZERO) if linear_passes(b, p) else ZERO
+    return da, db
 
 
 def reglu_fwd(a, b, p):
-    return (a if a > ZERO else ZERO) * b
+    g = clamp_gate(a, p)
+    return (g if g > ZERO else ZERO) * clamp_linear(b, p)
 
 
 def reglu_bwd(dy, a, b, p):
-    if a > ZERO:
-        return dy * b, dy * a
-    return dy * b * ZERO, dy * ZERO
+    g, u = clamp_gate(a, p), clamp_linear(b, p)
+    if g > ZERO:
+        da, db = dy * u, dy * g
+    else:
+        da, db = dy * u * ZERO, dy * ZERO
+    return (da if a <= p[0] else ZERO), (db if linear_passes(b, p) else ZERO)
 
 
 # --------------------------------------------------------------- the tables
 ELEMENTWISE: tuple[str, ...] = tuple(REGISTRY.names(Kind.ELEMENTWISE))
 GATED: tuple[str, ...] = tuple(REGISTRY.names(Kind.GATED))
-_HELPERS = ("clip", "sig2", "leaky", "rrelu_slope", "xmul")
+_HELPERS = ("clip", "sig2", "leaky", "rrelu_slope", "xmul", "clamp_gate", "clamp_linear", "linear_passes", "swish")
 
 _cache: dict[str, _pytypes.SimpleNamespace] = {}
 _lock = threading.Lock()

@@ -129,6 +129,20 @@ def _gated_pair_task(fn: Callable, activation: str, axis: int, last: bool, names
     return _chunk_task(fn, activation, keys, select, upcast, kwargs, *(bound[k] for k in keys))
 
 
+def _whole_pairs(call: Call):
+    """x chunked so that every chunk along axis holds whole pairs (a, b), or None when the
+    halves must be paired across chunks ('concat' with axis in several chunks)."""
+    x, ax = call.x, call.axis
+    if x.numblocks[ax] == 1:
+        return x
+    if call.params["layout"] != "interleaved":
+        return None
+    chunks = x.chunks[ax]
+    if all(c % 2 == 0 for c in chunks):
+        return x
+    return x.rechunk({ax: max(2, max(chunks) // 2 * 2)})  # even pieces; x.shape[ax] is even
+
+
 def _half(block, axis: int, which: int):
     h = block.shape[axis] // 2
     return block[_along(block.ndim, axis, slice(0, h) if which == 0 else slice(h, None))]
@@ -409,29 +423,30 @@ class DaskBackend(Backend):
 
     # ---------------------------------------------------------------- gated
     def _gated_forward(self, call: Call) -> da.Array:
-        x, ax = call.x, call.axis
-        if x.numblocks[ax] == 1:
-            return self._gated_whole(call, backward=False)
+        x = _whole_pairs(call)
+        if x is not None:
+            return self._gated_whole(call, x, backward=False)
         return self._gated_pairs(call, backward=False)
 
     def _gated_backward(self, call: Call) -> Grads:
-        x, ax = call.x, call.axis
-        cdtype = _dtypes.compute_dtype(x.dtype)
-        upcast = cdtype if (call.bias is not None and cdtype != x.dtype) else None
-        if x.numblocks[ax] == 1:
-            dx = self._gated_whole(call, backward=True, upcast=upcast)
+        x = _whole_pairs(call)
+        cdtype = _dtypes.compute_dtype(call.x.dtype)
+        upcast = cdtype if (call.bias is not None and cdtype != call.x.dtype) else None
+        if x is not None:
+            dx = self._gated_whole(call, x, backward=True, upcast=upcast)
         else:
             dx = self._gated_pairs(call, backward=True, upcast=upcast)
-        dbias = None if call.bias is None else _sum_rows(dx).astype(x.dtype)
-        return Grads(dx.astype(x.dtype) if upcast is not None else dx, dbias)
+        dbias = None if call.bias is None else _sum_rows(dx).astype(call.x.dtype)
+        return Grads(dx.astype(call.x.dtype) if upcast is not None else dx, dbias)
 
-    def _gated_whole(self, call: Call, backward: bool, upcast=None) -> da.Array:
-        """``axis`` is one chunk: each chunk holds both halves."""
-        x, ax = call.x, call.axis
+    def _gated_whole(self, call: Call, x: da.Array, backward: bool, upcast=None) -> da.Array:
+        """Each chunk of ``x`` along ``axis`` holds whole pairs (a, b): the axis is one chunk, or
+        the layout is interleaved and every chunk has even length.  dy is chunked as the halves."""
+        ax = call.axis
         ind = _index(x.ndim)
         parts: list = [("x", x, ind)]
         if backward:
-            dy_chunks = tuple(c if d != ax else (call.dy.shape[ax],) for d, c in enumerate(x.chunks))
+            dy_chunks = tuple(c if d != ax else tuple(n // 2 for n in c) for d, c in enumerate(x.chunks))
             parts.append(("dy", call.dy.rechunk(dy_chunks), ind))
         if call.bias is not None:
             parts.append(("bias", call.bias.rechunk((x.chunks[-1],)), ind[-1:]))

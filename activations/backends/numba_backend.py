@@ -426,11 +426,10 @@ def _split_axis(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
 
 def _gated(run: _Launch, call: Call, backward: bool):
     x = _contiguous(run, call.x)
-    outer, L, inner = _split_axis(tuple(x.shape), call.axis)
-    half = L // 2
+    rows, period = call.gated_rows()
     target, returned = _output(run, call, tuple(x.shape) if backward else call.out_shape)
     dy = _contiguous(run, call.dy) if backward else None
-    n = outer * half * inner
+    n = rows * period
     if n:
         bf, has_bias, C = _bias_and_c(run, call, x)
         p = run.params(call)
@@ -438,7 +437,7 @@ def _gated(run: _Launch, call: Call, backward: bool):
         threads = run.cfg.threads
         xf = _flat(x)
         dyf = _flat(dy) if backward else xf
-        k[run.blocks(n, threads), threads, run.stream](xf, dyf, bf, _flat(target), n, half * inner, C, p, has_bias)
+        k[run.blocks(n, threads), threads, run.stream](xf, dyf, bf, _flat(target), n, period, C, p, has_bias)
     result = _finish(run, target, returned, call)
     return Grads(result, _dbias(run, call, x, target)) if backward else result
 

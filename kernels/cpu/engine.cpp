@@ -298,6 +298,32 @@ template <class D, class C> inline void store_block(const C* __restrict src, D* 
 #pragma omp simd
   for (i64 k = 0; k < len; ++k) dst[k] = act::store<D>(src[k]);
 }
+// A run of pairs (x[2q], x[2q + 1]) split into a and b (bias: the extended bias from the run's
+// phase, or null), and joined back.
+template <class D, class C>
+inline void load_pairs(const D* __restrict src, const C* __restrict bias, C* __restrict a, C* __restrict b, i64 len) {
+  if (bias == nullptr) {
+#pragma omp simd
+    for (i64 k = 0; k < len; ++k) {
+      a[k] = act::load(src[2 * k]);
+      b[k] = act::load(src[2 * k + 1]);
+    }
+    return;
+  }
+#pragma omp simd
+  for (i64 k = 0; k < len; ++k) {
+    a[k] = act::load(src[2 * k]) + bias[2 * k];
+    b[k] = act::load(src[2 * k + 1]) + bias[2 * k + 1];
+  }
+}
+template <class D, class C>
+inline void store_pairs(const C* __restrict a, const C* __restrict b, D* __restrict dst, i64 len) {
+#pragma omp simd
+  for (i64 k = 0; k < len; ++k) {
+    dst[2 * k] = act::store<D>(a[k]);
+    dst[2 * k + 1] = act::store<D>(b[k]);
+  }
+}
 
 // Sum of a[0..n) in float64, kLanes partial sums in a fixed order.
 template <class A> double sum_fixed(const A* __restrict a, i64 n) {
@@ -816,10 +842,11 @@ template <class D> struct Elementwise {
 
 // ---------------------------------------------------------------------------- gated
 // x as (outer, 2 * mid): the halves a = x[o, :mid] and b = x[o, mid:] of each outer slice are
-// contiguous whichever axis was split (mid = H * the product of the axes after it); y is
+// contiguous whichever axis was split and in either layout (Call.gated_rows: concatenated, mid =
+// H * the product of the axes after it; interleaved, outer takes the H pairs too); y is
 // (outer, mid).  The bias runs along x's last axis (`channels`): element q of a half-slice takes
-// bias[(phase + q) % channels] with phase 0 for a and mid % channels for b, read from a copy of
-// the bias extended by kBlock values so that a block needs no modulo.
+// bias[(phase + q) % channels] with phase the slice's offset in x modulo channels, read from a
+// copy of the bias extended by kBlock values so that a block needs no modulo.
 template <class F, class D> struct Gated {
   using C = act::compute_t<D>;
   const Job& j;
@@ -833,6 +860,8 @@ template <class F, class D> struct Gated {
   std::vector<double> sums;   // tiles x ext
   Buffer<C> scratch;          // slots x 4 kBlock
   bool stream = false;        // non-temporal stores, as in Elementwise
+  bool pairs = false;         // mid == 1 (interleaved along the last axis): the outputs form one row
+                              // and a block takes a run of (a, b) pairs, not one element per row
 
   explicit Gated(const Job& job)
       : j(job), ctx(make_ctx<C>(job)), x(static_cast<const D*>(job.x)), dy(static_cast<const D*>(job.dy)),
@@ -841,7 +870,10 @@ template <class F, class D> struct Gated {
   int prepare() {
     if (ch <= 0 || mid <= 0 || j.outer * 2 * mid != j.n) return kBadArgs;
     const bool sum_bias = j.backward && j.bias != nullptr;
-    g = plan(j.outer * mid, mid, F::heavy || j.backward, kMaxTasks, sum_bias ? kAccBudget / ext : kMaxTasks);
+    pairs = mid == 1;
+    ext = ch + (pairs ? 2 : 1) * kBlock;
+    g = plan(j.outer * mid, pairs ? j.outer : mid, F::heavy || j.backward, kMaxTasks,
+             sum_bias ? kAccBudget / ext : kMaxTasks);
     stream = sizeof(C) == sizeof(D) && j.n * i64(sizeof(D)) >= kStreamMinBytes;
     if (j.bias != nullptr) {
       bias = repeat_pattern<D, C>(j.bias, ch, ext);
@@ -857,10 +889,12 @@ template <class F, class D> struct Gated {
   __attribute__((flatten)) void block(int t, i64 row, i64 c, i64 len, C* __restrict buf) {
     C* za = buf;
     C* zb = buf + kBlock;
-    const D* xa = x + row * 2 * mid + c;
+    const D* xa = x + (pairs ? 2 * c : row * 2 * mid + c);
     const D* xb = xa + mid;
-    const i64 pa = c % ch, pb = (mid + c) % ch;
-    if (bias.empty()) {
+    const i64 pa = (xa - x) % ch, pb = (pa + mid) % ch;
+    if (pairs) {
+      load_pairs(xa, bias.empty() ? nullptr : bias.data() + pa, za, zb, len);
+    } else if (bias.empty()) {
       load_block(xa, za, len);
       load_block(xb, zb, len);
     } else {
@@ -903,6 +937,15 @@ template <class F, class D> struct Gated {
       const bool nan = a != a || b != b;
       ga[k] = nan ? a + b : dk * p.a;
       gb[k] = nan ? a + b : dk * p.b;
+    }
+    if (pairs) {
+      if (s != nullptr) {
+        for (i64 k = 0; k < len; ++k) {
+          s[pa + 2 * k] += double(ga[k]);
+          s[pa + 2 * k + 1] += double(gb[k]);
+        }
+      }
+      return store_pairs(ga, gb, out + 2 * c, len);
     }
     if (s != nullptr) {
 #pragma omp simd
@@ -1397,7 +1440,7 @@ template <class D> int run_rowwise(const Job& j) {
 using Runner = int (*)(const Job&);
 template <class D> struct Table {
 #define ACT_CPU_E(name, functor) &run_elementwise<act::fn::functor, D>,
-#define ACT_CPU_G(name, functor) &run_gated<act::fn::functor, D>,
+#define ACT_CPU_G(name, functor) &run_gated<act::fn::Clamped<act::fn::functor>, D>,
   static constexpr Runner elementwise[] = {ACT_CPU_ELEMENTWISE(ACT_CPU_E)};
   static constexpr Runner gated[] = {ACT_CPU_GATED(ACT_CPU_G)};
 #undef ACT_CPU_E

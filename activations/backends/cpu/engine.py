@@ -171,9 +171,10 @@ def _run(call: Call, x: np.ndarray, out: np.ndarray, dy: np.ndarray | None, back
     channels = shape[-1] or 1
     if kind is Kind.ELEMENTWISE:
         outer, mid, inner = 1, x.size, 1
+    elif kind is Kind.GATED:
+        (outer, mid), inner = call.gated_rows(), 1
     else:
-        outer, length, inner = _shape3(shape, call.axis)
-        mid = length // 2 * inner if kind is Kind.GATED else length
+        outer, mid, inner = _shape3(shape, call.axis)
     p = call.params.kernel_floats()
     p0, p1, p2 = (tuple(p) + (0.0, 0.0, 0.0))[:3]
     bias = None if call.bias is None else _contiguous(call.bias, dtype)

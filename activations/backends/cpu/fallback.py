@@ -323,10 +323,12 @@ ELEMENTWISE: dict[str, tuple[Callable[[Array, Params], Array], Callable[[Array, 
     "snake": (_snake, _snake_d),
 }
 
-#: name -> (index of the gate half, f, f' from x): y = f(gate) * other, x = a | b along axis
+#: name -> (index of the gate half, f, f' from the gate): y = f(gate) * linear, x = a | b along
+#: axis, after the clamps of :func:`_gated_halves`; glu and swiglu read the gate slope alpha
+#: (d/dg [g sigmoid(alpha g)] = silu'(alpha g))
 GATED: dict[str, tuple[int, Callable, Callable]] = {
-    "glu": (1, _sigmoid, _sigmoid_d),
-    "swiglu": (0, _silu, _silu_d),
+    "glu": (1, lambda g, p: _sigmoid(p["alpha"] * g), lambda g, p: p["alpha"] * _sigmoid_d(p["alpha"] * g)),
+    "swiglu": (0, lambda g, p: _mul0(g, _sigmoid(p["alpha"] * g)), lambda g, p: _silu_d(p["alpha"] * g)),
     "geglu": (0, _gelu, _gelu_d),
     "reglu": (0, lambda a, p: np.maximum(a, 0.0), lambda a, p: (a > 0).astype(F64)),
 }
@@ -484,24 +486,40 @@ def _elementwise_backward(call: Call) -> Grads:
 
 
 # -------------------------------------------------------------------------- gated
+def _gated_halves(call: Call, p: Params):
+    """(a, b, gate, linear, gate_passes, linear_passes): x + bias as (rows, 2, period) halves
+    (Call.gated_rows), the gate clamped above at limit, the linear half to [-limit, limit] and
+    offset; *_passes where the clamp lets the derivative through (bounds included, as torch)."""
+    rows, period = call.gated_rows()
+    z = _input(call).reshape(rows, 2, period)
+    a, b = z[:, 0], z[:, 1]
+    gate, linear = (a, b) if GATED[call.name][0] == 0 else (b, a)
+    limit = np.inf if p["limit"] is None else p["limit"]
+    g = np.minimum(gate, limit)
+    u = np.clip(linear, -limit, limit)
+    if p["offset"] != 0:
+        u = u + p["offset"]
+    return a, b, g, u, gate <= limit, np.abs(linear) <= limit
+
+
 def _gated_forward(call: Call) -> Array:
-    half, f, _ = GATED[call.name]
-    a, b = np.split(_input(call), 2, axis=call.axis)
-    gate, other = (a, b) if half == 0 else (b, a)
-    y = f(gate, _params(call)) * other
-    return _store(_nan_at(np.isnan(a) | np.isnan(b), y), call.out_shape, call.x.dtype)
+    _, f, _ = GATED[call.name]
+    p = _params(call)
+    a, b, g, u, _, _ = _gated_halves(call, p)
+    y = f(g, p) * u
+    return _store(_nan_at(np.isnan(a) | np.isnan(b), y).reshape(call.out_shape), call.out_shape, call.x.dtype)
 
 
 def _gated_backward(call: Call) -> Grads:
     half, f, d = GATED[call.name]
-    a, b = np.split(_input(call), 2, axis=call.axis)
-    gate, other = (a, b) if half == 0 else (b, a)
-    dy, p = _dy(call), _params(call)
-    d_gate = (dy * d(gate, p)) * other  # the small factor first: no spurious overflow
-    d_other = dy * f(gate, p)
+    p = _params(call)
+    a, b, g, u, g_in, u_in = _gated_halves(call, p)
+    dy = _dy(call).reshape(g.shape)
+    d_gate = np.where(g_in, (dy * d(g, p)) * u, 0.0)  # the small factor first: no spurious overflow
+    d_linear = np.where(u_in, dy * f(g, p), 0.0)
     nan = np.isnan(a) | np.isnan(b)
-    parts = (d_gate, d_other) if half == 0 else (d_other, d_gate)
-    dz = np.concatenate([_nan_at(nan, g) for g in parts], axis=call.axis)
+    parts = (d_gate, d_linear) if half == 0 else (d_linear, d_gate)
+    dz = np.stack([_nan_at(nan, g) for g in parts], axis=1).reshape(call.x.shape)
     return Grads(_store(dz, call.x.shape, call.x.dtype), _dbias(call, dz))
 
 
