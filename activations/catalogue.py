@@ -308,7 +308,7 @@ RECORDS: tuple[Activation, ...] = (
         derivative="dx = y * (dy - sum(dy * y)) / temperature (the same with quiet)",
         output_range="[0, 1], rows sum to 1 (quiet: to less than 1)", grad_from="y", params=_TEMPERED,
         notes="Max-subtracted. where= masks entries out: masked outputs are 0 and a fully masked row is all 0. "
-        "quiet=True keeps a row of -inf (or a fully masked row) at 0 instead of NaN.",
+        "With quiet=True a row of -inf gives 0s instead of NaN (the implicit logit is never -inf).",
         references=("Hinton et al., 2015, arXiv:1503.02531 (temperature)",
                     "Miller, 2023, 'Attention Is Off By One' (quiet softmax)"),
     ),
