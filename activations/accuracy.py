@@ -1088,8 +1088,8 @@ sparsemax                              float32   1.5     1.5     1.5e-07 1.5    
 sparsemax                              float64   500     500     7e-14   1.5     1.5     3e-16
 entmax15                               float16   1.5     1.5     0.0015  1.5     1.5     0.001
 entmax15                               bfloat16  1.5     1.5     0.01    1.5     1.5     0.007
-entmax15                               float32   1.5     1.5     1.5e-07 1.5     1.5     1e-07
-entmax15                               float64   700     700     1e-13   7       7       1.5e-15
+entmax15                               float32   1.5     1.5     1.5e-07 1.5     1.5     1.5e-07
+entmax15                               float64   500     500     7e-14   5       5       5e-16
 glu                                    float16   2       2       0.0015  2       2       0.0015
 glu                                    bfloat16  1.5     1.5     0.01    1.5     1.5     0.01
 glu                                    float32   5       3       5e-07   7       5       5e-07
