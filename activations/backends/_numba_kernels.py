@@ -511,6 +511,14 @@ def rowwise(name: str, dtype: str, backward: bool):
     nb = MAX_BLOCK
     i32 = numba.int32
 
+    def _value(x, bias, i, C, has_bias):  # element i of the row's input, bias added
+        v = load(x[i])
+        if has_bias:
+            v += load(bias[i % C])
+        return v
+
+    value = NF.device(_value)
+
     def kernel(x, dy, bias, mask, out, nrows, L, inner, C, has_bias, has_mask, temp, quiet):
         sh = cuda.shared.array(nb, ct)
         sh2 = cuda.shared.array(nb, ct)
@@ -526,9 +534,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                 i = base + j * inner
                 if has_mask and not mask[i]:
                     continue
-                v = load(x[i])
-                if has_bias:
-                    v += load(bias[i % C])
+                v = value(x, bias, i, C, has_bias)
                 v = sign * v / temp
                 mine = 1
                 if v > m or v != v:
@@ -555,9 +561,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                         i = base + j * inner
                         if has_mask and not mask[i]:
                             continue
-                        v = load(x[i])
-                        if has_bias:
-                            v += load(bias[i % C])
+                        v = value(x, bias, i, C, has_bias)
                         z = v - m
                         if z > tau:
                             cnt += ONE
@@ -575,9 +579,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                         i = base + j * inner
                         if has_mask and not mask[i]:
                             continue
-                        v = load(x[i])
-                        if has_bias:
-                            v += load(bias[i % C])
+                        v = value(x, bias, i, C, has_bias)
                         if v - m > tau:
                             acc += load(dy[i])
                     s = block_sum(sh, acc) / prev
@@ -585,9 +587,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                     i = base + j * inner
                     r_out = ZERO
                     if not has_mask or mask[i]:
-                        v = load(x[i])
-                        if has_bias:
-                            v += load(bias[i % C])
+                        v = value(x, bias, i, C, has_bias)
                         z = v - m - tau
                         if backward:
                             if z > ZERO:
@@ -616,9 +616,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                         i = base + j * inner
                         if has_mask and not mask[i]:
                             continue
-                        v = load(x[i])
-                        if has_bias:
-                            v += load(bias[i % C])
+                        v = value(x, bias, i, C, has_bias)
                         w = (v - m) * HALF - t
                         if w > ZERO:
                             cnt += ONE
@@ -647,9 +645,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                         i = base + j * inner
                         if has_mask and not mask[i]:
                             continue
-                        v = load(x[i])
-                        if has_bias:
-                            v += load(bias[i % C])
+                        v = value(x, bias, i, C, has_bias)
                         g = (v - m) * HALF - tau
                         if g > ZERO:
                             gsum += g
@@ -659,9 +655,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                     i = base + j * inner
                     r_out = ZERO
                     if not has_mask or mask[i]:
-                        v = load(x[i])
-                        if has_bias:
-                            v += load(bias[i % C])
+                        v = value(x, bias, i, C, has_bias)
                         g = (v - m) * HALF - tau
                         if g > ZERO:
                             r_out = g * (load(dy[i]) - s) if backward else g * g
@@ -675,9 +669,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                 i = base + j * inner
                 if has_mask and not mask[i]:
                     continue
-                v = load(x[i])
-                if has_bias:
-                    v += load(bias[i % C])
+                v = value(x, bias, i, C, has_bias)
                 acc += exp(sign * v / temp - m)
             total = block_sum(sh, acc)
             if quiet:
@@ -694,18 +686,14 @@ def rowwise(name: str, dtype: str, backward: bool):
                     if is_log:
                         acc += g
                     else:
-                        v = load(x[i])
-                        if has_bias:
-                            v += load(bias[i % C])
+                        v = value(x, bias, i, C, has_bias)
                         acc += g * (exp(sign * v / temp - m) / total)
                 s = block_sum(sh, acc)
             for j in range(t0, L, nt):
                 i = base + j * inner
                 r_out = ZERO
                 if not has_mask or mask[i]:
-                    v = load(x[i])
-                    if has_bias:
-                        v += load(bias[i % C])
+                    v = value(x, bias, i, C, has_bias)
                     v = sign * v / temp - m
                     if is_log:
                         y = v - logtotal
