@@ -150,13 +150,14 @@ def test_tempered_rows(name, setting, run, rng):
 @pytest.mark.parametrize("setting", SETTINGS, ids=SETTING_IDS)
 @pytest.mark.parametrize("name", TEMPERED)
 def test_tempered_kernel_paths(name, setting, run, rng):
-    # the CUDA paths: warp (short), packed block (1024: 16-byte packs), long (beyond the host
-    # harness's 16 KiB of shared memory) and column (rows 40 apart)
+    # the CUDA paths on the host harness (16 KiB of shared memory): warp (up to 1024), block with
+    # 16-byte packs (1536: float32 and float64 forward, float32 backward), block one element at a
+    # time (1501), long (5000, packed) and column (rows 40 apart)
     if run.name == "numba" and SIM:
         pytest.skip("long rows on the simulator: covered by test_tempered_rows")
     t, q = setting
     for dtype in (R.F16, R.BFLOAT16, R.F32, R.F64):
-        for shape, axis in (((2, 1024), -1), ((2, 5000), -1), ((7, 40), 0)):
+        for shape, axis in (((2, 1024), -1), ((2, 1536), -1), ((2, 1501), -1), ((2, 5000), -1), ((7, 40), 0)):
             x = R.random_inputs(rng, shape, name, dtype)
             check(run, name, x, dtype, f"{shape} axis {axis}", rng, axis=axis, temperature=t, quiet=q)
 
@@ -310,7 +311,7 @@ def test_entmax15_kernel_paths(run, rng):
     if run.name == "numba" and SIM:
         pytest.skip("long rows on the simulator: covered by test_entmax15_rows")
     for dtype in (R.F16, R.BFLOAT16, R.F32, R.F64):
-        for shape, axis in (((2, 1024), -1), ((2, 5000), -1), ((7, 40), 0)):
+        for shape, axis in (((2, 1024), -1), ((2, 1501), -1), ((2, 5000), -1), ((7, 40), 0)):
             x = R.random_inputs(rng, shape, "entmax15", dtype)
             check(run, "entmax15", x, dtype, f"{shape} axis {axis}", rng, axis=axis)
 
