@@ -702,6 +702,26 @@ def _row_exact(name: str, row: list[float], dy: list[float] | None, mp):
     z = [mp.mpf(v) for v in row]
     if name == "softmin":
         z = [-v for v in z]
+    if name == "entmax15":
+        top = max(z)
+        u = [(v - top) / 2 for v in z]
+        s1, s2, tau = mp.mpf(0), mp.mpf(0), mp.mpf(-1)
+        for i, v in enumerate(sorted(u, reverse=True), 1):  # the sorted closed form, exactly
+            if not mp.isfinite(v):
+                break
+            s1, s2 = s1 + v, s2 + v * v
+            mean = s1 / i
+            t = mean - mp.sqrt(max((1 - i * (s2 / i - mean * mean)) / i, mp.mpf(0)))
+            if t <= v:
+                tau = t
+        g = [max(v - tau, mp.mpf(0)) for v in u]
+        if dy is None:
+            return [gi * gi for gi in g]
+        d = [mp.mpf(v) for v in dy]
+        sg = sum(g)
+        mean = sum(gi * di for gi, di in zip(g, d)) / sg
+        mabs = sum(abs(gi * di) for gi, di in zip(g, d)) / sg
+        return [gi * (di - mean) for gi, di in zip(g, d)], max(gi * (abs(di) + mabs) for gi, di in zip(g, d))
     if name == "sparsemax":
         srt = sorted(z, reverse=True)
         csum, tau_sum, k = mp.mpf(0), mp.mpf(0), 0
@@ -1066,6 +1086,10 @@ sparsemax                              float16   1.5     1.5     0.0015  1.5    
 sparsemax                              bfloat16  1.5     1.5     0.01    1.5     1.5     0.007
 sparsemax                              float32   1.5     1.5     1.5e-07 1.5     1.5     1e-07
 sparsemax                              float64   500     500     7e-14   1.5     1.5     3e-16
+entmax15                               float16   1.5     1.5     0.0015  1.5     1.5     0.001
+entmax15                               bfloat16  1.5     1.5     0.01    1.5     1.5     0.007
+entmax15                               float32   1.5     1.5     1.5e-07 1.5     1.5     1.5e-07
+entmax15                               float64   500     500     7e-14   5       5       5e-16
 glu                                    float16   2       2       0.0015  2       2       0.0015
 glu                                    bfloat16  1.5     1.5     0.01    1.5     1.5     0.01
 glu                                    float32   5       3       5e-07   7       5       5e-07

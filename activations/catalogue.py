@@ -88,6 +88,16 @@ _GATED_NOTES = (
 GPT_OSS_SWIGLU = MappingProxyType({"alpha": 1.702, "limit": 7.0, "offset": 1.0, "layout": "interleaved"})
 
 
+# softmax, log_softmax and softmin: a temperature (kernel argument; the float32 range, since
+# 16-bit and float32 rows compute in float32) and the "+1" (quiet) form with an implicit 0 logit.
+_TEMPERED = (
+    Param("temperature", 1.0, low=0.0, low_open=True, high=3.4028234663852886e38, nonzero=True,
+          doc="T > 0: the row is x / T (softmin: -x / T); T < 1 sharpens, T > 1 flattens"),
+    Param("quiet", False, type="bool",
+          doc="add an implicit logit 0 to every row: exp(z_i) / (1 + sum_j exp(z_j)); rows sum to less than 1"),
+)
+
+
 def _slope(default: float, doc: str, aliases: tuple[str, ...] = ()) -> Param:
     return Param("negative_slope", default, doc=doc, aliases=aliases)
 
@@ -332,21 +342,29 @@ RECORDS: tuple[Activation, ...] = (
     ),
     # ------------------------------------------------------------- row-wise
     Activation(
-        "softmax", R, "Normalized exponential along an axis.",
-        formula="exp(x - max) / sum(exp(x - max))", derivative="dx = y * (dy - sum(dy * y))",
-        output_range="[0, 1], rows sum to 1", grad_from="y",
-        notes="Max-subtracted. where= masks entries out: masked outputs are 0 and a fully masked row is all 0.",
+        "softmax", R, "Normalized exponential along an axis, with a temperature and the quiet (+1) form.",
+        formula="z = x / temperature; exp(z - max) / sum(exp(z - max)); quiet: exp(z) / (1 + sum exp(z)), "
+        "shifted by max(max z, 0)",
+        derivative="dx = y * (dy - sum(dy * y)) / temperature (the same with quiet)",
+        output_range="[0, 1], rows sum to 1 (quiet: to less than 1)", grad_from="y", params=_TEMPERED,
+        notes="Max-subtracted. where= masks entries out: masked outputs are 0 and a fully masked row is all 0. "
+        "With quiet=True a row of -inf gives 0s instead of NaN (the implicit logit is never -inf).",
+        references=("Hinton et al., 2015, arXiv:1503.02531 (temperature)",
+                    "Miller, 2023, 'Attention Is Off By One' (quiet softmax)"),
     ),
     Activation(
-        "log_softmax", R, "Logarithm of softmax along an axis.",
-        formula="x - max - log(sum(exp(x - max)))", derivative="dx = dy - exp(y) * sum(dy)",
-        output_range="(-inf, 0]", grad_from="y",
+        "log_softmax", R, "Logarithm of softmax along an axis, with a temperature and the quiet (+1) form.",
+        formula="z = x / temperature; z - max - log(sum(exp(z - max))); quiet: z - M - log(exp(-M) + sum exp(z - M)), "
+        "M = max(max z, 0)",
+        derivative="dx = (dy - exp(y) * sum(dy)) / temperature (the same with quiet)",
+        output_range="(-inf, 0]", grad_from="y", params=_TEMPERED,
         notes="Masked outputs (where=) are 0, not -inf (JAX gives -inf), so a masked loss never meets -inf * 0.",
     ),
     Activation(
-        "softmin", R, "softmax(-x) along an axis.",
-        formula="exp(min - x) / sum(exp(min - x))", derivative="dx = -y * (dy - sum(dy * y))",
-        output_range="[0, 1], rows sum to 1", grad_from="y",
+        "softmin", R, "softmax(-x) along an axis, with a temperature and the quiet (+1) form.",
+        formula="z = -x / temperature; exp(z - max) / sum(exp(z - max)); quiet: exp(z) / (1 + sum exp(z))",
+        derivative="dx = -y * (dy - sum(dy * y)) / temperature",
+        output_range="[0, 1], rows sum to 1 (quiet: to less than 1)", grad_from="y", params=_TEMPERED,
         defaults_note="torch.nn.functional.softmin; Keras and JAX have none.",
     ),
     Activation(
@@ -357,6 +375,17 @@ RECORDS: tuple[Activation, ...] = (
         output_range="[0, 1], rows sum to 1", grad_from="y",
         notes="Correct for any support size (Keras 3's sparsemax is not: keras-team/keras#23425).",
         references=("Martins & Astudillo, 2016, arXiv:1602.02068",),
+    ),
+    Activation(
+        "entmax15", R, "1.5-entmax: a sparse softmax between softmax and sparsemax.",
+        formula="max(x / 2 - tau, 0)^2, tau such that the row sums to 1 (exact: the sorted closed form "
+        "tau_k = mean_k - sqrt((1 - k var_k) / k) over the k largest of x / 2, k the largest with tau_k <= "
+        "x_(k) / 2; the kernels find the same tau by Newton steps from below and that closed form)",
+        derivative="dx = g * (dy - sum(g * dy) / sum(g)), g = sqrt(y)",
+        output_range="[0, 1], rows sum to 1", grad_from="y", aliases=("entmax_15", "entmax_1_5"),
+        notes="where= masks entries out (0, dx 0); a fully masked row is all 0 with dx 0 (the entmax "
+        "package fails there). A NaN or +inf in the row, or a row of -inf, gives a NaN row as sparsemax.",
+        references=("Peters, Niculae & Martins, 2019, arXiv:1905.05702",),
     ),
     # ---------------------------------------------------------------- gated
     Activation(

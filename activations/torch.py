@@ -49,7 +49,7 @@ __all__ = [
     "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "Sigmoid",
     "Hardsigmoid", "LogSigmoid", "Softplus", "Softsign", "SiLU", "Hardswish", "Mish", "Tanh",
     "Hardtanh", "Tanhshrink", "Softshrink", "Hardshrink", "Threshold",
-    "Softmax", "LogSoftmax", "Softmin", "Sparsemax", "GLU", "SwiGLU", "GEGLU", "ReGLU",
+    "Softmax", "LogSoftmax", "Softmin", "Sparsemax", "Entmax15", "GLU", "SwiGLU", "GEGLU", "ReGLU",
 ]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -390,6 +390,7 @@ _define("LogSoftmax", "log_softmax", "log(softmax(x)) along dim.", dim=_IMPLICIT
 _define("Softmin", "softmin", "softmax(-x) along dim.", dim=_IMPLICIT, base=_RowModule)
 _define("Sparsemax", "sparsemax", "Euclidean projection onto the simplex along dim (torch has no module).",
         dim=-1, base=_RowModule)
+_define("Entmax15", "entmax15", "1.5-entmax along dim, exact (torch has no module).", dim=-1, base=_RowModule)
 # the gated family's clamp, offset and layout (and glu/swiglu's gate slope alpha), keyword only
 _GATED_KEYWORDS = ("limit", "offset", "layout")
 _define("GLU", "glu", "a * sigmoid(alpha * b), x = a | b halves along dim.", dim=-1, base=_RowModule,

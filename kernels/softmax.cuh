@@ -1,4 +1,4 @@
-// Row-wise activations: softmax, log_softmax, softmin (four paths) and sparsemax (two).
+// Row-wise activations: softmax, log_softmax, softmin (four paths), sparsemax and entmax15 (two).
 //
 // Rows live in an (outer, n, inner) contiguous array (row_base in common.cuh), so any axis is
 // handled in place.  Accumulation is in the compute type (float for 16-bit inputs), every row is
@@ -6,6 +6,11 @@
 // are 0, and a fully masked row is all 0.  A NaN in the unmasked part of a row makes the whole
 // row NaN (NaN-propagating max), as does +inf or a row of -inf (inf - inf).  The backward kernels
 // take x, not y: they recompute y in registers or shared memory instead of reading a stored copy.
+//
+// Two kernel arguments shape the softmax family's row (the sparsemax kernels take and ignore them):
+// the temperature T, the row being z = x / T (-x / T for softmin; dx gets the factor 1 / T), and
+// quiet, an implicit logit 0 in every row: the shift is max(max z, 0) and the sum gains exp(-shift),
+// so a row of -inf gives 0s.  Both are folded in after the row's reductions.
 //
 // Paths (the caller picks one per call from a small table, activations/backends/_cuda_ops.py):
 //   warp   : rows of up to ITEMS * LANES <= 1024 elements (512 in float64); a group of LANES lanes
@@ -31,7 +36,18 @@ struct Softmin {  // softmax(-x)
 };
 }  // namespace fn
 
-// Forward from v (x, negated for softmin), the row max m, s = sum exp(v - m) and log(s).
+// The logit of an input value: x, negated for softmin, divided by the temperature t.
+template <class K, class C> __device__ __forceinline__ C logit(C x, C t) {
+  const C v = K::negate ? -x : x;
+  return t == C(1) ? v : v / t;
+}
+// dx = dz / t (z = x / t).
+template <class C> __device__ __forceinline__ C by_temperature(C g, C t) { return t == C(1) ? g : g / t; }
+// The quiet form's implicit logit 0 joined to a row's (max, sum): max(m, 0), s * exp(m - max) + exp(-max).
+template <class C> __device__ __forceinline__ C quiet_max(C m, bool quiet) { return quiet ? m::nanmax(m, C(0)) : m; }
+template <class C> __device__ __forceinline__ C quiet_term(C m, bool quiet) { return quiet ? m::exp(-m) : C(0); }
+
+// Forward from v (the logit), the row max m, s = sum exp(v - m) and log(s).
 template <class K, class C> __device__ __forceinline__ C row_output(C v, C m, C s, C log_s) {
   return K::log ? v - m - log_s : m::exp(v - m) / s;
 }
@@ -81,19 +97,17 @@ template <class K, class T> struct RowReader {
   const T* x;
   const unsigned char* mask;
   i64 base, inner;
+  C t;  // temperature
   __device__ __forceinline__ i64 at(i64 j) const { return base + j * inner; }
   __device__ __forceinline__ bool on(i64 j) const { return mask == nullptr || mask[at(j)] != 0; }
-  __device__ __forceinline__ C raw(i64 j) const {
-    const C v = load(x[at(j)]);
-    return K::negate ? -v : v;
-  }
+  __device__ __forceinline__ C raw(i64 j) const { return logit<K>(load(x[at(j)]), t); }
   __device__ __forceinline__ C v(i64 j) const { return on(j) ? raw(j) : -m::inf<C>(); }
 };
 
 // --------------------------------------------------------------- warp path
 template <class K, class T, int ITEMS, int LANES, bool BACKWARD>
 __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
-                                             i64 n, i64 inner) {
+                                             i64 n, i64 inner, C_of<T> temp, C_of<T> quiet_flag) {
   using C = compute_t<T>;
   const int lane = threadIdx.x % LANES;
   const int groups = blockDim.x / LANES;
@@ -103,7 +117,7 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
   // full-mask shuffles below always see 32 lanes; groups past the last row compute and discard.
   for (i64 row = i64(blockIdx.x) * groups + threadIdx.x / LANES; row - group_in_warp < rows; row += step) {
     const bool live = row < rows;
-    RowReader<K, T> r{x, mask, live ? row_base(row, n, inner) : 0, inner};
+    RowReader<K, T> r{x, mask, live ? row_base(row, n, inner) : 0, inner, temp};
     C v[ITEMS];
     unsigned on = 0;  // bit k: item k is in the row and unmasked (one register, not ITEMS)
     C mx = -m::inf<C>();
@@ -115,7 +129,8 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
       v[k] = in ? r.raw(j) : -m::inf<C>();
       mx = m::nanmax(mx, v[k]);
     }
-    mx = warp_allreduce(mx, NanMax<C>(), LANES);
+    const bool quiet = quiet_flag != C(0);
+    mx = quiet_max(warp_allreduce(mx, NanMax<C>(), LANES), quiet);
     // exp once per element: v[k] becomes e = exp(v - max) (log_softmax's forward keeps v)
     constexpr bool keep_v = K::log && !BACKWARD;
     C s = C(0);
@@ -125,7 +140,7 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
       s += e;
       if (!keep_v) v[k] = e;
     }
-    s = warp_allreduce(s, Sum<C>(), LANES);
+    s = warp_allreduce(s, Sum<C>(), LANES) + quiet_term(mx, quiet);
     const C inv = C(1) / s;  // one division per row
     if constexpr (!BACKWARD) {
       const C log_s = m::log(s);
@@ -150,7 +165,8 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
         const i64 j = lane + k * LANES;
-        if (live && j < n) out[r.at(j)] = store<T>((on >> k & 1u) ? row_grad<K>(v[k], d[k], t) : C(0));
+        if (live && j < n)
+          out[r.at(j)] = store<T>((on >> k & 1u) ? by_temperature(row_grad<K>(v[k], d[k], t), temp) : C(0));
       }
     }
   }
@@ -180,25 +196,27 @@ struct ThreadTeam {
 // adds 0 (and a row whose max is -inf is all masked, written as 0, or all -inf, NaN by policy).
 template <class K, class T, class Team, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
-                                             i64 n, i64 inner) {
+                                             i64 n, i64 inner, C_of<T> temp, C_of<T> quiet_flag) {
   using C = compute_t<T>;
+  const bool quiet = quiet_flag != C(0);
   C* cache = CACHED ? dynamic_smem<C>() : nullptr;
   __shared__ Pair<C> pair_scratch[32];
   __shared__ C scratch[32];
   for (i64 row = Team::first_row(); row < rows; row += Team::row_step()) {
-    const RowReader<K, T> r{x, mask, row_base(row, n, inner), inner};
+    const RowReader<K, T> r{x, mask, row_base(row, n, inner), inner, temp};
     Pair<C> st{-m::inf<C>(), C(0)};
     if constexpr (CACHED) {  // max, then the sum from shared memory: one exp per element, not two
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         cache[j] = r.v(j);
         st.a = m::nanmax(st.a, cache[j]);
       }
-      st.a = Team::allreduce(st.a, NanMax<C>(), scratch);
+      st.a = quiet_max(Team::allreduce(st.a, NanMax<C>(), scratch), quiet);
       for (i64 j = Team::rank(); j < n; j += Team::size()) st.b += m::exp(cache[j] - st.a);
-      st.b = Team::allreduce(st.b, Sum<C>(), scratch);
+      st.b = Team::allreduce(st.b, Sum<C>(), scratch) + quiet_term(st.a, quiet);
     } else {  // one pass over global memory: online statistics
       for (i64 j = Team::rank(); j < n; j += Team::size()) push(st, r.v(j));
       st = Team::allreduce(st, MaxSum<C>(), pair_scratch);
+      if (quiet) st = MaxSum<C>()(st, {C(0), C(1)});
     }
     const C mx = st.a, s = st.b;
     if constexpr (!BACKWARD) {
@@ -219,7 +237,7 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         const bool on = r.on(j);
         C g = C(0);
-        if (on) g = row_grad<K>(CACHED ? cache[j] : m::exp(r.raw(j) - mx) / s, load(dy[r.at(j)]), t);
+        if (on) g = by_temperature(row_grad<K>(CACHED ? cache[j] : m::exp(r.raw(j) - mx) / s, load(dy[r.at(j)]), t), temp);
         out[r.at(j)] = store<T>(g);
       }
     }
@@ -251,23 +269,25 @@ template <class C> __device__ __forceinline__ RowStats<C> shfl_xor(RowStats<C> v
   return {shfl_xor(v.m, lane_mask, width), shfl_xor(v.s, lane_mask, width), shfl_xor(v.u, lane_mask, width)};
 }
 
-template <class K, class T, int N> __device__ __forceinline__ C_of<T> pack_max(const Pack<T, N>& v, C_of<T> mx) {
+template <class K, class T, int N>
+__device__ __forceinline__ C_of<T> pack_max(const Pack<T, N>& v, C_of<T> mx, C_of<T> temp) {
 #pragma unroll
-  for (int k = 0; k < N; ++k) mx = m::nanmax(mx, K::negate ? -load(v.v[k]) : load(v.v[k]));
+  for (int k = 0; k < N; ++k) mx = m::nanmax(mx, logit<K>(load(v.v[k]), temp));
   return mx;
 }
 
 // Folds one pack (and its dy) into running statistics: the max moves once per pack and the sums
 // are rescaled once; -inf adds nothing, NaN and +inf make the sums NaN.
 template <class K, class T, int N, bool BACKWARD>
-__device__ __forceinline__ void push_pack(RowStats<C_of<T>>& st, const Pack<T, N>& v, const Pack<T, N>& d) {
+__device__ __forceinline__ void push_pack(RowStats<C_of<T>>& st, const Pack<T, N>& v, const Pack<T, N>& d,
+                                          C_of<T> temp) {
   using C = C_of<T>;
-  const C mx = pack_max<K>(v, st.m);
+  const C mx = pack_max<K>(v, st.m, temp);
   const C scale = st.m == -m::inf<C>() ? C(0) : m::exp(st.m - mx);
   C s = C(0), u = C(0);
 #pragma unroll
   for (int k = 0; k < N; ++k) {
-    const C x = K::negate ? -load(v.v[k]) : load(v.v[k]);
+    const C x = logit<K>(load(v.v[k]), temp);
     const C e = x == -m::inf<C>() ? C(0) : m::exp(x - mx);
     s += e;
     if (BACKWARD) u += K::log ? load(d.v[k]) : load(d.v[k]) * e;
@@ -278,15 +298,15 @@ __device__ __forceinline__ void push_pack(RowStats<C_of<T>>& st, const Pack<T, N
 // Writes one output pack from x (and dy): y = e / s or v - m - log s; dx from p = e / s and t.
 template <class K, class T, int N, bool BACKWARD>
 __device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T, N>& d, C_of<T> mx, C_of<T> inv,
-                                               C_of<T> log_s, C_of<T> t) {
+                                               C_of<T> log_s, C_of<T> t, C_of<T> temp) {
   using C = C_of<T>;
   Pack<T, N> o;
 #pragma unroll
   for (int k = 0; k < N; ++k) {
-    const C x = K::negate ? -load(v.v[k]) : load(v.v[k]);
+    const C x = logit<K>(load(v.v[k]), temp);
     C r;
     if constexpr (BACKWARD) {
-      r = row_grad<K>(m::exp(x - mx) * inv, load(d.v[k]), t);
+      r = by_temperature(row_grad<K>(m::exp(x - mx) * inv, load(d.v[k]), t), temp);
     } else {
       r = K::log ? x - mx - log_s : m::exp(x - mx) * inv;
     }
@@ -296,7 +316,8 @@ __device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T
 }
 
 template <class K, class T, bool CACHED, bool BACKWARD>
-__device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, i64 rows, i64 n) {
+__device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, i64 rows, i64 n, C_of<T> temp,
+                                               bool quiet) {
   using C = C_of<T>;
   constexpr int N = kPack<T>;
   using P = Pack<T, N>;
@@ -318,9 +339,9 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
         const P v = xr[p];
         cx[p] = v;
         if (BACKWARD) cd[p] = dr[p];
-        mx = pack_max<K>(v, mx);
+        mx = pack_max<K>(v, mx, temp);
       }
-      mx = block_allreduce(mx, NanMax<C>(), scratch);
+      mx = quiet_max(block_allreduce(mx, NanMax<C>(), scratch), quiet);
       st.m = mx;
 #pragma unroll 1
       for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
@@ -328,21 +349,22 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
         const P d = BACKWARD ? cd[p] : zero;
 #pragma unroll
         for (int k = 0; k < N; ++k) {
-          const C e = m::exp((K::negate ? -load(v.v[k]) : load(v.v[k])) - mx);
+          const C e = m::exp(logit<K>(load(v.v[k]), temp) - mx);
           st.s += e;
           if (BACKWARD) st.u += K::log ? load(d.v[k]) : load(d.v[k]) * e;
         }
       }
-      st.s = block_allreduce(st.s, Sum<C>(), scratch);
+      st.s = block_allreduce(st.s, Sum<C>(), scratch) + quiet_term(mx, quiet);
       if (BACKWARD) st.u = block_allreduce(st.u, Sum<C>(), scratch);
     } else {  // one pass over global memory: online statistics
 #pragma unroll 1
       for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
         const P v = xr[p];  // whole packs into registers: one 16-byte load each
         const P d = BACKWARD ? dr[p] : zero;
-        push_pack<K, T, N, BACKWARD>(st, v, d);
+        push_pack<K, T, N, BACKWARD>(st, v, d, temp);
       }
       st = block_allreduce(st, MergeStats<K, C>(), stats_scratch);
+      if (quiet) st = MergeStats<K, C>()(st, {C(0), C(1), C(0)});  // the implicit logit: dy 0
     }
     const C inv = C(1) / st.s;
     const C log_s = m::log(st.s);
@@ -351,7 +373,7 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
     for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
       const P v = CACHED ? cx[p] : xr[p];
       const P d = !BACKWARD ? zero : CACHED ? cd[p] : dr[p];
-      orow[p] = out_pack<K, T, N, BACKWARD>(v, d, st.m, inv, log_s, t);
+      orow[p] = out_pack<K, T, N, BACKWARD>(v, d, st.m, inv, log_s, t, temp);
     }
   }
 }
@@ -360,12 +382,12 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
 // test for the shared memory it gives), else one element at a time (any axis, a mask).
 template <class K, class T, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void softmax_rows(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
-                                             i64 n, i64 inner) {
+                                             i64 n, i64 inner, C_of<T> temp, C_of<T> quiet) {
   if (inner == 1 && mask == nullptr && n % kPack<T> == 0 && aligned16(x) && aligned16(out) &&
       (!BACKWARD || aligned16(dy))) {
-    softmax_packed<K, T, CACHED, BACKWARD>(x, dy, out, rows, n);
+    softmax_packed<K, T, CACHED, BACKWARD>(x, dy, out, rows, n, temp, quiet != C_of<T>(0));
   } else {
-    softmax_team<K, T, BlockTeam, CACHED, BACKWARD>(x, dy, out, mask, rows, n, inner);
+    softmax_team<K, T, BlockTeam, CACHED, BACKWARD>(x, dy, out, mask, rows, n, inner, temp, quiet);
   }
 }
 
@@ -378,7 +400,7 @@ __device__ __forceinline__ void softmax_rows(const T* x, const T* dy, T* out, co
 
 template <class T, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void sparsemax_rows(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
-                                               i64 n, i64 inner) {
+                                               i64 n, i64 inner, C_of<T>, C_of<T>) {
   using C = compute_t<T>;
   constexpr int kBisection = 20;
   C* cache = CACHED ? dynamic_smem<C>() : nullptr;
@@ -386,7 +408,7 @@ __device__ __forceinline__ void sparsemax_rows(const T* x, const T* dy, T* out, 
   __shared__ C scratch[32];
   const i64 rank = threadIdx.x, size = blockDim.x;
   for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
-    const RowReader<fn::Softmax, T> r{x, mask, row_base(row, n, inner), inner};
+    const RowReader<fn::Softmax, T> r{x, mask, row_base(row, n, inner), inner, C(1)};
     C mx = -m::inf<C>();
     for (i64 j = rank; j < n; j += size) {
       const C v = r.v(j);
@@ -445,22 +467,123 @@ __device__ __forceinline__ void sparsemax_rows(const T* x, const T* dy, T* out, 
   }
 }
 
+// ------------------------------------------------------------------ entmax15
+// y = max(u - tau, 0)^2, u = (z - max z) / 2, with the tau of sum y = 1 (1.5-entmax, Peters et al.
+// 2019), exactly and without a sort.  f(t) = sum max(u - t, 0)^2 - 1 is convex and decreasing, so
+// Newton's steps from t = -1 (f(-1) >= 0: the max has u = 0) stay below tau and keep
+// S = {u > t} a superset of the support.  At each step the closed form of tau for the support S,
+// the smaller root r of sum_S (u - t - r)^2 = 1, is exact when S is the support, which is the case
+// exactly when every element of S lies above t + r (an element of S that is not in the support sits
+// at or below tau, and tau <= the root of any superset).  One block per row; the moments of S
+// (count, sum and sum of squares of w = u - t, min w) in one reduction per step.
+
+template <class C> struct Moments {
+  C k, a, b, lo;  // count, sum w, sum w^2, min w over S
+};
+template <class C> __device__ __forceinline__ Moments<C> shfl_xor(Moments<C> v, int lane_mask, int width) {
+  return {shfl_xor(v.k, lane_mask, width), shfl_xor(v.a, lane_mask, width), shfl_xor(v.b, lane_mask, width),
+          shfl_xor(v.lo, lane_mask, width)};
+}
+template <class C> struct MomentsOp {
+  __device__ __forceinline__ Moments<C> identity() const { return {C(0), C(0), C(0), m::inf<C>()}; }
+  __device__ __forceinline__ Moments<C> operator()(Moments<C> x, Moments<C> y) const {
+    return {x.k + y.k, x.a + y.a, x.b + y.b, m::min(x.lo, y.lo)};
+  }
+};
+
+template <class T, bool CACHED, bool BACKWARD>
+__device__ __forceinline__ void entmax15_rows(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
+                                              i64 n, i64 inner, C_of<T>, C_of<T>) {
+  using C = compute_t<T>;
+  constexpr int kMaxSteps = 200;  // a bound only: Newton from below ends in far fewer steps
+  C* cache = CACHED ? dynamic_smem<C>() : nullptr;
+  // one scratch array for the three reductions (block_allreduce's leading barrier separates them):
+  // the static shared memory stays within the launch layer's reserve
+  __shared__ Moments<C> moments_scratch[32];
+  C* scratch = reinterpret_cast<C*>(moments_scratch);
+  Pair<C>* pair_scratch = reinterpret_cast<Pair<C>*>(moments_scratch);
+  const i64 rank = threadIdx.x, size = blockDim.x;
+  for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
+    const RowReader<fn::Softmax, T> r{x, mask, row_base(row, n, inner), inner, C(1)};
+    C mx = -m::inf<C>();
+    for (i64 j = rank; j < n; j += size) {
+      const C v = r.v(j);
+      if (CACHED) cache[j] = v;
+      mx = m::nanmax(mx, v);
+    }
+    mx = block_allreduce(mx, NanMax<C>(), scratch);
+    // NaN, +inf and a row of -inf give NaN; a fully masked row (max -inf too) writes only 0s
+    const bool finite = m::abs(mx) < m::inf<C>();
+    auto u = [&](i64 j) { return ((CACHED ? cache[j] : r.v(j)) - mx) * C(0.5); };
+    C tau = C(0);
+    if (finite) {
+      C t = C(-1);
+      for (int step = 0; step < kMaxSteps; ++step) {
+        Moments<C> s = MomentsOp<C>().identity();
+        for (i64 j = rank; j < n; j += size) {
+          const C w = u(j) - t;
+          if (w > C(0)) s = {s.k + C(1), s.a + w, s.b + w * w, m::min(s.lo, w)};
+        }
+        s = block_allreduce(s, MomentsOp<C>(), moments_scratch);
+        const C f = s.b - C(1);
+        const C disc = s.a * s.a - s.k * f;
+        const C root = disc >= C(0) ? f / (s.a + m::sqrt(disc)) : m::inf<C>();
+        const C next = t + f / (C(2) * s.a);  // Newton
+        if (s.lo > root || !(next > t)) {  // S is the support, or no more progress in this precision
+          tau = t + (disc >= C(0) ? root : C(0));
+          break;
+        }
+        t = next;
+        tau = t;
+      }
+    }
+    if constexpr (!BACKWARD) {
+      for (i64 j = rank; j < n; j += size) {
+        C y = C(0);
+        if (r.on(j)) {
+          const C w = m::max(u(j) - tau, C(0));
+          y = finite ? w * w : m::nan<C>();
+        }
+        out[r.at(j)] = store<T>(y);
+      }
+    } else {
+      // dx = g (dy - sum(g dy) / sum(g)), g = sqrt(y) = max(u - tau, 0)
+      Pair<C> gs{C(0), C(0)};
+      for (i64 j = rank; j < n; j += size) {
+        const C g = r.on(j) ? m::max(u(j) - tau, C(0)) : C(0);
+        if (g > C(0)) gs = {gs.a + g, gs.b + g * load(dy[r.at(j)])};
+      }
+      gs = block_allreduce(gs, PairSum<C>(), pair_scratch);
+      const C mean = gs.b / gs.a;
+      for (i64 j = rank; j < n; j += size) {
+        C d = C(0);
+        if (r.on(j)) {
+          const C g = m::max(u(j) - tau, C(0));
+          d = !finite ? m::nan<C>() : (g > C(0) ? g * (load(dy[r.at(j)]) - mean) : C(0));
+        }
+        out[r.at(j)] = store<T>(d);
+      }
+    }
+  }
+}
+
 }  // namespace act
 
-// act_<name>_fwd_<path>_<dt>(x, y, mask, rows, n, inner)
-// act_<name>_bwd_<path>_<dt>(x, dy, dx, mask, rows, n, inner)        mask may be null
+// act_<name>_fwd_<path>_<dt>(x, y, mask, rows, n, inner, temperature, quiet)
+// act_<name>_bwd_<path>_<dt>(x, dy, dx, mask, rows, n, inner, temperature, quiet)    mask may be null
 #define ACT_ROW_ENTRY(NAME, DIR, PATH, DT, THREADS, MIN_BLOCKS, ...)                                        \
   extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) act_##NAME##_##DIR##_##PATH##_##DT(     \
       const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const unsigned char* mask, act::i64 rows, act::i64 n, \
-      act::i64 inner) {                                                                                     \
-    __VA_ARGS__(x, nullptr, y, mask, rows, n, inner);                                                       \
+      act::i64 inner, act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1) {           \
+    __VA_ARGS__(x, nullptr, y, mask, rows, n, inner, p0, p1);                                               \
   }                                                                                                         \
   ACT_ENTRY_HOOK(act_##NAME##_##DIR##_##PATH##_##DT)
 #define ACT_ROW_GRAD_ENTRY(NAME, PATH, DT, THREADS, MIN_BLOCKS, ...)                                          \
   extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) act_##NAME##_bwd_##PATH##_##DT(           \
       const ACT_STORAGE_##DT* x, const ACT_STORAGE_##DT* dy, ACT_STORAGE_##DT* dx, const unsigned char* mask, \
-      act::i64 rows, act::i64 n, act::i64 inner) {                                                            \
-    __VA_ARGS__(x, dy, dx, mask, rows, n, inner);                                                             \
+      act::i64 rows, act::i64 n, act::i64 inner, act::compute_t<ACT_STORAGE_##DT> p0,                         \
+      act::compute_t<ACT_STORAGE_##DT> p1) {                                                                  \
+    __VA_ARGS__(x, dy, dx, mask, rows, n, inner, p0, p1);                                                     \
   }                                                                                                           \
   ACT_ENTRY_HOOK(act_##NAME##_bwd_##PATH##_##DT)
 
@@ -496,3 +619,11 @@ __device__ __forceinline__ void sparsemax_rows(const T* x, const T* dy, T* out, 
 #define ACT_SPARSEMAX_LONG(NAME, FUNCTOR, DT)                                                     \
   ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, false>) \
   ACT_ROW_GRAD_ENTRY(NAME, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, true>)
+
+// entmax15: the row cached in shared memory (block) or re-read from global memory (long).
+#define ACT_ENTMAX15_BLOCK(NAME, FUNCTOR, DT)                                                    \
+  ACT_ROW_ENTRY(NAME, fwd, block, DT, 512, 1, act::entmax15_rows<ACT_STORAGE_##DT, true, false>) \
+  ACT_ROW_GRAD_ENTRY(NAME, block, DT, 512, 1, act::entmax15_rows<ACT_STORAGE_##DT, true, true>)
+#define ACT_ENTMAX15_LONG(NAME, FUNCTOR, DT)                                                     \
+  ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1, act::entmax15_rows<ACT_STORAGE_##DT, false, false>) \
+  ACT_ROW_GRAD_ENTRY(NAME, long, DT, 512, 1, act::entmax15_rows<ACT_STORAGE_##DT, false, true>)

@@ -870,7 +870,7 @@ def forward(name: str, x: Any, axis: int = -1, where: Any = None, bias: Any = No
     if rec.kind is Kind.GATED:
         r = _gated(rec, values, z, None, axis, dt, cdt)
         return _expected(r["y"], rec.name, dt, slack=r["sy"], inputs={"a": r["a"], "b": r["b"]})
-    y, sy, _ = _rowwise(rec, z, None, axis, where, cdt)
+    y, sy, _ = _rowwise(rec, z, None, axis, where, cdt, values)
     return _expected(y, rec.name, dt, slack=sy, inputs=inputs)
 
 
@@ -909,7 +909,7 @@ def backward(name: str, x: Any, dy: Any, axis: int = -1, where: Any = None, bias
     if g.shape != z.shape:
         raise ValueError(f"dy has shape {g.shape}, expected {z.shape}")
     inputs["dy"] = g
-    _, _, (dx, sx) = _rowwise(rec, z, g, axis, where, cdt)
+    _, _, (dx, sx) = _rowwise(rec, z, g, axis, where, cdt, values)
     return _expected(dx, rec.name, dt, slack=sx, inputs=inputs)
 
 
@@ -1083,7 +1083,28 @@ def sparsemax_row(z: np.ndarray) -> tuple[np.ndarray, float]:
     return np.maximum(z - tau, 0.0), float(tau)
 
 
-def _rowwise(rec, z, g, axis, where, cdt):
+def entmax15_row(z: np.ndarray) -> tuple[np.ndarray, float]:
+    """(max(u - tau, 0)^2, tau), u = (z - max z) / 2, for one row of finite values: tau bracketed
+    by bisection of f(t) = sum max(u - t, 0)^2 - 1 (decreasing, f(-1) >= 0 > f(0)), then solved in
+    closed form on the support the bracket gives (the smaller root of a quadratic)."""
+    u = (z - z.max()) / 2.0
+    lo, hi = -1.0, 0.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if (np.maximum(u - mid, 0.0) ** 2).sum() >= 1.0:
+            lo = mid
+        else:
+            hi = mid
+    s = u[u > lo]
+    # sum (s - tau)^2 = 1: k tau^2 - 2 tau sum s + (sum s^2 - 1) = 0, the root below the mean
+    k, a, b = s.size, s.sum(), (s * s).sum()
+    tau = (a - math.sqrt(max(a * a - k * (b - 1.0), 0.0))) / k
+    return np.maximum(u - tau, 0.0) ** 2, float(tau)
+
+
+def _rowwise(rec, z, g, axis, where, cdt, values=None):
     if z.ndim == 0:
         raise ValueError("row-wise activations need an axis")
     ax = axis % z.ndim
@@ -1102,6 +1123,9 @@ def _rowwise(rec, z, g, axis, where, cdt):
         gm = np.moveaxis(g, ax, -1)
         rows_g = gm.reshape(rows_z.shape)
     name = rec.name
+    values = values or {}
+    temperature = float(values.get("temperature", 1.0))
+    quiet = bool(values.get("quiet", False))
     for i in range(rows_z.shape[0]):
         m = rows_m[i]
         if not m.any():
@@ -1110,6 +1134,11 @@ def _rowwise(rec, z, g, axis, where, cdt):
         n = v.size
         if name == "softmin":
             v = -v
+        # the temperature divides the logits (dx gets 1 / T); quiet adds a logit 0 to the row, whose
+        # output is dropped (its cotangent is 0)
+        v = v / temperature
+        if quiet:
+            v = np.append(v, 0.0)
         # NaN anywhere, +inf anywhere, or nothing but -inf: a NaN row (as torch and JAX)
         nan_row = np.isnan(v).any() or (v == np.inf).any() or (v == -np.inf).all()
         if nan_row:
@@ -1118,8 +1147,28 @@ def _rowwise(rec, z, g, axis, where, cdt):
             continue
         grow = 4.0 + 2.0 * math.sqrt(n)  # accumulation error of the row sums
         gv = None if rows_g is None else rows_g[i][m]
+        if gv is not None and quiet:
+            gv = np.append(gv, 0.0)
         with np.errstate(all="ignore"):
-            if name == "sparsemax":
+            if name == "entmax15":
+                fin = np.isfinite(v)
+                out = np.zeros(n)
+                out[fin], tau = entmax15_row(v[fin])
+                mx = float(v[fin].max())
+                w = np.sqrt(out)  # g = max(u - tau, 0)
+                # u = (v - max) / 2 and tau in compute precision, eps units
+                e_w = np.where(fin, (0.5 * (np.abs(v) + abs(mx)) + abs(tau) + 1.0) * grow, 0.0)
+                yv = out
+                syv = SLACK_ULPS * eps * (2.0 * w * e_w + out) + (SLACK_ULPS * eps * e_w) ** 2
+                if gv is not None:
+                    sg = float(w.sum())
+                    ms = float((w * gv).sum()) / sg
+                    dxv = w * (gv - ms)
+                    supp = w > 0
+                    err_s = eps * (grow * float(np.abs(w * gv).sum()) / sg
+                                   + float((e_w * (np.abs(gv) + abs(ms)))[supp].sum()) / sg)
+                    sxv = SLACK_ULPS * (eps * e_w * (np.abs(gv) + abs(ms)) + w * (eps * np.abs(gv) + err_s))
+            elif name == "sparsemax":
                 fin = np.isfinite(v)
                 out = np.zeros(n)
                 out[fin], tau = sparsemax_row(v[fin])
@@ -1139,6 +1188,8 @@ def _rowwise(rec, z, g, axis, where, cdt):
                 s = e.sum()
                 p = e / s
                 dist = np.where(np.isfinite(v), np.abs(v - mx), 0.0)
+                if temperature != 1.0:  # x / T rounded to the compute precision
+                    dist = dist + np.where(np.isfinite(v), np.abs(v) + abs(mx), 0.0)
                 wmean = float((dist * p).sum())
                 rel = dist + wmean + grow  # relative error of p (in eps units)
                 if name == "log_softmax":
@@ -1160,11 +1211,11 @@ def _rowwise(rec, z, g, axis, where, cdt):
                         dxv = sgn * p * (gv - tot)
                         mag = float(np.abs(gv * p).sum())
                         sxv = SLACK_ULPS * eps * p * ((np.abs(gv) + abs(tot)) * (1 + rel) + grow * mag * (1 + float(rel.max())))
-        y[i][m] = yv
-        sy[i][m] = syv
+        y[i][m] = yv[:n]
+        sy[i][m] = syv[:n]
         if gv is not None:
-            dx[i][m] = dxv
-            sx[i][m] = sxv
+            dx[i][m] = dxv[:n] / temperature
+            sx[i][m] = sxv[:n] / temperature
 
     def back(a):
         return np.moveaxis(a.reshape(zm.shape), -1, ax)

@@ -77,7 +77,7 @@ def test_argument_packing_is_checked_against_the_signature(library):
     with pytest.raises(TypeError, match="do not match the signature"):
         library.launch("act_relu_fwd_f32", (1,), (32,), (x, x, None, None, np.int32(4)))
     assert library.signature("act_relu_fwd_f32") == "ppppqqqfffQ"
-    assert library.signature("act_softmax_bwd_warp4x32_f64") == "pppp" + "qqq"
+    assert library.signature("act_softmax_bwd_warp4x32_f64") == "pppp" + "qqq" + "dd"  # + temperature, quiet
 
 
 def test_shim_shuffles_follow_cuda_width_rules(library):

@@ -13,7 +13,7 @@ import activations
 import reference as R
 
 ROWWISE = activations.names("rowwise")
-PROBABILITIES = ("softmax", "softmin", "sparsemax")  # rows sum to 1
+PROBABILITIES = ("softmax", "softmin", "sparsemax", "entmax15")  # rows sum to 1
 
 
 def cases(names=ROWWISE, dtypes=R.DTYPES):
@@ -134,7 +134,7 @@ def test_special_rows(name, dtype, backend):
     y64 = y.astype(np.float64)
     if name != "softmin":  # softmin sees -x: its NaN rows are the -inf ones
         assert np.isnan(y64[:3]).all(), f"{name} ({dtype.name}): rows with +inf / all -inf / NaN must be NaN: {y64[:3]}"
-    if name in ("softmax", "sparsemax"):
+    if name in ("softmax", "sparsemax", "entmax15"):
         assert y64[3, 1] == 0 and y64[3, 3] == 0
     if name == "log_softmax":
         assert y64[3, 1] == -np.inf and y64[3, 3] == -np.inf

@@ -14,7 +14,10 @@ import activations
 import reference as R
 from test_input_rules import BACKENDS, Device, device, softmax64  # noqa: F401  (device: the fixture)
 
-ROWWISE = ["softmax", "log_softmax", "softmin", "sparsemax"]
+ROWWISE = ["softmax", "log_softmax", "softmin", "sparsemax", "entmax15"]
+#: the softmax family's parameters over a tuple of axes
+TEMPERED = [("softmax", dict(temperature=0.5, quiet=True)), ("log_softmax", dict(temperature=3.0)),
+            ("softmin", dict(quiet=True))]
 
 
 def joint_expected(name, x, axes, *, dy=None, where=None, bias=None, **params):
@@ -104,6 +107,21 @@ def test_forward_and_backward_with_mask_and_bias(device, name, shape, axes):
     exp_dx = joint_expected(name, x, axes, dy=dy, where=where, bias=bias)
     R.assert_close(device.host(dx), exp_dx, np.float32, what=f"{name}' axes {axes}")
     R.assert_close(device.host(db), R.dbias(exp_dx, np.float32), np.float32, what=f"{name} dbias axes {axes}")
+
+
+@pytest.mark.parametrize("name,params", TEMPERED, ids=[n for n, _ in TEMPERED])
+def test_temperature_and_quiet_over_several_axes(device, name, params):
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((2, 3, 4)) * 2).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    where = rng.random(x.shape) < 0.7
+    where[1] = False  # a fully masked row
+    kw = dict(axis=(1, 2), where=device.dev(where), backend=device.backend, **params)
+    y = device.host(activations.apply(name, device.dev(x), **kw))
+    R.assert_close(y, joint_expected(name, x, (1, 2), where=where, **params), np.float32, what=f"{name} {params}")
+    dx = device.host(activations.grad(name, device.dev(x), device.dev(dy), **kw))
+    R.assert_close(dx, joint_expected(name, x, (1, 2), dy=dy, where=where, **params), np.float32,
+                   what=f"{name}' {params}")
 
 
 @pytest.mark.parametrize("dt", ["float16", "bfloat16", "float64"])

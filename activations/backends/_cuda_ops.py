@@ -25,7 +25,7 @@ import numpy as np
 from .. import _dtypes
 from ..registry import Kind
 from . import Backend, Call, Grads
-from ._cuda_source import KernelModule, colsum_entry, entry, warp_path, warp_shapes
+from ._cuda_source import THRESHOLD_FAMILIES, KernelModule, colsum_entry, entry, warp_path, warp_shapes
 
 #: threads per block of the elementwise, gated and column-sum kernels
 ELEMENTWISE_THREADS = 256
@@ -156,6 +156,14 @@ def _floats_of(call: Call, dtype: np.dtype) -> tuple:
     return tuple(scalar(v) for v in floats)
 
 
+def _row_floats(call: Call, dtype: np.dtype) -> tuple:
+    """The row kernels' (temperature, quiet) in the compute precision; (1, 0) for the records
+    without them."""
+    values = call.params.values
+    scalar = _compute_scalar(dtype)
+    return scalar(values.get("temperature", 1.0)), scalar(1.0 if values.get("quiet", False) else 0.0)
+
+
 def row_cache_bytes(dtype: np.dtype, packed: bool = False) -> int:
     """Bytes per element of a row cached in shared memory by the block path: the compute type one
     element at a time, the dtype itself with 16-byte packs (16-bit rows stay 16-bit)."""
@@ -176,15 +184,16 @@ def row_path(name: str, n: int, inner: int, dtype: np.dtype, info: DeviceInfo, b
              packed: bool = False) -> RowPath:
     """The kernel that runs rows of ``n`` elements, ``inner`` apart, of ``name`` (the table in
     docs/gpu-backend.md): column for rows far apart, warp for short rows, block while the row fits
-    in shared memory, long otherwise (sparsemax: block or long).  ``packed``: the block and long
+    in shared memory, long otherwise (sparsemax, entmax15: block or long).  ``packed``: the block and long
     kernels will take their 16-byte-pack path (``packed_rows``), which caches the row as its dtype
     (and dy too in the backward) and sizes the block to fill the SM."""
     dt = _dtypes.short_name(dtype)
-    packed = packed and name != "sparsemax"
+    threshold = name in THRESHOLD_FAMILIES  # sparsemax, entmax15: block or long only
+    packed = packed and not threshold
     threads = min(ROW_THREADS_MAX, info.max_threads_per_block, max(32, _pow2_at_least(_cdiv(n, 8))))
     cache = n * row_cache_bytes(dtype, packed) * (2 if packed and backward else 1)
     fits = cache + STATIC_SHARED_RESERVE <= info.shared_per_block_optin
-    if name != "sparsemax":
+    if not threshold:
         if inner >= COLUMN_MIN_INNER:
             return RowPath("column", COLUMN_THREADS, rows_per_block=COLUMN_THREADS)
         for items, lanes in warp_shapes(dt):
@@ -337,7 +346,8 @@ class KernelBackend(Backend):
             direction = "bwd" if backward else "fwd"
             head = (x, dy, result) if backward else (x, result)
             L.launch(module, _entry(call.name, direction, module.dtype, path.name), (grid,), (path.threads,),
-                     head + (mask, np.int64(rows), np.int64(n), np.int64(inner)), shared_mem=path.shared)
+                     head + (mask, np.int64(rows), np.int64(n), np.int64(inner)) + _row_floats(call, dtype),
+                     shared_mem=path.shared)
         return self._deliver(result, dest)
 
     # --------------------------------------------------------- reductions

@@ -30,6 +30,9 @@ WARP_MAX_VALUES_F64 = 16
 
 ROWWISE_PATHS = ("block", "long", "column")  # besides warp<items>x<lanes>
 SPARSEMAX_PATHS = ("block", "long")
+#: the row-wise maps with a threshold search (one block per row, block and long paths): the macro
+#: family of each in kernels/softmax.cuh
+THRESHOLD_FAMILIES = {"sparsemax": "SPARSEMAX", "entmax15": "ENTMAX15"}
 COLSUM_STAGES = ("partial", "final")
 
 _IDENT = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -127,7 +130,7 @@ class KernelModule:
 
     @property
     def kind(self) -> str:
-        if self.name in ("colsum", "sparsemax"):
+        if self.name == "colsum" or self.name in THRESHOLD_FAMILIES:
             return self.name
         return REGISTRY.get(self.name).kind.value
 
@@ -137,7 +140,7 @@ class KernelModule:
             return (f"ACT_COLSUM({dt})",)
         if kind in (Kind.ELEMENTWISE.value, Kind.GATED.value):
             return (f"ACT_{kind.upper()}({n}, {f}, {dt})",)
-        family = "SPARSEMAX" if kind == "sparsemax" else "SOFTMAX"
+        family = THRESHOLD_FAMILIES.get(kind, "SOFTMAX")
         if self.path.startswith("warp"):
             items, lanes = self.path[4:].split("x")
             return (f"ACT_SOFTMAX_WARP({n}, {f}, {dt}, {items}, {lanes})",)
@@ -154,7 +157,7 @@ class KernelModule:
 
 def paths_of(name: str, dtype: str) -> tuple[str | None, ...]:
     """The paths (module variants) of a module name: None for all but the row-wise ones."""
-    if name == "sparsemax":
+    if name in THRESHOLD_FAMILIES:
         return SPARSEMAX_PATHS
     if name != "colsum" and REGISTRY.get(name).kind is Kind.ROWWISE:
         return tuple(warp_path(i, l) for i, l in warp_shapes(dtype)) + ROWWISE_PATHS

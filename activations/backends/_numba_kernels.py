@@ -495,19 +495,31 @@ def rowwise(name: str, dtype: str, backward: bool):
     o*L*inner + k + j*inner.  Passes over the row re-read global memory:
     max, then the sum (softmax family) or the exact sparsemax threshold, then
     the output; the backward adds one reduction of dy.  The mask and the bias
-    are kernel flags.  Masked entries are left out and get 0.
+    are kernel flags.  Masked entries are left out and get 0.  The softmax
+    family's temperature and quiet flag are arguments: the row is
+    z = +-x / temp, dx gets 1 / temp, and quiet adds an implicit logit 0
+    (shift max(max z, 0), exp(-shift) more in the sum).
     """
     ct = compute_type(dtype)
     fns = NF.functions(ct)
     load, store = _loader(dtype, ct), _storer(dtype)
     ZERO, ONE, INF, NAN = fns.ZERO, fns.ONE, fns.INF, fns.NAN
     sign = -ONE if name == "softmin" else ONE  # softmin(x) = softmax(-x)
-    is_log, is_sparse = name == "log_softmax", name == "sparsemax"
+    is_log, is_sparse, is_entmax = name == "log_softmax", name == "sparsemax", name == "entmax15"
+    sqrt, HALF = NF.M.sqrt, fns.HALF
     exp, log = NF.M.exp, NF.M.log
     nb = MAX_BLOCK
     i32 = numba.int32
 
-    def kernel(x, dy, bias, mask, out, nrows, L, inner, C, has_bias, has_mask):
+    def _value(x, bias, i, C, has_bias):  # element i of the row's input, bias added
+        v = load(x[i])
+        if has_bias:
+            v += load(bias[i % C])
+        return v
+
+    value = NF.device(_value)
+
+    def kernel(x, dy, bias, mask, out, nrows, L, inner, C, has_bias, has_mask, temp, quiet):
         sh = cuda.shared.array(nb, ct)
         sh2 = cuda.shared.array(nb, ct)
         t0 = cuda.threadIdx.x
@@ -522,10 +534,8 @@ def rowwise(name: str, dtype: str, backward: bool):
                 i = base + j * inner
                 if has_mask and not mask[i]:
                     continue
-                v = load(x[i])
-                if has_bias:
-                    v += load(bias[i % C])
-                v = sign * v
+                v = value(x, bias, i, C, has_bias)
+                v = sign * v / temp
                 mine = 1
                 if v > m or v != v:
                     m = v
@@ -551,9 +561,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                         i = base + j * inner
                         if has_mask and not mask[i]:
                             continue
-                        v = load(x[i])
-                        if has_bias:
-                            v += load(bias[i % C])
+                        v = value(x, bias, i, C, has_bias)
                         z = v - m
                         if z > tau:
                             cnt += ONE
@@ -571,9 +579,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                         i = base + j * inner
                         if has_mask and not mask[i]:
                             continue
-                        v = load(x[i])
-                        if has_bias:
-                            v += load(bias[i % C])
+                        v = value(x, bias, i, C, has_bias)
                         if v - m > tau:
                             acc += load(dy[i])
                     s = block_sum(sh, acc) / prev
@@ -581,9 +587,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                     i = base + j * inner
                     r_out = ZERO
                     if not has_mask or mask[i]:
-                        v = load(x[i])
-                        if has_bias:
-                            v += load(bias[i % C])
+                        v = value(x, bias, i, C, has_bias)
                         z = v - m - tau
                         if backward:
                             if z > ZERO:
@@ -592,17 +596,84 @@ def rowwise(name: str, dtype: str, backward: bool):
                             r_out = z
                     out[i] = store(r_out)
                 continue
-            # softmax family: sum of exp(v - max)
+            if is_entmax:
+                if m != m or m == INF or m == -INF:  # NaN, +inf or all -inf: NaN row
+                    for j in range(t0, L, nt):
+                        out[base + j * inner] = store(NAN)
+                    continue
+                # tau of sum max(u - tau, 0)^2 = 1, u = (v - max) / 2: Newton's steps from t = -1
+                # stay below tau; the closed form on S = {u > t} (the smaller root r of
+                # sum_S (u - t - r)^2 = 1) is tau once every element of S lies above t + r
+                # (softmax.cuh, entmax15_rows, has the argument)
+                t = -ONE
+                tau = -ONE
+                for _ in range(200):
+                    cnt = ZERO
+                    a = ZERO
+                    b = ZERO
+                    lo = INF
+                    for j in range(t0, L, nt):
+                        i = base + j * inner
+                        if has_mask and not mask[i]:
+                            continue
+                        v = value(x, bias, i, C, has_bias)
+                        w = (v - m) * HALF - t
+                        if w > ZERO:
+                            cnt += ONE
+                            a += w
+                            b += w * w
+                            if w < lo:
+                                lo = w
+                    cnt = block_sum(sh, cnt)
+                    a = block_sum(sh2, a)
+                    b = block_sum(sh, b)
+                    lo = -block_max(sh2, -lo)
+                    f = b - ONE
+                    disc = a * a - cnt * f
+                    root = f / (a + sqrt(disc)) if disc >= ZERO else INF
+                    nxt = t + f / (a + a)
+                    if lo > root or not nxt > t:
+                        tau = t + (root if disc >= ZERO else ZERO)
+                        break
+                    t = nxt
+                    tau = t
+                s = ZERO
+                if backward:  # sum(g dy) / sum(g), g = max(u - tau, 0)
+                    acc = ZERO
+                    gsum = ZERO
+                    for j in range(t0, L, nt):
+                        i = base + j * inner
+                        if has_mask and not mask[i]:
+                            continue
+                        v = value(x, bias, i, C, has_bias)
+                        g = (v - m) * HALF - tau
+                        if g > ZERO:
+                            gsum += g
+                            acc += g * load(dy[i])
+                    s = block_sum(sh, acc) / block_sum(sh2, gsum)
+                for j in range(t0, L, nt):
+                    i = base + j * inner
+                    r_out = ZERO
+                    if not has_mask or mask[i]:
+                        v = value(x, bias, i, C, has_bias)
+                        g = (v - m) * HALF - tau
+                        if g > ZERO:
+                            r_out = g * (load(dy[i]) - s) if backward else g * g
+                    out[i] = store(r_out)
+                continue
+            # softmax family: sum of exp(v - max); quiet: the implicit logit 0 joins the max
+            if quiet and m < ZERO:
+                m = ZERO
             acc = ZERO
             for j in range(t0, L, nt):
                 i = base + j * inner
                 if has_mask and not mask[i]:
                     continue
-                v = load(x[i])
-                if has_bias:
-                    v += load(bias[i % C])
-                acc += exp(sign * v - m)
+                v = value(x, bias, i, C, has_bias)
+                acc += exp(sign * v / temp - m)
             total = block_sum(sh, acc)
+            if quiet:
+                total += exp(-m)
             logtotal = log(total)
             s = ZERO
             if backward:  # sum(dy * y), or sum(dy) for log_softmax
@@ -615,30 +686,26 @@ def rowwise(name: str, dtype: str, backward: bool):
                     if is_log:
                         acc += g
                     else:
-                        v = load(x[i])
-                        if has_bias:
-                            v += load(bias[i % C])
-                        acc += g * (exp(sign * v - m) / total)
+                        v = value(x, bias, i, C, has_bias)
+                        acc += g * (exp(sign * v / temp - m) / total)
                 s = block_sum(sh, acc)
             for j in range(t0, L, nt):
                 i = base + j * inner
                 r_out = ZERO
                 if not has_mask or mask[i]:
-                    v = load(x[i])
-                    if has_bias:
-                        v += load(bias[i % C])
-                    v = sign * v - m
+                    v = value(x, bias, i, C, has_bias)
+                    v = sign * v / temp - m
                     if is_log:
                         y = v - logtotal
-                        r_out = load(dy[i]) - exp(y) * s if backward else y
+                        r_out = (load(dy[i]) - exp(y) * s) / temp if backward else y
                     else:
                         y = exp(v) / total
-                        r_out = sign * y * (load(dy[i]) - s) if backward else y
+                        r_out = sign * y * (load(dy[i]) - s) / temp if backward else y
                 out[i] = store(r_out)
 
     a = _arr(dtype)
     i64 = numba.int64
-    sig = (a, a, a, _arr("bool"), a, i64, i64, i64, i64, numba.boolean, numba.boolean)
+    sig = (a, a, a, _arr("bool"), a, i64, i64, i64, i64, numba.boolean, numba.boolean, ct, ct)
     return kernel, sig
 
 

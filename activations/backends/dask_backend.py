@@ -185,21 +185,24 @@ def _rrelu_training_task(x, *rest, lower, upper, seed, cdtype, has_bias, has_dy,
     return out if keep_compute else out.astype(x.dtype)
 
 
-def _row_inputs(blocks, has_bias: bool, has_mask: bool, cdtype, negate: bool):
-    """From one chunk's blocks ``x[, bias][, mask], rest...``: z = +-(x + bias) in compute precision, mask, rest."""
+def _row_inputs(blocks, has_bias: bool, has_mask: bool, cdtype, negate: bool, temperature: float):
+    """From one chunk's blocks ``x[, bias][, mask], rest...``: z = +-(x + bias) / T in compute precision,
+    mask, rest."""
     blocks = list(blocks)
     z = blocks.pop(0).astype(cdtype, copy=False)  # only read below, never written
     if has_bias:
         z = z + blocks.pop(0).astype(cdtype, copy=False)
     if negate:
         z = -z
+    if temperature != 1.0:
+        z = z / np.asarray(temperature, cdtype)
     mask = blocks.pop(0) if has_mask else None
     return z, mask, blocks
 
 
-def _softmax_stats(*blocks, axis, has_bias, has_mask, cdtype, negate):
+def _softmax_stats(*blocks, axis, has_bias, has_mask, cdtype, negate, temperature):
     """Pass 1 per chunk: (max, sum exp(z - max), any unmasked) stacked along axis."""
-    z, mask, _ = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
+    z, mask, _ = _row_inputs(blocks, has_bias, has_mask, cdtype, negate, temperature)
     xp = _xp(z)
     keep = z.shape[:axis] + (1,) + z.shape[axis + 1 :]
     with np.errstate(all="ignore"):
@@ -217,8 +220,9 @@ def _softmax_stats(*blocks, axis, has_bias, has_mask, cdtype, negate):
     return xp.concatenate([m, s, seen], axis=axis)
 
 
-def _softmax_combine(stats, *, axis, masked):
-    """Pass 1 across the chunks of a row: M = max m_c, S = sum s_c exp(m_c - M), stacked."""
+def _softmax_combine(stats, *, axis, masked, quiet):
+    """Pass 1 across the chunks of a row: M = max m_c, S = sum s_c exp(m_c - M), stacked; the quiet
+    form's implicit logit 0 joins both (M >= 0, S += exp(-M))."""
     xp = _xp(stats)
     n = stats.ndim
     m = stats[_along(n, axis, slice(0, None, 3))]
@@ -228,8 +232,12 @@ def _softmax_combine(stats, *, axis, masked):
         big = m.max(axis=axis, keepdims=True)
         if masked:  # a fully masked row: nothing to shift (outputs 0, as the single-array path)
             big = xp.where(seen.max(axis=axis, keepdims=True) > 0, big, 0)
+        if quiet:
+            big = xp.maximum(big, 0)
         term = xp.where(s == 0, 0, s * xp.exp(m - big))
         total = term.sum(axis=axis, keepdims=True)
+        if quiet:
+            total = total + xp.exp(-big)
     return xp.concatenate([big, total], axis=axis)
 
 
@@ -249,15 +257,15 @@ def _softmax_y(z, mask, big, total, log: bool):
     return y if mask is None else xp.where(mask, y, 0)
 
 
-def _softmax_forward_task(*blocks, has_bias, has_mask, cdtype, negate, log, out_dtype):
-    z, mask, (big, total) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
+def _softmax_forward_task(*blocks, has_bias, has_mask, cdtype, negate, temperature, log, out_dtype):
+    z, mask, (big, total) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate, temperature)
     with np.errstate(all="ignore"):
         return _softmax_y(z, mask, big, total, log).astype(out_dtype)
 
 
-def _softmax_bwd_partial_task(*blocks, has_bias, has_mask, cdtype, negate, log):
+def _softmax_bwd_partial_task(*blocks, has_bias, has_mask, cdtype, negate, temperature, log):
     """What the backward reduces per row: dy * y (softmax, softmin) or dy (log_softmax)."""
-    z, mask, (big, total, dy) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
+    z, mask, (big, total, dy) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate, temperature)
     xp = _xp(z)
     with np.errstate(all="ignore"):
         d = dy.astype(cdtype, copy=False)
@@ -269,9 +277,9 @@ def _softmax_bwd_partial_task(*blocks, has_bias, has_mask, cdtype, negate, log):
         return xp.multiply(y, d, out=y)
 
 
-def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, log, out_dtype):
+def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, temperature, log, out_dtype):
     """dx from y (recomputed from the row statistics), dy and the row reduction."""
-    z, mask, (big, total, dy, red) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
+    z, mask, (big, total, dy, red) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate, temperature)
     xp = _xp(z)
     with np.errstate(all="ignore"):
         y = _softmax_y(z, mask, big, total, log)
@@ -292,7 +300,13 @@ def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, log, out_dtyp
                 xp.negative(dx, out=dx)
             if mask is not None:  # 0 even when the row's reduction is NaN
                 dx = xp.where(mask, dx, 0)
+        if temperature != 1.0:  # d(x / T) / dx
+            dx = dx / np.asarray(temperature, cdtype)
     return dx.astype(out_dtype)
+
+
+#: row-wise activations computed along a chunked axis without gathering the row
+_TWO_PASS = ("softmax", "log_softmax", "softmin")
 
 
 # --------------------------------------------------------------- backend
@@ -508,8 +522,8 @@ class DaskBackend(Backend):
         mask = None
         if call.where is not None:
             mask = da.broadcast_to(call.where, x.shape).rechunk(x.chunks)
-        if x.numblocks[ax] > 1 and call.name == "sparsemax":
-            x = x.rechunk({ax: -1})  # the exact tau needs the sorted whole row
+        if x.numblocks[ax] > 1 and call.name not in _TWO_PASS:
+            x = x.rechunk({ax: -1})  # the exact threshold (sparsemax, entmax15) needs the whole row
             mask = None if mask is None else mask.rechunk(x.chunks)
         if x.numblocks[ax] == 1:
             return self._rowwise_whole(call, x, mask, backward)
@@ -555,7 +569,7 @@ class DaskBackend(Backend):
         if mask is not None:
             inputs.append(mask)
         flags = dict(has_bias=call.bias is not None, has_mask=mask is not None, cdtype=cdtype,
-                     negate=call.name == "softmin")
+                     negate=call.name == "softmin", temperature=float(call.params["temperature"]))
         log = call.name == "log_softmax"
         meta = _meta(x, cdtype)
 
@@ -567,7 +581,7 @@ class DaskBackend(Backend):
         stats = stats.rechunk({ax: -1})  # 3 numbers per chunk of a row: small
         both_chunks = tuple(c if d != ax else (2,) for d, c in enumerate(stats.chunks))
         both = stats.map_blocks(
-            _softmax_combine, axis=ax, masked=mask is not None, chunks=both_chunks, dtype=cdtype, meta=meta,
+            _softmax_combine, axis=ax, masked=mask is not None, quiet=bool(call.params["quiet"]), chunks=both_chunks, dtype=cdtype, meta=meta,
             token=f"{call.name}-combine",
         )
         row = [both[_along(x.ndim, ax, slice(0, 1))], both[_along(x.ndim, ax, slice(1, 2))]]

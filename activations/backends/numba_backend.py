@@ -470,8 +470,11 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
         k = run.kernel("rowwise", call.name, variant="bwd" if backward else "fwd")
         dyf = _flat(dy) if backward else xf
         grid = max(1, min(nrows, run.cfg.max_blocks or 32 * _sm_count()))
+        values = call.params.values
+        ct = _dtypes.compute_dtype(x.dtype).type
         k[grid, threads, run.stream](
-            xf, dyf, bf, mask, _flat(target), nrows, L, inner, C, has_bias, call.where is not None
+            xf, dyf, bf, mask, _flat(target), nrows, L, inner, C, has_bias, call.where is not None,
+            ct(values.get("temperature", 1.0)), ct(1.0 if values.get("quiet", False) else 0.0),
         )
     result = _finish(run, target, returned, call)
     return Grads(result, _dbias(run, call, x, target)) if backward else result

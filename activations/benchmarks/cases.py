@@ -225,7 +225,7 @@ def build_grid(spec: GridSpec) -> list[Case]:
                 where = list(p[table_key].get(direction, ()))
                 if kind is Kind.ELEMENTWISE and direction == FORWARD and name in SWEEP_NAMES:
                     where = sorted(set(where) | set(p["sweep"]))
-                if kind is Kind.ROWWISE and name == "sparsemax" and spec.shapes is None and spec.preset != "full":
+                if kind is Kind.ROWWISE and name in SORTED_ROWS and spec.shapes is None and spec.preset != "full":
                     where = [s for s in where if s in SPARSEMAX_SHAPES] or where[:1]  # sort-based: slow
                 if not where:
                     continue
@@ -248,6 +248,8 @@ def build_grid(spec: GridSpec) -> list[Case]:
 
 #: sparsemax sorts every row: the shapes it is measured on outside the full grid
 SPARSEMAX_SHAPES = ((65536, 256), (4096, 4096), (1024, 1024), (64, 16384))
+#: the row-wise maps whose CPU paths sort every row (slow: measured on SPARSEMAX_SHAPES)
+SORTED_ROWS = ("sparsemax", "entmax15")
 
 
 def _preset(preset: str, gpu: bool) -> dict[str, Any]:

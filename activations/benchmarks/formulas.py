@@ -158,8 +158,23 @@ def _sparsemax(ns, x):
     return np.maximum(x - tau, 0)
 
 
+def _entmax15(ns, x):
+    np = ns.xp
+    n = x.shape[-1]
+    u = (x - x.max(axis=-1, keepdims=True)) / 2
+    z = np.sort(u, axis=-1)[..., ::-1]
+    k = np.arange(1, n + 1, dtype=x.dtype)
+    mean = np.cumsum(z, axis=-1) / k
+    var = np.cumsum(z * z, axis=-1) / k - mean * mean
+    tau_k = mean - np.sqrt(np.maximum((1 - k * var) / k, 0))
+    kz = (tau_k <= z).sum(axis=-1, keepdims=True)
+    tau = np.take_along_axis(tau_k, kz - 1, axis=-1)
+    return np.maximum(u - tau, 0) ** 2
+
+
 FORWARD.update(
     {
+        "entmax15": lambda ns, x, p: _entmax15(ns, x),
         "softmax": lambda ns, x, p: _softmax(ns, x),
         "log_softmax": lambda ns, x, p: _log_softmax(ns, x),
         "softmin": lambda ns, x, p: _softmax(ns, -x),
@@ -242,6 +257,9 @@ BACKWARD: dict[str, Callable[[Namespace, Any, Any, dict], Any]] = {
     "sparsemax": lambda ns, y, dy, p: (
         lambda m: m * (dy - (dy * m).sum(axis=-1, keepdims=True) / m.sum(axis=-1, keepdims=True))
     )((y > 0).astype(y.dtype)),
+    "entmax15": lambda ns, y, dy, p: (
+        lambda g: g * (dy - (g * dy).sum(axis=-1, keepdims=True) / g.sum(axis=-1, keepdims=True))
+    )(ns.xp.sqrt(y)),
 }
 
 
@@ -271,7 +289,7 @@ def forward(name: str, ns: Namespace, x, p: dict, bias=None):
 
 
 #: the peers' backward of these takes the output y (as autograd saves it), whatever ours consumes
-FROM_Y = frozenset({"sigmoid", "tanh", "exponential", "softmax", "log_softmax", "softmin", "sparsemax"})
+FROM_Y = frozenset({"sigmoid", "tanh", "exponential", "softmax", "log_softmax", "softmin", "sparsemax", "entmax15"})
 
 
 def backward(name: str, ns: Namespace, v, dy, p: dict, bias=None, v_is_y: bool = False):

@@ -979,13 +979,15 @@ template <class F, class D> struct Gated {
 };
 
 // ---------------------------------------------------------------------------- rowwise
-// softmax, log_softmax, softmin and sparsemax along rows of `mid` elements of x seen as
+// softmax, log_softmax, softmin, sparsemax and entmax15 along rows of `mid` elements of x seen as
 // (outer, mid, inner): row (o, i) is x[o, :, i], contiguous when inner == 1.  Rows along an
 // inner axis are gathered a panel at a time (up to W rows side by side) into contiguous buffers,
 // computed as contiguous rows and scattered back.  docs/semantics.md has the policies: masked
 // entries are left out and give 0; a NaN or +inf in the unmasked row, or a row of -inf, makes the
-// row NaN; a fully masked row is 0.
-enum RowOp : int { kSoftmax = 0, kLogSoftmax = 1, kSoftmin = 2, kSparsemax = 3 };
+// row NaN; a fully masked row is 0.  The softmax family takes a temperature T (Job::p0: the row is
+// z = x / T, and dx gets the factor 1 / T) and the quiet form (Job::p1 != 0: an implicit logit 0 in
+// every row, so the shift is max(max z, 0) and the sum has exp(-shift) more).
+enum RowOp : int { kSoftmax = 0, kLogSoftmax = 1, kSoftmin = 2, kSparsemax = 3, kEntmax15 = 4 };
 
 // max over a row, NaN ignored (a NaN reaches the row through the sum).  Kept in 32 partial
 // maxima: GCC does not vectorize a float max reduction written with std::max.
@@ -1097,24 +1099,32 @@ template <class C> double sum_except_max(const C* __restrict z, const C* __restr
 
 template <class C> struct RowMath {
   // y = f(z) for one row; z holds -inf at masked places (keep[k] false) and may be y itself.
-  // tmp: n values; srt: n float64 values (sparsemax).
-  static void forward(int op, const C* z, const bool* keep, C* y, C* __restrict tmp, double* srt, i64 n) {
+  // tmp: n values; srt: n float64 values (sparsemax).  quiet: the row has an implicit logit 0.
+  static void forward(int op, const C* z, const bool* keep, C* y, C* __restrict tmp, double* srt, i64 n,
+                      bool quiet) {
     if (keep != nullptr && !any(keep, n)) {
       for (i64 k = 0; k < n; ++k) y[k] = C(0);
       return;
     }
-    const C m = row_max(z, n);
+    const C top = row_max(z, n);
+    // the shift: the max, or max(max, 0) with the implicit logit (a row of -inf then gives 0s)
+    const C m = quiet && !(top > C(0)) ? C(0) : top;
+    const double implicit = quiet ? std::exp(-double(m)) : 0.0;  // exp(0 - m)
     if (op == kSparsemax) {
       sparsemax(z, y, srt, n, m);
+    } else if (op == kEntmax15) {
+      entmax15(z, y, srt, n, m);
     } else {
       if (op == kLogSoftmax) {
 #pragma omp simd
         for (i64 k = 0; k < n; ++k) tmp[k] = shifted_exp(z[k], m);
         // s = (entries equal to the max: exp(0) = 1 each) + (the rest), and log(s) as log1p of
         // (ties - 1) + rest: it keeps its relative accuracy when the rest is small
+        // (the implicit logit is one more tie at a shift of 0, else part of the rest)
         double ties = 0.0;
-        const double rest = sum_except_max(z, tmp, m, n, ties);
-        const double s = m < act::m::inf<C>() ? ties + rest : double(act::m::nan<C>());  // +inf: NaN row
+        double rest = sum_except_max(z, tmp, m, n, ties);
+        if (quiet) (m == C(0) ? ties : rest) += implicit;
+        const double s = top < act::m::inf<C>() ? ties + rest : double(act::m::nan<C>());  // +inf: NaN row
         // (z - m) - log(s): the two terms rounded apart (log(s) in float64), so the largest
         // entries keep their relative accuracy
         const double ls = s == s ? act::vm::log1p((ties - 1.0) + rest) : s;
@@ -1122,8 +1132,8 @@ template <class C> struct RowMath {
         for (i64 k = 0; k < n; ++k) y[k] = diff_minus(z[k], m, ls);
       } else {
         // one pass: exp(z - m) and its float64 sum
-        const double sum = exp_shifted_sum(z, m, tmp, n);
-        const double s = m < act::m::inf<C>() ? sum : double(act::m::nan<C>());  // +inf: NaN row
+        const double sum = exp_shifted_sum(z, m, tmp, n) + implicit;
+        const double s = top < act::m::inf<C>() ? sum : double(act::m::nan<C>());  // +inf: NaN row
         const C inv = C(1.0 / s);
 #pragma omp simd
         for (i64 k = 0; k < n; ++k) y[k] = tmp[k] * inv;
@@ -1132,15 +1142,28 @@ template <class C> struct RowMath {
     if (keep != nullptr) zero_masked(y, keep, n);
   }
 
-  // dx for one row from y = f(z) and dy; tmp: n values.  dx may be dy itself.
-  static void backward(int op, const C* y, const C* d, const bool* keep, C* dx, C* __restrict tmp, i64 n) {
+  // dx for one row from y = f(z) and dy; tmp: n values.  dx may be dy itself.  t: the temperature
+  // (z = x / t), 1 for sparsemax.
+  static void backward(int op, const C* y, const C* d, const bool* keep, C* dx, C* __restrict tmp, i64 n,
+                       double t) {
     const C* dm = d;
     if (keep != nullptr) {
 #pragma omp simd
       for (i64 k = 0; k < n; ++k) tmp[k] = keep[k] ? d[k] : C(0);
       dm = tmp;
     }
-    if (op == kSparsemax) {
+    if (op == kEntmax15) {  // dx = g (dy - sum(g dy) / sum(g)), g = sqrt(y)
+      bool nan = false;
+      double sg = 0.0, sgd = 0.0;
+      for (i64 k = 0; k < n; ++k) {
+        nan |= y[k] != y[k];
+        const double g = std::sqrt(double(y[k]));
+        sg += g;
+        sgd += g * double(dm[k]);
+      }
+      const double mean = sg > 0.0 ? sgd / sg : 0.0;
+      for (i64 k = 0; k < n; ++k) dx[k] = nan ? act::m::nan<C>() : C(std::sqrt(double(y[k])) * (double(dm[k]) - mean));
+    } else if (op == kSparsemax) {
       bool nan = false;
       i64 count = 0;
       double s = 0.0;
@@ -1158,12 +1181,12 @@ template <class C> struct RowMath {
     } else if (op == kLogSoftmax) {
       const double s = sum_fixed(dm, n);
 #pragma omp simd
-      for (i64 k = 0; k < n; ++k) dx[k] = C(double(dm[k]) - double(act::m::exp(y[k])) * s);
+      for (i64 k = 0; k < n; ++k) dx[k] = C((double(dm[k]) - double(act::m::exp(y[k])) * s) / t);
     } else {
       const double s = dot_fixed(dm, y, n);
       const double sign = op == kSoftmin ? -1.0 : 1.0;
 #pragma omp simd
-      for (i64 k = 0; k < n; ++k) dx[k] = C(sign * double(y[k]) * (double(dm[k]) - s));
+      for (i64 k = 0; k < n; ++k) dx[k] = C(sign * double(y[k]) * (double(dm[k]) - s) / t);
     }
     if (keep != nullptr) zero_masked(dx, keep, n);
   }
@@ -1178,6 +1201,9 @@ template <class C> struct RowMath {
 #pragma omp simd
     for (i64 k = 0; k < n; ++k) y[k] = keep[k] ? y[k] : C(0);
   }
+
+  // max((z - max) / 2 - tau, 0)^2 with the tau of Peters et al. (2019), in float64
+  static void entmax15(const C* z, C* y, double* srt, i64 n, C m);
 
   // max(z - tau, 0) with the tau of Martins & Astudillo, in float64 on the row shifted to max 0
   // (sparsemax is shift invariant; the shift keeps tau's precision for huge logits).
@@ -1209,6 +1235,45 @@ template <class C> struct RowMath {
   }
 };
 
+template <class C> void RowMath<C>::entmax15(const C* z, C* y, double* srt, i64 n, C m) {
+  bool bad = !(m < act::m::inf<C>()) || !(m > -act::m::inf<C>());
+  for (i64 k = 0; k < n; ++k) bad |= z[k] != z[k];
+  if (bad) {
+    for (i64 k = 0; k < n; ++k) y[k] = act::m::nan<C>();
+    return;
+  }
+  // u = (z - max) / 2 in float64, sorted descending; over the k largest, tau_k = mean_k -
+  // sqrt((1 - k var_k) / k) (the variance from sums of (u - mean_k) would cost a pass per k: the
+  // sums of u and u^2 are exact enough here, u lying in [-1, 0] on the support); the support is the
+  // largest k with tau_k <= u_(k), and the top element is always in it (tau_1 = -1)
+  const double top = double(m);
+  i64 finite = 0;
+  for (i64 k = 0; k < n; ++k)
+    if (z[k] > -act::m::inf<C>()) srt[finite++] = (double(z[k]) - top) * 0.5;
+  std::sort(srt, srt + finite, [](double a, double b) { return a > b; });
+  double s1 = 0.0, s2 = 0.0, tau = -1.0;
+  for (i64 k = 0; k < finite; ++k) {
+    s1 += srt[k];
+    s2 += srt[k] * srt[k];
+    const double kk = double(k + 1), mean = s1 / kk;
+    const double var = s2 / kk - mean * mean;
+    const double t = mean - std::sqrt(std::max((1.0 - kk * var) / kk, 0.0));
+    if (t <= srt[k]) tau = t;
+  }
+  // one Newton step on sum max(u - tau, 0)^2 = 1 from the closed form: the variance from running
+  // sums cancels, the step puts tau back at full precision (small outputs need it)
+  double f = -1.0, df = 0.0;
+  for (i64 k = 0; k < finite && srt[k] > tau; ++k) {
+    f += (srt[k] - tau) * (srt[k] - tau);
+    df += srt[k] - tau;
+  }
+  if (df > 0.0) tau += f / (2.0 * df);
+  for (i64 k = 0; k < n; ++k) {
+    const double w = (double(z[k]) - top) * 0.5 - tau;
+    y[k] = C(w > 0.0 ? w * w : 0.0);
+  }
+}
+
 template <class D> struct Rowwise {
   using C = act::compute_t<D>;
   static constexpr bool kDirect = sizeof(C) == sizeof(D);
@@ -1223,13 +1288,15 @@ template <class D> struct Rowwise {
   std::vector<unsigned char> masks;  // slots x 1 panel (bools)
   std::vector<double> sorts;  // slots x n (sparsemax)
   bool stream = false;
+  C temp;      // the softmax family's temperature: z = x / temp (1: no division)
+  bool quiet;  // the softmax family's implicit logit 0
 
   explicit Rowwise(const Job& job)
       : j(job), op(job.op), n(job.mid), inner(job.inner), rows(job.outer * job.inner), width(1), per_task(1),
-        ch(job.channels) {}
+        ch(job.channels), temp(job.op <= kSoftmin ? C(job.p0) : C(1)), quiet(job.op <= kSoftmin && job.p1 != 0.0) {}
 
   int prepare() {
-    if (n <= 0 || inner <= 0 || j.outer * n * inner != j.n || ch <= 0) return kBadArgs;
+    if (n <= 0 || inner <= 0 || j.outer * n * inner != j.n || ch <= 0 || !(temp > C(0))) return kBadArgs;
     if (inner > 1) {
       width = std::max<i64>(kPanelElems / n, n <= (i64(1) << 18) ? 16 : 1);
       width = std::min<i64>({width, inner, 256});
@@ -1245,7 +1312,7 @@ template <class D> struct Rowwise {
     const i64 panel = width * n;
     buffers.resize(size_t(slots * 4 * panel));
     if (j.mask != nullptr) masks.resize(size_t(slots * panel));
-    if (op == kSparsemax) sorts.resize(size_t(slots * n));
+    if (op == kSparsemax || op == kEntmax15) sorts.resize(size_t(slots * n));
     stream = kDirect && inner == 1 && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy;
     return kOk;
   }
@@ -1282,7 +1349,7 @@ template <class D> struct Rowwise {
     const bool* mask = j.mask != nullptr ? j.mask + base : nullptr;
     const C sign = op == kSoftmin ? C(-1) : C(1);
     // z: the panel's rows in compute precision, bias added, negated for softmin, masked -> -inf
-    const bool direct = inner == 1 && kDirect && bias.empty() && mask == nullptr && op != kSoftmin;
+    const bool direct = inner == 1 && kDirect && bias.empty() && mask == nullptr && op != kSoftmin && temp == C(1);
     const C* z = direct ? reinterpret_cast<const C*>(x) : zb;
     if (!direct) gather_input(x, mask, i, w, sign, zb, mb);
     const bool* keep = mask != nullptr ? mb : nullptr;
@@ -1291,11 +1358,11 @@ template <class D> struct Rowwise {
       const bool* kq = keep != nullptr ? keep + q * n : nullptr;
       if (!j.backward) {
         C* y = inner == 1 && kDirect && !stream ? reinterpret_cast<C*>(out) : yb + q * n;
-        RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n);
+        RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet);
         continue;
       }
       C* y = yb + q * n;  // y = f(z), recomputed: the backward works from it
-      RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n);
+      RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet);
     }
     if (!j.backward) {
       if (!(inner == 1 && kDirect && !stream)) scatter(yb, out, w);
@@ -1312,7 +1379,7 @@ template <class D> struct Rowwise {
     for (i64 q = 0; q < w; ++q) {
       const bool* kq = keep != nullptr ? keep + q * n : nullptr;
       C* res = yb + q * n;
-      RowMath<C>::backward(op, res, d + q * n, kq, res, zb + q * n, n);
+      RowMath<C>::backward(op, res, d + q * n, kq, res, zb + q * n, n, double(temp));
       if (acc != nullptr) {
         if (inner == 1 && ch == n) {  // the row is the bias's axis: one sum per element
 #pragma omp simd
@@ -1336,6 +1403,10 @@ template <class D> struct Rowwise {
 #pragma omp simd
         for (i64 k = 0; k < n; ++k) zb[k] = -zb[k];
       }
+      if (temp != C(1)) {
+#pragma omp simd
+        for (i64 k = 0; k < n; ++k) zb[k] = zb[k] / temp;
+      }
       if (mask != nullptr) {
 #pragma omp simd
         for (i64 k = 0; k < n; ++k) {
@@ -1348,7 +1419,7 @@ template <class D> struct Rowwise {
     for (i64 q = 0; q < w; ++q) {
       const C b = bias.empty() ? C(0) : bias[size_t((i + q) % ch)];
       C* zq = zb + q * n;
-      for (i64 k = 0; k < n; ++k) zq[k] = sign * (act::load(x[k * inner + q]) + b);
+      for (i64 k = 0; k < n; ++k) zq[k] = sign * (act::load(x[k * inner + q]) + b) / temp;
       if (mask != nullptr) {
         bool* mq = mb + q * n;
         for (i64 k = 0; k < n; ++k) {
@@ -1422,7 +1493,7 @@ template <class Run> int drive(Run& e) {
 const char* const kElementwiseNames[] = {ACT_CPU_ELEMENTWISE(ACT_CPU_NAME) nullptr};
 const char* const kGatedNames[] = {ACT_CPU_GATED(ACT_CPU_NAME) nullptr};
 #undef ACT_CPU_NAME
-const char* const kRowwiseNames[] = {"softmax", "log_softmax", "softmin", "sparsemax", nullptr};  // RowOp order
+const char* const kRowwiseNames[] = {"softmax", "log_softmax", "softmin", "sparsemax", "entmax15", nullptr};  // RowOp order
 
 template <class F, class D> int run_elementwise(const Job& j) {
   Elementwise<D> e(j, ops_of<F, act::compute_t<D>>());
@@ -1446,7 +1517,7 @@ template <class D> struct Table {
 #undef ACT_CPU_E
 #undef ACT_CPU_G
   static int run(int kind, const Job& j) {
-    if (kind == kRowwise) return j.op >= 0 && j.op <= kSparsemax ? run_rowwise<D>(j) : int(kUnknownOp);
+    if (kind == kRowwise) return j.op >= 0 && j.op <= kEntmax15 ? run_rowwise<D>(j) : int(kUnknownOp);
     const Runner* table = kind == kElementwise ? elementwise : gated;
     const int count = kind == kElementwise ? int(std::size(elementwise)) : int(std::size(gated));
     return j.op >= 0 && j.op < count ? table[j.op](j) : int(kUnknownOp);

@@ -338,20 +338,33 @@ GATED: dict[str, tuple[int, Callable, Callable]] = {
 # max and the sum, last in the sort).  A NaN or +inf in the row, or a row of only -inf, gives
 # NaN through the arithmetic itself (sparsemax says so explicitly); masked outputs are zeroed
 # by the generic path, so a fully masked row is 0.
-def _softmax(z, keep):
-    zk = np.where(keep, z, -np.inf)
-    e = np.exp(zk - zk.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+def _row_shift(zk, quiet):
+    """The row max, or max(max, 0) for the quiet form (its implicit logit 0 takes part)."""
+    m = zk.max(axis=-1, keepdims=True)
+    return np.maximum(m, 0.0) if quiet else m
 
 
-def _log_softmax(z, keep):
+def _softmax(z, keep, quiet=False):
     zk = np.where(keep, z, -np.inf)
-    shifted = zk - zk.max(axis=-1, keepdims=True)
+    m = _row_shift(zk, quiet)
+    e = np.exp(zk - m)
+    s = e.sum(axis=-1, keepdims=True)
+    return e / (s + np.exp(-m) if quiet else s)
+
+
+def _log_softmax(z, keep, quiet=False):
+    zk = np.where(keep, z, -np.inf)
+    m = _row_shift(zk, quiet)
+    shifted = zk - m
     # log(sum) = log1p(ties - 1 + rest): the max's own terms (exp(0) = 1) kept out of the sum, so
-    # that log(sum) keeps its relative accuracy when the rest is tiny (the largest entries need it)
+    # that log(sum) keeps its relative accuracy when the rest is tiny (the largest entries need it);
+    # the quiet form's implicit logit is one more tie when the shift is 0, else part of the rest
     top = shifted == 0
     rest = np.where(top, 0.0, np.exp(shifted)).sum(axis=-1, keepdims=True)
-    ties = top.sum(axis=-1, keepdims=True)
+    ties = top.sum(axis=-1, keepdims=True).astype(F64)
+    if quiet:
+        ties = ties + (m == 0)
+        rest = rest + np.where(m == 0, 0.0, np.exp(-m))
     return shifted - np.log1p((ties - 1) + rest)
 
 
@@ -369,6 +382,30 @@ def _sparsemax(z, keep):
     return np.where(bad, np.nan, np.maximum(zs - tau, 0.0))
 
 
+def _entmax15(z, keep):
+    """max(u - tau, 0)^2, u = (z - max) / 2, with the sorted closed form of Peters et al. (2019):
+    over the k largest, tau_k = mean_k - sqrt((1 - k var_k) / k); the support is the largest k with
+    tau_k <= u_(k)."""
+    zk = np.where(keep, z, -np.inf)
+    top = zk.max(axis=-1, keepdims=True)
+    u = (zk - np.where(np.isfinite(top), top, 0.0)) / 2.0
+    srt = -np.sort(-u, axis=-1)  # descending; masked and -inf entries last
+    finite = np.isfinite(srt)
+    s0 = np.where(finite, srt, 0.0)
+    k = np.arange(1, z.shape[-1] + 1, dtype=F64)
+    mean = np.cumsum(s0, axis=-1) / k
+    var = np.cumsum(s0 * s0, axis=-1) / k - mean * mean
+    tau_k = mean - np.sqrt(np.maximum((1.0 - k * var) / k, 0.0))
+    kz = np.where(finite & (tau_k <= srt), k, 0.0).max(axis=-1, keepdims=True)  # support size
+    tau = np.take_along_axis(tau_k, np.maximum(kz - 1, 0).astype(np.intp), axis=-1)
+    # one Newton step on sum max(u - tau, 0)^2 = 1 from the closed form: the variance from running
+    # sums cancels, the step puts tau back at full precision (small outputs need it)
+    g = np.where(np.isfinite(u), np.maximum(u - tau, 0.0), 0.0)
+    tau = tau + ((g * g).sum(axis=-1, keepdims=True) - 1.0) / (2.0 * np.maximum(g.sum(axis=-1, keepdims=True), 1e-300))
+    bad = (np.isnan(zk) | (zk == np.inf)).any(axis=-1, keepdims=True) | ~(zk > -np.inf).any(axis=-1, keepdims=True)
+    return np.where(bad, np.nan, np.maximum(u - tau, 0.0) ** 2)
+
+
 def _softmax_vjp(y, dy, keep):
     return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
@@ -383,12 +420,20 @@ def _sparsemax_vjp(y, dy, keep):
     return np.where(np.isnan(y), np.nan, m * (dy - mean))
 
 
-#: name -> (y = f(z, keep), dx = vjp(y, dy, keep)); dy is 0 at masked entries
+def _entmax15_vjp(y, dy, keep):
+    g = np.sqrt(y)
+    mean = (g * dy).sum(axis=-1, keepdims=True) / np.maximum(g.sum(axis=-1, keepdims=True), np.finfo(F64).tiny)
+    return np.where(np.isnan(y), np.nan, g * (dy - mean))
+
+
+#: name -> (y = f(z, keep, quiet), dx = vjp(y, dy, keep)); dy is 0 at masked entries.  z is x / T
+#: (-x / T for softmin) and dx is divided by T (:func:`_row_parts`, :func:`_rowwise_backward`).
 ROWWISE: dict[str, tuple[Callable, Callable]] = {
     "softmax": (_softmax, _softmax_vjp),
     "log_softmax": (_log_softmax, _log_softmax_vjp),
-    "softmin": (lambda z, keep: _softmax(-z, keep), lambda y, dy, keep: -_softmax_vjp(y, dy, keep)),
-    "sparsemax": (_sparsemax, _sparsemax_vjp),
+    "softmin": (_softmax, lambda y, dy, keep: -_softmax_vjp(y, dy, keep)),
+    "sparsemax": (lambda z, keep, quiet: _sparsemax(z, keep), _sparsemax_vjp),
+    "entmax15": (lambda z, keep, quiet: _entmax15(z, keep), _entmax15_vjp),
 }
 
 
@@ -536,9 +581,20 @@ def _from_rows(rows: Array, shape: tuple[int, ...], axis: int) -> Array:
     return np.moveaxis(rows.reshape(moved), -1, axis)
 
 
+def _temperature(call: Call) -> float:
+    """The row's divisor T in the compute precision (1 for the records without one)."""
+    t = call.params.values.get("temperature", 1.0)
+    return _rounded(t, _compute_dtype(call))
+
+
 def _row_parts(call: Call) -> tuple[Array, Array]:
+    """z = x / T (-x / T for softmin; the bias added first) as rows, and the mask as rows."""
     keep = np.ones(call.x.shape, bool) if call.where is None else np.broadcast_to(call.where, call.x.shape)
-    return _to_rows(_input(call), call.axis), _to_rows(keep, call.axis)
+    z = _to_rows(_input(call), call.axis)
+    t = _temperature(call)
+    if t != 1.0:  # rounded to the compute precision, as the kernels divide
+        z = (z / t).astype(_compute_dtype(call)).astype(F64)
+    return (-z if call.name == "softmin" else z), _to_rows(keep, call.axis)
 
 
 def _rowwise_forward(call: Call) -> Array:
@@ -546,7 +602,7 @@ def _rowwise_forward(call: Call) -> Array:
         return np.empty(call.out_shape, call.x.dtype)
     f, _ = ROWWISE[call.name]
     z, keep = _row_parts(call)
-    y = np.where(keep, f(z, keep), 0.0)
+    y = np.where(keep, f(z, keep, bool(call.params.values.get("quiet", False))), 0.0)
     return _store(_from_rows(y, call.x.shape, call.axis), call.out_shape, call.x.dtype)
 
 
@@ -556,7 +612,8 @@ def _rowwise_backward(call: Call) -> Grads:
     f, vjp = ROWWISE[call.name]
     z, keep = _row_parts(call)
     dy = np.where(keep, _to_rows(_dy(call), call.axis), 0.0)
-    dx = np.where(keep, vjp(f(z, keep), dy, keep), 0.0)
+    y = f(z, keep, bool(call.params.values.get("quiet", False)))
+    dx = np.where(keep, vjp(y, dy, keep) / _temperature(call), 0.0)
     dz = _from_rows(dx, call.x.shape, call.axis)
     return Grads(_store(dz, call.x.shape, call.x.dtype), _dbias(call, dz))
 
