@@ -17,7 +17,7 @@
 // * Every function is `static inline __attribute__((always_inline))` (templates and tables
 //   are static too): internal linkage, so translation units built with different -march flags
 //   never share an out-of-line copy.  No libm call, no <cmath>, no errno or rounding-mode
-//   dependence: only + - * / and sqrt (__builtin_sqrt), fma through fma_() (the instruction
+//   dependence: only + - * / and sqrt (__builtin_sqrt, __builtin_sqrtf), fma through fma_() (the instruction
 //   where __FMA__ is defined, a*b+c otherwise), integer/bit operations, float<->int through bit
 //   casts and magic-number rounding, and selects.
 // * Branch-free: every ?: is an if-convertible select (both sides are computed), so
@@ -1028,8 +1028,8 @@ ACT_VM_INLINE float sqp_neg(const sqp_parts& p, float b) {
   const float q0 = b4 / (p.Dh * hs);  // (D/2 exact)
   const float qs = q0 * hs;  // exact; the residual in the scaled domain (no product near 2^128)
   const float u = fnma_exact(qs, p.Dh, b4) - qs * p.Dl;
-  const float y = fma_(u, q0 * inv_b4, q0);
-  return sel_(b == 0.0f || p.a == INF_F, 0.0f, y);
+  const float y = fma_(u, q0 * inv_b4, q0);  // a subnormal q0 is rounded once already and
+  return sel_(b == 0.0f || p.a == INF_F, 0.0f, sel_(q0 < 0x1p-126f, q0, y));  // too short for 1/(D/2)
 }
 }  // namespace detail
 
