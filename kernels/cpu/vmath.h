@@ -8,6 +8,7 @@
 //   log1mexp(x) = log(1 - exp(-x))           (float only: the CPU engine's log1mexp activation)
 //   sigmoid(x), xsigmoid(x) = x sigmoid(x)   (float only: rounded once after the exp)
 //   exp_nonpos(x) = exp(x) for x <= 0        (float only: the same bits, no overflow handling)
+//   squareplus(x, b) = (x + sqrt(x^2 + b))/2, squareplus_grad(x, b)   (float only, in float)
 //   normcdf(x) = Phi(x) = erfc(-x/sqrt2)/2   (x/sqrt2 is never rounded before the exp factor)
 //   gauss(x)   = exp(-x*x/2)                  (x*x handled exactly)
 //   sin_fast(x), cos_fast(x): sin and cos for |x| <= SIN_FAST_MAX_F32 (2^16; double: sin, cos,
