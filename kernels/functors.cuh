@@ -390,7 +390,7 @@ struct Threshold : CheapFunctor {
 struct SparsePlus : CheapFunctor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
-    const C u = m::min(C(1), m::max(C(-1), x)) + C(1);
+    const C u = m::max(C(-1), x) + C(1);  // no upper clamp: x >= 1 takes x
     return x >= C(1) ? x : u * u * C(0.25);
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
