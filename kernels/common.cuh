@@ -86,6 +86,30 @@ template <class C> __device__ __forceinline__ C sigmoid(C x) {
 template <class C> __device__ __forceinline__ C sigmoid_final(C x) { return sigmoid(x); }
 // x sigmoid(x), silu (the CPU engine's float version rounds once)
 template <class C> __device__ __forceinline__ C xsigmoid(C x) { return xmul(x, sigmoid(x)); }
+// squareplus(x, b) = (x + h) / 2, h = hypot(x, sqrt(b)): x + (h - x) / 2 for x >= 0 (the mean of
+// x and h without forming x + h, which overflows near the largest float), b / (2 (h - x)) below
+// (no cancellation, no overflow).  Its derivative (1 + x / h) / 2, written b / (2 h) / (h - x) for
+// x < 0 for the same reason; 1/2 at x = 0 with b = 0, 1 at +inf.  The CPU engine's float
+// versions compute h as a pair in float (vmath.h).
+template <class C> __device__ __forceinline__ C squareplus(C x, C b) {
+  const C h = hypot(x, sqrt(b));
+  if (x == inf<C>()) return x;
+  if (x >= C(0)) return x + (h - x) * C(0.5);
+  // x < 0: h - x overflows near the largest float: halves then
+  const C q = h - x;
+  return q < inf<C>() ? (b * C(0.5)) / q : (b * C(0.25)) / (h * C(0.5) - x * C(0.5));
+}
+template <class C> __device__ __forceinline__ C squareplus_grad(C x, C b) {
+  const C h = hypot(x, sqrt(b));
+  // x < 0: b / 2h(h - x) in two divisions (the product underflows for tiny x); h - x
+  // overflows near the largest float: halves then
+  if (x < C(0)) {
+    const C q = h - x;
+    return q < inf<C>() ? b / (C(2) * h) / q : b / (C(4) * h) / (h * C(0.5) - x * C(0.5));
+  }
+  if (h == C(0)) return C(0.5);
+  return x == inf<C>() ? C(1) : (C(1) + x / h) / C(2);
+}
 }  // namespace m
 
 // --------------------------------------------------------------- storage

@@ -390,7 +390,7 @@ struct Threshold : CheapFunctor {
 struct SparsePlus : CheapFunctor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
-    const C u = m::min(C(1), m::max(C(-1), x)) + C(1);
+    const C u = m::max(C(-1), x) + C(1);  // no upper clamp: x >= 1 takes x
     return x >= C(1) ? x : u * u * C(0.25);
   }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
@@ -407,30 +407,12 @@ struct SparseSigmoid : CheapFunctor {
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return (x > C(-1) && x < C(1)) ? C(0.5) : C(0); }
 };
 
-// squareplus(b=p0): h = hypot(x, sqrt(b));  x + (h - x) / 2 for x >= 0 (the mean of x and h
-// without forming x + h, which overflows near the largest float), b / (2 (h - x)) below (no
-// cancellation, no overflow).  Derivative (1 + x / h) / 2, written b / (2 h) / (h - x) for x < 0
-// for the same reason; 1/2 at x = 0 with b = 0, 1 at +inf.
+// squareplus(b=p0): (x + sqrt(x^2 + b)) / 2 without cancellation or overflow (m::squareplus);
+// derivative (1 + x / sqrt(x^2 + b)) / 2 (m::squareplus_grad).
 struct Squareplus : Functor {
-  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) {
-    const C h = m::hypot(x, m::sqrt(c.p0));
-    if (x == m::inf<C>()) return x;
-    if (x >= C(0)) return x + (h - x) * C(0.5);
-    // x < 0: b / 2(h - x), no cancellation; h - x overflows near the largest float: halves then
-    const C q = h - x;
-    return q < m::inf<C>() ? (c.p0 * C(0.5)) / q : (c.p0 * C(0.25)) / (h * C(0.5) - x * C(0.5));
-  }
-  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) {
-    const C h = m::hypot(x, m::sqrt(c.p0));
-    // x < 0: b / 2h(h - x) in two divisions (the product underflows for tiny x); h - x
-    // overflows near the largest float: halves then
-    if (x < C(0)) {
-      const C q = h - x;
-      return q < m::inf<C>() ? c.p0 / (C(2) * h) / q : c.p0 / (C(4) * h) / (h * C(0.5) - x * C(0.5));
-    }
-    if (h == C(0)) return C(0.5);
-    return x == m::inf<C>() ? C(1) : (C(1) + x / h) / C(2);
-  }
+  static constexpr bool nan_through = true;
+  template <class C> static __device__ C fwd(C x, const Ctx<C>& c) { return m::squareplus(x, c.p0); }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>& c) { return m::squareplus_grad(x, c.p0); }
 };
 
 // exponential: exp(x);  derivative from y: y.

@@ -77,6 +77,11 @@ static inline __attribute__((always_inline)) double xnormcdf(double x) {
 static inline __attribute__((always_inline)) float exp_nonpos(float x) { return ::act::vm::exp_nonpos(x); }
 static inline __attribute__((always_inline)) float log1mexp(float x) { return ::act::vm::log1mexp(x); }
 static inline __attribute__((always_inline)) float xsigmoid(float x) { return ::act::vm::xsigmoid(x); }
+// squareplus and its derivative, float: sqrt(x^2 + b) as a pair in float (vmath.h)
+static inline __attribute__((always_inline)) float squareplus(float x, float b) { return ::act::vm::squareplus(x, b); }
+static inline __attribute__((always_inline)) float squareplus_grad(float x, float b) {
+  return ::act::vm::squareplus_grad(x, b);
+}
 // sin and cos: float arguments up to vmath's SIN_FAST_MAX_F32 take the fast reduction; beyond
 // it they give NaN, and the engine's loop evaluates those elements again in double, whose sin
 // and cos are exact for every argument (functors with `periodic`: see Core in engine.cpp).  So

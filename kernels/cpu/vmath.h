@@ -8,6 +8,7 @@
 //   log1mexp(x) = log(1 - exp(-x))           (float only: the CPU engine's log1mexp activation)
 //   sigmoid(x), xsigmoid(x) = x sigmoid(x)   (float only: rounded once after the exp)
 //   exp_nonpos(x) = exp(x) for x <= 0        (float only: the same bits, no overflow handling)
+//   squareplus(x, b) = (x + sqrt(x^2 + b))/2, squareplus_grad(x, b)   (float only, in float)
 //   normcdf(x) = Phi(x) = erfc(-x/sqrt2)/2   (x/sqrt2 is never rounded before the exp factor)
 //   gauss(x)   = exp(-x*x/2)                  (x*x handled exactly)
 //   sin_fast(x), cos_fast(x): sin and cos for |x| <= SIN_FAST_MAX_F32 (2^16; double: sin, cos,
@@ -17,7 +18,7 @@
 // * Every function is `static inline __attribute__((always_inline))` (templates and tables
 //   are static too): internal linkage, so translation units built with different -march flags
 //   never share an out-of-line copy.  No libm call, no <cmath>, no errno or rounding-mode
-//   dependence: only + - * / and sqrt (__builtin_sqrt), fma through fma_() (the instruction
+//   dependence: only + - * / and sqrt (__builtin_sqrt, __builtin_sqrtf), fma through fma_() (the instruction
 //   where __FMA__ is defined, a*b+c otherwise), integer/bit operations, float<->int through bit
 //   casts and magic-number rounding, and selects.
 // * Branch-free: every ?: is an if-convertible select (both sides are computed), so
@@ -843,7 +844,8 @@ ACT_VM_INLINE double exp(double x) {
 // double: 2^k (exp(r) - 1) + (2^k - 1), summed with error-free transformations (expm1_core).
 ACT_VM_INLINE float expm1(float x) {
   using namespace detail;
-  float y = (float)expm1_lite(clamp_((double)x, -26.0, 89.0));
+  // clamped in float (the same values): a double clamp compiles to mask conversions and blends
+  float y = (float)expm1_lite((double)clamp_(x, -26.0f, 89.0f));
   return x == 0.0f ? x : y;  // expm1(-0) = -0
 }
 ACT_VM_INLINE double expm1(double x) {
@@ -996,6 +998,58 @@ ACT_VM_INLINE double hypot(double x, double y) {
   out = b == 0.0 ? a : out;
   bool inf = (ax == INF_D || ay == INF_D);
   return inf ? INF_D : out;
+}
+
+// ---- squareplus: (x + sqrt(x^2 + b)) / 2 -----------------------------------------------------
+// float, in float (the double hypot cost two vsqrtpd per 8 elements).  |x| > 2^62: x scaled by
+// 2^-64 and b by 2^-128 (x^2 would overflow).  h = sqrt(x^2 + b) with x^2 + b rounded once (fma),
+// D = |x| + h as an exact pair (Fast2Sum: h >= |x|).
+//   x >= 0: D / 2;
+//   x < 0:  (b/4) / (D/2), no cancellation: one division, its quotient corrected by the exact
+//           residual and D's low part (1/(D/2) from the quotient and 4/b).
+// b = 0 gives max(x, 0) (the square of a tiny x would underflow); NaN passes.
+// Over all float x (b = 4): within 2.0 ulps (the double hypot and the functor's formula: 2.25).
+// squareplus_grad: (1 + x/h) / 2 where |x| < h/2 (x^2 < b/3), else squareplus(x) / h for x < 0.
+namespace detail {
+struct sqp_parts {
+  float a, as, h, Dh, Dl, is;  // |x|, scaled |x|, h, D = Dh + Dl (scaled), is = 1/scale
+};
+ACT_VM_INLINE sqp_parts sqp_core(float x, float b) {
+  const float a = abs_(x);
+  const bool big = a > 0x1p62f;
+  const float as = a * sel_(big, 0x1p-64f, 1.0f);
+  const float h = __builtin_sqrtf(fma_(as, as, sel_(big, b * 0x1p-128f, b)));
+  const dw<float> D = fast_two_sum(h, as);
+  return {a, as, h, D.hi, D.lo, sel_(big, 0x1p64f, 1.0f)};
+}
+// (b/4) / (D/2), the value for x < 0; 0 for b = 0 and x = -inf
+ACT_VM_INLINE float sqp_neg(const sqp_parts& p, float b) {
+  const float b4 = 0.25f * b, inv_b4 = 4.0f / b;  // loop-invariant
+  const float hs = 0.5f * p.is;
+  const float q0 = b4 / (p.Dh * hs);  // (D/2 exact)
+  const float qs = q0 * hs;  // exact; the residual in the scaled domain (no product near 2^128)
+  const float u = fnma_exact(qs, p.Dh, b4) - qs * p.Dl;
+  const float y = fma_(u, q0 * inv_b4, q0);  // a subnormal q0 is rounded once already and
+  return sel_(b == 0.0f || p.a == INF_F, 0.0f, sel_(q0 < 0x1p-126f, q0, y));  // too short for 1/(D/2)
+}
+}  // namespace detail
+
+ACT_VM_INLINE float squareplus(float x, float b) {
+  using namespace detail;
+  const sqp_parts p = sqp_core(x, b);
+  const float t = p.Dh * (0.5f * p.is);
+  const float pos = sel_(p.a == INF_F || b == 0.0f, x, t);  // NaN: x
+  return sel_(x < 0.0f, sqp_neg(p, b), pos);
+}
+ACT_VM_INLINE float squareplus_grad(float x, float b) {
+  using namespace detail;
+  const sqp_parts p = sqp_core(x, b);
+  const bool near = x >= 0.0f || p.as < 0.5f * p.h;  // (1 + x/h)/2 does not cancel
+  const float q = sel_(near, p.as, sqp_neg(p, b)) / sel_(near, p.h, p.h * p.is);
+  const float g = fma_(copysign_(q, x), 0.5f, 0.5f);
+  // +inf: 1; b = 0: the slope of max(x, 0), 1/2 at 0 (the square of a tiny x underflows)
+  const float r = sel_(near, sel_(x == INF_F, 1.0f, g), q);
+  return sel_(b == 0.0f, sel_(x > 0.0f, 1.0f, sel_(x == 0.0f, 0.5f, 0.0f)), r);
 }
 
 // ---- tanh ---------------------------------------------------------------------------------
