@@ -263,8 +263,10 @@ GOALS = {**{f"act_{n}_{d}_f32": 0.9 for n in ("relu", "gelu", "silu", "swiglu") 
          **{f"act_softmax_bwd_long_{t}": 0.58 for t in ("bf16", "f32")}}
 #: instructions per element of the 16-bit main loops (measured, with a quarter of headroom): a change
 #: that adds instructions to them fails here
+# swiglu's forward holds the gate slope's general path (a sigmoid(alpha a)) beside silu's, which
+# alpha = 1 takes: the static count includes both, the executed one about the old 61
 BUDGETS = {"act_relu_fwd_bf16": 9, "act_relu_bwd_bf16": 9, "act_gelu_fwd_bf16": 107, "act_gelu_bwd_bf16": 134,
-           "act_silu_fwd_bf16": 55, "act_silu_bwd_bf16": 114, "act_swiglu_fwd_bf16": 61, "act_swiglu_bwd_bf16": 146,
+           "act_silu_fwd_bf16": 55, "act_silu_bwd_bf16": 114, "act_swiglu_fwd_bf16": 78, "act_swiglu_bwd_bf16": 146,
            "act_softmax_fwd_block_bf16": 31, "act_softmax_bwd_block_bf16": 40}
 
 
