@@ -36,7 +36,7 @@ import torch  # noqa: E402
 import activations  # noqa: E402
 from activations.backends.cpu import engine  # noqa: E402
 from activations.benchmarks import formulas as FM  # noqa: E402
-from activations.benchmarks.providers import Skip, _torch_backward, _torch_forward  # noqa: E402
+from activations.benchmarks.providers import Skip, _torch_backward, _torch_forward, inductor_compile  # noqa: E402
 from activations.catalogue import REGISTRY  # noqa: E402
 
 
@@ -95,19 +95,9 @@ def torch_call(name: str, p: dict, xt, dyt, vt, ot, backward: bool):
 
 def inductor_call(name: str, p: dict, xt, dyt, vt, threads: int, backward: bool):
     """torch.compile (Inductor) of torch's own call: the generated, fused C++ kernel, a fairer peer
-    for a fused activation than eager.  Inductor bakes the thread count into the kernel, so each
-    thread count gets its own code object (and so its own compiled graph)."""
+    for a fused activation than eager; compiled for this thread count."""
     alloc = (_torch_backward if backward else _torch_forward)(torch, name, p)[0]
-    args = (dyt, vt) if backward else (xt,)
-
-    def peer(*a):
-        return alloc(*a)
-
-    peer.__code__ = peer.__code__.replace(co_name=f"inductor_{name}_{threads}t")
-    compiled = torch.compile(peer, dynamic=False, fullgraph=True)
-    torch.set_num_threads(threads)
-    compiled(*args)  # compile now, with this thread count
-    return lambda: compiled(*args)
+    return inductor_compile(torch, alloc, (dyt, vt) if backward else (xt,), threads)
 
 
 def first_call_ms() -> float:
