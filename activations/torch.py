@@ -385,9 +385,14 @@ _define("Softshrink", "soft_shrink", "x > lambd: x - lambd; x < -lambd: x + lamb
 _define("Hardshrink", "hard_shrink", "x if |x| > lambd else 0.", (("lambd", "threshold", 0.5),))
 _define("Threshold", "threshold", "x > threshold: x; else value.",
         (("threshold", "threshold", _MISSING), ("value", "value", _MISSING)), inplace=True)
-_define("Softmax", "softmax", "exp(x - max) / sum(exp(x - max)) along dim.", dim=_IMPLICIT, base=_RowModule)
-_define("LogSoftmax", "log_softmax", "log(softmax(x)) along dim.", dim=_IMPLICIT, base=_RowModule)
-_define("Softmin", "softmin", "softmax(-x) along dim.", dim=_IMPLICIT, base=_RowModule)
+# the softmax family's temperature and quiet ("+1") form, keyword only
+_SOFTMAX_KEYWORDS = ("temperature", "quiet")
+_define("Softmax", "softmax", "exp(x/T - max) / sum(exp(x/T - max)) along dim.", dim=_IMPLICIT, base=_RowModule,
+        keywords=_SOFTMAX_KEYWORDS)
+_define("LogSoftmax", "log_softmax", "log(softmax(x)) along dim.", dim=_IMPLICIT, base=_RowModule,
+        keywords=_SOFTMAX_KEYWORDS)
+_define("Softmin", "softmin", "softmax(-x) along dim.", dim=_IMPLICIT, base=_RowModule,
+        keywords=_SOFTMAX_KEYWORDS)
 _define("Sparsemax", "sparsemax", "Euclidean projection onto the simplex along dim (torch has no module).",
         dim=-1, base=_RowModule)
 _define("Entmax15", "entmax15", "1.5-entmax along dim, exact (torch has no module).", dim=-1, base=_RowModule)

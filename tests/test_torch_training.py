@@ -205,6 +205,31 @@ def test_softmax_implicit_dim_follows_torch(rng):
     torch.testing.assert_close(got, want)
 
 
+@pytest.mark.parametrize("cls,composed", [
+    ("Softmax", lambda z, d: F.softmax(z, d)), ("LogSoftmax", lambda z, d: F.log_softmax(z, d)),
+    ("Softmin", lambda z, d: F.softmin(z, d)),
+])
+def test_softmax_modules_take_temperature_and_quiet(cls, composed, rng):
+    x = torch.tensor(rng.normal(0.0, 3.0, (3, 5)), dtype=F64)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    module = getattr(at, cls)(dim=1, temperature=2.5)
+    assert "temperature=2.5" in repr(module)
+    ya, yb = module(xa), composed(xb / 2.5, 1)
+    dy = torch.tensor(rng.uniform(0.5, 2.0, (3, 5)), dtype=F64)
+    ya.backward(dy)
+    yb.backward(dy)
+    torch.testing.assert_close(ya, yb, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=1e-12, atol=1e-14)
+    with pytest.raises(TypeError, match="temperature, quiet"):
+        getattr(at, cls)(dim=1, temprature=2.0)
+
+
+def test_quiet_softmax_module_is_softmax_with_an_implicit_zero_logit(rng):
+    x = torch.tensor(rng.normal(0.0, 3.0, (4, 6)), dtype=F64)
+    padded = torch.cat([x, torch.zeros(4, 1, dtype=F64)], dim=1)
+    torch.testing.assert_close(at.Softmax(dim=-1, quiet=True)(x), F.softmax(padded, -1)[:, :-1])
+
+
 def test_swiglu_and_friends_match_composed_torch(rng):
     x = torch.tensor(rng.normal(size=(3, 8)), dtype=F64)
     a, b = x.chunk(2, dim=-1)
