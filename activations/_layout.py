@@ -9,7 +9,7 @@ on the arrays of the backend that runs the call:
   ``tile``, ``sum``); 2-byte dtypes are moved as raw bits (``uint16`` views), so nothing
   here depends on an array library's support for bfloat16;
 * Numba device arrays have no such API: the Numba backend supplies the same operations
-  (:meth:`~activations.backends.numba_backend.NumbaBackend.layout_ops`), built on its own
+  (:meth:`~activations.backends.numba.NumbaBackend.layout_ops`), built on its own
   copy kernels.
 
 :func:`extent` reads the memory range of any array with ``__array_interface__`` or

@@ -5,8 +5,10 @@ from pathlib import Path
 
 
 def kernels_dir() -> Path:
+    """The directory holding ``activations.cuh``: inside the package when installed from a wheel,
+    else the repository's ``kernels/`` next to the package."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "kernels", here.parent / "kernels"):
-        if candidate.is_dir():
+        if (candidate / "activations.cuh").is_file():
             return candidate
-    raise FileNotFoundError(f"CUDA kernel sources not found next to {here}")
+    raise FileNotFoundError(f"CUDA kernel sources not found (looked in {here / 'kernels'} and {here.parent / 'kernels'})")

@@ -23,9 +23,9 @@ ENV_VAR = "ACTIVATIONS_BACKEND"
 #: name -> module that defines BACKEND
 BACKEND_MODULES: dict[str, str] = {
     "numpy": "activations.backends.cpu",
-    "cupy": "activations.backends.cupy_backend",
-    "numba": "activations.backends.numba_backend",
-    "dask": "activations.backends.dask_backend",
+    "cupy": "activations.backends.cuda",
+    "numba": "activations.backends.numba",
+    "dask": "activations.backends.dask",
 }
 
 #: order in which automatic selection asks "do you own x?"

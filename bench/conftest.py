@@ -1,6 +1,6 @@
 """pytest-benchmark suites: `pytest bench/ --benchmark-only` (never part of tests/).
 
-The grid comes from environment variables, see activations/benchmarks/suite.py:
+The grid comes from environment variables, see activations/tools/benchmarks/suite.py:
 ACTIVATIONS_BENCH_SIZES (default 16,20), ACTIVATIONS_BENCH_SHAPES, ACTIVATIONS_BENCH_DTYPES,
 ACTIVATIONS_BENCH_THREADS (default 1), ACTIVATIONS_BENCH_DEVICE.
 """
@@ -16,7 +16,7 @@ if importlib.util.find_spec("pytest_benchmark") is None:
 @pytest.fixture
 def measure(benchmark):
     """measure(case, provider): time one provider on one case, or skip with the reason."""
-    from activations.benchmarks import suite
+    from activations.tools.benchmarks import suite
 
     def run(case, provider):
         suite.measure(benchmark, case, provider, pytest.skip)

@@ -9,8 +9,8 @@ ATen kernel with out= (the allocating torch call, or torch's composite, where AT
 out= kernel: marked "alloc"), and the naive NumPy formula (one thread).  softmax (2048, 2048)
 too.  The implementations of a row are timed in shuffled order every round, each timed call
 preceded by an untimed one (thread pools awake, as in back-to-back use); the median is
-reported.  The torch calls are activations.benchmarks.providers' peer table, the naive
-formulas activations.benchmarks.formulas.  --inductor adds torch.compile'd torch calls (Inductor's
+reported.  The torch calls are activations.tools.benchmarks.providers' peer table, the naive
+formulas activations.tools.benchmarks.formulas.  --inductor adds torch.compile'd torch calls (Inductor's
 generated C++ kernels, compiled per activation and thread count before timing).  Prints a table with the ratios (torch time / ours:
 above 1 means we are faster), their geometric means, the time of a first call in a fresh
 process, and the CPU model; --markdown also writes it to a file.  Needs torch.
@@ -35,8 +35,8 @@ import torch  # noqa: E402
 
 import activations  # noqa: E402
 from activations.backends.cpu import engine  # noqa: E402
-from activations.benchmarks import formulas as FM  # noqa: E402
-from activations.benchmarks.providers import Skip, _torch_backward, _torch_forward, inductor_compile  # noqa: E402
+from activations.tools.benchmarks import formulas as FM  # noqa: E402
+from activations.tools.benchmarks.providers import Skip, _torch_backward, _torch_forward, inductor_compile  # noqa: E402
 from activations.catalogue import REGISTRY  # noqa: E402
 
 

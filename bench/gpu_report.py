@@ -8,7 +8,7 @@ modelled, notes), its records <device-slug>.jsonl and the bandwidth plots
 <device-slug>[-section].png.  The model is the static one of
 `python -m activations check-kernels --model` (bench/results/model-sm_90.json,
 written by --write-model on a machine with NVRTC and cuobjdump), so that a
-measurement can correct it.  The peers are every GPU peer of activations.benchmarks.providers,
+measurement can correct it.  The peers are every GPU peer of activations.tools.benchmarks.providers,
 torch.compile (Inductor's Triton kernels, compiled before timing) among them.  Exits 2 at once, saying why, when no CUDA device is
 visible.
 """
@@ -72,7 +72,7 @@ def write_model(path: Path = MODEL) -> int:
 def kernel_of(rec: dict, info) -> str | None:
     """The kernel entry a benchmark record of the CuPy backend ran (rows along the last axis)."""
     from activations import _dtypes
-    from activations.backends import _cuda_ops, _cuda_source
+    from activations.backends.cuda import ops as _cuda_ops, source as _cuda_source
 
     dtype = _dtypes.from_name(rec["dtype"])
     short = _dtypes.short_name(dtype)
@@ -89,7 +89,7 @@ def kernel_of(rec: dict, info) -> str | None:
 
 def model_lines(records, model: dict, info) -> list[str]:
     """Markdown: each out-of-cache measurement of our CUDA C kernels (no bias) next to the model."""
-    from activations.benchmarks import report
+    from activations.tools.benchmarks import report
 
     lines = []
     for row in report.build_rows(records):
@@ -127,10 +127,10 @@ def main(argv=None) -> int:
     if args.write_model:
         return write_model(Path(args.model))
 
-    from activations.benchmarks import GridSpec, build_grid, gpu_available, run, settings_for
-    from activations.benchmarks import report
-    from activations.benchmarks.providers import GPU_BACKENDS, Context
-    from activations.benchmarks.runner import append_jsonl
+    from activations.tools.benchmarks import GridSpec, build_grid, gpu_available, run, settings_for
+    from activations.tools.benchmarks import report
+    from activations.tools.benchmarks.providers import GPU_BACKENDS, Context
+    from activations.tools.benchmarks.runner import append_jsonl
 
     ok, name = gpu_available()
     if not ok:
@@ -184,7 +184,7 @@ def main(argv=None) -> int:
     try:
         import json
 
-        from activations.backends.cupy_backend import BACKEND
+        from activations.backends.cuda import BACKEND
 
         model = json.loads(Path(args.model).read_text())
         extra += model_lines(records, model, BACKEND._current_launcher().info)

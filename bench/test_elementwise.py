@@ -1,7 +1,7 @@
 """Elementwise activations (forward and backward): our backends, the peers, the copy ceiling."""
 import pytest
 
-from activations.benchmarks import suite
+from activations.tools.benchmarks import suite
 
 
 @pytest.mark.parametrize("provider", suite.providers(), ids=suite.provider_id)

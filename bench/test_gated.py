@@ -1,7 +1,7 @@
 """Gated activations (glu, swiglu, geglu, reglu), rows of 4096 split in two halves."""
 import pytest
 
-from activations.benchmarks import suite
+from activations.tools.benchmarks import suite
 
 
 @pytest.mark.parametrize("provider", suite.providers(), ids=suite.provider_id)

@@ -1,7 +1,7 @@
 """What one call costs on a tiny array (8 elements): Python, validation and dispatch per backend."""
 import pytest
 
-from activations.benchmarks import suite
+from activations.tools.benchmarks import suite
 
 
 @pytest.mark.parametrize("provider", suite.providers(), ids=suite.provider_id)

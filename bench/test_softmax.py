@@ -1,7 +1,7 @@
 """The softmax family along the last axis (forward and backward)."""
 import pytest
 
-from activations.benchmarks import suite
+from activations.tools.benchmarks import suite
 
 
 @pytest.mark.parametrize("provider", suite.providers(), ids=suite.provider_id)

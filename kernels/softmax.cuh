@@ -12,7 +12,7 @@
 // quiet, an implicit logit 0 in every row: the shift is max(max z, 0) and the sum gains exp(-shift),
 // so a row of -inf gives 0s.  Both are folded in after the row's reductions.
 //
-// Paths (the caller picks one per call from a small table, activations/backends/_cuda_ops.py):
+// Paths (the caller picks one per call from a small table, activations/backends/cuda/ops.py):
 //   warp   : rows of up to ITEMS * LANES <= 1024 elements (512 in float64); a group of LANES lanes
 //            holds a row in registers, ITEMS values per lane; shuffles only, no shared memory.
 //   block  : one block per row, the row cached in dynamic shared memory (one global read).

@@ -1,6 +1,6 @@
 """Every activation stays within its documented accuracy bound (docs/accuracy.md, accuracy.BOUNDS).
 
-The measurement is ``activations.accuracy`` on its "smoke" sweep, a subset of the "full" sweep
+The measurement is ``activations.tools.accuracy`` on its "smoke" sweep, a subset of the "full" sweep
 behind the documented table: on the machine that measured the table it can only find smaller
 errors, and the bounds leave room for other CPUs (other libm / SIMD code paths).  Both paths of
 the NumPy backend are held to the bounds: the compiled CPU loops (where they build) and the
@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 import reference
-from activations import _dtypes, accuracy
+from activations import _dtypes
+from activations.tools import accuracy
 from activations.catalogue import REGISTRY
 from conftest import CPU_PATHS, use_cpu_path
 from activations.registry import Kind
@@ -103,7 +104,7 @@ def _finite_edges(name: str, params: dict) -> np.ndarray:
 
 @pytest.mark.parametrize("variant", [v for v in accuracy.VARIANTS if REGISTRY.get(v.name).kind is Kind.ELEMENTWISE], ids=lambda v: v.label)
 def test_mpmath_reference_agrees_with_the_float64_oracle(variant):
-    """Two independent references: activations.accuracy (mpmath) and tests/reference.py (float64)."""
+    """Two independent references: activations.tools.accuracy (mpmath) and tests/reference.py (float64)."""
     params = variant.kwargs
     rec = REGISTRY.get(variant.name)
     ref = accuracy._Reference(rec.name, dict(rec.bind(params).values), np.dtype(np.float64))

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from activations.benchmarks import cases as C
-from activations.benchmarks import report
-from activations.benchmarks.runner import FIELDS, load
+from activations.tools.benchmarks import cases as C
+from activations.tools.benchmarks import report
+from activations.tools.benchmarks.runner import FIELDS, load
 from activations.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -149,7 +149,7 @@ def _records(cache, sizes, threads=1):
 
 
 def test_bandwidth_only_for_data_beyond_the_cache():
-    from activations.benchmarks.runner import _size_text
+    from activations.tools.benchmarks.runner import _size_text
 
     assert _size_text("8192K\n") == 8 << 20 and _size_text("32M") == 32 << 20 and _size_text("67108864") == 64 << 20
     cache = 1 << 20  # GB/s and % copy from 2 MiB of data: 2^18 float32 elements forward
@@ -185,7 +185,7 @@ def test_summary_judges_goals_only_at_their_size():
 
 
 def test_progress_bar_names_the_case(monkeypatch):
-    from activations.benchmarks import runner
+    from activations.tools.benchmarks import runner
 
     seen = []
 
@@ -273,7 +273,7 @@ def test_bench_rejects_bad_arguments(capsys):
 
 
 def test_bench_gpu_without_a_gpu_fails_clearly(capsys):
-    from activations.benchmarks import gpu_available
+    from activations.tools.benchmarks import gpu_available
 
     if gpu_available()[0]:
         pytest.skip("a GPU is present")

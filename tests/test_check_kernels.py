@@ -9,8 +9,9 @@ import json
 
 import pytest
 
-from activations.backends import _cuda_source
-from activations.cli import check_kernels_cmd as ck
+from activations.backends.cuda import source as _cuda_source
+from activations.cli import check_kernels_cmd as cmd
+from activations.tools import check_kernels as ck
 
 pytest.importorskip("cuda.bindings.nvrtc", reason="NVRTC (cuda-bindings) is not installed")
 if not _cuda_source.cuda_include_dirs():
@@ -19,7 +20,7 @@ if not _cuda_source.cuda_include_dirs():
 
 def _args(**kw) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    ck.add_arguments(parser)
+    cmd.add_arguments(parser)
     args = parser.parse_args(["--checker", "cuda-c"])  # the Numba kernels: tests/test_numba_ptx.py
     for k, v in kw.items():
         setattr(args, k, v)
@@ -84,19 +85,19 @@ def test_sass_check_notices_a_missing_vector_path():
 @needs_cuobjdump
 def test_vector_path_uses_128_bit_loads(capsys):
     """Disassembly (one cuobjdump per module, so a sample): elementwise and gated, every dtype."""
-    assert ck.run(_args(only=["gelu", "swiglu"], arch=["sm_90"], sass=True, summary=True)) == 0, \
+    assert cmd.run(_args(only=["gelu", "swiglu"], arch=["sm_90"], sass=True, summary=True)) == 0, \
         capsys.readouterr().err
 
 
 def test_unknown_module_fails(capsys):
-    assert ck.run(_args(only=["no_such_kernel"])) == 1
+    assert cmd.run(_args(only=["no_such_kernel"])) == 1
     assert "unknown module" in capsys.readouterr().err
 
 
 def test_every_kernel_compiles_without_spills(tmp_path, capsys):
     """The CI gate: all modules, every dtype, sm_80 and sm_90."""
     out = tmp_path / "kernels.json"
-    rc = ck.run(_args(json=str(out), summary=True, no_model=True))
+    rc = cmd.run(_args(json=str(out), summary=True, no_model=True))
     text = capsys.readouterr().out
     data = json.loads(out.read_text())
     assert rc == 0, text[-3000:] + "\n".join(data["errors"])
@@ -109,7 +110,7 @@ def test_every_kernel_compiles_without_spills(tmp_path, capsys):
 
 
 # ------------------------------------------------------------ the performance model
-from activations.cli import _perf_model as pm  # noqa: E402
+from activations.tools import perf_model as pm  # noqa: E402
 
 #: a loop (0x30..0x140) with a divergent branch (both sides count), a branch on a kernel argument
 #: (uniform: the cheaper side counts) and a slow-path CALL stub (not counted)
@@ -197,7 +198,7 @@ def modelled(tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
     args = _args(only=MODEL_MODULES, dtype=["bf16", "f32"], arch=["sm_90"], json=str(out / "k.json"),
                  sass_dir=str(out / "sass"), summary=True)
-    assert ck.run(args) == 0
+    assert cmd.run(args) == 0
     data = json.loads((out / "k.json").read_text())
     return {k["kernel"]: k["model"] for k in data["kernels"] if k["model"]}, out / "sass"
 

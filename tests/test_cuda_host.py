@@ -1,7 +1,7 @@
 """The CUDA C kernels, executed on the CPU by the C++ harness (tests/cuda_host), against reference.py.
 
 The calls go through the public interface (``activations.apply/grad`` with ``backend="cuda_host"``)
-into the package's own launch layer (``activations.backends._cuda_ops``): the argument packing,
+into the package's own launch layer (``activations.backends.cuda.ops``): the argument packing,
 launch shapes and path choices the CuPy backend uses on a GPU, with a pretend device
 (``harness.HOST_DEVICE``: few SMs, 256-thread blocks, 16 KiB of shared memory) that makes grids
 loop and rows leave shared memory early.  Every kernel entry point runs here: each elementwise
@@ -19,7 +19,7 @@ import pytest
 
 import activations
 import reference
-from activations.backends import _cuda_ops, _cuda_source
+from activations.backends.cuda import ops as _cuda_ops, source as _cuda_source
 from cuda_host import harness
 
 pytestmark = pytest.mark.cuda_host

@@ -11,13 +11,13 @@ import pytest
 
 import activations
 import reference
-from activations.backends import _cuda_ops, _cuda_source
+from activations.backends.cuda import ops as _cuda_ops, source as _cuda_source
 
 cupy = pytest.importorskip("cupy")
 if not cupy.cuda.is_available():
     pytest.skip("no usable CUDA device", allow_module_level=True)
 
-from activations.backends.cupy_backend import BACKEND  # noqa: E402
+from activations.backends.cuda import BACKEND  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 

@@ -1,5 +1,5 @@
 """The CuPy backend without a GPU: a stand-in for CuPy (NumPy memory, pretend devices, launches
-recorded instead of run, activations.benchmarks.overhead) checks which device a call runs on, and
+recorded instead of run, activations.tools.benchmarks.overhead) checks which device a call runs on, and
 `bench --overhead` runs on it."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import activations
-from activations.benchmarks import overhead
+from activations.tools.benchmarks import overhead
 from activations.cli import bench_cmd
 
 

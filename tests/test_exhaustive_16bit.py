@@ -123,7 +123,7 @@ def check_correctly_rounded(name, dtype, direction, backend=None, x=None, run=No
 # ------------------------------------------------------------ the Numba kernels, on the CPU
 def _numba_cpu_runner(name, dtype, kind, params=None):
     """run(x, dy) through the Numba kernel of ``name`` compiled for the CPU (module doc)."""
-    K = pytest.importorskip("activations.backends._numba_kernels")
+    K = pytest.importorskip("activations.backends.numba.kernels")
     dt = {"float16": "f16", "bfloat16": "bf16"}[np.dtype(dtype).name]
     bound = REGISTRY.get(name).bind(PARAMS.get(name, {}) if params is None else params)
     first = [float(bound["weight"])] if name == "prelu" else []  # a float weight rides in p[0]
@@ -174,7 +174,7 @@ def test_numba_gated_kernels_correctly_rounded(name, dtype, direction, clamped):
 def test_numba_cpu_float16_conversions_match_numpy():
     """The CPU build's float16 load and store (bit operations: numba.njit has no float16) are
     NumPy's conversions, at every float16 and at every midpoint and its float32 neighbours."""
-    K = pytest.importorskip("activations.backends._numba_kernels")
+    K = pytest.importorskip("activations.backends.numba.kernels")
     import numba
 
     load, store = K._loader("f16", numba.float32, "cpu"), K._storer("f16", "cpu")

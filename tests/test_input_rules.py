@@ -295,7 +295,7 @@ def _broadcast_view(device, n):
     if device.backend == "numpy":
         return np.broadcast_to(one, (n,))
     if device.backend == "numba":
-        from activations.backends.numba_backend import _simulator
+        from activations.backends.numba import _simulator
 
         if not _simulator():
             pytest.skip("a broadcast device view is built here for the simulator only")

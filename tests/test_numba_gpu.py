@@ -29,7 +29,7 @@ except Exception:  # numba missing or broken
 if not _HAS_GPU:
     pytest.skip("no CUDA GPU usable by numba", allow_module_level=True)
 
-from activations.backends import numba_backend as NB  # noqa: E402
+from activations.backends import numba as NB  # noqa: E402
 
 try:
     import cupy
@@ -158,7 +158,7 @@ def test_first_call_compile_time_is_reported():
         import time, numpy as np
         from numba import cuda
         import activations
-        from activations.backends import _numba_kernels as K
+        from activations.backends.numba import kernels as K
         x = cuda.to_device(np.linspace(-3, 3, 1 << 20, dtype=np.float32))
         t = time.perf_counter(); activations.apply("gelu", x, backend="numba"); cuda.synchronize()
         first = time.perf_counter() - t

@@ -21,7 +21,7 @@ import pytest
 numba = pytest.importorskip("numba")
 pytest.importorskip("numba.cuda")
 
-from activations.backends import _numba_check as C  # noqa: E402
+from activations.backends.numba import check as C  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,7 +34,7 @@ def _no_sim_env() -> dict:
 
 @pytest.fixture(scope="module")
 def records():
-    from activations.backends import _numba_kernels as K
+    from activations.backends.numba import kernels as K
 
     specs = K.all_specs() if os.environ.get("ACTIVATIONS_NUMBA_PTX_ALL") == "1" else C.quick_specs()
     return C.check_numba_kernels((9, 0), specs, jobs=min(4, os.cpu_count() or 1))
@@ -67,7 +67,7 @@ def test_float64_promotion_is_caught():
         import numba, math
         from numba import cuda
         from numba.cuda import types as t
-        from activations.backends._numba_check import f64_instructions
+        from activations.backends.numba.check import f64_instructions
 
         def bad(x, out):
             i = cuda.grid(1)

@@ -42,7 +42,7 @@ if not _usable():
 
 from numba import cuda  # noqa: E402
 
-from activations.backends import numba_backend as NB  # noqa: E402
+from activations.backends import numba as NB  # noqa: E402
 
 DTYPES = [d for d in R.DTYPES if not (SIM and d == R.BFLOAT16)]
 ELEMENTWISE = activations.names("elementwise")
@@ -114,7 +114,7 @@ def check(name, x, dtype, what, rng, **kw):
 
 
 def test_every_catalogue_entry_has_numba_functions():
-    from activations.backends import _numba_functions as NF
+    from activations.backends.numba import functions as NF
 
     for name in ELEMENTWISE + GATED:
         assert callable(getattr(NF, f"{name}_fwd", None)) and callable(getattr(NF, f"{name}_bwd", None)), name
@@ -493,7 +493,7 @@ def test_launch_config_and_stream_overrides(rng):
 
 
 def test_kernels_compile_once_and_concurrently():
-    from activations.backends import _numba_kernels as K
+    from activations.backends.numba import kernels as K
 
     spec = K.Spec("elementwise", "hard_silu", "f32", "fwd")
     got = []

@@ -330,7 +330,7 @@ def test_hostile_name_message_is_truncated():
 def test_package_never_evaluates_text():
     """No eval/exec/shell anywhere in the package, except code generated from integers only
     (the Numba strided copies, checked below)."""
-    allowed = {("backends/_numba_kernels.py", "exec(compile(_strided_source(")}
+    allowed = {("backends/numba/kernels.py", "exec(compile(_strided_source(")}
     bad = []
     for path in sorted((ROOT / "activations").rglob("*.py")):
         rel = path.relative_to(ROOT / "activations").as_posix()
@@ -343,7 +343,7 @@ def test_package_never_evaluates_text():
 
 
 def test_numba_generated_source_is_made_of_integers_only():
-    kernels = pytest.importorskip("activations.backends._numba_kernels")
+    kernels = pytest.importorskip("activations.backends.numba.kernels")
     for kind in ("gather", "scatter"):
         for dst in range(0, 5):
             for src in range(0, dst + 1):
@@ -375,9 +375,9 @@ def test_cuda_sources_name_only_our_identifiers(monkeypatch):
     Runs without a GPU: the CuPy backend's launcher is given a stand-in for ``cupy`` whose
     RawModule records the source and whose kernels do nothing (arrays are NumPy's), behind the
     public interface with its validation."""
-    cupy_backend = pytest.importorskip("activations.backends.cupy_backend")
-    ops = pytest.importorskip("activations.backends._cuda_ops")
-    src = pytest.importorskip("activations.backends._cuda_source")
+    cupy_backend = pytest.importorskip("activations.backends.cuda")
+    ops = pytest.importorskip("activations.backends.cuda.ops")
+    src = pytest.importorskip("activations.backends.cuda.source")
     from types import SimpleNamespace
 
     recorded: list[tuple[str, tuple]] = []
@@ -467,7 +467,7 @@ def test_cuda_sources_name_only_our_identifiers(monkeypatch):
 
 @pytest.mark.parametrize("bad", ["relu); system(\"id\"); (", "../relu", "Relu", "relu f32", "", "relu\n"])
 def test_cuda_source_builders_reject_foreign_identifiers(bad):
-    src = pytest.importorskip("activations.backends._cuda_source")
+    src = pytest.importorskip("activations.backends.cuda.source")
     with pytest.raises(ValueError):
         src.KernelModule(bad, "f32")
     with pytest.raises(ValueError):
@@ -483,7 +483,7 @@ def test_numba_kernel_cache_keys_are_our_identifiers(tmp_path):
         pytest.skip(why)
     from numba import cuda
 
-    kernels = pytest.importorskip("activations.backends._numba_kernels")
+    kernels = pytest.importorskip("activations.backends.numba.kernels")
     x = cuda.to_device(np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4))
     dy = cuda.to_device(np.ones((2, 4), np.float32))
     for name, kw in [("Leaky-ReLU", {"alpha": 0.1}), (" GELU ", {"approximate": True}), ("SoftMax", {})]:
@@ -620,7 +620,7 @@ import json, os, threading
 import numpy as np
 from numba import cuda
 import activations
-from activations.backends import _numba_kernels as K
+from activations.backends.numba import kernels as K
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     # The simulator keeps its kernel context in a global: it cannot run two kernels at once from

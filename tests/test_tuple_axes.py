@@ -127,7 +127,7 @@ def test_temperature_and_quiet_over_several_axes(device, name, params):
 @pytest.mark.parametrize("dt", ["float16", "bfloat16", "float64"])
 def test_dtypes(device, dt):
     if dt == "bfloat16" and device.backend == "numba":
-        from activations.backends.numba_backend import _simulator
+        from activations.backends.numba import _simulator
 
         if _simulator():
             pytest.skip("the Numba simulator has no bfloat16")

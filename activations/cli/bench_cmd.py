@@ -70,13 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmarks import cases as C
-    from ..benchmarks import report
-    from ..benchmarks import runner as R
-    from ..benchmarks.providers import CPU_BACKENDS, CPU_PEERS, GPU_BACKENDS, GPU_PEERS, Context, gpu_available
+    from ..tools.benchmarks import cases as C
+    from ..tools.benchmarks import report
+    from ..tools.benchmarks import runner as R
+    from ..tools.benchmarks.providers import CPU_BACKENDS, CPU_PEERS, GPU_BACKENDS, GPU_PEERS, Context, gpu_available
 
     if getattr(args, "overhead", False):
-        from ..benchmarks import overhead
+        from ..tools.benchmarks import overhead
 
         print("\n".join(overhead.report()))
         return 0

@@ -1,10 +1,10 @@
 """The CPU harness: kernels/ compiled by g++ with the fiber shim, driven through ctypes.
 
 ``build()`` generates one translation unit per dtype (the same ``ACT_*`` entry lines the GPU
-modules get, from ``activations.backends._cuda_source``), compiles them in parallel with the
+modules get, from ``activations.backends.cuda.source``), compiles them in parallel with the
 launcher into ``tests/cuda_host/build/libcuda_host-<hash>.so`` and reuses that library until a
 source, a flag or the compiler changes.  :class:`HostLauncher` implements the launch interface of
-``activations.backends._cuda_ops`` on NumPy arrays, so :class:`HostBackend` is the package's
+``activations.backends.cuda.ops`` on NumPy arrays, so :class:`HostBackend` is the package's
 CUDA backend with the CPU in place of the GPU: same argument packing, same launch shapes, same
 path choices, same kernel text.  :func:`registered` puts it behind ``activations.apply``.
 """
@@ -26,8 +26,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from activations.backends import _cuda_source
-from activations.backends._cuda_ops import DeviceInfo, KernelBackend
+from activations.backends.cuda import source as _cuda_source
+from activations.backends.cuda.ops import DeviceInfo, KernelBackend
 
 HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
@@ -193,7 +193,7 @@ class LaunchRecord:
 
 
 class HostLauncher:
-    """The :class:`~activations.backends._cuda_ops.Launcher` of the harness (NumPy arrays)."""
+    """The :class:`~activations.backends.cuda.ops.Launcher` of the harness (NumPy arrays)."""
 
     xp = np
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from ..catalogue import REGISTRY
-from ..registry import Kind
+from ...catalogue import REGISTRY
+from ...registry import Kind
 from .cases import BACKWARD, FORWARD, Case, _variants, overhead_cases, parse_shape, parse_size
 from .providers import (
     CPU_BACKENDS, CPU_PEERS, GPU_BACKENDS, GPU_PEERS, THREADS_ENV, Context, Skipped, gpu_available, make_inputs,

@@ -16,7 +16,7 @@ and signature the backend compiles):
 It cannot run under the CUDA simulator (there ``numba.cuda`` has no
 compiler): :func:`check_numba_kernels` then re-runs itself in a subprocess
 without ``NUMBA_ENABLE_CUDASIM``.  Command line:
-``python -m activations.backends._numba_check [--json] [--cc 9.0] [--quick]``.
+``python -m activations.backends.numba.check [--json] [--cc 9.0] [--quick]``.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterable, Iterator
 
 #: PTX ISA versions the local ptxas (CUDA 13.0) accepts
@@ -74,7 +75,7 @@ def check_numba_kernels(
     work over that many processes.  ``ptxas`` is the assembler to run (default:
     ``ptxas`` on PATH, then /usr/local/bin and /usr/local/cuda/bin).
     """
-    from . import _numba_kernels as K
+    from . import kernels as K
 
     chosen = list(K.all_specs() if specs is None else specs)
     if names:
@@ -223,7 +224,7 @@ def _simulator_requested() -> bool:
 def _in_subprocesses(cc, specs: list, ptxas, jobs: int) -> list[NumbaKernelCheck]:
     """Run the check in ``jobs`` processes without NUMBA_ENABLE_CUDASIM, in spec order."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = str(Path(__file__).resolve().parents[3])  # the directory holding the activations package
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     chunks = [specs[i::jobs] for i in range(jobs) if specs[i::jobs]]
     procs = []
@@ -247,7 +248,7 @@ def _in_subprocesses(cc, specs: list, ptxas, jobs: int) -> list[NumbaKernelCheck
 # --------------------------------------------------------------------- main
 def quick_specs() -> list:
     """A representative subset: every activation in float32, seven in every dtype, the helpers."""
-    from . import _numba_kernels as K
+    from . import kernels as K
 
     keep = []
     for s in K.all_specs():
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     cc = tuple(int(v) for v in args.cc.split("."))
     specs = None
     if args.specs:
-        from ._numba_kernels import Spec
+        from .kernels import Spec
 
         specs = [Spec(*row) for row in json.loads(args.specs)]
     elif args.quick:

@@ -6,10 +6,10 @@ capsule, taken zero-copy (``cupy.asarray`` / ``cupy.from_dlpack``); a call runs 
 Python lists and scalars (``bias=[...]``, ``where=True``) are copied to the device.
 
 Kernels: one ``cupy.RawModule`` per (activation, dtype, device), compiled on first use from the
-generated source of ``_cuda_source`` (our own identifiers only, never a user value) and cached
+generated source of ``source`` (our own identifiers only, never a user value) and cached
 by CuPy on disk (``~/.cupy/kernel_cache``), so later processes skip NVRTC.  Compilation is
 guarded by a lock: concurrent first calls compile once.  Launch shapes come from the device's
-properties (``_cuda_ops``), read once per device; kernels run on CuPy's current stream and
+properties (``ops``), read once per device; kernels run on CuPy's current stream and
 nothing is synchronized.
 
 Requirements: ``pip install 'activations[cuda13]'`` (CuPy, NVRTC and the CUDA headers for
@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from ._cuda_ops import DeviceInfo, KernelBackend, Launcher
-from ._cuda_source import KernelModule, compile_options, kernel_dir
+from .ops import DeviceInfo, KernelBackend, Launcher
+from ..._paths import kernels_dir
+from .source import KernelModule, compile_options
 
 INSTALL_HINT = "pip install 'activations[cuda13]' (or [cuda12])"
 
@@ -32,7 +33,7 @@ _DLPACK_CUDA = (2, 3, 13)
 
 
 class CupyLauncher:
-    """Compiles and launches the kernels of one device (the :class:`Launcher` of ``_cuda_ops``)."""
+    """Compiles and launches the kernels of one device (the :class:`Launcher` of ``ops``)."""
 
     def __init__(self, cupy: Any, device_id: int):
         self.xp = cupy
@@ -124,7 +125,7 @@ class CupyBackend(KernelBackend):
         if count == 0:
             return False, "no CUDA device"
         try:
-            kernel_dir()
+            kernels_dir()
             nvrtc = ".".join(map(str, cupy.cuda.nvrtc.getVersion()))
             props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         except Exception as exc:

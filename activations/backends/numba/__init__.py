@@ -14,7 +14,7 @@ by ``cuda.to_device(a, stream=s)`` and by ``as_cuda_array`` from the producer's
 allocated on that stream and nothing is synchronized: results are ready when
 the stream is.
 
-Kernels (``_numba_kernels``) are compiled on first use per (activation,
+Kernels (``kernels``) are compiled on first use per (activation,
 dtype, direction) and cached in memory and on disk.  Under the CUDA simulator
 (``NUMBA_ENABLE_CUDASIM=1``) everything runs as Python threads, for tests:
 grids are capped (see :class:`LaunchConfig`) and bfloat16 is not available.
@@ -30,9 +30,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .. import _dtypes
-from ..registry import Kind
-from . import Backend, Call, Grads
+from ... import _dtypes
+from ...registry import Kind
+from .. import Backend, Call, Grads
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,13 @@ def _cuda():
 
 
 def _simulator() -> bool:
-    from ._numba_functions import SIMULATOR
+    from .functions import SIMULATOR
 
     return SIMULATOR
 
 
 def _kernels():
-    from . import _numba_kernels
+    from . import kernels as _numba_kernels
 
     return _numba_kernels
 

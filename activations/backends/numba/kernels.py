@@ -3,7 +3,7 @@
 Every kernel the backend launches is named by a :class:`Spec` ``(kind, name,
 dtype, variant)`` and built by :func:`build` into ``(python function,
 argument types)``.  The backend compiles a spec once (:func:`get`, in memory
-and, on the real target, on disk with ``cache=True``); ``_numba_check``
+and, on the real target, on disk with ``cache=True``); ``check``
 compiles the very same pair with ``cuda.compile_ptx`` and no device.
 
 Storage and compute types: float16 and bfloat16 are loaded, converted to
@@ -38,10 +38,10 @@ import numpy as np
 import numba
 from numba import cuda
 
-from ..catalogue import REGISTRY
-from ..registry import Kind
-from . import _numba_functions as NF
-from ._numba_functions import SIMULATOR
+from ...catalogue import REGISTRY
+from ...registry import Kind
+from . import functions as NF
+from .functions import SIMULATOR
 
 try:  # bit casts for bfloat16; libdevice is not part of the simulator
     from numba.cuda import libdevice as _libdevice

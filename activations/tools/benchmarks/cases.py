@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .. import _dtypes
-from ..catalogue import REGISTRY
-from ..registry import REQUIRED, Kind
+from ... import _dtypes
+from ...catalogue import REGISTRY
+from ...registry import REQUIRED, Kind
 
 FORWARD, BACKWARD = "forward", "backward"
 DIRECTIONS = (FORWARD, BACKWARD)

@@ -40,7 +40,7 @@ PEER_PACKAGES = ("numpy", "scipy", "ml_dtypes", "torch", "jax", "jaxlib", "cupy"
 
 @dataclass
 class Settings:
-    """Timing knobs (see :mod:`activations.benchmarks.timing`)."""
+    """Timing knobs (see :mod:`activations.tools.benchmarks.timing`)."""
 
     budget_s: float = 1.5
     min_rounds: int = 3
@@ -142,7 +142,7 @@ def cache_bytes(device: str = "cpu") -> int | None:
 
 
 def environment(ctx: Context) -> dict[str, Any]:
-    from .. import __version__
+    from ... import __version__
     from .providers import gpu_available
 
     if ctx.device == "gpu":
@@ -163,7 +163,7 @@ def environment(ctx: Context) -> dict[str, Any]:
             versions["cuda_driver"] = str(cp.cuda.runtime.driverGetVersion())
         except Exception:
             pass
-    from .. import dispatch
+    from ... import dispatch
 
     backends = {}
     for name in ctx.backends:
@@ -206,7 +206,7 @@ def _warm_pool() -> None:
     try:
         import numpy as np
 
-        from .. import apply
+        from ... import apply
 
         apply("relu", np.zeros(1 << 21, np.float32), backend="numpy")
     except Exception:

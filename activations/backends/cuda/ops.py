@@ -2,7 +2,7 @@
 
 Written once against a small :class:`Launcher` interface (an array module, the device's
 properties, ``launch``), so that the same code drives CuPy on a GPU
-(``cupy_backend``) and, in the tests, the CPU harness of ``tests/cuda_host``, which runs
+(``activations.backends.cuda``) and, in the tests, the CPU harness of ``tests/cuda_host``, which runs
 the very same kernel entry points on NumPy arrays.
 
 Layout policy: inputs that are not C-contiguous are copied once (a documented cost; the
@@ -22,10 +22,10 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from .. import _dtypes
-from ..registry import Kind
-from . import Backend, Call, Grads
-from ._cuda_source import THRESHOLD_FAMILIES, KernelModule, colsum_entry, entry, warp_path, warp_shapes
+from ... import _dtypes
+from ...registry import Kind
+from .. import Backend, Call, Grads
+from .source import THRESHOLD_FAMILIES, KernelModule, colsum_entry, entry, warp_path, warp_shapes
 
 #: threads per block of the elementwise, gated and column-sum kernels
 ELEMENTWISE_THREADS = 256

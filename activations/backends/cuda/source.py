@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..catalogue import REGISTRY
-from ..registry import Kind
+from ..._paths import kernels_dir
+from ...catalogue import REGISTRY
+from ...registry import Kind
 
 #: dtype short names with a kernel instantiation (activations._dtypes.SHORT_NAMES values)
 KERNEL_DTYPES: tuple[str, ...] = ("f16", "bf16", "f32", "f64")
@@ -39,25 +40,15 @@ _IDENT = re.compile(r"[a-z][a-z0-9_]*\Z")
 _INCLUDE = re.compile(r'^#include "([A-Za-z0-9_.]+)"\s*$', re.M)
 
 
-def kernel_dir() -> Path:
-    """The directory holding ``activations.cuh``: inside the package when installed from a wheel,
-    else the repository's ``kernels/`` next to the package."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "kernels", here.parent / "kernels"):
-        if (candidate / "activations.cuh").is_file():
-            return candidate
-    raise FileNotFoundError(f"CUDA kernel sources not found (looked in {here / 'kernels'} and {here.parent / 'kernels'})")
-
-
 def kernel_files() -> list[Path]:
-    return sorted(kernel_dir().glob("*.cuh"))
+    return sorted(kernels_dir().glob("*.cuh"))
 
 
 @functools.lru_cache(maxsize=1)
 def header_text() -> str:
     """``activations.cuh`` with our own ``#include "..."`` lines expanded (each file once), so a
     module is one self-contained text: CuPy's on-disk cache keys on it and sees every edit."""
-    root = kernel_dir()
+    root = kernels_dir()
     seen: set[str] = set()
 
     def expand(name: str) -> str:

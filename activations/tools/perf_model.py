@@ -577,7 +577,7 @@ def predict(sass: str, shape: KernelShape, registers: int, static_shared: int = 
 # --------------------------------------------------------- the kernels' shapes
 #: the H100 as the launch layer sees it (for the block sizes and shared memory of row paths)
 def _h100_info():
-    from ..backends._cuda_ops import DeviceInfo
+    from ..backends.cuda.ops import DeviceInfo
 
     return DeviceInfo(sm_count=132, max_threads_per_block=1024, max_threads_per_sm=2048,
                       shared_per_block=48 * 1024, shared_per_block_optin=227 * 1024)
@@ -592,7 +592,7 @@ _ITEM = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8}
 def kernel_shape(module, entry: str) -> KernelShape | None:
     """The model's view of one entry point of a ``_cuda_source.KernelModule``; None for the kernels
     the model does not cover (sparsemax, column sums)."""
-    from ..backends import _cuda_ops
+    from ..backends.cuda import ops as _cuda_ops
 
     t = _ITEM[module.dtype]
     bwd = "_bwd_" in entry

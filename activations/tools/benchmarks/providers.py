@@ -34,8 +34,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import _dtypes
-from ..registry import Kind
+from ... import _dtypes
+from ...registry import Kind
 from . import formulas
 from .cases import BACKWARD, FORWARD, POSITIVE_DOMAIN, Case
 
@@ -215,7 +215,7 @@ def _set_threads(n: int | None) -> Callable[[], None] | None:
 
 
 def _ours(case: Case, inputs: Inputs, backend: str, t: int | None, ctx: Context) -> Runner:
-    from .. import apply, dispatch, grad
+    from ... import apply, dispatch, grad
 
     ok, why = dispatch.status(backend)
     if not ok:
@@ -349,7 +349,7 @@ def _torch_forward(torch, name: str, p: dict[str, Any]):
         if name == "elu":
             a, scale, inscale = p["alpha"], 1.0, 1.0
         elif name == "selu":
-            from ..catalogue import SELU_ALPHA, SELU_SCALE
+            from ...catalogue import SELU_ALPHA, SELU_SCALE
 
             a, scale, inscale = SELU_ALPHA, SELU_SCALE, 1.0
         else:
@@ -456,7 +456,7 @@ def _torch_backward(torch, name: str, p: dict[str, Any]):
         s = p["negative_slope"] if name == "leaky_relu" else (p["lower"] + p["upper"]) / 2
         return pair(A.leaky_relu_backward, s, False)
     if name in ("elu", "selu", "celu"):
-        from ..catalogue import SELU_ALPHA, SELU_SCALE
+        from ...catalogue import SELU_ALPHA, SELU_SCALE
 
         a, scale, inscale = {
             "elu": (p.get("alpha"), 1.0, 1.0),

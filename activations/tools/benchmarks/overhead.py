@@ -3,7 +3,7 @@
 Two numbers (median over many calls on a tiny array):
 
 * ``cupy host overhead``: ``activations.apply`` into the CuPy backend (argument checks, dispatch,
-  the launch layer of ``_cuda_ops``, argument packing, the output allocation) with a stand-in for
+  the launch layer of ``backends.cuda.ops``, argument packing, the output allocation) with a stand-in for
   CuPy whose arrays are NumPy memory and whose kernel launch does nothing.  A real CuPy adds its
   own cost to the allocation and the launch (a few microseconds; not ours to cut).
 * ``front end``: ``activations.apply`` on a tiny NumPy array into a backend that returns at once:
@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..backends import Backend
+from ...backends import Backend
 
 #: the device properties the launch layer reads (an H100 SXM)
 H100_ATTRIBUTES = {
@@ -125,7 +125,7 @@ def standin_cupy(on_launch: Callable | None = None) -> SimpleNamespace:
 
 def standin_backend(on_launch: Callable | None = None):
     """The CuPy backend over :func:`standin_cupy`."""
-    from ..backends.cupy_backend import CupyBackend
+    from ...backends.cuda import CupyBackend
 
     class StandinCupyBackend(CupyBackend):
         description = "the CuPy backend on a stand-in for CuPy (NumPy memory, no-op launches)"
@@ -146,7 +146,7 @@ def standin_backend(on_launch: Callable | None = None):
 @contextlib.contextmanager
 def registered(backend: Any, name: str | None = None) -> Iterator[Any]:
     """Inside, automatic and explicit selection of ``name`` (default: backend.name) give ``backend``."""
-    from .. import dispatch
+    from ... import dispatch
 
     name = name or backend.name
     saved = dispatch._loaded.get(name)
@@ -208,7 +208,7 @@ def cupy_host_overhead(name: str = "gelu", n: int = 256, calls: int = 2000) -> f
 def front_end_overhead(name: str = "gelu", n: int = 8, calls: int = 4000) -> tuple[float, float]:
     """(us of the front end alone, us of the whole call on the NumPy backend) for a tiny array."""
     import activations
-    from .. import dispatch
+    from ... import dispatch
 
     x = np.full(n, 0.5, np.float32)
     whole = per_call_us(lambda: activations.apply(name, x), calls)

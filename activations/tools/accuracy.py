@@ -1,6 +1,6 @@
 """Measured accuracy of every activation against an mpmath reference.
 
-    from activations import accuracy
+    from activations.tools import accuracy
     results = accuracy.measure_all(dtypes=["float32"])
     print(accuracy.markdown(results))
     accuracy.violations(results)          # [] when every bound in BOUNDS holds
@@ -50,9 +50,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import _dtypes
-from .catalogue import REGISTRY
-from .registry import Kind
+from .. import _dtypes
+from ..catalogue import REGISTRY
+from ..registry import Kind
 
 __all__ = [
     "Variant",
@@ -621,7 +621,7 @@ _DERIVATIVE_DOMAIN: dict[str, Callable[[np.ndarray], np.ndarray]] = {"log1mexp":
 
 
 def _elementwise(var, rec, params, dt, direction, density, backend) -> Result:
-    from . import apply, grad
+    from .. import apply, grad
 
     ref = _Reference(rec.name, params, _dtypes.compute_dtype(dt))
     xs = sweep(dt.name, rec.name, density)
@@ -645,7 +645,7 @@ _GATE = {"glu": ("sigmoid", 1), "swiglu": ("silu", 0), "geglu": ("gelu", 0), "re
 
 
 def _gated(var, rec, params, dt, direction, density, backend) -> Result:
-    from . import apply, grad
+    from .. import apply, grad
 
     act, gate_half = _GATE[rec.name]
     act_params = dict(REGISTRY.get(act).bind({"approximate": params["approximate"]} if act == "gelu" else {}).values)
@@ -764,7 +764,7 @@ def _row_exact(name: str, row: list[float], dy: list[float] | None, mp):
 
 
 def _rowwise(var, rec, params, dt, direction, density, backend) -> Result:
-    from . import apply, grad
+    from .. import apply, grad
 
     mp = _mp()
     errs, inputs = [], []

@@ -75,7 +75,7 @@ def _gelu_grad(ns, x, approximate):
 
 
 def _selu_consts():
-    from ..catalogue import SELU_ALPHA, SELU_SCALE
+    from ...catalogue import SELU_ALPHA, SELU_SCALE
 
     return SELU_ALPHA, SELU_SCALE
 

@@ -30,8 +30,8 @@ import numpy as np
 import numba
 from numba import cuda
 
-from ..catalogue import GELU_K0, GELU_K1, REGISTRY, SELU_ALPHA, SELU_SCALE, TANH_SHRINK_SERIES
-from ..registry import Kind
+from ...catalogue import GELU_K0, GELU_K1, REGISTRY, SELU_ALPHA, SELU_SCALE, TANH_SHRINK_SERIES
+from ...registry import Kind
 
 
 def _simulator() -> bool:
