@@ -1064,8 +1064,8 @@ log1mexp                               float32   3       3       5e-07   3      
 log1mexp                               float64   3       3       5e-16   3       3       5e-16
 lisht                                  float16   1.5     1.5     0.0015  1.5     1.5     0.0015
 lisht                                  bfloat16  1.5     1.5     0.01    1.5     1.5     0.01
-lisht                                  float32   3       2       2e-07   10      10      1e-06
-lisht                                  float64   3       3       5e-16   15      15      5e-15
+lisht                                  float32   3       2       2e-07   3       3       3e-07
+lisht                                  float64   3       3       5e-16   3       3       7e-16
 snake                                  float16   1.5     1.5     0.0015  2       2       0.0015
 snake                                  bfloat16  1.5     1.5     0.01    2       2       0.01
 snake                                  float32   5       5       5e-07   20000   5       0.0015
