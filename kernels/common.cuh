@@ -39,6 +39,9 @@ __device__ __forceinline__ double hypot(double a, double b) { return ::hypot(a, 
 // exp(-x^2 / 2), the Gaussian's shape
 __device__ __forceinline__ float gauss(float x) { return expf(-0.5f * x * x); }
 __device__ __forceinline__ double gauss(double x) { return ::exp(-0.5 * x * x); }
+// exp in double for float functions evaluated in double (in_double below), -700 <= x <= 0: the
+// CPU engine's is cheaper and accurate to 2^-31.9, far below float's rounding
+__device__ __forceinline__ double exp_wide(double x) { return ::exp(x); }
 #endif
 __device__ __forceinline__ float copysign(float a, float b) { return copysignf(a, b); }
 __device__ __forceinline__ double copysign(double a, double b) { return ::copysign(a, b); }
@@ -86,6 +89,24 @@ template <class C> __device__ __forceinline__ C sigmoid(C x) {
 template <class C> __device__ __forceinline__ C sigmoid_final(C x) { return sigmoid(x); }
 // x sigmoid(x), silu (the CPU engine's float version rounds once)
 template <class C> __device__ __forceinline__ C xsigmoid(C x) { return xmul(x, sigmoid(x)); }
+// F::grad(x, e), e = exp(-|x|): a derivative whose float evaluation cancels or underflows (silu',
+// mish').  Double as written; float in double too, rounded once, from x clamped to +-200 (where
+// each such derivative has reached its float limit, 0 or 1; NaN passes), so that subnormal
+// results keep their digits (exp(x) alone underflows below -87).
+template <class F> __device__ __forceinline__ double in_double(double x) { return F::grad(x, exp(-abs(x))); }
+template <class F> __device__ __forceinline__ float in_double(float x) {
+  const double xd = min(200.0, max(-200.0, double(x)));
+  return float(F::grad(xd, exp_wide(-abs(xd))));
+}
+// gelu'(x) = Phi(x) + x phi(x), the exact GELU's derivative.  Its two terms cancel by up to 3x near
+// x = -1, each with its own rounding (5.5 ulps in float), so float evaluates it in double and
+// rounds once; the CPU engine's float version takes erfc's float polynomial in double (vmath.h).
+template <class C> __device__ __forceinline__ C gelu_grad(C x) {
+  return normcdf(x) + xmul(x, gauss(x) * C(0.39894228040143267794));  // 1 / sqrt(2 pi)
+}
+#ifndef ACT_CPU_MATH
+__device__ __forceinline__ float gelu_grad(float x) { return float(gelu_grad(double(x))); }
+#endif
 // squareplus(x, b) = (x + h) / 2, h = hypot(x, sqrt(b)): x + (h - x) / 2 for x >= 0 (the mean of
 // x and h without forming x + h, which overflows near the largest float), b / (2 (h - x)) below
 // (no cancellation, no overflow).  Its derivative (1 + x / h) / 2, written b / (2 h) / (h - x) for

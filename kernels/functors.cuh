@@ -172,8 +172,10 @@ struct Celu : Functor {
 };
 
 // gelu(approximate=p0: 0 exact, 1 tanh).
-//   exact: x * Phi(x) = 0.5 x erfc(-x / sqrt2);  Phi(x) + x phi(x).  m::normcdf and m::gauss take x
-//          itself: rounding -x / sqrt2 or x^2 / 2 first would cost about x^2 ulps in the tails.
+//   exact: x * Phi(x) = 0.5 x erfc(-x / sqrt2);  Phi(x) + x phi(x) (m::gelu_grad: its two terms
+//          cancel by up to 3x near x = -1, so float evaluates it in double).  m::normcdf and
+//          m::gauss take x itself: rounding -x / sqrt2 or x^2 / 2 first would cost about x^2 ulps
+//          in the tails.
 //   tanh:  0.5 x (1 + tanh(u)), u = k0 (x + k1 x^3), written x * sigmoid(2u) (same value: no
 //          cancellation of 1 + tanh(u) in the negative tail);  s + 2 x s (1 - s) k0 (1 + 3 k1 x^2).
 struct Gelu : Functor {
@@ -190,8 +192,7 @@ struct Gelu : Functor {
       const C s = m::sigmoid(u2);
       return s + m::xmul(x * (C(1) + C(3) * k1<C>() * x * x), C(2) * k0<C>() * s * m::sigmoid(-u2));
     }
-    const C phi = m::gauss(x) * C(0.39894228040143267794);  // 1 / sqrt(2 pi)
-    return m::normcdf(x) + m::xmul(x, phi);
+    return m::gelu_grad(x);
   }
 };
 
@@ -264,14 +265,20 @@ struct Softsign : CheapFunctor {
 // silu: x sigmoid(x);  s (1 + x (1 - s)), 1 - s = sigmoid(-x).  For x < 0 the factor is
 // (1 + x) - x s: 1 + x is exact for x <= -1 and x s is small, so the cancellation near the zero
 // at -1.28 costs no more than the rounding of x s (x sigmoid(-x) there carries |x| ulps).
+// s and 1 - s share e = exp(-|x|).  Float evaluates it in double and rounds once (m::in_double):
+// in float the sigmoid's roundings and the exp's reached 3.2 ulps, and where the result is
+// subnormal (x < -87) the float exp underflowed first (2x off).
 struct Silu : Functor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::xsigmoid(x); }
-  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
-    const C s = m::sigmoid(x);
-    const C q = x < C(0) ? (C(1) + x) - m::xmul(x, s) : C(1) + m::xmul(x, m::sigmoid(-x));
+  template <class W> static __device__ W grad(W x, W e) {
+    const bool up = x >= W(0);
+    const W d = W(1) / (W(1) + e);
+    const W s = (up ? W(1) : e) * d, c = (up ? e : W(1)) * d;  // sigmoid(+-x), one division
+    const W q = x < W(0) ? (W(1) + x) - m::xmul(x, s) : W(1) + m::xmul(x, c);
     return m::xmul(q, s);  // 0 at -inf (q = -inf)
   }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return m::in_double<Silu>(x); }
 };
 
 // hard_silu: x relu6(x + 3) / 6;  0 for x <= -3, 1 for x >= 3, (2x + 3) / 6 between.
@@ -301,15 +308,20 @@ struct Mish : Functor {
     const C neg = x < C(-80) ? m::xsigmoid(x) : x * (e - e * e * (C(1) + e) / (e * (e + C(2)) + C(2)));
     return x >= C(0) ? pos : neg;
   }
-  template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
-    const C e = m::exp_nonpos(-m::abs(x));
-    const C dp = C(2) * e * (C(1) + e) + C(1);
-    const C pos = C(1) - m::xmul(C(1) - C(2) * x * (C(1) + e) / dp, C(2) * e * e / dp);
-    const C dn = e * (e + C(2)) + C(2);
-    const C p = C(4) * (C(1) + x) + e * ((C(6) + C(4) * x) + e * (C(4) + e));
-    const C neg = m::xmul(p, e) / (dn * dn);  // 0 at -inf
-    return x >= C(0) ? pos : neg;
+  // e = exp(-|x|); float evaluates it in double and rounds once (m::in_double): in float the
+  // roundings of e and of the quotients reached 5.5 ulps, and 2x off where the result is subnormal
+  // Both sides are N / D^2 (x >= 0: 1 - N / Dp^2, N = 2e^2 (Dp - 2x (1 + e))): one division.
+  template <class W> static __device__ W grad(W x, W e) {
+    const bool up = x >= W(0);
+    const W dp = W(2) * e * (W(1) + e) + W(1);
+    const W dn = e * (e + W(2)) + W(2);
+    const W p = W(4) * (W(1) + x) + e * ((W(6) + W(4) * x) + e * (W(4) + e));
+    const W num = up ? m::xmul(dp - W(2) * x * (W(1) + e), W(2) * e * e) : m::xmul(p, e);  // 0 at +-inf
+    const W den = up ? dp : dn;
+    const W r = num / (den * den);
+    return up ? W(1) - r : r;
   }
+  template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return m::in_double<Mish>(x); }
 };
 
 // tanh;  sech^2 x.
@@ -442,12 +454,15 @@ struct Log1mexp : Functor {
   }
 };
 
-// lisht: x tanh(x);  tanh(x) + x (1 - tanh(x)^2).
+// lisht: x tanh(x);  tanh(x) + x sech^2(x), sech^2 = 4e / (1 + e)^2, e = exp(-2|x|): both terms
+// have the sign of x, so nothing cancels (1 - tanh(x)^2 lost digits as tanh approached 1: 9.7 ulps
+// float64, 4.7 float32).
 struct Lisht : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x * m::tanh(x); }
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
-    const C t = m::tanh(x);
-    return t + m::xmul(x, C(1) - t * t);
+    const C e = m::exp_nonpos(C(-2) * m::abs(x));
+    const C q = C(1) + e;
+    return m::tanh(x) + m::xmul(x, C(4) * e / (q * q));  // 0 at +-inf: e = 0
   }
 };
 

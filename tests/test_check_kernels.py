@@ -257,7 +257,10 @@ def test_gpu_report_puts_measurements_next_to_the_model():
 #: the goals of the model the kernels meet (issue: GPU speed you can see without a GPU): float32
 #: elementwise and gated kernels at >= 90% of copy bandwidth, softmax rows of 1024 columns and more
 #: at >= 85% while they fit in shared memory; the long path is held to its two reads of the row
+# float32 gelu' and silu' are evaluated in double and rounded once (0.5 ulp where float reached 5.5
+# and 3.2): the FP64 instructions bring their backward from 1.0 to about 0.82 of copy bandwidth
 GOALS = {**{f"act_{n}_{d}_f32": 0.9 for n in ("relu", "gelu", "silu", "swiglu") for d in ("fwd", "bwd")},
+         "act_gelu_bwd_f32": 0.8, "act_silu_bwd_f32": 0.8,
          **{f"act_softmax_{d}_block_{t}": 0.85 for d in ("fwd", "bwd") for t in ("bf16", "f32")},
          **{f"act_softmax_{d}_warp32x32_{t}": 0.8 for d in ("fwd", "bwd") for t in ("bf16", "f32")},
          **{f"act_softmax_fwd_long_{t}": 0.65 for t in ("bf16", "f32")},

@@ -980,7 +980,7 @@ celu                                   float32   1.5     1.5     1.5e-07 2      
 celu                                   float64   2       2       3e-16   2       2       3e-16
 gelu                                   float16   1.5     1.5     0.0015  2       2       0.0015
 gelu                                   bfloat16  1.5     1.5     0.01    1.5     1.5     0.01
-gelu                                   float32   3       3       3e-07   5e+08   7       30
+gelu                                   float32   3       3       3e-07   3e+07   2       3
 gelu                                   float64   50000   10      5e-12   1.5e+08 10      3e-08
 sigmoid                                float16   2       2       0.0015  1.5     1.5     0.0015
 sigmoid                                bfloat16  1.5     1.5     0.01    1.5     1.5     0.01
@@ -1004,7 +1004,7 @@ softsign                               float32   3       3       3e-07   5      
 softsign                               float64   3       3       5e-16   5       5       7e-16
 silu                                   float16   1.5     1.5     0.0015  2       2       0.0015
 silu                                   bfloat16  1.5     1.5     0.01    1.5     1.5     0.01
-silu                                   float32   5       3       5e-07   3e+08   5       20
+silu                                   float32   5       3       5e-07   50000   1.5     0.005
 silu                                   float64   1500    5       3e-13   7e+07   5       1.5e-08
 hard_silu                              float16   1.5     1.5     0.0015  1.5     1.5     0.0015
 hard_silu                              bfloat16  1.5     1.5     0.01    1.5     1.5     0.01
@@ -1012,7 +1012,7 @@ hard_silu                              float32   3       3       3e-07   2      
 hard_silu                              float64   3       3       7e-16   2       2       5e-16
 mish                                   float16   2       2       0.0015  2       2       0.0015
 mish                                   bfloat16  1.5     1.5     0.01    2       2       0.01
-mish                                   float32   5       5       3e-07   50000   7       0.005
+mish                                   float32   5       5       3e-07   5       1.5     5e-07
 mish                                   float64   1500    5       3e-13   500000  15      7e-11
 tanh                                   float16   1.5     1.5     0.0015  1.5     1.5     0.0015
 tanh                                   bfloat16  1.5     1.5     0.01    1.5     1.5     0.01
@@ -1064,8 +1064,8 @@ log1mexp                               float32   3       3       5e-07   3      
 log1mexp                               float64   3       3       5e-16   3       3       5e-16
 lisht                                  float16   1.5     1.5     0.0015  1.5     1.5     0.0015
 lisht                                  bfloat16  1.5     1.5     0.01    1.5     1.5     0.01
-lisht                                  float32   3       2       2e-07   10      10      1e-06
-lisht                                  float64   3       3       5e-16   15      15      5e-15
+lisht                                  float32   3       2       2e-07   3       3       3e-07
+lisht                                  float64   3       3       5e-16   3       3       7e-16
 snake                                  float16   1.5     1.5     0.0015  2       2       0.0015
 snake                                  bfloat16  1.5     1.5     0.01    2       2       0.01
 snake                                  float32   5       5       5e-07   20000   5       0.0015
@@ -1096,11 +1096,11 @@ glu                                    float32   5       3       5e-07   7      
 glu                                    float64   5       3       7e-16   7       5       1e-15
 swiglu                                 float16   2       2       0.0015  2       2       0.0015
 swiglu                                 bfloat16  2       2       0.01    1.5     1.5     0.01
-swiglu                                 float32   5       3       5e-07   3e+08   5       20
+swiglu                                 float32   5       3       5e-07   50000   3       0.005
 swiglu                                 float64   10000   5       1.5e-12 7e+07   5       1.5e-08
 geglu                                  float16   2       2       0.0015  2       2       0.0015
 geglu                                  bfloat16  2       2       0.01    1.5     1.5     0.01
-geglu                                  float32   3       3       3e-07   3e+08   7       30
+geglu                                  float32   3       3       3e-07   2e+07   3       3
 geglu                                  float64   50000   10      5e-12   1.5e+08 10      3e-08
 reglu                                  float16   1.5     1.5     0.0015  0       0       0
 reglu                                  bfloat16  1.5     1.5     0.01    0       0       0

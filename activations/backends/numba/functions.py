@@ -127,6 +127,11 @@ _CONSTANTS: dict[str, float] = {
     "CLIP": 1.0e4,
     # below -MISH_XSIGMOID mish(x) is x sigmoid(x) to the last bit
     "MISH_XSIGMOID": 80.0,
+    # 64 ln2 = LN2X64_HI + LN2X64_LO, HI a multiple of 2^-17 (x + HI is exact for 64 <= -x < 128)
+    "LN2X64_HI": 44.361419677734375,
+    "LN2X64_LO": 64.0 * math.log(2.0) - 44.361419677734375,
+    "TWO_M64": 2.0**-64,
+    "LOW_TAIL_END": 128.0,
     "TANH_SHRINK_SERIES_END": 0.25,
     "U24": 2.0**-24,
 }
@@ -333,9 +338,19 @@ def silu_fwd(x, p, a):
     return x * sig2(x)[0]
 
 
+def low_tail_grad(x):
+    """silu'(x) and mish'(x) for -128 < x < -80, where both are e^x (1 + x) to the last bit: formed
+    as (e^(x + 64 ln2) (1 + x)) 2^-64, so that a subnormal float32 result (x < -92) is rounded once
+    (exp(x) alone underflows below -87: 2x off)."""
+    e = M.exp(x + LN2X64_HI)
+    return ((e + e * LN2X64_LO) * (ONE + x)) * TWO_M64
+
+
 def silu_bwd(dy, x, p, a):
     # s (1 + x (1 - s)); for x < 0 as s ((1 + x) - x s): 1 + x is exact for x <= -1, so the
     # cancellation near the zero at -1.28 costs no more than the rounding of x s (functors.cuh Silu)
+    if x < -MISH_XSIGMOID and x > -LOW_TAIL_END:
+        return dy * low_tail_grad(x)
     x = clip(x, -CLIP, CLIP)
     s, c = sig2(x)
     q = (ONE + x) - x * s if x < ZERO else ONE + x * c
@@ -378,6 +393,8 @@ def mish_fwd(x, p, a):
 
 
 def mish_bwd(dy, x, p, a):
+    if x < -MISH_XSIGMOID and x > -LOW_TAIL_END:
+        return dy * low_tail_grad(x)
     e = M.exp(-abs(x))
     if x >= ZERO:
         dp = TWO * e * (ONE + e) + ONE
@@ -632,7 +649,7 @@ def reglu_bwd(dy, a, b, p):
 # --------------------------------------------------------------- the tables
 ELEMENTWISE: tuple[str, ...] = tuple(REGISTRY.names(Kind.ELEMENTWISE))
 GATED: tuple[str, ...] = tuple(REGISTRY.names(Kind.GATED))
-_HELPERS = ("clip", "sig2", "leaky", "rrelu_slope", "xmul", "clamp_gate", "clamp_linear", "linear_passes", "swish")
+_HELPERS = ("clip", "sig2", "leaky", "rrelu_slope", "xmul", "low_tail_grad", "clamp_gate", "clamp_linear", "linear_passes", "swish")
 
 _cache: dict[str, _pytypes.SimpleNamespace] = {}
 _lock = threading.Lock()
