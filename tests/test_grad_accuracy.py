@@ -6,7 +6,7 @@ they reached 5.5 conditioned ulps (every ~31st input of [-8, 8]) and 2x off (51 
 subnormal) at subnormal results near x = -104.  Every float32 of a dense grid of [-8, 8] (2^20
 points), of the underflow region [-110, -85] and of gelu's subnormal tail [-15, -12] is held to
 ``COND`` conditioned ulps (the error in units of the larger of ulp(exact) and the exact value's
-move over half an ulp of x, as activations.accuracy measures) where the exact result is normal,
+move over half an ulp of x, as activations.tools.accuracy measures) where the exact result is normal,
 and to ``SUBNORMAL`` units of the smallest subnormal below; on the CPU engine, the NumPy fallback,
 the CUDA C kernels (host harness) and the Numba kernels (simulator, on the worst regions only:
 it runs each element as Python).
