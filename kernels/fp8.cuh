@@ -66,10 +66,9 @@ __device__ __forceinline__ unsigned encode(double v, int format, bool stochastic
   return sign | unsigned(code > s.max_code ? s.max_code : code);
 }
 
-// The rounding noise of flat output index i: the rrelu counter hash of (seed ^ kNoiseKey, i), so
-// that rrelu's slopes and its stochastic rounding from one seed are independent streams.
-constexpr u64 kNoiseKey = 0xA0761D6478BD642Full;
-__device__ __forceinline__ u64 noise(u64 seed, i64 i) { return counter_hash(seed ^ kNoiseKey, i); }
+// The rounding noise of flat output index i is the rrelu counter hash of (seed ^ 0xA0761D6478BD642F,
+// i), so that rrelu's slopes and its stochastic rounding from one seed are independent streams;
+// the host applies the key (activations/_fp8.py NOISE_KEY) and kernels take the keyed seed.
 
 // |r| as float32 bits: non-negative floats order like their bits, and every NaN lies above +inf,
 // so an unsigned max over these bits is amax with NaN propagated.
@@ -85,12 +84,12 @@ struct Sink {
   unsigned* amax;  // float32 bits, zeroed by the caller
   i64 cols, groups;  // groups per row (1 for mode 1)
   double scale;
-  u64 seed;
+  u64 seed;  // the keyed noise seed
   int format, mode, stochastic;
 
   __device__ __forceinline__ unsigned char code(double r, i64 i) const {
     const double v = r * scale;
-    return static_cast<unsigned char>(encode(v, format, stochastic != 0, stochastic ? noise(seed, i) : 0ull));
+    return static_cast<unsigned char>(encode(v, format, stochastic != 0, stochastic ? counter_hash(seed, i) : 0ull));
   }
   __device__ __forceinline__ i64 segment(i64 i) const {
     if (mode == 0) return 0;
