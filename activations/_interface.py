@@ -73,9 +73,9 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
     for prelu ``(dx, dweight)`` or ``(dx, dbias, dweight)``.  ``out`` receives
     ``dx``.  Other arguments as in :func:`apply`.
     """
-    for option in ("out_dtype", "scale", "amax", "rounding"):
-        if option in params:
-            raise TypeError(f"grad() takes no {option}= (FP8 output is forward only: apply(..., out_dtype=...))")
+    if params and not _FP8_OPTIONS.isdisjoint(params):
+        option = sorted(_FP8_OPTIONS.intersection(params))[0]
+        raise TypeError(f"grad() takes no {option}= (FP8 output is forward only: apply(..., out_dtype=...))")
     if dy is None:
         raise TypeError("grad() needs the cotangent dy (an array shaped like the output), got None")
     (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
@@ -93,6 +93,9 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
         extra.append(grads.dweight)
     result += [_wrap(g, rewrap, None) for g in extra]
     return result[0] if len(result) == 1 else tuple(result)
+
+
+_FP8_OPTIONS = frozenset(("out_dtype", "scale", "amax", "rounding"))
 
 
 def _quantized(name, x, out, bias, axis, backend, out_dtype, scale, amax, rounding, params):
