@@ -544,3 +544,13 @@ def test_torch_quantize(rng):
     assert np.array_equal(q.amax.numpy(), want.amax)
     q = AT.quantize("swiglu", x.to(torch.bfloat16), out_dtype=torch.float8_e5m2, rounding="stochastic", seed=3)
     assert q.values.dtype == torch.float8_e5m2 and tuple(q.values.shape) == (4, 128)
+
+
+def test_jax_arrays_in_jax_fp8_out(rng):
+    jnp = pytest.importorskip("jax.numpy")
+    x = rng.standard_normal((2, 128)).astype(np.float32)
+    q = activations.apply("gelu", jnp.asarray(x), out_dtype="float8_e4m3fn", scale=2.0, amax="row")
+    want = activations.apply("gelu", x, out_dtype="float8_e4m3fn", scale=2.0, amax="row")
+    assert q.values.dtype == jnp.float8_e4m3fn
+    assert np.array_equal(np.asarray(q.values).view(np.uint8), codes(want.values))
+    assert np.array_equal(np.asarray(q.amax), want.amax)
