@@ -10,6 +10,7 @@ CPU, CuPy or Numba CUDA kernels on the GPU, Dask for chunked arrays).
 """
 from __future__ import annotations
 
+from ._fp8 import Quantized
 from ._interface import apply, grad
 from .catalogue import GPT_OSS_SWIGLU, REGISTRY
 from .dispatch import BackendUnavailable
@@ -17,7 +18,7 @@ from .registry import Activation, Kind
 
 __version__ = "0.1.0"
 
-__all__ = ["apply", "grad", "get", "names", "describe", "Activation", "Kind", "BackendUnavailable", "REGISTRY", "GPT_OSS_SWIGLU"]
+__all__ = ["apply", "grad", "Quantized", "get", "names", "describe", "Activation", "Kind", "BackendUnavailable", "REGISTRY", "GPT_OSS_SWIGLU"]
 
 
 def names(kind: str | Kind | None = None, aliases: bool = False) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _dtypes, _interop, _layout, dispatch
+from . import _dtypes, _fp8, _interop, _layout, dispatch
 from .backends import Backend, Call, Grads
 from .catalogue import REGISTRY
 from .registry import Activation, Kind
@@ -21,7 +21,8 @@ from .registry import Activation, Kind
 __all__ = ["apply", "grad"]
 
 
-def apply(name, x, *, out=None, bias=None, axis=-1, where=None, backend=None, **params):
+def apply(name, x, *, out=None, bias=None, axis=-1, where=None, backend=None, out_dtype=None, scale=None,
+          amax=None, rounding=None, **params):
     """``name(x + bias)`` on the backend where ``x`` lives.
 
     Args:
@@ -40,11 +41,22 @@ def apply(name, x, *, out=None, bias=None, axis=-1, where=None, backend=None, **
             entries are left out of the row and their outputs are 0.
         backend: ``"numpy"``, ``"cupy"``, ``"numba"``, ``"dask"`` or None (auto;
             the ``ACTIVATIONS_BACKEND`` environment variable also sets it).
+        out_dtype: ``ml_dtypes.float8_e4m3fn`` or ``ml_dtypes.float8_e5m2`` (or their names):
+            elementwise and gated activations write ``saturate(round(f(x) * scale))`` in that
+            format and return ``Quantized(values, amax)`` (docs/semantics.md, "FP8 output").
+            ``out`` is then an array of that dtype.
+        scale: with out_dtype: the factor applied before rounding (finite, > 0; default 1).
+        amax: with out_dtype: ``"tensor"`` (default), ``"row"`` (over the last axis of the
+            output) or ``"group"`` (groups of 128 along it); float32 max |f(x)| before scaling.
+        rounding: with out_dtype: ``"nearest"`` (default, ties to even) or ``"stochastic"``,
+            which needs an int ``seed=`` (the noise of element i is a counter hash of (seed, i)).
         **params: the activation's parameters (``describe(name)`` lists them).
 
     Returns:
-        The output array (``out`` when given).
+        The output array (``out`` when given); ``Quantized(values, amax)`` with out_dtype.
     """
+    if out_dtype is not None or scale is not None or amax is not None or rounding is not None:
+        return _quantized(name, x, out, bias, axis, backend, out_dtype, scale, amax, rounding, params)
     (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
     run = _prepare(name, x, None, out, bias, axis, where, backend, params)
     if rewrap is None:  # the backend's own array type: nothing to enter
@@ -61,6 +73,9 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
     for prelu ``(dx, dweight)`` or ``(dx, dbias, dweight)``.  ``out`` receives
     ``dx``.  Other arguments as in :func:`apply`.
     """
+    if params and not _FP8_OPTIONS.isdisjoint(params):
+        option = sorted(_FP8_OPTIONS.intersection(params))[0]
+        raise TypeError(f"grad() takes no {option}= (FP8 output is forward only: apply(..., out_dtype=...))")
     if dy is None:
         raise TypeError("grad() needs the cotangent dy (an array shaped like the output), got None")
     (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
@@ -78,6 +93,60 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
         extra.append(grads.dweight)
     result += [_wrap(g, rewrap, None) for g in extra]
     return result[0] if len(result) == 1 else tuple(result)
+
+
+_FP8_OPTIONS = frozenset(("out_dtype", "scale", "amax", "rounding"))
+
+
+def _quantized(name, x, out, bias, axis, backend, out_dtype, scale, amax, rounding, params):
+    """apply() with FP8 output: every argument checked before the backend writes a byte; with
+    ``out=`` the backend writes a private array that is then copied into it whole."""
+    record = REGISTRY.get(name)
+    if out_dtype is None:
+        raise TypeError(f"{record.name}(): scale=, amax= and rounding= go with out_dtype= (an FP8 dtype)")
+    if record.kind is Kind.ROWWISE:
+        raise ValueError(
+            f"{record.name}(): out_dtype= (FP8 output) is for elementwise and gated activations; "
+            f"{record.name} is row-wise"
+        )
+    # rrelu's seed is its own parameter and also seeds the rounding; the others take it here
+    seed = params.get("seed") if record.name == "rrelu" else params.pop("seed", None)
+    (x, fp8_out, bias, _), rewrap, given_out = _unwrap(x, out, bias, None, params)
+    run = _prepare(record, x, None, None, bias, axis, None, backend, params)
+    call = run.call
+    req = _fp8.request(record.name, np.dtype(call.x.dtype), out_dtype, scale, amax, rounding, seed)
+    if req.amax != "tensor" and not call.out_shape:
+        raise ValueError(f"{record.name}(): amax={req.amax!r} needs x with at least one axis (x is 0-d)")
+    if fp8_out is not None:
+        _check_fp8_out(record, run.be, fp8_out, call.out_shape, req.format.dtype)
+    run.call = call._replace(fp8=req)
+    if rewrap is None:
+        result = run.forward()
+    else:
+        with _interop.scope(rewrap):
+            result = run.forward()
+    if fp8_out is not None:
+        _layout.ops(run.be).copy_into(fp8_out, result.values)
+        result = _fp8.Quantized(fp8_out, result.amax)
+    if rewrap is not None:
+        return _interop.wrap_quantized(result, rewrap, given_out, req.format)
+    return result
+
+
+def _check_fp8_out(record: Activation, be: Backend, out: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if not be.owns(out):
+        raise ValueError(
+            f"{record.name}(): out is a {type(out).__module__}.{type(out).__name__}, "
+            f"but the {be.name} backend writes {be.name} arrays"
+        )
+    _refuse_masked(out, "out")
+    if tuple(out.shape) != shape:
+        raise ValueError(f"{record.name}(): out has shape {tuple(out.shape)}, expected {shape}")
+    # GPU array libraries without FP8 dtypes (CuPy, Numba) hold the codes as uint8
+    if np.dtype(out.dtype) != dtype and not (be.name != "numpy" and np.dtype(out.dtype) == np.uint8):
+        raise ValueError(f"{record.name}(): out has dtype {out.dtype}, expected {dtype} (out_dtype)")
+    if getattr(getattr(out, "flags", None), "writeable", True) is False:
+        raise ValueError(f"{record.name}(): out is read-only")
 
 
 def _unwrap(x, out, bias, where, params):

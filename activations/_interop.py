@@ -297,3 +297,20 @@ def _dlpack(obj: Any, what: str) -> tuple[Any, Rewrap]:
         return obj, None  # unknown device: the backends say what is wrong
     namespace = getattr(obj, "__array_namespace__", None)
     return arr, (_NamespaceRewrap(namespace()) if namespace is not None else None)
+
+
+# ------------------------------------------------------------------ FP8 results
+def wrap_quantized(result: Any, rewrap: Rewrap, given_out: Any, fmt: Any) -> Any:
+    """``Quantized(values, amax)`` of a backend as the input's library: torch gets its own FP8
+    dtype (torch.float8_e4m3fn / float8_e5m2, a bit view of the codes), JAX the ml_dtypes one."""
+    values, amax = result
+    if given_out is not None:
+        written(given_out)
+        values = given_out
+    elif isinstance(rewrap, _TorchRewrap):
+        torch = sys.modules["torch"]
+        codes = values.view(np.uint8)
+        values = rewrap(codes).view(getattr(torch, fmt.dtype.name))
+    else:
+        values = rewrap(values)
+    return type(result)(values, rewrap(amax))

@@ -245,6 +245,9 @@ class Activation:
         lines.append("derivative: " + self.derivative)
         lines.append("range:      " + self.output_range)
         lines.append("backward:   from " + ("the input x" if self.grad_from == "x" else "the output y"))
+        if self.kind is not Kind.ROWWISE:
+            lines.append("fp8 output: apply(..., out_dtype=float8_e4m3fn | float8_e5m2, scale=, amax=, rounding=) "
+                         "-> Quantized(values, amax) in one pass (docs/semantics.md, FP8 output)")
         if self.params:
             lines.append("parameters:")
             for p in self.params:

@@ -45,6 +45,7 @@ from .registry import Kind
 
 __all__ = [
     "apply",
+    "quantize",
     "Activation",
     "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "Sigmoid",
     "Hardsigmoid", "LogSigmoid", "Softplus", "Softsign", "SiLU", "Hardswish", "Mish", "Tanh",
@@ -250,6 +251,32 @@ def apply(name, x: Tensor, *, bias: Optional[Tensor] = None, axis: int = -1, whe
             raise ValueError(f"weight must be 1-D along the last axis of x with shape ({c},) or (1,), "
                              f"got {tuple(weight.shape)}")
     return _apply_op(x, bias, weight, where, name, axis, encoded)
+
+
+def quantize(name, x: Tensor, *, out_dtype: Any = None, scale: float = 1.0, amax: str = "tensor",
+             rounding: str = "nearest", seed: Optional[int] = None, bias: Optional[Tensor] = None, axis: int = -1,
+             **params):
+    """``name(x + bias)`` written as FP8 with its amax, in one pass (docs/semantics.md, "FP8 output").
+
+    Args:
+        out_dtype: ``torch.float8_e4m3fn`` (default) or ``torch.float8_e5m2`` (or the ml_dtypes types).
+        scale, amax, rounding, seed: as in :func:`activations.apply`.
+
+    Returns:
+        ``activations.Quantized(values, amax)``: an FP8 tensor of the output's shape and a float32
+        tensor (shape (), the rows, or the groups of 128) on x's device.  Forward only: no autograd
+        (the rounding has no useful derivative); a tensor requiring grad is read as data.
+    """
+    _check_tensor(x, "x", str(name))
+    _check_tensor(bias, "bias", str(name))
+    if out_dtype is None:
+        out_dtype = torch.float8_e4m3fn
+    if isinstance(out_dtype, torch.dtype):
+        out_dtype = str(out_dtype).replace("torch.", "")
+    if seed is not None:
+        params["seed"] = seed
+    return _interface.apply(name, x.detach(), bias=None if bias is None else bias.detach(), axis=axis,
+                            out_dtype=out_dtype, scale=scale, amax=amax, rounding=rounding, **params)
 
 
 def _refuse_forward_mode(name: str, *tensors: Optional[Tensor]) -> None:

@@ -3,5 +3,6 @@
 #include "common.cuh"
 #include "elementwise.cuh"
 #include "gated.cuh"
+#include "quantize.cuh"
 #include "reduce.cuh"
 #include "softmax.cuh"

@@ -216,6 +216,16 @@ template <class C> struct NanMax {
   __device__ __forceinline__ C identity() const { return -m::inf<C>(); }
 };
 
+// ------------------------------------------------------------ randomness
+// The counter-based hash of the package's reproducible randomness (rrelu's slopes, stochastic
+// FP8 rounding; docs/semantics.md): the splitmix64 finalizer of seed + (i + 1) * golden ratio.
+__device__ __forceinline__ u64 counter_hash(u64 seed, i64 i) {
+  u64 z = seed + (u64(i) + 1ull) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 // ------------------------------------------------------------ indexing
 // Rows of a row-wise op live in an (outer, n, inner) contiguous array: row r starts at
 // (r / inner) * n * inner + r % inner and its elements are `inner` apart.

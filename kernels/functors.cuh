@@ -134,10 +134,7 @@ struct Rrelu : CheapFunctor {
   static constexpr bool redo_in_double = false;  // the slope is drawn in compute precision
   template <class C> static __device__ C slope(const Ctx<C>& c) {
     if (c.p2 == C(0)) return (c.p0 + c.p1) / C(2);
-    u64 z = c.seed + (u64(c.i) + 1ull) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z = z ^ (z >> 31);
+    const u64 z = counter_hash(c.seed, c.i);
     const C u = C(z >> 40) * C(5.9604644775390625e-08);  // 2^-24
     return c.p0 + (c.p1 - c.p0) * u;
   }

@@ -553,6 +553,39 @@ def test_shrunk_shared_memory_moves_rows_to_the_long_path(library, rng):
     assert math.isclose(float(np.asarray(y, np.float64).sum()), 2.0, rel_tol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", ELEMENTWISE + GATED)
+def test_fp8_entry_points(host, library, name, dtype, rng):
+    """Every act_<name>_fp8_<dt> kernel (vector path and tail, bias, prelu weight, both
+    formats) against the reference quantizer on the same kernels' float f; the FP8 conversion
+    alone (act_fp8_encode_<dt>).  tests/test_fp8.py has the exhaustive and end-to-end checks."""
+    import ml_dtypes
+
+    params = dict(PARAMS.get(name, [{}])[-1])
+    x = reference.random_inputs(rng, (3, 50), name, dtype)
+    x.reshape(-1)[:3] = np.array([np.nan, np.inf, -np.inf]).astype(dtype)
+    bias = reference.cast(rng.normal(0, 0.1, 50), dtype)
+    cdt = reference.compute_dtype(dtype)
+    for fmt, scale in ((ml_dtypes.float8_e4m3fn, 3.0), (ml_dtypes.float8_e5m2, 500.0)):
+        got = run(name, x, bias=bias, out_dtype=fmt, scale=scale, amax="row", **params)
+        assert last_launch(host) == f"act_{name}_fp8_{_short(dtype)}"
+        f = np.asarray(run(name, x.astype(cdt), bias=bias.astype(cdt), **params), np.float64)
+        big = float(ml_dtypes.finfo(fmt).max)
+        want = np.clip(f * scale, -big, big).astype(fmt)
+        same = (got.values.view(np.uint8) == want.view(np.uint8)) | np.isnan(f)
+        assert same.all(), f"{name}: codes differ at {np.flatnonzero(~same)[:5]}"
+        mag = np.abs(f.astype(np.float32))
+        want_amax = np.where(np.isnan(mag).any(axis=-1), np.float32(np.nan), np.nanmax(mag, axis=-1))
+        assert np.array_equal(got.amax, want_amax.astype(np.float32), equal_nan=True)
+    codes = np.empty(x.size, np.uint8)
+    module = _cuda_source.KernelModule("fp8", _short(dtype))
+    host.launcher.launch(module, f"act_fp8_encode_{_short(dtype)}", (2,), (64,),
+                         (np.ascontiguousarray(x), codes, np.int64(x.size), np.float64(1.0), np.uint64(0),
+                          np.int32(0), np.int32(0)))
+    want = np.clip(x.astype(np.float64), -448.0, 448.0).astype(ml_dtypes.float8_e4m3fn).view(np.uint8)
+    assert np.array_equal(codes.reshape(x.shape), want)
+
+
 def test_every_entry_point_ran(host, request):
     """Kept last: the tests above launched every kernel entry point (when the whole module ran)."""
     opts = request.config.option

@@ -23,7 +23,9 @@ class Call(NamedTuple):
     ``x.shape[-1]`` with ``x``'s dtype.  ``where`` is a bool array of
     ``x.shape``.  ``dy`` (backward only) has ``out_shape`` and ``x``'s dtype.
     ``out`` has ``out_shape`` (``x.shape`` for the backward's dx) and
-    ``x``'s dtype; it may be ``x`` itself.
+    ``x``'s dtype; it may be ``x`` itself.  With ``fp8`` (elementwise and gated forward only) the
+    backend returns :class:`activations._fp8.Quantized` and ``out``, when given, is an FP8 array of
+    ``out_shape`` that the front end has checked and that shares no memory with an input.
     """
 
     record: Activation
@@ -36,6 +38,7 @@ class Call(NamedTuple):
     weight: Any = None
     where: Any = None
     dy: Any = None
+    fp8: Any = None  # an activations._fp8.Request: FP8 values and amax instead of y (forward only)
 
     @property
     def name(self) -> str:

@@ -39,11 +39,11 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .. import _dtypes
+from .. import _dtypes, _fp8
 from .._layout import ArrayAPI
 from ..registry import Kind
 from . import Backend, Call, Grads
-from .cpu.fallback import rrelu_uniform
+from .cpu.fallback import counter_hash, rrelu_uniform
 
 
 def _apply_chunk(*args, **kwargs):
@@ -146,6 +146,27 @@ def _whole_pairs(call: Call):
 def _half(block, axis: int, which: int):
     h = block.shape[axis] // 2
     return block[_along(block.ndim, axis, slice(0, h) if which == 0 else slice(h, None))]
+
+
+def _fp8_chunk(y, req, block_info=None):
+    """One chunk of f as FP8 codes: ml_dtypes after clipping (nearest), or the NumPy port of
+    kernels/fp8.cuh with the noise of each element's flat index in the whole output."""
+    v = np.asarray(y, np.float64) * req.scale
+    fmt = req.format
+    if not req.stochastic:
+        return np.clip(v, -fmt.largest, fmt.largest).astype(fmt.dtype)
+    noise = counter_hash(req.noise_seed, _flat_index(np, block_info, y.shape))
+    return _fp8.encode(v, fmt, noise).view(fmt.dtype)
+
+
+def _group_max(mag):
+    """max over groups of 128 along the last axis of a chunk that starts at a group boundary."""
+    n = mag.shape[-1]
+    groups = -(-n // _fp8.GROUP)
+    pad = groups * _fp8.GROUP - n
+    if pad:
+        mag = np.concatenate([mag, np.zeros(mag.shape[:-1] + (pad,), mag.dtype)], axis=-1)
+    return mag.reshape(mag.shape[:-1] + (groups, _fp8.GROUP)).max(axis=-1, initial=0.0)
 
 
 def _flat_index(xp, block_info, shape):
@@ -356,6 +377,8 @@ class DaskBackend(Backend):
     # ------------------------------------------------------------ dispatch
     def forward(self, call: Call) -> da.Array:
         _refuse_out(call)
+        if call.fp8 is not None:
+            return self._quantize(call)
         kind = call.record.kind
         if kind is Kind.ELEMENTWISE:
             return self._elementwise(call, backward=False)
@@ -371,6 +394,33 @@ class DaskBackend(Backend):
         if kind is Kind.GATED:
             return self._gated_backward(call)
         return self._rowwise(call, backward=True)
+
+    # ----------------------------------------------------------- FP8 output
+    def _quantize(self, call: Call) -> _fp8.Quantized:
+        """f per chunk in the compute precision (the forward on x widened), then each chunk's codes
+        (stochastic noise at global flat indices) and amax partials reduced by Dask: the tensor's
+        max, each row's over the last axis, or each group's with the last axis chunked in whole
+        groups.  Computing values and amax together (dask.compute) evaluates f once per chunk."""
+        req = call.fp8
+        cdt = _dtypes.compute_dtype(call.x.dtype)
+        widen = lambda a: a if a is None or isinstance(a, float) else a.astype(cdt)  # noqa: E731
+        y = self.forward(call._replace(x=widen(call.x), bias=widen(call.bias), weight=widen(call.weight), fp8=None))
+        fmt = req.format
+        values = y.map_blocks(_fp8_chunk, req, dtype=fmt.dtype, meta=np.empty((0,) * y.ndim, fmt.dtype),
+                              token="fp8-values")
+        mag = abs(y.astype(np.float32))
+        if req.amax == "tensor":
+            amax = mag.max() if y.size else da.zeros((), np.float32)
+        elif req.amax == "row":
+            amax = mag.max(axis=-1) if y.size else da.zeros(y.shape[:-1], np.float32)
+        else:
+            n = y.shape[-1]
+            width = max(_fp8.GROUP, (max(y.chunks[-1]) // _fp8.GROUP) * _fp8.GROUP) if n else 1
+            mag = mag.rechunk({y.ndim - 1: width})
+            groups = tuple(-(-c // _fp8.GROUP) for c in mag.chunks[-1])
+            amax = mag.map_blocks(_group_max, chunks=mag.chunks[:-1] + (groups,), dtype=np.float32,
+                                  token="fp8-group-amax")
+        return _fp8.Quantized(values, amax.astype(np.float32))
 
     # ---------------------------------------------------------- elementwise
     def _elementwise(self, call: Call, backward: bool):

@@ -25,6 +25,7 @@
 
 #include "prelude.h"
 #include "functors.cuh"
+#include "fp8.cuh"
 
 namespace act {
 namespace m {
@@ -271,7 +272,50 @@ struct Job {
   double p0, p1, p2;
   u64 seed;
   int op, dtype, slots, backward;
+  // FP8 output (forward of elementwise and gated ops; q == nullptr otherwise): the codes, the
+  // amax segments (float32 bits, zeroed) and fp8::Sink's parameters
+  unsigned char* q;
+  unsigned* amax;
+  double scale;
+  u64 noise_seed;
+  i64 amax_cols, amax_groups;
+  int format, amax_mode, stochastic;
 };
+
+// ---------------------------------------------------------------------------- FP8 output
+inline void atomic_max(unsigned* p, unsigned v) {
+  unsigned cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+  while (cur < v && !__atomic_compare_exchange_n(p, &cur, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+}
+
+// A block of compute-precision results r (flat output indices i0...) written as FP8 codes, and
+// folded into the amax of each segment they touch: one atomic per segment and block, so the
+// threads of a call share the amax array without a second pass.
+template <class C> void fp8_block(const Job& j, const C* __restrict r, i64 i0, i64 len) {
+  const act::fp8::Sink s{j.q, j.amax, j.amax_cols, j.amax_groups, j.scale, j.noise_seed, j.format, j.amax_mode,
+                         j.stochastic};
+  unsigned char* __restrict q = j.q + i0;
+  for (i64 k = 0; k < len; ++k) q[k] = s.code(double(r[k]), i0 + k);
+  i64 k = 0;
+  while (k < len) {
+    const i64 i = i0 + k;
+    i64 end = len;
+    if (s.mode != 0) {
+      const i64 col = i % s.cols;
+      const i64 left = s.mode == 1 ? s.cols - col : std::min(act::fp8::kGroup - col % act::fp8::kGroup, s.cols - col);
+      end = std::min(len, k + left);
+    }
+    unsigned m = 0;
+#pragma omp simd reduction(max : m)
+    for (i64 t = k; t < end; ++t) {
+      const unsigned b = act::fp8::abs_bits(r[t]);
+      m = b > m ? b : m;
+    }
+    if (m != 0) atomic_max(j.amax + s.segment(i), m);
+    k = end;
+  }
+}
 
 template <class C> act::Ctx<C> make_ctx(const Job& j) {
   act::Ctx<C> c;
@@ -722,7 +766,7 @@ template <class D> struct Elementwise {
     // with a transcendental function is compute-bound on one core: the extra copy through L1
     // costs more than the saved reads (measured), so it streams only in the backward.
     stream = kDirect && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy &&
-             (!ops.heavy || j.backward);
+             (!ops.heavy || j.backward) && j.q == nullptr;
     if (j.backward) {
       if (j.bias != nullptr) sums_b.assign(size_t(g.row_chunks * g.width), 0.0);
       if (per_column_w) sums_w.assign(size_t(g.row_chunks * g.width), 0.0);
@@ -752,6 +796,10 @@ template <class D> struct Elementwise {
   void forward_block(i64 row, i64 c, i64 len, Scratch<C>& s) const {
     const i64 i0 = row * g.width + c;
     const C* z = input(x + i0, c, len, s);
+    if (j.q != nullptr) {  // FP8: f in the compute precision, then codes and amax
+      ops.fwd(z, s.r, len, ctx, i0, weight != nullptr ? weight + c : nullptr);
+      return fp8_block(j, s.r, i0, len);
+    }
     C* y = kDirect && !stream ? reinterpret_cast<C*>(out + i0) : s.r;
     ops.fwd(z, y, len, ctx, i0, weight != nullptr ? weight + c : nullptr);
     if constexpr (!kDirect) {
@@ -797,7 +845,7 @@ template <class D> struct Elementwise {
     const bool staged = !kDirect || bias != nullptr || stream;
     Scratch<C>& sc = scratch[size_t(slot)];
     if (!j.backward) {
-      if (!staged && weight == nullptr) {
+      if (!staged && weight == nullptr && j.q == nullptr) {
         // Nothing to stage: one loop over each run of the tile.
         for_rows(g, t, [&](i64 row, i64 c, i64 len) { forward_block(row, c, len, sc); });
       } else {
@@ -874,7 +922,7 @@ template <class F, class D> struct Gated {
     ext = ch + (pairs ? 2 : 1) * kBlock;
     g = plan(j.outer * mid, pairs ? j.outer : mid, F::heavy || j.backward, kMaxTasks,
              sum_bias ? kAccBudget / ext : kMaxTasks);
-    stream = sizeof(C) == sizeof(D) && j.n * i64(sizeof(D)) >= kStreamMinBytes;
+    stream = sizeof(C) == sizeof(D) && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.q == nullptr;
     if (j.bias != nullptr) {
       bias = repeat_pattern<D, C>(j.bias, ch, ext);
       if (sum_bias) sums.assign(size_t(g.tasks() * ext), 0.0);
@@ -925,6 +973,7 @@ template <class F, class D> struct Gated {
         const C a = za[k], b = zb[k];
         ga[k] = (a != a || b != b) ? a + b : F::fwd(a, b, cc);  // NaN in either half: NaN
       }
+      if (j.q != nullptr) return fp8_block(j, ga, row * mid + c, len);
       emit(ga, out + row * mid + c, len);
       return;
     }
@@ -1702,6 +1751,110 @@ PyObject* py_run(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   }
 }
 
+const char kRunFp8Doc[] =
+    "run_fp8(kind, op, dtype, threads, x, q, amax, bias, weight, outer, mid, channels, p0, p1, p2, seed,\n"
+    "        scale, noise_seed, amax_cols, amax_groups, format, amax_mode, stochastic)\n\n"
+    "The forward of an elementwise (kind 0) or gated (kind 1) op written as FP8 codes q (uint8) with the\n"
+    "amax segments (uint32 float bits, zeroed by the caller); see engine.py.";
+
+PyObject* py_run_fp8(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 23) {
+    PyErr_Format(PyExc_TypeError, "run_fp8() takes 23 arguments (%zd given)", nargs);
+    return nullptr;
+  }
+  long long kind, op, dtype, threads, outer, mid, channels, cols, groups, format, mode, stochastic;
+  if (!int_arg(args[0], "kind", &kind) || !int_arg(args[1], "op", &op) || !int_arg(args[2], "dtype", &dtype) ||
+      !int_arg(args[3], "threads", &threads) || !int_arg(args[9], "outer", &outer) || !int_arg(args[10], "mid", &mid) ||
+      !int_arg(args[11], "channels", &channels) || !int_arg(args[18], "amax_cols", &cols) ||
+      !int_arg(args[19], "amax_groups", &groups) || !int_arg(args[20], "format", &format) ||
+      !int_arg(args[21], "amax_mode", &mode) || !int_arg(args[22], "stochastic", &stochastic))
+    return nullptr;
+  if (kind < 0 || kind > 1 || dtype < 0 || dtype > 3 || outer < 0 || mid < 0 || channels <= 0 || cols <= 0 ||
+      groups <= 0 || format < 0 || format > 1 || mode < 0 || mode > 2) {
+    PyErr_SetString(PyExc_ValueError, "run_fp8(): kind, dtype, sizes or FP8 options out of range");
+    return nullptr;
+  }
+  cpu::Job j{};
+  j.op = int(op);
+  j.dtype = int(dtype);
+  j.slots = int(std::max<long long>(1, std::min<long long>(threads, 1024)));
+  j.outer = outer;
+  j.mid = mid;
+  j.inner = 1;
+  j.channels = channels;
+  j.n = kind == cpu::kGated ? outer * 2 * mid : outer * mid;
+  j.weight_len = size_of(args[8]);
+  j.p0 = PyFloat_AsDouble(args[12]);
+  j.p1 = PyFloat_AsDouble(args[13]);
+  j.p2 = PyFloat_AsDouble(args[14]);
+  j.seed = PyLong_AsUnsignedLongLongMask(args[15]);
+  j.scale = PyFloat_AsDouble(args[16]);
+  j.noise_seed = PyLong_AsUnsignedLongLongMask(args[17]);
+  if (PyErr_Occurred()) return nullptr;
+  j.amax_cols = cols;
+  j.amax_groups = groups;
+  j.format = int(format);
+  j.amax_mode = int(mode);
+  j.stochastic = int(stochastic != 0);
+  const int item = kItemsize[dtype];
+  const i64 out_n = kind == cpu::kGated ? j.n / 2 : j.n;
+  const i64 segments = mode == 0 ? 1 : (out_n / cols) * groups;
+  void *x, *q, *amax, *bias, *weight;
+  if (!array_arg(args[4], "x", item, j.n, false, &x) || !array_arg(args[5], "q", 1, out_n, true, &q) ||
+      !array_arg(args[6], "amax", 4, segments, true, &amax) || !array_arg(args[7], "bias", item, channels, false, &bias) ||
+      !array_arg(args[8], "weight", item, j.weight_len, false, &weight))
+    return nullptr;
+  if (x == nullptr || q == nullptr || amax == nullptr || out_n % cols != 0 ||
+      (weight != nullptr && j.weight_len != 1 && j.weight_len != channels)) {
+    PyErr_SetString(PyExc_ValueError, "run_fp8(): missing x, q or amax, or inconsistent sizes");
+    return nullptr;
+  }
+  j.x = x;
+  j.out = q;
+  j.q = static_cast<unsigned char*>(q);
+  j.amax = static_cast<unsigned*>(amax);
+  j.bias = bias;
+  j.weight = weight;
+  if (j.n == 0) Py_RETURN_NONE;
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  try {
+    status = cpu::run(int(kind), j);
+  } catch (const std::bad_alloc&) {
+    status = cpu::kNoMemory;
+  } catch (...) {
+    status = cpu::kBadArgs;
+  }
+  Py_END_ALLOW_THREADS
+  switch (status) {
+    case cpu::kOk: Py_RETURN_NONE;
+    case cpu::kNoMemory:
+      PyErr_SetString(PyExc_MemoryError, "activations: out of memory in the compiled CPU engine (nothing was written)");
+      return nullptr;
+    case cpu::kUnknownOp: PyErr_SetString(PyExc_ValueError, "run_fp8(): unknown op"); return nullptr;
+    default: PyErr_SetString(PyExc_ValueError, "run_fp8(): inconsistent sizes"); return nullptr;
+  }
+}
+
+// fp8_encode(v, q, format, stochastic, noise_seed): q[i] = fp8::encode(v[i]) for float64 v (tests)
+PyObject* py_fp8_encode(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 5) {
+    PyErr_Format(PyExc_TypeError, "fp8_encode() takes 5 arguments (%zd given)", nargs);
+    return nullptr;
+  }
+  long long format, stochastic;
+  if (!int_arg(args[2], "format", &format) || !int_arg(args[3], "stochastic", &stochastic)) return nullptr;
+  const unsigned long long seed = PyLong_AsUnsignedLongLongMask(args[4]);
+  if (PyErr_Occurred()) return nullptr;
+  const i64 n = size_of(args[0]);
+  void *v, *q;
+  if (!array_arg(args[0], "v", 8, n, false, &v) || !array_arg(args[1], "q", 1, n, true, &q)) return nullptr;
+  const act::fp8::Sink s{static_cast<unsigned char*>(q), nullptr, 1, 1, 1.0, seed, int(format), 0, int(stochastic != 0)};
+  const double* src = static_cast<const double*>(v);
+  for (i64 i = 0; i < n; ++i) s.y[i] = s.code(src[i], i);
+  Py_RETURN_NONE;
+}
+
 PyObject* py_op_names(PyObject*, PyObject* arg) {
   const long kind = PyLong_AsLong(arg);
   if (kind == -1 && PyErr_Occurred()) return nullptr;
@@ -1814,6 +1967,9 @@ PyObject* py_sigmoid_mismatches(PyObject*, PyObject*) { return PyLong_FromLong(c
 
 PyMethodDef kMethods[] = {
     {"run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_run)), METH_FASTCALL, kRunDoc},
+    {"run_fp8", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_run_fp8)), METH_FASTCALL, kRunFp8Doc},
+    {"fp8_encode", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(py_fp8_encode)), METH_FASTCALL,
+     "fp8_encode(v, q, format, stochastic, noise_seed): the FP8 conversion alone (tests)"},
     {"op_names", py_op_names, METH_O, "op_names(kind) -> names of the ops of a kind, by op number"},
     {"functor_facts", py_functor_facts, METH_O,
      "functor_facts(kind) -> each op's functor facts (from_y, weighted, heavy, choice, ...), by op number"},

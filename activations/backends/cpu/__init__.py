@@ -78,6 +78,8 @@ class CpuBackend(Backend):
         return arr
 
     def forward(self, call: Call) -> np.ndarray:
+        if call.fp8 is not None:
+            return self._quantize(call)
         if active_engine() is None:
             from . import fallback  # imported on first use: it needs SciPy
 
@@ -86,6 +88,14 @@ class CpuBackend(Backend):
         target = _target(call, call.out_shape)  # the engine does no NumPy arithmetic: no errstate
         engine.forward(call, target)
         return _deliver(target, call.out)
+
+    def _quantize(self, call: Call):
+        if active_engine() is None:
+            from . import fallback
+
+            with np.errstate(all="ignore"):
+                return fallback.quantize(call)
+        return engine.quantize(call)
 
     def backward(self, call: Call) -> Grads:
         if active_engine() is None:

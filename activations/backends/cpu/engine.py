@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import _environ
+from ... import _environ, _fp8
 from ...registry import Kind
 from .. import Call, Grads
 
@@ -200,6 +200,36 @@ def _run(call: Call, x: np.ndarray, out: np.ndarray, dy: np.ndarray | None, back
             x, out, dy, bias, weight, where, dbias, dweight, outer, mid, inner, channels,
             p0, p1, p2, call.params.seed() & 0xFFFFFFFFFFFFFFFF)
     return dbias, dweight
+
+
+def quantize(call: Call) -> "_fp8.Quantized":
+    """``call`` (elementwise or gated, with ``call.fp8``) as FP8 codes and amax, in one pass."""
+    req = call.fp8
+    x = np.ascontiguousarray(call.x)
+    dtype = x.dtype
+    kind = call.record.kind
+    values = np.empty(call.out_shape, req.format.dtype)
+    amax = np.zeros(req.amax_shape(call.out_shape), np.uint32)
+    if x.size == 0 or values.size == 0:
+        return _fp8.Quantized(values, amax.view(np.float32))
+    if kind is Kind.ELEMENTWISE:
+        outer, mid = 1, x.size
+    else:
+        outer, mid = call.gated_rows()
+    p = call.params.kernel_floats()
+    p0, p1, p2 = (tuple(p) + (0.0, 0.0, 0.0))[:3]
+    bias = None if call.bias is None else _contiguous(call.bias, dtype)
+    weight = call.weight
+    if weight is not None and isinstance(weight, float):
+        p0, weight = weight, None
+    elif weight is not None:
+        weight = _contiguous(weight, dtype)
+    cols, groups = req.segments(call.out_shape)
+    _module.run_fp8(_KIND_CODES[kind], _ops[kind][call.name], _dtype_code(dtype), threads(), x, values.view(np.uint8),
+                    amax.reshape(-1), bias, weight, outer, mid, x.shape[-1] if x.ndim and x.shape[-1] else 1,
+                    p0, p1, p2, call.params.seed() & 0xFFFFFFFFFFFFFFFF, req.scale, req.noise_seed, cols, groups,
+                    req.format.code, req.mode, int(req.stochastic))
+    return _fp8.Quantized(values, amax.view(np.float32))
 
 
 def forward(call: Call, out: np.ndarray) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy import special
 
-from ... import _dtypes
+from ... import _dtypes, _fp8
 from ...catalogue import GELU_K0, GELU_K1, SELU_ALPHA, SELU_SCALE, TANH_SHRINK_D, TANH_SHRINK_N, TANH_SHRINK_RATIONAL_END
 from ...registry import Kind
 from .. import Call, Grads
@@ -57,13 +57,20 @@ def rrelu_uniform(seed: int, index: np.ndarray) -> np.ndarray:
     Dask backend calls this on its chunks); uint64 arithmetic wraps modulo 2**64 as the
     documented hash requires.
     """
+    z = counter_hash(seed, index)
+    return (z >> np.uint64(40)).astype(F64) * 2.0**-24
+
+
+def counter_hash(seed: int, index: np.ndarray) -> np.ndarray:
+    """The 64-bit counter hash of docs/semantics.md (kernels/common.cuh counter_hash) at flat
+    indices ``index`` (any integer dtype, NumPy or CuPy), as uint64: rrelu's slopes and the
+    stochastic rounding of FP8 output draw from it."""
     i = (index if hasattr(index, "astype") else np.asarray(index)).astype(np.uint64)
     with np.errstate(over="ignore"):
         z = np.uint64(seed) + (i + np.uint64(1)) * _GOLDEN
         z = (z ^ (z >> np.uint64(30))) * _MIX1
         z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(40)).astype(F64) * 2.0**-24
+        return z ^ (z >> np.uint64(31))
 
 
 # ----------------------------------------------------------------- small helpers
@@ -636,3 +643,29 @@ def backward(call: Call) -> Grads:
     """dx (new, x's shape and dtype), plus dbias when bias is given and dweight for prelu."""
     with np.errstate(all="ignore"):
         return _KIND[call.record.kind][1](call)
+
+
+# ------------------------------------------------------------------------- FP8 output
+def compute_precision_call(call: Call) -> Call:
+    """``call`` on x (bias, weight) widened to the compute precision, without out= or FP8: its
+    forward is f in the precision the FP8 output is rounded from (exact widening)."""
+    cdt = _compute_dtype(call)
+    widen = lambda a: a if a is None or isinstance(a, float) else np.asarray(a).astype(cdt)  # noqa: E731
+    return call._replace(x=widen(call.x), bias=widen(call.bias), weight=widen(call.weight), out=None, fp8=None)
+
+
+def quantize(call: Call, index_offset: int = 0) -> "_fp8.Quantized":
+    """FP8 codes and amax of ``call.fp8``: f in the compute precision, scaled in float64, rounded
+    by ml_dtypes after clipping to the largest finite value (nearest), or by the NumPy port of
+    kernels/fp8.cuh with the counter-hash noise of flat index + ``index_offset`` (stochastic)."""
+    req = call.fp8
+    r = forward(compute_precision_call(call))
+    v = np.asarray(r, F64) * req.scale
+    fmt = req.format
+    if req.stochastic:
+        index = np.arange(index_offset, index_offset + v.size, dtype=np.uint64)
+        noise = counter_hash(req.noise_seed, index).reshape(v.shape)
+        values = _fp8.encode(v, fmt, noise).view(fmt.dtype)
+    else:
+        values = np.clip(v, -fmt.largest, fmt.largest).astype(fmt.dtype)
+    return _fp8.Quantized(values.reshape(call.out_shape), _fp8.amax_of(r, req, call.out_shape))

@@ -22,7 +22,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from ... import _dtypes
+from ... import _dtypes, _fp8
 from ...registry import Kind
 from .. import Backend, Call, Grads
 from .source import THRESHOLD_FAMILIES, KernelModule, colsum_entry, entry, warp_path, warp_shapes
@@ -254,6 +254,8 @@ class KernelBackend(Backend):
         L = self._launcher(call.x)  # on the device of call.x
         with L.scope():
             kind = call.record.kind
+            if call.fp8 is not None:
+                return self._quantize(L, call)
             if kind is Kind.ELEMENTWISE:
                 return self._elementwise(L, call, backward)
             if kind is Kind.GATED:
@@ -324,6 +326,39 @@ class KernelBackend(Backend):
             return self._deliver(result, dest)
         dbias = None if bias is None else self._dbias(L, result, dz, channels)
         return Grads(self._deliver(result, dest), dbias)
+
+    # -------------------------------------------------------- FP8 output
+    def _quantize(self, L: Launcher, call: Call) -> _fp8.Quantized:
+        """Elementwise or gated forward written as FP8 codes by act_<name>_fp8_<dt>, amax reduced
+        per block and folded with atomicMax on the float bits of |f| (kernels/quantize.cuh)."""
+        req = call.fp8
+        xp, dtype = L.xp, call.x.dtype
+        x = _contiguous(xp, call.x)
+        bias = _contiguous(xp, call.bias)
+        values = xp.empty(call.out_shape, dtype=np.uint8)
+        amax = xp.zeros(req.amax_shape(call.out_shape), dtype=np.uint32)
+        n_out = math.prod(call.out_shape)
+        cols, groups = req.segments(call.out_shape)
+        sink = (np.float64(req.scale), np.uint64(req.noise_seed), np.int64(cols), np.int64(groups),
+                np.int32(req.format.code), np.int32(req.mode), np.int32(int(req.stochastic)))
+        floats = _kernel_floats(call, dtype)
+        module = self._module(call)
+        pack = 16 // dtype.itemsize
+        if call.record.kind is Kind.ELEMENTWISE:
+            weight, weight_len = self._prelu_weight(L, call)
+            channels = int(x.shape[-1]) if x.ndim else 1
+            vector = L.address(x) % 16 == 0
+            args = (x, values, amax, bias, weight, np.int64(n_out), np.int64(channels), np.int64(weight_len),
+                    *floats, np.uint64(call.params.seed()), *sink)
+        else:
+            hi = call.gated_rows()[1]
+            vector = hi % pack == 0 and L.address(x) % 16 == 0
+            args = (x, values, amax, bias, np.int64(n_out), np.int64(hi), np.int64(x.shape[-1]), *floats, *sink)
+        units = _cdiv(n_out, pack) if vector else n_out
+        grid = (_grid(_cdiv(units, ELEMENTWISE_THREADS), ELEMENTWISE_THREADS, L.info),)
+        if n_out:
+            L.launch(module, _entry(call.name, "fp8", module.dtype), grid, (ELEMENTWISE_THREADS,), args)
+        return _fp8.Quantized(_fp8.as_format(values, req.format), amax.view(np.float32))
 
     # ---------------------------------------------------------- rowwise
     def _rowwise(self, L: Launcher, call: Call, backward: bool):

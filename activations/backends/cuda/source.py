@@ -35,6 +35,8 @@ SPARSEMAX_PATHS = ("block", "long")
 #: family of each in kernels/softmax.cuh
 THRESHOLD_FAMILIES = {"sparsemax": "SPARSEMAX", "entmax15": "ENTMAX15"}
 COLSUM_STAGES = ("partial", "final")
+#: modules that are no activation: the dbias/dweight column sums, the FP8 conversion alone
+_UTILITY_MODULES = ("colsum", "fp8")
 
 _IDENT = re.compile(r"[a-z][a-z0-9_]*\Z")
 _INCLUDE = re.compile(r'^#include "([A-Za-z0-9_.]+)"\s*$', re.M)
@@ -78,8 +80,8 @@ def warp_path(items: int, lanes: int) -> str:
 def entry(name: str, direction: str, dtype: str, path: str | None = None) -> str:
     """``act_<name>_<fwd|bwd>[_<path>]_<dtype>``, the extern "C" name of a kernel."""
     _check(name, dtype)
-    if direction not in ("fwd", "bwd"):
-        raise ValueError(f"direction must be 'fwd' or 'bwd', got {direction!r}")
+    if direction not in ("fwd", "bwd", "fp8"):
+        raise ValueError(f"direction must be 'fwd', 'bwd' or 'fp8', got {direction!r}")
     middle = f"{direction}_{path}" if path else direction
     return f"act_{name}_{middle}_{dtype}"
 
@@ -90,6 +92,12 @@ def colsum_entry(stage: str, dtype: str) -> str:
         raise ValueError(f"no column-sum stage {stage!r}")
     _check("colsum", dtype)
     return f"act_colsum_{stage}_{dtype}"
+
+
+def fp8_encode_entry(dtype: str) -> str:
+    """``act_fp8_encode_<dt>``: the FP8 conversion alone, for the tests."""
+    _check("fp8", dtype)
+    return f"act_fp8_encode_{dtype}"
 
 
 def _check(name: str, dtype: str) -> None:
@@ -110,7 +118,7 @@ class KernelModule:
 
     def __post_init__(self) -> None:
         _check(self.name, self.dtype)
-        if self.name != "colsum" and self.name not in REGISTRY.names():
+        if self.name not in _UTILITY_MODULES and self.name not in REGISTRY.names():
             raise ValueError(f"{self.name!r} is not a registry name")
         if self.path not in paths_of(self.name, self.dtype):
             raise ValueError(f"{self.name} ({self.dtype}) has no path {self.path!r}")
@@ -121,7 +129,7 @@ class KernelModule:
 
     @property
     def kind(self) -> str:
-        if self.name == "colsum" or self.name in THRESHOLD_FAMILIES:
+        if self.name in _UTILITY_MODULES or self.name in THRESHOLD_FAMILIES:
             return self.name
         return REGISTRY.get(self.name).kind.value
 
@@ -129,8 +137,10 @@ class KernelModule:
         n, f, dt, kind = self.name, functor_name(self.name), self.dtype, self.kind
         if kind == "colsum":
             return (f"ACT_COLSUM({dt})",)
+        if kind == "fp8":
+            return (f"ACT_FP8_ENCODE({dt})",)
         if kind in (Kind.ELEMENTWISE.value, Kind.GATED.value):
-            return (f"ACT_{kind.upper()}({n}, {f}, {dt})",)
+            return (f"ACT_{kind.upper()}({n}, {f}, {dt})", f"ACT_{kind.upper()}_FP8({n}, {f}, {dt})")
         family = THRESHOLD_FAMILIES.get(kind, "SOFTMAX")
         if self.path.startswith("warp"):
             items, lanes = self.path[4:].split("x")
@@ -140,7 +150,10 @@ class KernelModule:
     def entries(self) -> tuple[str, ...]:
         if self.name == "colsum":
             return tuple(colsum_entry(stage, self.dtype) for stage in COLSUM_STAGES)
-        return tuple(entry(self.name, d, self.dtype, self.path) for d in ("fwd", "bwd"))
+        if self.name == "fp8":
+            return (fp8_encode_entry(self.dtype),)
+        directions = ("fwd", "bwd") if self.path else ("fwd", "bwd", "fp8")
+        return tuple(entry(self.name, d, self.dtype, self.path) for d in directions)
 
     def source(self) -> str:
         return header_text() + "\n// ---- generated entry points\n" + "\n".join(self.lines()) + "\n"
@@ -150,13 +163,13 @@ def paths_of(name: str, dtype: str) -> tuple[str | None, ...]:
     """The paths (module variants) of a module name: None for all but the row-wise ones."""
     if name in THRESHOLD_FAMILIES:
         return SPARSEMAX_PATHS
-    if name != "colsum" and REGISTRY.get(name).kind is Kind.ROWWISE:
+    if name not in _UTILITY_MODULES and REGISTRY.get(name).kind is Kind.ROWWISE:
         return tuple(warp_path(i, l) for i, l in warp_shapes(dtype)) + ROWWISE_PATHS
     return (None,)
 
 
 def module_names() -> list[str]:
-    return REGISTRY.names() + ["colsum"]
+    return REGISTRY.names() + list(_UTILITY_MODULES)
 
 
 def all_modules(dtypes: tuple[str, ...] = KERNEL_DTYPES) -> list[KernelModule]:

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ... import _dtypes
+from ... import _dtypes, _fp8
 from ...registry import Kind
 from .. import Backend, Call, Grads
 
@@ -350,6 +350,8 @@ class NumbaBackend(Backend):
 
     # ------------------------------------------------------------ dispatch
     def forward(self, call: Call) -> Any:
+        if call.fp8 is not None:
+            return _quantize(_Launch(call.x), call)
         return _LOOPS[call.record.kind](_Launch(call.x), call, backward=False)
 
     def backward(self, call: Call) -> Grads:
@@ -418,6 +420,47 @@ def _elementwise(run: _Launch, call: Call, backward: bool):
         k[run.blocks(n, threads), threads, run.stream](xf, dyf, bf, w, _flat(target), n, C, Cw, p, seed, has_bias)
     result = _finish(run, target, returned, call)
     return Grads(result, _dbias(run, call, x, target), dweight) if backward else result
+
+
+def _quantize(run: _Launch, call: Call):
+    """FP8 codes and amax through the elementwise_fp8 / gated_fp8 kernels (one pass); the amax of
+    a segment holding a NaN is NaN."""
+    req = call.fp8
+    x = _contiguous(run, call.x)
+    cuda = run.cuda
+    n = math.prod(call.out_shape)
+    q = run.empty((max(n, 1),), np.uint8)
+    amax_shape = req.amax_shape(call.out_shape)
+    segments = max(1, math.prod(amax_shape))
+    amax = cuda.to_device(np.zeros(segments, np.float32), stream=run.stream)
+    nan_seen = cuda.to_device(np.zeros(segments, np.int32), stream=run.stream)
+    fmt = req.format
+    fp8 = (q, amax, nan_seen, np.float64(req.scale),
+           (fmt.mant, fmt.emin, fmt.max_code, fmt.nan_code, int(req.stochastic)), np.uint64(req.noise_seed),
+           *req.segments(call.out_shape), req.mode)
+    if n:
+        threads = run.cfg.threads
+        xf = _flat(x)
+        bf, has_bias, C = _bias_and_c(run, call, x)
+        if call.record.kind is Kind.ELEMENTWISE:
+            w, Cw, first = xf, 0, None
+            if call.record.name == "prelu":
+                if isinstance(call.weight, float):
+                    first = call.weight
+                else:
+                    w = _flat(_contiguous(run, call.weight))
+                    Cw = w.size
+            k = run.kernel("elementwise", call.name, variant="fp8")
+            k[run.blocks(n, threads), threads, run.stream](xf, bf, w, n, C, Cw, run.params(call, first),
+                                                           np.uint64(call.params.seed()), has_bias, *fp8)
+        else:
+            period = call.gated_rows()[1]
+            k = run.kernel("gated", call.name, variant="fp8")
+            k[run.blocks(n, threads), threads, run.stream](xf, bf, n, period, C, run.params(call), has_bias, *fp8)
+    amax_host = np.where(nan_seen.copy_to_host(stream=run.stream) != 0, np.float32(np.nan),
+                         amax.copy_to_host(stream=run.stream))
+    values = q[:n].reshape(call.out_shape) if n else run.empty(call.out_shape, np.uint8)
+    return _fp8.Quantized(values, cuda.to_device(amax_host.reshape(amax_shape), stream=run.stream))
 
 
 def _split_axis(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:

@@ -173,15 +173,67 @@ def leaky(x, s):
     return s * x
 
 
+def counter_hash(seed, i):
+    """kernels/common.cuh counter_hash: splitmix64 of seed + (i + 1) * golden (rrelu, FP8 noise)."""
+    z = seed + (U64(i) + U1) * GOLDEN
+    z = (z ^ (z >> S30)) * MIX1
+    z = (z ^ (z >> S27)) * MIX2
+    return z ^ (z >> S31)
+
+
+def fp8_encode(v, mant, emin, max_code, nan_code, stochastic, noise):
+    """kernels/fp8.cuh fp8::encode, formula for formula: the FP8 code (uint64) of the float64 v.
+
+    Numba's CUDA target has no float64 bit cast, so sign, exponent and 53-bit significand come
+    from copysign and frexp (exact); everything after is the same integer arithmetic, kept in
+    uint64 (a mix with int64 would turn into float64).
+    """
+    sign = U64(128) if math.copysign(1.0, v) < 0.0 else U64(0)
+    if v != v:
+        return sign | nan_code
+    a = abs(v)
+    if a == 0.0:
+        return sign
+    if a == math.inf:
+        e = 1024
+        mnt = U64(1) << U64(52)
+    else:
+        fr, e2 = math.frexp(a)
+        e = e2 - 1
+        mnt = U64(fr * 9007199254740992.0)  # 2^53: the significand with its implicit bit
+        if e < -1022:  # a double subnormal, as its bits hold it
+            mnt = mnt >> U64(-1022 - e)
+            e = -1022
+    shift = 52 - mant + (emin - e if e < emin else 0)
+    kept = U64(0)
+    up = False
+    if shift <= 63:
+        sh = U64(shift)
+        kept = mnt >> sh
+        one = U64(1) << sh
+        rem = mnt & (one - U64(1))
+        if stochastic:
+            up = rem != U64(0) and rem >= one - (noise >> (U64(64) - sh))
+        else:
+            half = one >> U64(1)
+            up = rem > half or (rem == half and (kept & U64(1)) == U64(1))
+    elif stochastic and shift < 127:
+        up = (noise >> U64(1)) < (mnt >> U64(shift - 63))
+    base = U64(0)
+    if e >= emin:
+        base = U64(e - emin) << U64(mant)
+    code = base + kept + (U64(1) if up else U64(0))
+    if code > max_code:
+        code = max_code
+    return sign | code
+
+
 def rrelu_slope(i, p, seed):
     """Eval: (lower + upper)/2.  Training: lower + (upper - lower) u(seed, i), splitmix64."""
     lower, upper = p[0], p[1]
     if p[2] == ZERO:
         return (lower + upper) * HALF
-    z = seed + (U64(i) + U1) * GOLDEN
-    z = (z ^ (z >> S30)) * MIX1
-    z = (z ^ (z >> S27)) * MIX2
-    z = z ^ (z >> S31)
+    z = counter_hash(seed, i)
     u = CT(z >> S40) * U24  # exact: 24 bits
     return lower + (upper - lower) * u
 
@@ -649,7 +701,8 @@ def reglu_bwd(dy, a, b, p):
 # --------------------------------------------------------------- the tables
 ELEMENTWISE: tuple[str, ...] = tuple(REGISTRY.names(Kind.ELEMENTWISE))
 GATED: tuple[str, ...] = tuple(REGISTRY.names(Kind.GATED))
-_HELPERS = ("clip", "sig2", "leaky", "rrelu_slope", "xmul", "low_tail_grad", "clamp_gate", "clamp_linear", "linear_passes", "swish")
+_HELPERS = ("clip", "sig2", "leaky", "counter_hash", "fp8_encode", "rrelu_slope", "xmul", "low_tail_grad", "clamp_gate",
+            "clamp_linear", "linear_passes", "swish")
 
 _cache: dict[str, _pytypes.SimpleNamespace] = {}
 _lock = threading.Lock()
@@ -707,4 +760,6 @@ def _clone(ct, target: str = "cuda") -> _pytypes.SimpleNamespace:
     ns.fwd = {n: scope[f"{n}_fwd"] for n in ELEMENTWISE + GATED}
     ns.bwd = {n: scope[f"{n}_bwd"] for n in ELEMENTWISE + GATED}
     ns.rrelu_slope = scope["rrelu_slope"]
+    ns.counter_hash = scope["counter_hash"]
+    ns.fp8_encode = scope["fp8_encode"]
     return ns

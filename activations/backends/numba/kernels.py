@@ -401,6 +401,128 @@ def elementwise(name: str, dtype: str, backward: bool, target: str = "cuda"):
     return kernel, sig
 
 
+# --------------------------------------------------------------- FP8 output
+def _fp8_store(target: str):
+    """store(q, amax, nan_seen, i, r, scale, fmt, noise_seed, cols, groups, mode): the FP8 code of
+    r * scale into q[i] (fp8_encode, the port of kernels/fp8.cuh) and |r| (float32) into the amax
+    of i's segment: an atomic max per element, NaN recorded apart (nan_seen[segment] = 1) because
+    the atomic max of floats does not propagate NaN; the launcher folds the two."""
+    fns = NF.functions(numba.float64, target)
+    encode, counter_hash = fns.fp8_encode, fns.counter_hash
+
+    def code_and_segment(q, i, r, scale, fmt, noise_seed, cols, groups, mode):
+        noise = counter_hash(noise_seed, i) if fmt[4] != 0 else numba.uint64(0)
+        q[i] = numba.uint8(encode(numba.float64(r) * scale, fmt[0], fmt[1], numba.uint64(fmt[2]),
+                                  numba.uint64(fmt[3]), fmt[4] != 0, noise))
+        if mode == 0:
+            return 0
+        row = i // cols
+        return row if mode == 1 else row * groups + (i - row * cols) // 128
+
+    code_and_segment = NF.device(code_and_segment, target)
+
+    if target == "cuda":
+        def store(q, amax, nan_seen, i, r, scale, fmt, noise_seed, cols, groups, mode):
+            s = code_and_segment(q, i, r, scale, fmt, noise_seed, cols, groups, mode)
+            m = numba.float32(abs(r))
+            if m != m:
+                nan_seen[s] = 1
+            else:
+                cuda.atomic.max(amax, s, m)
+    else:  # one thread: a plain max
+        def store(q, amax, nan_seen, i, r, scale, fmt, noise_seed, cols, groups, mode):
+            s = code_and_segment(q, i, r, scale, fmt, noise_seed, cols, groups, mode)
+            m = numba.float32(abs(r))
+            if m != m:
+                nan_seen[s] = 1
+            elif m > amax[s]:
+                amax[s] = m
+
+    return NF.device(store, target)
+
+
+def _fp8_sig() -> tuple:
+    """q, amax, nan_seen, scale, fmt (mant, emin, max_code, nan_code, stochastic), noise seed, cols,
+    groups, mode: the FP8 arguments every FP8 kernel takes after its own."""
+    return (_nbtypes.Array(numba.uint8, 1, "C"), _nbtypes.Array(numba.float32, 1, "C"),
+            _nbtypes.Array(numba.int32, 1, "C"), numba.float64, _nbtypes.UniTuple(numba.int64, 5), numba.uint64,
+            numba.int64, numba.int64, numba.int64)
+
+
+def elementwise_fp8(name: str, dtype: str, target: str = "cuda"):
+    """The forward of :func:`elementwise` written as FP8 codes with the amax (docs/semantics.md)."""
+    ct = compute_type(dtype)
+    fns = NF.functions(ct, target)
+    fwd = fns.fwd[name]
+    slope_kind = _SLOPE.get(name, 0)
+    rrelu_slope = fns.rrelu_slope
+    load = _loader(dtype, ct, target)
+    store = _fp8_store(target)
+    zero = fns.ZERO
+
+    def kernel(x, bias, w, n, C, Cw, p, seed, has_bias, q, amax, nan_seen, scale, fmt, noise_seed, cols, groups, mode):
+        start = cuda.grid(1)
+        step = cuda.gridsize(1)
+        c = start % C
+        dc = step % C
+        for i in range(start, n, step):
+            z = load(x[i])
+            if has_bias:
+                z += load(bias[c])
+            a = zero
+            if slope_kind == 1:
+                if Cw == 0:
+                    a = p[0]
+                else:
+                    a = load(w[c if Cw > 1 else 0])
+            elif slope_kind == 2:
+                a = rrelu_slope(i, p, seed)
+            r = fwd(z, p, a)
+            if z != z:
+                r = z
+            store(q, amax, nan_seen, i, r, scale, fmt, noise_seed, cols, groups, mode)
+            c += dc
+            if c >= C:
+                c -= C
+
+    if target == "cpu":
+        return _on_cpu(kernel), None
+    a = _arr(dtype)
+    sig = (a, a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(ct, 3), numba.uint64, numba.boolean,
+           *_fp8_sig())
+    return kernel, sig
+
+
+def gated_fp8(name: str, dtype: str, target: str = "cuda"):
+    """The forward of :func:`gated` written as FP8 codes with the amax."""
+    ct = compute_type(dtype)
+    fns = NF.functions(ct, target)
+    gfwd = fns.fwd[name]
+    load = _loader(dtype, ct, target)
+    store = _fp8_store(target)
+    nan = fns.NAN
+
+    def kernel(x, bias, n, Hi, C, p, has_bias, q, amax, nan_seen, scale, fmt, noise_seed, cols, groups, mode):
+        for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+            ia = i + (i // Hi) * Hi
+            ib = ia + Hi
+            a = load(x[ia])
+            b = load(x[ib])
+            if has_bias:
+                a += load(bias[ia % C])
+                b += load(bias[ib % C])
+            y = gfwd(a, b, p)
+            if a != a or b != b:
+                y = nan
+            store(q, amax, nan_seen, i, y, scale, fmt, noise_seed, cols, groups, mode)
+
+    if target == "cpu":
+        return _on_cpu(kernel), None
+    a = _arr(dtype)
+    sig = (a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(ct, 3), numba.boolean, *_fp8_sig())
+    return kernel, sig
+
+
 # -------------------------------------------------------------------- gated
 def gated(name: str, dtype: str, backward: bool, target: str = "cuda"):
     """x viewed as (outer, 2H, inner): a = x[o, j, k], b = x[o, H + j, k]; any axis by strides.
@@ -862,8 +984,12 @@ def cpu_kernel(spec: Spec):
     as NumPy arrays.  For exhaustive tests: the simulator is far too slow.
     """
     if spec.kind == "elementwise":
+        if spec.variant == "fp8":
+            return elementwise_fp8(spec.name, spec.dtype, "cpu")[0]
         return elementwise(spec.name, spec.dtype, spec.variant == "bwd", "cpu")[0]
     if spec.kind == "gated":
+        if spec.variant == "fp8":
+            return gated_fp8(spec.name, spec.dtype, "cpu")[0]
         return gated(spec.name, spec.dtype, spec.variant == "bwd", "cpu")[0]
     raise ValueError(f"no CPU build of {spec.kind} kernels")
 
@@ -872,9 +998,9 @@ def build(spec: Spec):
     """(python function, argument types) of a spec."""
     kind, name, dtype, variant = spec.kind, spec.name, spec.dtype, spec.variant
     if kind == "elementwise":
-        return elementwise(name, dtype, variant == "bwd")
+        return elementwise_fp8(name, dtype) if variant == "fp8" else elementwise(name, dtype, variant == "bwd")
     if kind == "gated":
-        return gated(name, dtype, variant == "bwd")
+        return gated_fp8(name, dtype) if variant == "fp8" else gated(name, dtype, variant == "bwd")
     if kind == "rowwise":
         return rowwise(name, dtype, variant == "bwd")
     if kind == "colsum":
@@ -893,7 +1019,7 @@ def all_specs() -> list[Spec]:
     """Every kernel of the catalogue and of the helpers, for the PTX check."""
     specs: list[Spec] = []
     for dt in DTYPES:
-        for d in ("fwd", "bwd"):
+        for d in ("fwd", "bwd", "fp8"):
             specs += [Spec("elementwise", n, dt, d) for n in NF.ELEMENTWISE]
             specs += [Spec("gated", n, dt, d) for n in NF.GATED]
             specs += [Spec("rowwise", n, dt, d) for n in ROWWISE]
