@@ -23,7 +23,10 @@ class Call(NamedTuple):
     ``x.shape[-1]`` with ``x``'s dtype.  ``where`` is a bool array of
     ``x.shape``.  ``dy`` (backward only) has ``out_shape`` and ``x``'s dtype.
     ``out`` has ``out_shape`` (``x.shape`` for the backward's dx) and
-    ``x``'s dtype; it may be ``x`` itself.
+    ``x``'s dtype; it may be ``x`` itself.  ``per_row`` (row-wise records with a ``"row"``
+    parameter given as an array, entmax's alpha): float64 values of the row shape (x's shape
+    with ``axis`` of size 1), C-contiguous, already rounded to the compute precision; None when
+    the parameter is a float (then it is one of the kernel floats).
     """
 
     record: Activation
@@ -36,6 +39,7 @@ class Call(NamedTuple):
     weight: Any = None
     where: Any = None
     dy: Any = None
+    per_row: Any = None
 
     @property
     def name(self) -> str:
@@ -57,11 +61,13 @@ class Call(NamedTuple):
 
 
 class Grads(NamedTuple):
-    """What a backward returns: dx always; dbias when bias was given; dweight for prelu."""
+    """What a backward returns: dx always; dbias when bias was given; dweight for prelu; dalpha
+    (float64, the row shape: one value per row) when the call has ``per_row`` values."""
 
     dx: Any
     dbias: Any = None
     dweight: Any = None
+    dalpha: Any = None
 
 
 class Backend:

@@ -458,6 +458,9 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
     target, returned = _output(run, call, shape)
     dy = _contiguous(run, call.dy) if backward else None
     nrows = outer * inner
+    dalpha = None
+    if backward and call.per_row is not None and not x.size:
+        dalpha = run.cuda.to_device(np.zeros(tuple(call.per_row.shape)), stream=run.stream)
     if x.size:
         xf = _flat(x)
         bf, has_bias, C = _bias_and_c(run, call, x)
@@ -472,12 +475,23 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
         grid = max(1, min(nrows, run.cfg.max_blocks or 32 * _sm_count()))
         values = call.params.values
         ct = _dtypes.compute_dtype(x.dtype).type
+        # entmax: alpha in the temperature's place, or one per row (float64) with the per-row dalpha
+        first = values.get("alpha", values.get("temperature", 1.0))
+        alphas = dalpha_rows = run.empty((1,), np.float64)  # placeholders, never read without has_alphas
+        if call.per_row is not None:
+            alphas = _flat(_contiguous(run, call.per_row))
+            first = 2.0
+            if backward:
+                dalpha = dalpha_rows = run.empty((nrows,), np.float64)
         k[grid, threads, run.stream](
             xf, dyf, bf, mask, _flat(target), nrows, L, inner, C, has_bias, call.where is not None,
-            ct(values.get("temperature", 1.0)), ct(1.0 if values.get("quiet", False) else 0.0),
+            ct(first), ct(1.0 if values.get("quiet", False) else 0.0), alphas, dalpha_rows,
+            call.per_row is not None,
         )
     result = _finish(run, target, returned, call)
-    return Grads(result, _dbias(run, call, x, target)) if backward else result
+    if backward and dalpha is not None:
+        dalpha = dalpha.reshape(tuple(call.per_row.shape))
+    return Grads(result, _dbias(run, call, x, target), None, dalpha) if backward else result
 
 
 # ------------------------------------------------ layout operations of the front end
