@@ -540,7 +540,8 @@ def rowwise(name: str, dtype: str, backward: bool):
                 if has_mask and not mask[i]:
                     continue
                 v = value(x, bias, i, C, has_bias)
-                v = sign * v / temp
+                if not is_alpha:  # entmax's temp is its alpha
+                    v = sign * v / temp
                 mine = 1
                 if v > m or v != v:
                     m = v
@@ -638,6 +639,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                                 r_out = y
                     out[i] = store(r_out)
                 continue
+            if is_sparse:
                 # tau: Newton on f(t) = sum max(z - t, 0) - 1 from t = -1 (z = v - m <= 0);
                 # each step is (sum of z > t - 1) / count, the support shrinks monotonically
                 # and the loop ends when it stops changing: the exact tau of the sorted form.
