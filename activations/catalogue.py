@@ -391,8 +391,8 @@ RECORDS: tuple[Activation, ...] = (
         "entmax", R, "alpha-entmax: the sparse softmax family between softmax (alpha -> 1) and sparsemax "
         "(alpha = 2), alpha a scalar or one per row (learnable).",
         formula="max(z_i - tau, 0)^(1 / (alpha - 1)), z = (alpha - 1) x, tau such that the row sums to 1; "
-        "tau by bisection on [max z - 1, max z - n^(1 - alpha)] (a fixed number of steps for the compute "
-        "precision), then the row divided by its sum",
+        "tau by bisection on [max z - 1, max z - n^(1 - alpha)] (60 steps in float64 on the CPU; 30 in float32 "
+        "on the GPU for 16- and 32-bit x), then the row divided by its sum",
         derivative="dx = g * (dy - sum(g * dy) / sum(g)), g = y^(2 - alpha) on the support (0 off it); "
         "dalpha = sum(dy * (y - q)) / (alpha - 1)^2 - sum(dy * (y log y - q S)) / (alpha - 1), "
         "q = g / sum(g), S = sum(y log y), per row, summed to alpha's shape",

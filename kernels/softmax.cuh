@@ -512,16 +512,24 @@ template <class C> struct MomentsOp {
   }
 };
 
+// One shared array for every reduction of a row (block_allreduce's leading barrier separates them):
+// the static shared memory stays within the launch layer's reserve.
+template <class C> struct SparseScratch {
+  Moments<C>* moments;
+  C* one;
+  Pair<C>* pair;
+};
+template <class C> __device__ __forceinline__ SparseScratch<C> sparse_scratch() {
+  __shared__ Moments<C> scratch[32];
+  return {scratch, reinterpret_cast<C*>(scratch), reinterpret_cast<Pair<C>*>(scratch)};
+}
+
 template <class T, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void entmax15_rows(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
                                               i64 n, i64 inner, C_of<T>, C_of<T>) {
   using C = compute_t<T>;
   constexpr int kMaxSteps = 200;  // a bound only: Newton from below ends in far fewer steps
-  // one scratch array for the three reductions (block_allreduce's leading barrier separates them):
-  // the static shared memory stays within the launch layer's reserve
-  __shared__ Moments<C> moments_scratch[32];
-  C* scratch = reinterpret_cast<C*>(moments_scratch);
-  Pair<C>* pair_scratch = reinterpret_cast<Pair<C>*>(moments_scratch);
+  const auto [moments_scratch, scratch, pair_scratch] = sparse_scratch<C>();
   const i64 rank = threadIdx.x, size = blockDim.x;
   for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
     const SparseRow<T> sr = sparse_row<T, CACHED>(x, mask, row, n, inner, scratch);
@@ -589,16 +597,14 @@ __device__ __forceinline__ void entmax15_rows(const T* x, const T* dy, T* out, c
 // alphas is not null; the backward writes the row's dalpha to dalpha[row] when dalpha is not null:
 //   dx = g (dy - sum(g dy) / sum(g)), g = y^(2 - alpha) on the support;
 //   dalpha = sum(dy (y - q)) / a^2 - sum(dy (y log y - q S)) / a, q = g / sum(g), S = sum(y log y).
-// The CPU engine (engine.cpp, RowMath::entmax) and the NumPy fallback use the same steps.
+// The CPU engine (engine.cpp, RowMath::entmax) and the NumPy fallback take 60 steps in float64.
 template <class C> constexpr int kEntmaxSteps = sizeof(C) == 4 ? 30 : 60;
 
 template <class T, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void entmax_rows(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
                                             i64 n, i64 inner, C_of<T> p0, const double* alphas, double* dalpha) {
   using C = compute_t<T>;
-  __shared__ Moments<C> moments_scratch[32];  // one scratch for every reduction (see entmax15_rows)
-  C* scratch = reinterpret_cast<C*>(moments_scratch);
-  Pair<C>* pair_scratch = reinterpret_cast<Pair<C>*>(moments_scratch);
+  const auto [moments_scratch, scratch, pair_scratch] = sparse_scratch<C>();
   const i64 rank = threadIdx.x, size = blockDim.x;
   for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
     const SparseRow<T> sr = sparse_row<T, CACHED>(x, mask, row, n, inner, scratch);

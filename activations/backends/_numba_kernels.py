@@ -550,18 +550,18 @@ def rowwise(name: str, dtype: str, backward: bool):
                 for j in range(t0, L, nt):
                     out[base + j * inner] = store(ZERO)
                 if is_alpha and backward and has_alphas and t0 == 0:
-                    dalpha[r] = 0.0
+                    dalpha[r] = ZERO
                 continue
             if (is_sparse or is_entmax or is_alpha) and (m != m or m == INF or m == -INF):
                 # the sparse family: NaN, +inf or all -inf give a NaN row
                 for j in range(t0, L, nt):
                     out[base + j * inner] = store(NAN)
                 if is_alpha and backward and has_alphas and t0 == 0:
-                    dalpha[r] = math.nan
+                    dalpha[r] = NAN
                 continue
             if is_alpha:
                 # alpha-entmax: bisection on t in [0, 1 - n^-a], y = (1 + w)^(1/a), w = a (v - m) - t
-                alpha = ct(alphas[r]) if has_alphas else temp
+                alpha = alphas[r] if has_alphas else temp
                 a = alpha - ONE
                 inv = ONE / a
                 cnt = ZERO
@@ -792,8 +792,10 @@ def rowwise(name: str, dtype: str, backward: bool):
 
     a = _arr(dtype)
     i64 = numba.int64
-    f64 = _arr("float64")
-    sig = (a, a, a, _arr("bool"), a, i64, i64, i64, i64, numba.boolean, numba.boolean, ct, ct, f64, f64, numba.boolean)
+    # entmax's per-row alphas and dalphas in the compute type (the host's float64 values are already
+    # rounded to it): no float64 instruction in a float32 kernel
+    cta = _nbtypes.Array(ct, 1, "C")
+    sig = (a, a, a, _arr("bool"), a, i64, i64, i64, i64, numba.boolean, numba.boolean, ct, ct, cta, cta, numba.boolean)
     return kernel, sig
 
 

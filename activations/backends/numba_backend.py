@@ -451,6 +451,11 @@ def _row_threads(run: _Launch, L: int) -> int:
     return 256
 
 
+def _host(a) -> np.ndarray:
+    """A (small) device array's values on the host."""
+    return a.copy_to_host() if hasattr(a, "copy_to_host") else np.asarray(a)
+
+
 def _rowwise(run: _Launch, call: Call, backward: bool):
     x = _contiguous(run, call.x)
     shape = tuple(x.shape)
@@ -477,20 +482,22 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
         ct = _dtypes.compute_dtype(x.dtype).type
         # entmax: alpha in the temperature's place, or one per row (float64) with the per-row dalpha
         first = values.get("alpha", values.get("temperature", 1.0))
-        alphas = dalpha_rows = run.empty((1,), np.float64)  # placeholders, never read without has_alphas
+        # per-row alphas and dalphas in the compute type: the values are rounded to it already
+        alphas = dalpha_rows = run.empty((1,), ct)  # placeholders, never read without has_alphas
         if call.per_row is not None:
-            alphas = _flat(_contiguous(run, call.per_row))
+            alphas = run.cuda.to_device(np.asarray(_host(call.per_row), ct).reshape(-1), stream=run.stream)
             first = 2.0
             if backward:
-                dalpha = dalpha_rows = run.empty((nrows,), np.float64)
+                dalpha_rows = run.empty((nrows,), ct)
         k[grid, threads, run.stream](
             xf, dyf, bf, mask, _flat(target), nrows, L, inner, C, has_bias, call.where is not None,
             ct(first), ct(1.0 if values.get("quiet", False) else 0.0), alphas, dalpha_rows,
             call.per_row is not None,
         )
     result = _finish(run, target, returned, call)
-    if backward and dalpha is not None:
-        dalpha = dalpha.reshape(tuple(call.per_row.shape))
+    if backward and call.per_row is not None and x.size:  # float64, as every backend's dalpha
+        host = dalpha_rows.copy_to_host(stream=run.stream).astype(np.float64)
+        dalpha = run.cuda.to_device(host.reshape(tuple(call.per_row.shape)), stream=run.stream)
     return Grads(result, _dbias(run, call, x, target), None, dalpha) if backward else result
 
 

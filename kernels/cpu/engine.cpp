@@ -991,8 +991,9 @@ template <class F, class D> struct Gated {
 // order) with the per-row dalpha written to Job::dweight.
 enum RowOp : int { kSoftmax = 0, kLogSoftmax = 1, kSoftmin = 2, kSparsemax = 3, kEntmax15 = 4, kEntmax = 5 };
 
-// Bisection steps of entmax's t for the compute precision (fallback.ENTMAX_STEPS, softmax.cuh).
-template <class C> constexpr int kEntmaxSteps = sizeof(C) == 4 ? 30 : 60;
+// Bisection steps of entmax's t: the CPU computes entmax in float64 for every dtype, as sparsemax
+// and entmax15 (fallback.ENTMAX_STEPS; the GPU kernels take 30 in float32, softmax.cuh).
+constexpr int kEntmaxSteps = 60;
 
 // max over a row, NaN ignored (a NaN reaches the row through the sum).  Kept in 32 partial
 // maxima: GCC does not vectorize a float max reduction written with std::max.
@@ -1121,7 +1122,7 @@ template <class C> struct RowMath {
     } else if (op == kEntmax15) {
       entmax15(z, y, srt, n, m);
     } else if (op == kEntmax) {
-      entmax(z, y, n, m, alpha);
+      entmax(z, y, srt, n, m, alpha);
     } else {
       if (op == kLogSoftmax) {
 #pragma omp simd
@@ -1203,8 +1204,8 @@ template <class C> struct RowMath {
 
   // max((z - max) / 2 - tau, 0)^2 with the tau of Peters et al. (2019), in float64
   static void entmax15(const C* z, C* y, double* srt, i64 n, C m);
-  // alpha-entmax by bisection (docs/semantics.md), in the compute precision
-  static void entmax(const C* z, C* y, i64 n, C m, C alpha);
+  // alpha-entmax by bisection (docs/semantics.md), in float64
+  static void entmax(const C* z, C* y, double* w, i64 n, C m, C alpha);
 
   // The sparse rows' shared start: a NaN, +inf or a row of -inf (m not finite) makes the row NaN;
   // true when it did.
@@ -1314,29 +1315,29 @@ template <class C> void RowMath<C>::entmax15(const C* z, C* y, double* srt, i64 
 // found by bisection on sum y = 1 (the sum decreases in t: >= 1 at 0, <= 1 at the top); then y at
 // the low end (sum >= 1: the whole support) divided by its sum.  t, not tau: it is of the size of a,
 // so it keeps its relative precision as alpha nears 1, and exp(log1p(w) / a) stays accurate there.
-// z may be y itself: y holds a (z - m) first.
-template <class C> void RowMath<C>::entmax(const C* z, C* y, i64 n, C m, C alpha) {
+// Float64 for every dtype: in float32 the rounding of a (z - m) alone (~6e-8) would cost the small
+// entries up to ~1e3 ulps (u = 1 + w small), where float64 keeps them within a few.  w: n float64.
+template <class C> void RowMath<C>::entmax(const C* z, C* y, double* w, i64 n, C m, C alpha) {
   if (nan_row(z, y, n, m)) return;
-  const C a = alpha - C(1), inv = C(1) / a;
+  const double a = double(alpha) - 1.0, inv = 1.0 / a, top = double(m);
   i64 count = 0;
   for (i64 k = 0; k < n; ++k) {
     count += z[k] > -act::m::inf<C>();
-    y[k] = a * (z[k] - m);  // <= 0, -inf at masked entries
+    w[k] = a * (double(z[k]) - top);  // <= 0, -inf at masked entries
   }
-  auto mass = [inv](C w) { return w > C(-1) ? act::m::exp(act::m::log1p(w) * inv) : C(0); };
-  auto total = [&](C t) {
+  auto mass = [inv](double v) { return v > -1.0 ? std::exp(std::log1p(v) * inv) : 0.0; };
+  auto total = [&](double t) {
     double s = 0.0;
-    for (i64 k = 0; k < n; ++k) s += double(mass(y[k] - t));
+    for (i64 k = 0; k < n; ++k) s += mass(w[k] - t);
     return s;
   };
-  C lo = C(0), hi = -act::m::expm1(-a * act::m::log(C(count)));
-  for (int step = 0; step < kEntmaxSteps<C>; ++step) {
-    const C mid = (lo + hi) * C(0.5);
+  double lo = 0.0, hi = -std::expm1(-a * std::log(double(count)));
+  for (int step = 0; step < kEntmaxSteps; ++step) {
+    const double mid = (lo + hi) * 0.5;
     (total(mid) >= 1.0 ? lo : hi) = mid;
   }
-  const double s = total(lo);
-  const C scale = C(1.0 / s);
-  for (i64 k = 0; k < n; ++k) y[k] = mass(y[k] - lo) * scale;
+  const double scale = 1.0 / total(lo);
+  for (i64 k = 0; k < n; ++k) y[k] = C(mass(w[k] - lo) * scale);
 }
 
 template <class D> struct Rowwise {
@@ -1380,7 +1381,7 @@ template <class D> struct Rowwise {
     const i64 panel = width * n;
     buffers.resize(size_t(slots * 4 * panel));
     if (j.mask != nullptr) masks.resize(size_t(slots * panel));
-    if (op == kSparsemax || op == kEntmax15) sorts.resize(size_t(slots * n));
+    if (op == kSparsemax || op == kEntmax15 || op == kEntmax) sorts.resize(size_t(slots * n));
     stream = kDirect && inner == 1 && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy;
     return kOk;
   }
