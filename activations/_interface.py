@@ -178,7 +178,7 @@ def _row_values(record: Activation, param, value, shape, ax, dtype, be):
     must keep its bound once rounded: alpha = 1 + 1e-9 is 1 in float32); an array must broadcast
     to the row shape (x's shape with the axis, or axes, of size 1) and hold valid values.  Returns
     (the array as given or None, its float64 values rounded to the compute precision and
-    broadcast to the row shape as a backend array, or None)."""
+    broadcast to the row shape as a host NumPy array, or None)."""
     cdt = _dtypes.compute_dtype(dtype)
     where = f"{record.name}(): parameter {param.name!r}"
     if isinstance(value, float):
@@ -198,8 +198,7 @@ def _row_values(record: Activation, param, value, shape, ax, dtype, be):
     rounded = host.astype(cdt).astype(np.float64)
     for v in np.unique(rounded):  # distinct values: one message for the first bad one
         param._check_range(float(v), where + f" (an element, rounded to {cdt.name})")
-    values = np.ascontiguousarray(np.broadcast_to(rounded, row_shape))
-    return value, be.asarray(values, param.name, dtype=np.float64)
+    return value, np.ascontiguousarray(np.broadcast_to(rounded, row_shape))  # host: one value per row
 
 
 def _host_floats(value, where):

@@ -25,8 +25,9 @@ class Call(NamedTuple):
     ``out`` has ``out_shape`` (``x.shape`` for the backward's dx) and
     ``x``'s dtype; it may be ``x`` itself.  ``per_row`` (row-wise records with a ``"row"``
     parameter given as an array, entmax's alpha): float64 values of the row shape (x's shape
-    with ``axis`` of size 1), C-contiguous, already rounded to the compute precision; None when
-    the parameter is a float (then it is one of the kernel floats).
+    with ``axis`` of size 1), a C-contiguous NumPy array on the host (one value per row: small;
+    each backend moves it where its kernels run), already rounded to the compute precision; None
+    when the parameter is a float (then it is one of the kernel floats).
     """
 
     record: Activation
@@ -62,7 +63,8 @@ class Call(NamedTuple):
 
 class Grads(NamedTuple):
     """What a backward returns: dx always; dbias when bias was given; dweight for prelu; dalpha
-    (float64, the row shape: one value per row) when the call has ``per_row`` values."""
+    (float64, the row shape: one value per row; the backend's array, a NumPy array from the Numba
+    backend) when the call has ``per_row`` values."""
 
     dx: Any
     dbias: Any = None

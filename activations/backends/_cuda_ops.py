@@ -350,7 +350,7 @@ class KernelBackend(Backend):
             head = (x, dy, result) if backward else (x, result)
             tail = ()
             if any(p.type == "row" for p in call.record.params):  # entmax: per-row alphas, dalpha
-                alphas = None if call.per_row is None else _contiguous(xp, call.per_row)
+                alphas = None if call.per_row is None else xp.asarray(call.per_row)  # host values to the device
                 if backward and alphas is not None:
                     dalpha = xp.empty(tuple(call.per_row.shape), dtype=np.float64)
                 tail = (alphas, dalpha)

@@ -555,7 +555,8 @@ class DaskBackend(Backend):
             parts.append(("where", mask, ind))
         per_row = call.per_row is not None
         if per_row:  # entmax's alpha as x's blocks (the task takes one value per row back)
-            parts.append(("alpha", da.broadcast_to(call.per_row, x.shape).rechunk(x.chunks), ind))
+            alpha = da.from_array(call.per_row, chunks=tuple((1,) if d == ax else c for d, c in enumerate(x.chunks)))
+            parts.append(("alpha", da.broadcast_to(alpha, x.shape, chunks=x.chunks), ind))
         names = tuple(p[0] for p in parts)
         kwargs = self._params(call, axis=ax)
         fn = self.grad_chunk if backward else self.apply_chunk

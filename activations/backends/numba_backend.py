@@ -465,7 +465,7 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
     nrows = outer * inner
     dalpha = None
     if backward and call.per_row is not None and not x.size:
-        dalpha = run.cuda.to_device(np.zeros(tuple(call.per_row.shape)), stream=run.stream)
+        dalpha = np.zeros(tuple(call.per_row.shape))
     if x.size:
         xf = _flat(x)
         bf, has_bias, C = _bias_and_c(run, call, x)
@@ -495,9 +495,8 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
             call.per_row is not None,
         )
     result = _finish(run, target, returned, call)
-    if backward and call.per_row is not None and x.size:  # float64, as every backend's dalpha
-        host = dalpha_rows.copy_to_host(stream=run.stream).astype(np.float64)
-        dalpha = run.cuda.to_device(host.reshape(tuple(call.per_row.shape)), stream=run.stream)
+    if backward and call.per_row is not None and x.size:  # float64 on the host: the front end sums it
+        dalpha = dalpha_rows.copy_to_host(stream=run.stream).astype(np.float64).reshape(tuple(call.per_row.shape))
     return Grads(result, _dbias(run, call, x, target), None, dalpha) if backward else result
 
 
