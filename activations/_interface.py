@@ -344,7 +344,7 @@ class _Joint(_Run):
                 self.row_shape = tuple(per_row.shape)
                 self.row_perm_shape = tuple(self.row_shape[p] for p in perm)
                 new_rows = tuple(1 if d == axis else s for d, s in enumerate(new_shape))
-                per_row = ops.rearranged(per_row, tuple(perm), new_rows)
+                per_row = _layout.ArrayAPI.rearranged(per_row, tuple(perm), new_rows)  # a host array
         super().__init__(be, Call(record, bound, x_r, new_shape, axis, None, bias, None, where_r, dy_r, per_row))
 
     def _restore(self, result):
@@ -366,7 +366,8 @@ class _Joint(_Run):
                 dbias = self.ops.folded(dbias, self.channels)
             dalpha = grads.dalpha
             if dalpha is not None:
-                dalpha = self.ops.rearranged(dalpha, self.inverse, self.row_shape, src_shape=self.row_perm_shape)
+                # NumPy, CuPy or Dask (the Numba backend hands it back on the host)
+                dalpha = _layout.ArrayAPI.rearranged(dalpha, self.inverse, self.row_shape, src_shape=self.row_perm_shape)
             return Grads(self._restore(grads.dx), dbias, None, dalpha)
 
 
