@@ -523,6 +523,12 @@ def rowwise(name: str, dtype: str, backward: bool):
 
     value = NF.device(_value)
 
+    def _mass(x, bias, i, C, has_bias, a, inv, m, t):  # entmax: (1 + w)^(1/a), w = a (v - m) - t
+        w = a * (value(x, bias, i, C, has_bias) - m) - t
+        return exp(log1p(w) * inv) if w > -ONE else ZERO
+
+    mass = NF.device(_mass)
+
     def kernel(x, dy, bias, mask, out, nrows, L, inner, C, has_bias, has_mask, temp, quiet, alphas, dalpha,
                has_alphas):
         sh = cuda.shared.array(nb, ct)
@@ -579,11 +585,8 @@ def rowwise(name: str, dtype: str, backward: bool):
                     acc = ZERO
                     for j in range(t0, L, nt):
                         i = base + j * inner
-                        if has_mask and not mask[i]:
-                            continue
-                        w = a * (value(x, bias, i, C, has_bias) - m) - mid
-                        if w > -ONE:
-                            acc += exp(log1p(w) * inv)
+                        if not has_mask or mask[i]:
+                            acc += mass(x, bias, i, C, has_bias, a, inv, m, mid)
                     acc = block_sum(sh, acc)
                     if step < steps:
                         if acc >= ONE:
@@ -594,27 +597,21 @@ def rowwise(name: str, dtype: str, backward: bool):
                 mean = ZERO
                 if backward:  # sum(g dy) / sum(g), g = y^(2 - alpha); dalpha's sums
                     e = ct(2.0) - alpha
-                    gsum = ZERO
-                    gdy = ZERO
-                    ylogy = ZERO
-                    dyy = ZERO
-                    dyylogy = ZERO
+                    gsum = gdy = ylogy = dyy = dyylogy = ZERO
                     for j in range(t0, L, nt):
                         i = base + j * inner
-                        if has_mask and not mask[i]:
-                            continue
-                        w = a * (value(x, bias, i, C, has_bias) - m) - lo
-                        if w > -ONE:
-                            y = exp(log1p(w) * inv) * scale
-                            if y > ZERO:
-                                d = load(dy[i])
-                                ly = log(y)
-                                g = exp(e * ly)
-                                gsum += g
-                                gdy += g * d
-                                ylogy += y * ly
-                                dyy += d * y
-                                dyylogy += d * y * ly
+                        y = ZERO
+                        if not has_mask or mask[i]:
+                            y = mass(x, bias, i, C, has_bias, a, inv, m, lo) * scale
+                        if y > ZERO:  # the support
+                            d = load(dy[i])
+                            ly = log(y)
+                            g = exp(e * ly)
+                            gsum += g
+                            gdy += g * d
+                            ylogy += y * ly
+                            dyy += d * y
+                            dyylogy += d * y * ly
                     gsum = block_sum(sh, gsum)
                     gdy = block_sum(sh2, gdy)
                     if gsum > ZERO:
@@ -629,14 +626,11 @@ def rowwise(name: str, dtype: str, backward: bool):
                     i = base + j * inner
                     r_out = ZERO
                     if not has_mask or mask[i]:
-                        w = a * (value(x, bias, i, C, has_bias) - m) - lo
-                        if w > -ONE:
-                            y = exp(log1p(w) * inv) * scale
-                            if backward:
-                                if y > ZERO:
-                                    r_out = exp((ct(2.0) - alpha) * log(y)) * (load(dy[i]) - mean)
-                            else:
-                                r_out = y
+                        y = mass(x, bias, i, C, has_bias, a, inv, m, lo) * scale
+                        if not backward:
+                            r_out = y
+                        elif y > ZERO:
+                            r_out = exp((ct(2.0) - alpha) * log(y)) * (load(dy[i]) - mean)
                     out[i] = store(r_out)
                 continue
             if is_sparse:
