@@ -70,8 +70,10 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
     """Vector-Jacobian product of ``apply(name, x, ...)`` with the cotangent ``dy``.
 
     Returns ``dx`` (shape of ``x``); ``(dx, dbias)`` when ``bias`` is given;
-    for prelu ``(dx, dweight)`` or ``(dx, dbias, dweight)``.  ``out`` receives
-    ``dx``.  Other arguments as in :func:`apply`.
+    for prelu ``(dx, dweight)`` or ``(dx, dbias, dweight)``; for entmax with
+    ``alpha`` an array, ``(dx, dalpha)`` or ``(dx, dbias, dalpha)``, dalpha with
+    alpha's shape and dtype.  ``out`` receives ``dx``.  Other arguments as in
+    :func:`apply`.
     """
     if params and not _FP8_OPTIONS.isdisjoint(params):
         option = sorted(_FP8_OPTIONS.intersection(params))[0]
@@ -91,6 +93,8 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
     extra = [] if bias is None else [grads.dbias]
     if record.name == "prelu":
         extra.append(grads.dweight)
+    if run.call.per_row is not None:
+        extra.append(_per_row_sums(grads.dalpha, run.row_value))
     result += [_wrap(g, rewrap, None) for g in extra]
     return result[0] if len(result) == 1 else tuple(result)
 
@@ -156,8 +160,9 @@ def _unwrap(x, out, bias, where, params):
     out = _interop.unwrap(out, "out", writable=True)[0] if out is not None else None
     bias = _interop.unwrap(bias, "bias")[0] if bias is not None else None
     where = _interop.unwrap(where, "where")[0] if where is not None else None
-    if "weight" in params:  # prelu's weight array may be a tensor too
-        params["weight"] = _interop.unwrap(params["weight"], "weight")[0]
+    for key in ("weight", "alpha"):  # prelu's weight and entmax's alpha arrays may be tensors too
+        if key in params and not isinstance(params[key], (numbers.Real, np.generic)):
+            params[key] = _interop.unwrap(params[key], key)[0]
     return (x, out, bias, where), rewrap, given_out
 
 
@@ -218,16 +223,83 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
             read = f" (read as {dy.dtype})" if np.dtype(got) != dy.dtype else ""
             raise ValueError(f"{record.name}(): dy has dtype {got}{read}, expected x's dtype {dtype}")
 
+    row_value, per_row = None, None
+    row_param = next((p for p in record.params if p.type == "row"), None)
+    if row_param is not None:
+        row_value, per_row = _row_values(record, row_param, bound[row_param.name], shape, ax, dtype, be)
+
     result_shape = shape if dy is not None else out_shape
     if out is not None:
         _check_out(record, be, out, result_shape, dtype)
 
     if isinstance(ax, tuple):
-        return _Joint(record, bound, be, x, ax, out, bias, where, dy)
-    if out is not None:
-        x, dy, bias, weight, where = _apart_from_out(be, out, x, dy, bias, weight, where)
-    call = Call(record, bound, x, out_shape, ax, out, bias, weight, where, dy)
-    return _Run(be, call)
+        run = _Joint(record, bound, be, x, ax, out, bias, where, dy, per_row)
+    else:
+        if out is not None:
+            x, dy, bias, weight, where = _apart_from_out(be, out, x, dy, bias, weight, where)
+        run = _Run(be, Call(record, bound, x, out_shape, ax, out, bias, weight, where, dy, per_row))
+    run.row_value = row_value
+    return run
+
+
+def _row_values(record: Activation, param, value, shape, ax, dtype, be):
+    """A ``"row"`` parameter (entmax's alpha): a float is checked in the compute precision (it
+    must keep its bound once rounded: alpha = 1 + 1e-9 is 1 in float32); an array must broadcast
+    to the row shape (x's shape with the axis, or axes, of size 1) and hold valid values.  Returns
+    (the array as given or None, its float64 values rounded to the compute precision and
+    broadcast to the row shape as a host NumPy array, or None)."""
+    cdt = _dtypes.compute_dtype(dtype)
+    where = f"{record.name}(): parameter {param.name!r}"
+    if isinstance(value, float):
+        param._check_range(float(np.asarray(value).astype(cdt)), where + f" rounded to {cdt.name}")
+        return None, None
+    axes = ax if isinstance(ax, tuple) else (ax,)
+    row_shape = tuple(1 if d in axes else s for d, s in enumerate(shape))
+    host = _host_floats(value, where)
+    vshape = host.shape
+    if len(vshape) > len(shape) or any(v not in (1, r) for v, r in zip(vshape[::-1], row_shape[::-1])):
+        raise ValueError(
+            f"{where} has shape {vshape}, which does not broadcast to the row shape {row_shape} "
+            f"(x's shape {shape} with axis {ax} of size 1)"
+        )
+    if np.isnan(host).any():
+        raise ValueError(f"{where} must not hold NaN")
+    rounded = host.astype(cdt).astype(np.float64)
+    for v in np.unique(rounded):  # distinct values: one message for the first bad one
+        param._check_range(float(v), where + f" (an element, rounded to {cdt.name})")
+    return value, np.ascontiguousarray(np.broadcast_to(rounded, row_shape))  # host: one value per row
+
+
+def _host_floats(value, where):
+    """An array parameter's values on the host as float64 (CuPy arrays are copied over)."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{where} must be a float or an array, got {type(value).__name__}")
+    if hasattr(value, "compute") and hasattr(value, "chunks"):  # Dask: small (one per row at most)
+        value = value.compute()
+    if hasattr(value, "get") and type(value).__module__.startswith("cupy"):
+        value = value.get()
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{where} must be a float or an array of floats: {exc}") from None
+    if arr.dtype.kind not in "fiu" or arr.dtype.kind == "b":
+        if arr.dtype.kind == "V" or "bfloat16" in str(arr.dtype):
+            arr = arr.astype(np.float64)
+        else:
+            raise TypeError(f"{where} must hold real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
+def _per_row_sums(dalpha, value):
+    """The per-row gradient (row shape, float64) summed to the parameter's shape and dtype."""
+    shape = tuple(np.shape(value))
+    pad = dalpha.ndim - len(shape)
+    axes = tuple(range(pad)) + tuple(pad + d for d, s in enumerate(shape) if s == 1 and dalpha.shape[pad + d] != 1)
+    total = dalpha.sum(axis=axes, keepdims=True) if axes else dalpha
+    vdt = getattr(value, "dtype", None)
+    vdt = np.dtype(np.float64) if vdt is None or np.dtype(vdt).kind != "f" else np.dtype(vdt)
+    with np.errstate(over="ignore"):
+        return total.reshape(shape).astype(vdt)
 
 
 _LARGEST_COMPUTED: dict[np.dtype, float] = {}  # dtype -> the largest float of its compute precision
@@ -274,6 +346,8 @@ def _check_out(record: Activation, be: Backend, out: Any, shape: tuple[int, ...]
 class _Run:
     """A validated call and the backend that runs it."""
 
+    row_value = None  # a "row" parameter given as an array (its gradient is summed to its shape)
+
     def __init__(self, be: Backend, call: Call):
         self.be = be
         self.call = call
@@ -300,7 +374,7 @@ class _Joint(_Run):
     axis, is then tiled over the merged axis and dbias folded back), else just before x's last
     axis (the bias keeps its axis)."""
 
-    def __init__(self, record, bound, be, x, axes, out, bias, where, dy):
+    def __init__(self, record, bound, be, x, axes, out, bias, where, dy, per_row=None):
         shape = tuple(x.shape)
         n = len(shape)
         last = n - 1
@@ -334,7 +408,13 @@ class _Joint(_Run):
             if self.channels is not None:
                 c = self.channels
                 bias = ops.tiled(bias, merged // c if c else 0)
-        super().__init__(be, Call(record, bound, x_r, new_shape, axis, None, bias, None, where_r, dy_r))
+            self.row_shape = None
+            if per_row is not None:  # the row shape has 1 at every axis of the tuple: moved alike
+                self.row_shape = tuple(per_row.shape)
+                self.row_perm_shape = tuple(self.row_shape[p] for p in perm)
+                new_rows = tuple(1 if d == axis else s for d, s in enumerate(new_shape))
+                per_row = _layout.ArrayAPI.rearranged(per_row, tuple(perm), new_rows)  # a host array
+        super().__init__(be, Call(record, bound, x_r, new_shape, axis, None, bias, None, where_r, dy_r, per_row))
 
     def _restore(self, result):
         back = self.ops.rearranged(result, self.inverse, self.shape, src_shape=self.perm_shape)
@@ -353,7 +433,11 @@ class _Joint(_Run):
             dbias = grads.dbias
             if dbias is not None and self.channels is not None:
                 dbias = self.ops.folded(dbias, self.channels)
-            return Grads(self._restore(grads.dx), dbias)
+            dalpha = grads.dalpha
+            if dalpha is not None:
+                # NumPy, CuPy or Dask (the Numba backend hands it back on the host)
+                dalpha = _layout.ArrayAPI.rearranged(dalpha, self.inverse, self.row_shape, src_shape=self.row_perm_shape)
+            return Grads(self._restore(grads.dx), dbias, None, dalpha)
 
 
 def _no_memory(record: Activation, shape: tuple[int, ...], exc: MemoryError) -> ValueError:

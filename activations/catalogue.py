@@ -387,6 +387,31 @@ RECORDS: tuple[Activation, ...] = (
         "package fails there). A NaN or +inf in the row, or a row of -inf, gives a NaN row as sparsemax.",
         references=("Peters, Niculae & Martins, 2019, arXiv:1905.05702",),
     ),
+    Activation(
+        "entmax", R, "alpha-entmax: the sparse softmax family between softmax (alpha -> 1) and sparsemax "
+        "(alpha = 2), alpha a scalar or one per row (learnable).",
+        formula="max(z_i - tau, 0)^(1 / (alpha - 1)), z = (alpha - 1) x, tau such that the row sums to 1; "
+        "tau by bisection on [max z - 1, max z - n^(1 - alpha)] (60 steps in float64 on the CPU; 30 in float32 "
+        "on the GPU for 16- and 32-bit x), then the row divided by its sum",
+        derivative="dx = g * (dy - sum(g * dy) / sum(g)), g = y^(2 - alpha) on the support (0 off it); "
+        "dalpha = sum(dy * (y - q)) / (alpha - 1)^2 - sum(dy * (y log y - q S)) / (alpha - 1), "
+        "q = g / sum(g), S = sum(y log y), per row, summed to alpha's shape",
+        output_range="[0, 1], rows sum to 1", grad_from="y",
+        aliases=("alpha_entmax", "entmax_bisect"),
+        params=(
+            Param("alpha", 1.5, type="row", low=1.0, low_open=True,
+                  doc="alpha > 1 (1.5: entmax15, 2: sparsemax); a float, or an array broadcastable to the row "
+                  "shape (x's shape with the axis, or each axis of a tuple, kept as 1): one alpha per row"),
+        ),
+        defaults_note="alpha=1.5 as entmax.entmax_bisect; alpha = 1 (softmax's limit) is refused: call softmax.",
+        notes="grad() returns (dx, dalpha) when alpha is an array (dalpha with alpha's shape and dtype), dx "
+        "alone for a float alpha. where= masks entries out (0, dx 0); a fully masked row is all 0 with dx 0 "
+        "and dalpha 0 (the entmax package gives NaN there). A NaN or +inf in the row, or a row of -inf, gives "
+        "a NaN row as sparsemax. Accuracy degrades as alpha nears 1 (the exponent 1/(alpha - 1) grows): "
+        "docs/accuracy.md.",
+        references=("Peters, Niculae & Martins, 2019, arXiv:1905.05702",
+                    "Correia, Niculae & Martins, 2019, arXiv:1909.00015 (learnable alpha, its gradient)"),
+    ),
     # ---------------------------------------------------------------- gated
     Activation(
         "glu", G, "Gated linear unit: the first half gated by the sigmoid of the second.",

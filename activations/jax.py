@@ -68,7 +68,9 @@ def apply(name, x, *, bias=None, axis=-1, where=None, **params):
         axis: the axis of row-wise and gated activations (ignored by elementwise ones).
         where: row-wise only: boolean mask broadcastable to ``x``; masked entries give 0.
         **params: the activation's parameters as static Python values; prelu's ``weight``
-            may be an array (one slope, or one per last-axis channel), differentiable.
+            may be an array (one slope, or one per last-axis channel), and entmax's ``alpha`` an
+            array broadcastable to the row shape (x's shape with ``axis`` of size 1), both
+            differentiable.
 
     Returns:
         A ``jax.Array`` whose VJP is :func:`activations.grad`.
@@ -91,12 +93,17 @@ def apply(name, x, *, bias=None, axis=-1, where=None, **params):
                              f"got {tuple(weight.shape)}")
         _float_dtype(weight, "weight", record.name)
         weight = weight.astype(dtype)
+    key = _tensor_key(record.name)
+    if key == "alpha" and "alpha" in params and not _is_scalar(params["alpha"]):
+        weight = _as_array(params.pop("alpha"), "alpha", record.name)  # its own dtype: dalpha has it
+        _float_dtype(weight, "alpha", record.name)
     for key, value in params.items():
         if isinstance(value, jax.core.Tracer):
             raise TypeError(f"{record.name}(): parameter {key!r} is a traced JAX value; activation parameters "
                             "are static: pass a Python number")
     bound = record.bind(params)
-    values = tuple((k, v) for k, v in bound.values.items() if not (k == "weight" and weight is not None))
+    values = tuple((k, v) for k, v in bound.values.items()
+                   if not (k == _tensor_key(record.name) and weight is not None))
 
     ax = None
     out_shape = tuple(x.shape)
@@ -133,6 +140,12 @@ def apply(name, x, *, bias=None, axis=-1, where=None, **params):
 
 
 # ------------------------------------------------------------------- checks
+@functools.lru_cache(maxsize=None)
+def _tensor_key(name: str):
+    """The parameter that may be an array and gets a gradient: prelu's weight, entmax's alpha."""
+    return next((p.name for p in REGISTRY.get(name).params if p.type in ("weight", "row")), None)
+
+
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -257,7 +270,7 @@ def _kwargs(spec: _Spec, where, weight) -> dict:
     if where is not None:
         kw["where"] = where
     if weight is not None:
-        kw["weight"] = weight
+        kw[_tensor_key(spec.name)] = weight
     return kw
 
 

@@ -52,8 +52,10 @@ class Param:
     """One scalar parameter of an activation.
 
     ``type`` is one of ``"float"``, ``"optional_float"`` (``None`` allowed),
-    ``"bool"``, ``"int"``, ``"choice"`` or ``"weight"`` (a float or a 1-D array
-    along the last axis, used by prelu).  ``low``/``high`` bound a float;
+    ``"bool"``, ``"int"``, ``"choice"``, ``"weight"`` (a float or a 1-D array
+    along the last axis, used by prelu) or ``"row"`` (a float or an array
+    broadcastable to a row-wise call's row shape: one value per row, entmax's
+    alpha; the interface layer checks the array and its values).  ``low``/``high`` bound a float;
     ``low_open``/``high_open`` make the bound strict.  ``nonzero`` rejects 0.
     ``choices`` maps every accepted spelling to its canonical value (the
     canonical values' order gives the kernel code).  ``kernel=False`` marks a
@@ -102,8 +104,10 @@ class Param:
             if not 0 <= value < 2**64:
                 raise ValueError(f"{where} must be in [0, 2**64), got {value}")
             return value
-        if self.type == "weight" and not _is_number(value):
+        if self.type in ("weight", "row") and not _is_number(value):
             return value  # an array: checked against x by the interface layer
+        if self.type == "row" and hasattr(value, "shape") and not _is_scalar_type(value):
+            return value  # a 0-d array stays an array (its gradient is asked for)
         if self.type == "optional_float" and value is None:
             return None
         if isinstance(value, bool) or not _is_number(value):
@@ -132,7 +136,10 @@ class Param:
 
     # ------------------------------------------------------------ kernel view
     def as_kernel_float(self, value: Any) -> float:
-        """The value as the float a kernel receives (None -> +inf, choice -> index)."""
+        """The value as the float a kernel receives (None -> +inf, choice -> index, a per-row
+        array -> NaN: the kernels read the array instead)."""
+        if self.type == "row" and not isinstance(value, float):
+            return math.nan
         if self.type == "choice":
             return float(self.canonical_choices().index(value))
         if self.type == "optional_float":
@@ -149,6 +156,14 @@ def _is_number(value: Any) -> bool:
         )
     except Exception:  # pragma: no cover - defensive
         return False
+
+
+def _is_scalar_type(value: Any) -> bool:
+    import numbers
+
+    import numpy as np
+
+    return isinstance(value, (numbers.Real, np.generic))
 
 
 def _is_integer(value: Any) -> bool:

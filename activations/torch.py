@@ -50,7 +50,7 @@ __all__ = [
     "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "Sigmoid",
     "Hardsigmoid", "LogSigmoid", "Softplus", "Softsign", "SiLU", "Hardswish", "Mish", "Tanh",
     "Hardtanh", "Tanhshrink", "Softshrink", "Hardshrink", "Threshold",
-    "Softmax", "LogSoftmax", "Softmin", "Sparsemax", "Entmax15", "GLU", "SwiGLU", "GEGLU", "ReGLU",
+    "Softmax", "LogSoftmax", "Softmin", "Sparsemax", "Entmax15", "Entmax", "GLU", "SwiGLU", "GEGLU", "ReGLU",
 ]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -61,10 +61,11 @@ _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 def _spec(name: str, axis: Any, items: tuple, tensor_weight: bool) -> tuple[str, str, str, int]:
     """Validate name, axis and the scalar parameters -> (name, kind, parameters as JSON, axis).
 
-    Errors name the parameter (the registry's messages).  A prelu weight tensor is passed
-    to the operators as a tensor (it gets a gradient), not in the JSON.
+    Errors name the parameter (the registry's messages).  A tensor parameter (prelu's weight,
+    entmax's alpha) is passed to the operators as a tensor (it gets a gradient), not in the JSON.
     """
     record = REGISTRY.get(name)
+    key = _tensor_key(record)
     try:
         axis = operator.index(axis)
     except TypeError:
@@ -75,12 +76,20 @@ def _spec(name: str, axis: Any, items: tuple, tensor_weight: bool) -> tuple[str,
         if isinstance(w, bool) or not isinstance(w, (int, float)):
             raise TypeError(f"prelu(): parameter 'weight' must be a float or a torch.Tensor, got {type(w).__name__}")
     if tensor_weight:
-        if record.name != "prelu":
+        if key is None:
             raise TypeError(f"{record.name}() got an unexpected parameter 'weight'")
-        params["weight"] = 0.0  # placeholder for validation; the tensor goes separately
+        params[key] = 0.0 if key == "weight" else 2.0  # placeholder for validation; the tensor goes separately
     bound = record.bind(params)
-    values = {k: v for k, v in bound.values.items() if not (k == "weight" and tensor_weight)}
+    values = {k: v for k, v in bound.values.items() if not (k == key and tensor_weight)}
     return record.name, record.kind.value, json.dumps(values, allow_nan=True), axis
+
+
+def _tensor_key(record: _Record) -> Optional[str]:
+    """The parameter that may come as a tensor and gets a gradient: prelu's weight, entmax's alpha."""
+    for p in record.params:
+        if p.type in ("weight", "row"):
+            return p.name
+    return None
 
 
 @lru_cache(maxsize=512)
@@ -133,11 +142,12 @@ def _fresh(result: Tensor, *inputs: Optional[Tensor]) -> Tensor:
     return result
 
 
-def _call_params(params: str, weight: Optional[Tensor]) -> dict:
-    """The keyword parameters of one op call: the encoded scalars, and prelu's weight tensor."""
+def _call_params(name: str, params: str, weight: Optional[Tensor]) -> dict:
+    """The keyword parameters of one op call: the encoded scalars, and the tensor parameter (prelu's
+    weight, entmax's alpha)."""
     kw = dict(_decode(params))
     if weight is not None:
-        kw["weight"] = _plain(weight)
+        kw[_tensor_key(REGISTRY.get(name))] = _plain(weight)
     return kw
 
 
@@ -151,7 +161,7 @@ def _apply_op(
     axis: int,
     params: str,
 ) -> Tensor:
-    kw = _call_params(params, weight)
+    kw = _call_params(name, params, weight)
     y = _interface.apply(name, _plain(x), bias=_plain(bias), axis=axis, where=where, **kw)
     return _fresh(y, x)
 
@@ -173,7 +183,7 @@ def _grad_op(
     axis: int,
     params: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    kw = _call_params(params, weight)
+    kw = _call_params(name, params, weight)
     if dy.dtype != x.dtype:
         dy = dy.to(x.dtype)
     got = _interface.grad(name, _plain(x), _plain(dy), bias=_plain(bias), axis=axis, where=where, **kw)
@@ -222,19 +232,21 @@ def apply(name, x: Tensor, *, bias: Optional[Tensor] = None, axis: int = -1, whe
         axis: the axis of row-wise and gated activations (ignored by elementwise ones).
         where: row-wise only: boolean mask broadcastable to ``x``; masked entries give 0.
         **params: the activation's parameters; prelu's ``weight`` may be a tensor (a float or
-            one slope per last-axis channel), which then gets a gradient too.
+            one slope per last-axis channel), and entmax's ``alpha`` a tensor broadcastable to the
+            row shape (x's shape with ``axis`` of size 1), which then get a gradient too.
 
     Returns:
         A new tensor that records autograd when any input requires grad; its backward is the
         fused :func:`activations.grad` (dx, dbias and prelu's dweight in one pass).
     """
-    weight = params.pop("weight") if isinstance(params.get("weight"), Tensor) else None
+    key = _tensor_key(REGISTRY.get(name))
+    weight = params.pop(key) if key is not None and isinstance(params.get(key), Tensor) else None
     name, kind, encoded, axis = _spec(name, axis, tuple(params.items()), weight is not None)
     if not torch.compiler.is_compiling():
         _refuse_forward_mode(name, x, bias, weight)
     _check_tensor(x, "x", name)
     _check_tensor(bias, "bias", name)
-    _check_tensor(weight, "weight", name)
+    _check_tensor(weight, key or "weight", name)
     _check_tensor(where, "where", name, floating=False)
     _output_shape(name, kind, tuple(x.shape), axis)
     if bias is not None and (bias.dim() != 1 or x.dim() == 0 or bias.shape[0] != x.shape[-1]):
@@ -245,7 +257,7 @@ def apply(name, x: Tensor, *, bias: Optional[Tensor] = None, axis: int = -1, whe
         raise TypeError(f"{name}(): where= is only accepted by row-wise activations (softmax family)")
     if where is not None and where.dtype != torch.bool:
         raise ValueError(f"where must be a boolean mask, got dtype {where.dtype}")
-    if weight is not None:
+    if weight is not None and key == "weight":
         c = x.shape[-1] if x.dim() else 1
         if weight.dim() != 1 or weight.shape[0] not in (1, c):
             raise ValueError(f"weight must be 1-D along the last axis of x with shape ({c},) or (1,), "
@@ -423,6 +435,33 @@ _define("Softmin", "softmin", "softmax(-x) along dim.", dim=_IMPLICIT, base=_Row
 _define("Sparsemax", "sparsemax", "Euclidean projection onto the simplex along dim (torch has no module).",
         dim=-1, base=_RowModule)
 _define("Entmax15", "entmax15", "1.5-entmax along dim, exact (torch has no module).", dim=-1, base=_RowModule)
+
+
+class Entmax(torch.nn.Module):
+    """alpha-entmax along ``dim`` (torch has no module).
+
+    ``alpha``: a float (fixed), or with ``learnable=True`` a parameter of shape ``shape`` (default
+    ``()``: one alpha for every row; e.g. ``(heads, 1, 1)`` for one per attention head), started at
+    ``alpha`` and trained through the exact gradient (Correia et al. 2019).  Keep it above 1: the
+    forward refuses alpha <= 1 (``clamp`` it, e.g. ``1 + softplus``, when it may get there).
+    """
+
+    def __init__(self, alpha: float = 1.5, dim: int = -1, *, learnable: bool = False, shape: tuple = (),
+                 device=None, dtype=None):
+        super().__init__()
+        self.dim = dim
+        if learnable:
+            self.alpha = torch.nn.Parameter(torch.full(tuple(shape), float(alpha), device=device, dtype=dtype))
+        else:
+            REGISTRY.get("entmax").bind({"alpha": alpha})  # checked now, not at the first call
+            self.alpha = float(alpha)
+
+    def forward(self, x: Tensor, where: Optional[Tensor] = None) -> Tensor:
+        return apply("entmax", x, axis=self.dim, where=where, alpha=self.alpha)
+
+    def extra_repr(self) -> str:
+        alpha = f"learnable {tuple(self.alpha.shape)}" if isinstance(self.alpha, Tensor) else self.alpha
+        return f"alpha={alpha}, dim={self.dim}"
 # the gated family's clamp, offset and layout (and glu/swiglu's gate slope alpha), keyword only
 _GATED_KEYWORDS = ("limit", "offset", "layout")
 _define("GLU", "glu", "a * sigmoid(alpha * b), x = a | b halves along dim.", dim=-1, base=_RowModule,

@@ -1,4 +1,4 @@
-// Row-wise activations: softmax, log_softmax, softmin (four paths), sparsemax and entmax15 (two).
+// Row-wise activations: softmax, log_softmax, softmin (four paths), sparsemax, entmax15 and entmax (two).
 //
 // Rows live in an (outer, n, inner) contiguous array (row_base in common.cuh), so any axis is
 // handled in place.  Accumulation is in the compute type (float for 16-bit inputs), every row is
@@ -391,6 +391,35 @@ __device__ __forceinline__ void softmax_rows(const T* x, const T* dy, T* out, co
   }
 }
 
+// ------------------------------------------------------- the sparse family's start
+// sparsemax, entmax15 and entmax begin alike: the row's max over the unmasked entries (cached in
+// shared memory by the block path), and the family's rule: a NaN, +inf or a row of -inf gives a NaN
+// row; a fully masked row (max -inf too) writes only 0s.  `finite` says the row is neither.
+template <class T> struct SparseRow {
+  using C = compute_t<T>;
+  RowReader<fn::Softmax, T> r;
+  C* cache;
+  C mx;
+  bool finite;
+  __device__ __forceinline__ C v(i64 j) const { return cache != nullptr ? cache[j] : r.v(j); }
+  __device__ __forceinline__ C u(i64 j) const { return v(j) - mx; }  // <= 0; -inf where masked
+};
+template <class T, bool CACHED>
+__device__ __forceinline__ SparseRow<T> sparse_row(const T* x, const unsigned char* mask, i64 row, i64 n, i64 inner,
+                                                   C_of<T>* scratch) {
+  using C = compute_t<T>;
+  C* cache = CACHED ? dynamic_smem<C>() : nullptr;
+  const RowReader<fn::Softmax, T> r{x, mask, row_base(row, n, inner), inner, C(1)};
+  C mx = -m::inf<C>();
+  for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
+    const C v = r.v(j);
+    if (CACHED) cache[j] = v;
+    mx = m::nanmax(mx, v);
+  }
+  mx = block_allreduce(mx, NanMax<C>(), scratch);
+  return {r, cache, mx, m::abs(mx) < m::inf<C>()};
+}
+
 // ----------------------------------------------------------------- sparsemax
 // y = max(z - tau, 0) with the exact tau of Martins & Astudillo.  Working on u = z - max(z) (sums
 // of u do not lose digits to a large max): bisection on tau in [-1, 0] gives t <= tau, so {u > t}
@@ -403,22 +432,14 @@ __device__ __forceinline__ void sparsemax_rows(const T* x, const T* dy, T* out, 
                                                i64 n, i64 inner, C_of<T>, C_of<T>) {
   using C = compute_t<T>;
   constexpr int kBisection = 20;
-  C* cache = CACHED ? dynamic_smem<C>() : nullptr;
   __shared__ Pair<C> pair_scratch[32];
   __shared__ C scratch[32];
   const i64 rank = threadIdx.x, size = blockDim.x;
   for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
-    const RowReader<fn::Softmax, T> r{x, mask, row_base(row, n, inner), inner, C(1)};
-    C mx = -m::inf<C>();
-    for (i64 j = rank; j < n; j += size) {
-      const C v = r.v(j);
-      if (CACHED) cache[j] = v;
-      mx = m::nanmax(mx, v);
-    }
-    mx = block_allreduce(mx, NanMax<C>(), scratch);
-    // NaN, +inf and a row of -inf give NaN; a fully masked row (max -inf too) writes only 0s
-    const bool finite = m::abs(mx) < m::inf<C>();
-    auto u = [&](i64 j) { return (CACHED ? cache[j] : r.v(j)) - mx; };
+    const SparseRow<T> sr = sparse_row<T, CACHED>(x, mask, row, n, inner, scratch);
+    const auto& r = sr.r;
+    const bool finite = sr.finite;
+    auto u = [&](i64 j) { return sr.u(j); };
     C tau = C(0);
     if (finite) {
       C lo = C(-1), hi = C(0);
@@ -491,30 +512,30 @@ template <class C> struct MomentsOp {
   }
 };
 
+// One shared array for every reduction of a row (block_allreduce's leading barrier separates them):
+// the static shared memory stays within the launch layer's reserve.
+template <class C> struct SparseScratch {
+  Moments<C>* moments;
+  C* one;
+  Pair<C>* pair;
+};
+template <class C> __device__ __forceinline__ SparseScratch<C> sparse_scratch() {
+  __shared__ Moments<C> scratch[32];
+  return {scratch, reinterpret_cast<C*>(scratch), reinterpret_cast<Pair<C>*>(scratch)};
+}
+
 template <class T, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void entmax15_rows(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
                                               i64 n, i64 inner, C_of<T>, C_of<T>) {
   using C = compute_t<T>;
   constexpr int kMaxSteps = 200;  // a bound only: Newton from below ends in far fewer steps
-  C* cache = CACHED ? dynamic_smem<C>() : nullptr;
-  // one scratch array for the three reductions (block_allreduce's leading barrier separates them):
-  // the static shared memory stays within the launch layer's reserve
-  __shared__ Moments<C> moments_scratch[32];
-  C* scratch = reinterpret_cast<C*>(moments_scratch);
-  Pair<C>* pair_scratch = reinterpret_cast<Pair<C>*>(moments_scratch);
+  const auto [moments_scratch, scratch, pair_scratch] = sparse_scratch<C>();
   const i64 rank = threadIdx.x, size = blockDim.x;
   for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
-    const RowReader<fn::Softmax, T> r{x, mask, row_base(row, n, inner), inner, C(1)};
-    C mx = -m::inf<C>();
-    for (i64 j = rank; j < n; j += size) {
-      const C v = r.v(j);
-      if (CACHED) cache[j] = v;
-      mx = m::nanmax(mx, v);
-    }
-    mx = block_allreduce(mx, NanMax<C>(), scratch);
-    // NaN, +inf and a row of -inf give NaN; a fully masked row (max -inf too) writes only 0s
-    const bool finite = m::abs(mx) < m::inf<C>();
-    auto u = [&](i64 j) { return ((CACHED ? cache[j] : r.v(j)) - mx) * C(0.5); };
+    const SparseRow<T> sr = sparse_row<T, CACHED>(x, mask, row, n, inner, scratch);
+    const auto& r = sr.r;
+    const bool finite = sr.finite;
+    auto u = [&](i64 j) { return sr.u(j) * C(0.5); };
     C tau = C(0);
     if (finite) {
       C t = C(-1);
@@ -561,6 +582,84 @@ __device__ __forceinline__ void entmax15_rows(const T* x, const T* dy, T* out, c
           const C g = m::max(u(j) - tau, C(0));
           d = !finite ? m::nan<C>() : (g > C(0) ? g * (load(dy[r.at(j)]) - mean) : C(0));
         }
+        out[r.at(j)] = store<T>(d);
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------- entmax
+// alpha-entmax: y = (1 + w)^(1/a), w = a (z - max z) - t, a = alpha - 1, with t in [0, 1 - n^-a]
+// (t = tau - a max z + 1) such that sum y = 1, found by kEntmaxSteps bisection steps (the sum
+// decreases in t: >= 1 at 0, <= 1 at the top); y is then taken at the low end (sum >= 1: the whole
+// support) and divided by its sum.  t rather than tau keeps its relative precision as alpha nears 1,
+// and exp(log1p(w) / a) stays accurate there.  alpha: p0, or alphas[row] (float64, one per row) when
+// alphas is not null; the backward writes the row's dalpha to dalpha[row] when dalpha is not null:
+//   dx = g (dy - sum(g dy) / sum(g)), g = y^(2 - alpha) on the support;
+//   dalpha = sum(dy (y - q)) / a^2 - sum(dy (y log y - q S)) / a, q = g / sum(g), S = sum(y log y).
+// The CPU engine (engine.cpp, RowMath::entmax) and the NumPy fallback take 60 steps in float64.
+template <class C> constexpr int kEntmaxSteps = sizeof(C) == 4 ? 30 : 60;
+
+template <class T, bool CACHED, bool BACKWARD>
+__device__ __forceinline__ void entmax_rows(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
+                                            i64 n, i64 inner, C_of<T> p0, const double* alphas, double* dalpha) {
+  using C = compute_t<T>;
+  const auto [moments_scratch, scratch, pair_scratch] = sparse_scratch<C>();
+  const i64 rank = threadIdx.x, size = blockDim.x;
+  for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
+    const SparseRow<T> sr = sparse_row<T, CACHED>(x, mask, row, n, inner, scratch);
+    const auto& r = sr.r;
+    const C alpha = alphas != nullptr ? C(alphas[row]) : p0;
+    const C a = alpha - C(1), inv = C(1) / a;
+    auto mass = [&](i64 j, C t) {
+      const C w = a * sr.u(j) - t;
+      return w > C(-1) ? m::exp(m::log1p(w) * inv) : C(0);
+    };
+    C lo = C(0), scale = C(0);
+    if (sr.finite) {
+      C count = C(0);
+      for (i64 j = rank; j < n; j += size) count += sr.v(j) > -m::inf<C>() ? C(1) : C(0);
+      count = block_allreduce(count, Sum<C>(), scratch);
+      C hi = -m::expm1(-a * m::log(count));
+      for (int step = 0; step < kEntmaxSteps<C>; ++step) {
+        const C mid = (lo + hi) * C(0.5);
+        C s = C(0);
+        for (i64 j = rank; j < n; j += size) s += mass(j, mid);
+        s = block_allreduce(s, Sum<C>(), scratch);
+        (s >= C(1) ? lo : hi) = mid;
+      }
+      C s = C(0);
+      for (i64 j = rank; j < n; j += size) s += mass(j, lo);
+      scale = C(1) / block_allreduce(s, Sum<C>(), scratch);
+    }
+    auto y_of = [&](i64 j) { return sr.finite ? mass(j, lo) * scale : m::nan<C>(); };
+    if constexpr (!BACKWARD) {
+      for (i64 j = rank; j < n; j += size) out[r.at(j)] = store<T>(r.on(j) ? y_of(j) : C(0));
+    } else {
+      const C e = C(2) - alpha;
+      auto g_of = [&](C y) { return y > C(0) ? m::exp(e * m::log(y)) : C(0); };
+      Pair<C> gs{C(0), C(0)};  // sum g, sum g dy
+      // sum y log y, sum dy y, sum dy y log y (dalpha only), and -1 when an entry is unmasked
+      Moments<C> ms{C(0), C(0), C(0), C(0)};
+      for (i64 j = rank; j < n; j += size) {
+        if (!r.on(j)) continue;
+        const C y = y_of(j), d = load(dy[r.at(j)]), g = g_of(y);
+        gs = {gs.a + g, gs.b + g * d};
+        const C ylogy = y > C(0) ? y * m::log(y) : C(0);
+        if (dalpha != nullptr) ms = {ms.k + ylogy, ms.a + d * y, ms.b + d * ylogy, C(-1)};
+      }
+      gs = block_allreduce(gs, PairSum<C>(), pair_scratch);
+      const C mean = gs.a > C(0) ? gs.b / gs.a : C(0);
+      if (dalpha != nullptr) {
+        ms = block_allreduce(ms, MomentsOp<C>(), moments_scratch);
+        // a fully masked row: 0; a NaN row: NaN
+        const C da = !sr.finite ? (ms.lo < C(0) ? m::nan<C>() : C(0))
+                     : gs.a > C(0) ? (ms.a - mean) / (a * a) - (ms.b - mean * ms.k) / a : C(0);
+        if (rank == 0) dalpha[row] = double(da);
+      }
+      for (i64 j = rank; j < n; j += size) {
+        C d = C(0);
+        if (r.on(j)) d = !sr.finite ? m::nan<C>() : g_of(y_of(j)) * (load(dy[r.at(j)]) - mean);
         out[r.at(j)] = store<T>(d);
       }
     }
@@ -619,6 +718,28 @@ __device__ __forceinline__ void entmax15_rows(const T* x, const T* dy, T* out, c
 #define ACT_SPARSEMAX_LONG(NAME, FUNCTOR, DT)                                                     \
   ACT_ROW_ENTRY(NAME, fwd, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, false>) \
   ACT_ROW_GRAD_ENTRY(NAME, long, DT, 512, 1, act::sparsemax_rows<ACT_STORAGE_##DT, false, true>)
+
+// entmax: the row cached (block) or re-read (long); two more arguments, the per-row alphas
+// (float64, or null: p0 for every row) and the backward's per-row dalpha (float64, or null).
+// act_entmax_fwd_<path>_<dt>(x, y, mask, rows, n, inner, alpha, unused, alphas, dalpha)
+// act_entmax_bwd_<path>_<dt>(x, dy, dx, mask, rows, n, inner, alpha, unused, alphas, dalpha)
+#define ACT_ENTMAX_PATH(NAME, PATH, DT, CACHED)                                                                     \
+  extern "C" __global__ void __launch_bounds__(512, 1) act_##NAME##_fwd_##PATH##_##DT(                            \
+      const ACT_STORAGE_##DT* x, ACT_STORAGE_##DT* y, const unsigned char* mask, act::i64 rows, act::i64 n,       \
+      act::i64 inner, act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT>, const double* alphas, \
+      double* dalpha) {                                                                                           \
+    act::entmax_rows<ACT_STORAGE_##DT, CACHED, false>(x, nullptr, y, mask, rows, n, inner, p0, alphas, dalpha);   \
+  }                                                                                                               \
+  ACT_ENTRY_HOOK(act_##NAME##_fwd_##PATH##_##DT)                                                                  \
+  extern "C" __global__ void __launch_bounds__(512, 1) act_##NAME##_bwd_##PATH##_##DT(                            \
+      const ACT_STORAGE_##DT* x, const ACT_STORAGE_##DT* dy, ACT_STORAGE_##DT* dx, const unsigned char* mask,     \
+      act::i64 rows, act::i64 n, act::i64 inner, act::compute_t<ACT_STORAGE_##DT> p0,                             \
+      act::compute_t<ACT_STORAGE_##DT>, const double* alphas, double* dalpha) {                                   \
+    act::entmax_rows<ACT_STORAGE_##DT, CACHED, true>(x, dy, dx, mask, rows, n, inner, p0, alphas, dalpha);        \
+  }                                                                                                               \
+  ACT_ENTRY_HOOK(act_##NAME##_bwd_##PATH##_##DT)
+#define ACT_ENTMAX_BLOCK(NAME, FUNCTOR, DT) ACT_ENTMAX_PATH(NAME, block, DT, true)
+#define ACT_ENTMAX_LONG(NAME, FUNCTOR, DT) ACT_ENTMAX_PATH(NAME, long, DT, false)
 
 // entmax15: the row cached in shared memory (block) or re-read from global memory (long).
 #define ACT_ENTMAX15_BLOCK(NAME, FUNCTOR, DT)                                                    \

@@ -1150,7 +1150,10 @@ def _rowwise(rec, z, g, axis, where, cdt, values=None):
         if gv is not None and quiet:
             gv = np.append(gv, 0.0)
         with np.errstate(all="ignore"):
-            if name == "entmax15":
+            if name == "entmax" and values.get("alpha", 1.5) != 1.5:
+                raise NotImplementedError("entmax's reference here is alpha = 1.5 only (tests/test_entmax.py has "
+                                          "the oracle of every alpha)")
+            if name in ("entmax15", "entmax"):  # entmax at its default alpha = 1.5 is entmax15
                 fin = np.isfinite(v)
                 out = np.zeros(n)
                 out[fin], tau = entmax15_row(v[fin])

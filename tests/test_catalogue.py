@@ -27,9 +27,9 @@ PEER_NAMES = (
 
 
 def test_counts_and_kinds():
-    assert len(REGISTRY) == len(NAMES) == 40
+    assert len(REGISTRY) == len(NAMES) == 41
     assert len(activations.names("elementwise")) == 31
-    assert activations.names("rowwise") == ["softmax", "log_softmax", "softmin", "sparsemax", "entmax15"]
+    assert activations.names("rowwise") == ["softmax", "log_softmax", "softmin", "sparsemax", "entmax15", "entmax"]
     assert activations.names("gated") == ["glu", "swiglu", "geglu", "reglu"]
     assert activations.names(Kind.GATED) == activations.names("gated")
     assert sorted(activations.names()) == sorted(NAMES)
@@ -70,7 +70,7 @@ def test_unknown_name_message():
     with pytest.raises(ValueError) as e:
         REGISTRY.get("softmaxx")
     msg = str(e.value)
-    assert "'softmax'" in msg and "did you mean" in msg and "40" in msg
+    assert "'softmax'" in msg and "did you mean" in msg and "41" in msg
     with pytest.raises(ValueError) as e:
         REGISTRY.get("x" * 200)
     assert len(str(e.value)) < 200, "a long unknown name is shortened in the message"
@@ -86,7 +86,7 @@ def test_record_is_complete(rec):
     assert rec.grad_from in ("x", "y")
     for p in rec.params:
         assert p.doc.strip(), f"{rec.name}.{p.name} has no doc"
-        assert p.type in ("float", "optional_float", "bool", "int", "choice", "weight")
+        assert p.type in ("float", "optional_float", "bool", "int", "choice", "weight", "row")
         if p.type == "choice":
             assert p.default in p.canonical_choices()
     names = [p.name for p in rec.params] + [a for p in rec.params for a in p.aliases]
@@ -113,7 +113,7 @@ def test_grad_from_y_only_where_documented():
     # docs/semantics.md: exponential and the row-wise family work from y (sigmoid and tanh from x,
     # which keeps their tails accurate)
     from_y = {r.name for r in RECORDS if r.grad_from == "y"}
-    assert from_y == {"exponential", "softmax", "log_softmax", "softmin", "sparsemax", "entmax15"}
+    assert from_y == {"exponential", "softmax", "log_softmax", "softmin", "sparsemax", "entmax15", "entmax"}
 
 
 DEFAULTS = [

@@ -13,7 +13,7 @@ import activations
 import reference as R
 
 ROWWISE = activations.names("rowwise")
-PROBABILITIES = ("softmax", "softmin", "sparsemax", "entmax15")  # rows sum to 1
+PROBABILITIES = ("softmax", "softmin", "sparsemax", "entmax15", "entmax")  # rows sum to 1
 
 
 def cases(names=ROWWISE, dtypes=R.DTYPES):

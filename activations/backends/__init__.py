@@ -26,6 +26,10 @@ class Call(NamedTuple):
     ``x``'s dtype; it may be ``x`` itself.  With ``fp8`` (elementwise and gated forward only) the
     backend returns :class:`activations._fp8.Quantized` and ``out``, when given, is an FP8 array of
     ``out_shape`` that the front end has checked and that shares no memory with an input.
+    ``per_row`` (row-wise records with a ``"row"`` parameter given as an array, entmax's alpha): float64 values of the row shape (x's shape
+    with ``axis`` of size 1), a C-contiguous NumPy array on the host (one value per row: small;
+    each backend moves it where its kernels run), already rounded to the compute precision; None
+    when the parameter is a float (then it is one of the kernel floats).
     """
 
     record: Activation
@@ -39,6 +43,7 @@ class Call(NamedTuple):
     where: Any = None
     dy: Any = None
     fp8: Any = None  # an activations._fp8.Request: FP8 values and amax instead of y (forward only)
+    per_row: Any = None
 
     @property
     def name(self) -> str:
@@ -60,11 +65,14 @@ class Call(NamedTuple):
 
 
 class Grads(NamedTuple):
-    """What a backward returns: dx always; dbias when bias was given; dweight for prelu."""
+    """What a backward returns: dx always; dbias when bias was given; dweight for prelu; dalpha
+    (float64, the row shape: one value per row; the backend's array, a NumPy array from the Numba
+    backend) when the call has ``per_row`` values."""
 
     dx: Any
     dbias: Any = None
     dweight: Any = None
+    dalpha: Any = None
 
 
 class Backend:

@@ -109,10 +109,19 @@ def _chunk_task(fn: Callable, activation: str, names: tuple[str, ...], select, u
         for key in ("x", "dy", "bias", "weight"):
             if key in bound:
                 bound[key] = bound[key].astype(upcast)
+    if "alpha" in bound:  # entmax's alpha, broadcast like x: one value per row of the chunk
+        bound["alpha"] = bound["alpha"][_along(bound["x"].ndim, kwargs["axis"], slice(0, 1))]
     x = bound.pop("x")
     args = (activation, x) if "dy" not in bound else (activation, x, bound.pop("dy"))
     result = fn(*args, **bound, **kwargs)
+    if isinstance(select, tuple):
+        return tuple(result[k] for k in select)
     return result if select is None else result[select]
+
+
+def _pick(block, k: int):
+    """Element ``k`` of a chunk task's tuple result (dx, dalpha)."""
+    return block[k]
 
 
 def _gated_pair_task(fn: Callable, activation: str, axis: int, last: bool, names, select, upcast, kwargs, *blocks):
@@ -479,6 +488,8 @@ class DaskBackend(Backend):
 
     def _params(self, call: Call, **extra) -> dict:
         kwargs = {k: v for k, v in call.params.values.items() if k != "weight"}
+        if call.per_row is not None:
+            kwargs.pop("alpha")  # a block of each chunk's rows instead (_rowwise_whole)
         if call.name == "prelu" and isinstance(call.weight, float):
             kwargs["weight"] = call.weight
         kwargs["backend"] = _chunk_backend(call.x)
@@ -573,7 +584,7 @@ class DaskBackend(Backend):
         if call.where is not None:
             mask = da.broadcast_to(call.where, x.shape).rechunk(x.chunks)
         if x.numblocks[ax] > 1 and call.name not in _TWO_PASS:
-            x = x.rechunk({ax: -1})  # the exact threshold (sparsemax, entmax15) needs the whole row
+            x = x.rechunk({ax: -1})  # the exact threshold (sparsemax, entmax15, entmax) needs the whole row
             mask = None if mask is None else mask.rechunk(x.chunks)
         if x.numblocks[ax] == 1:
             return self._rowwise_whole(call, x, mask, backward)
@@ -592,10 +603,16 @@ class DaskBackend(Backend):
             parts.append(("bias", call.bias.rechunk((x.chunks[-1],)), ind[-1:]))
         if mask is not None:
             parts.append(("where", mask, ind))
+        per_row = call.per_row is not None
+        if per_row:  # entmax's alpha as x's blocks (the task takes one value per row back)
+            alpha = da.from_array(call.per_row, chunks=tuple((1,) if d == ax else c for d, c in enumerate(x.chunks)))
+            parts.append(("alpha", da.broadcast_to(alpha, x.shape, chunks=x.chunks), ind))
         names = tuple(p[0] for p in parts)
         kwargs = self._params(call, axis=ax)
         fn = self.grad_chunk if backward else self.apply_chunk
         select = 0 if backward and call.bias is not None else None
+        if backward and per_row:  # the task returns (dx, dalpha): two picks of one task's result
+            select = (0, 2) if call.bias is not None else (0, 1)
         task = functools.partial(_chunk_task, fn, call.name, names, select, upcast, kwargs)
         out_dtype = upcast or x.dtype
         out = da.blockwise(
@@ -604,8 +621,13 @@ class DaskBackend(Backend):
         )
         if not backward:
             return out
+        dalpha = None
+        if per_row:
+            row_chunks = tuple((1,) if d == ax else c for d, c in enumerate(x.chunks))
+            dalpha = out.map_blocks(_pick, 1, chunks=row_chunks, dtype=np.float64, meta=_meta(x, np.float64))
+            out = out.map_blocks(_pick, 0, dtype=out_dtype, meta=_meta(x, out_dtype))
         dbias = None if call.bias is None else _sum_rows(out).astype(x.dtype)
-        return Grads(out.astype(x.dtype) if upcast is not None else out, dbias)
+        return Grads(out.astype(x.dtype) if upcast is not None else out, dbias, None, dalpha)
 
     def _rowwise_two_pass(self, call: Call, mask, backward: bool):
         x, ax = call.x, call.axis

@@ -106,6 +106,8 @@ _EXTRA_PARAMS = {"threshold": (("threshold", 0.5), ("value", -2.0))}
 VARIANTS: tuple[Variant, ...] = tuple(Variant(r.name, _EXTRA_PARAMS.get(r.name, ())) for r in REGISTRY) + (
     Variant("gelu", (("approximate", "tanh"),)),
     Variant("geglu", (("approximate", "tanh"),)),
+    Variant("entmax", (("alpha", 1.1),)),  # near softmax: errors grow like 1 / (alpha - 1)
+    Variant("entmax", (("alpha", 1.25),)),
 )
 
 
@@ -697,9 +699,46 @@ def _rows(dt: np.dtype, density: str) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(_cast(b, dt).astype(np.float64), _cast(d, dt).astype(np.float64)) for b, d in zip(blocks, dys)]
 
 
-def _row_exact(name: str, row: list[float], dy: list[float] | None, mp):
+def _entmax_exact(z: list, dy: list[float] | None, alpha: float, mp):
+    """alpha-entmax of one finite row: tau of sum max(a z' - tau, 0)^(1/a) = 1 (z' = z - max) from
+    float64 brentq, refined by Newton's steps at the working precision; dx as _row_exact."""
+    from scipy.optimize import brentq
+
+    a = mp.mpf(alpha) - 1
+    top = max(z)
+    zs = [a * (v - top) for v in z]
+    f64 = [float(v) for v in zs]
+    n = len(zs)
+    inv = 1 / a
+
+    def excess64(t):
+        return sum(max(v - t, 0.0) ** (1.0 / float(a)) for v in f64) - 1.0
+
+    hi = -(1.0 / n) ** float(a)
+    tau = mp.mpf(hi if excess64(hi) >= 0 else brentq(excess64, -1.0, hi, xtol=1e-300, rtol=1e-15))
+    for _ in range(8):  # f(tau) = sum (zs - tau)^(1/a) - 1, f' = -(1/a) sum (zs - tau)^(1/a - 1)
+        on = [v - tau for v in zs if v > tau]
+        f = sum(w**inv for w in on) - 1
+        df = -inv * sum(w ** (inv - 1) for w in on)
+        if df == 0:
+            break
+        tau -= f / df
+    y = [max(v - tau, mp.mpf(0)) ** inv if v > tau else mp.mpf(0) for v in zs]
+    if dy is None:
+        return y
+    d = [mp.mpf(v) for v in dy]
+    g = [yi ** (2 - mp.mpf(alpha)) if yi > 0 else mp.mpf(0) for yi in y]
+    sg = sum(g)
+    mean = sum(gi * di for gi, di in zip(g, d)) / sg
+    mabs = sum(abs(gi * di) for gi, di in zip(g, d)) / sg
+    return [gi * (di - mean) for gi, di in zip(g, d)], max(gi * (abs(di) + mabs) for gi, di in zip(g, d))
+
+
+def _row_exact(name: str, row: list[float], dy: list[float] | None, mp, alpha: float = 1.5):
     """Exact y of one row, or (dx, term magnitude) for the cotangent dy; mpf lists."""
     z = [mp.mpf(v) for v in row]
+    if name == "entmax":
+        return _entmax_exact(z, dy, alpha, mp)
     if name == "softmin":
         z = [-v for v in z]
     if name == "entmax15":
@@ -768,18 +807,22 @@ def _rowwise(var, rec, params, dt, direction, density, backend) -> Result:
 
     mp = _mp()
     errs, inputs = [], []
+    kw = var.kwargs
+    # entmax: alpha as the kernels receive it (compute precision)
+    alpha = float(np.float64(params["alpha"]).astype(_dtypes.compute_dtype(dt))) if "alpha" in params else 1.5
     for rows, dy in _rows(dt, density):
         if direction == "forward":
-            got = _call(backend, apply, rec.name, rows.astype(dt))
+            got = _call(backend, apply, rec.name, rows.astype(dt), **kw)
         else:
-            got = _call(backend, grad, rec.name, rows.astype(dt), dy.astype(dt))
+            got = _call(backend, grad, rec.name, rows.astype(dt), dy.astype(dt), **kw)
         for r in range(rows.shape[0]):
             with mp.workprec(PREC):
                 if direction == "forward":
-                    pairs = [_split(v) for v in _row_exact(rec.name, rows[r].tolist(), None, mp)]
+                    pairs = [_split(v) for v in _row_exact(rec.name, rows[r].tolist(), None, mp, alpha)]
                     scale = None
                 else:
-                    dx, terms = _row_exact(rec.name, rows[r].tolist(), dy[r].astype(np.float64).tolist(), mp)
+                    dx, terms = _row_exact(rec.name, rows[r].tolist(), dy[r].astype(np.float64).tolist(), mp,
+                                           alpha)
                     pairs = [_split(v) for v in dx]
                     scale = np.full(len(pairs), float(terms))
             hi, lo = np.array(pairs).T
@@ -1090,6 +1133,18 @@ entmax15                               float16   1.5     1.5     0.0015  1.5    
 entmax15                               bfloat16  1.5     1.5     0.01    1.5     1.5     0.007
 entmax15                               float32   1.5     1.5     1.5e-07 1.5     1.5     1.5e-07
 entmax15                               float64   500     500     7e-14   5       5       5e-16
+entmax                                 float16   1.5     1.5     0.0015  1.5     1.5     0.001
+entmax                                 bfloat16  1.5     1.5     0.01    1.5     1.5     0.007
+entmax                                 float32   1.5     1.5     1.5e-07 1.5     1.5     1.5e-07
+entmax                                 float64   700     700     2e-13   10      10      2e-15
+entmax(alpha=1.1)                      float16   1.5     1.5     0.0015  1.5     1.5     0.001
+entmax(alpha=1.1)                      bfloat16  1.5     1.5     0.01    1.5     1.5     0.007
+entmax(alpha=1.1)                      float32   1.5     1.5     1.5e-07 3       3       2e-07
+entmax(alpha=1.1)                      float64   1000    1000    3e-13   20      20      3e-15
+entmax(alpha=1.25)                     float16   1.5     1.5     0.0015  1.5     1.5     0.001
+entmax(alpha=1.25)                     bfloat16  1.5     1.5     0.01    1.5     1.5     0.007
+entmax(alpha=1.25)                     float32   1.5     1.5     1.5e-07 1.5     1.5     1.5e-07
+entmax(alpha=1.25)                     float64   2500    2500    4e-13   10      10      2e-15
 glu                                    float16   2       2       0.0015  2       2       0.0015
 glu                                    bfloat16  1.5     1.5     0.01    1.5     1.5     0.01
 glu                                    float32   5       3       5e-07   7       5       5e-07

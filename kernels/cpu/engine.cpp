@@ -1028,15 +1028,21 @@ template <class F, class D> struct Gated {
 };
 
 // ---------------------------------------------------------------------------- rowwise
-// softmax, log_softmax, softmin, sparsemax and entmax15 along rows of `mid` elements of x seen as
+// softmax, log_softmax, softmin, sparsemax, entmax15 and entmax along rows of `mid` elements of x seen as
 // (outer, mid, inner): row (o, i) is x[o, :, i], contiguous when inner == 1.  Rows along an
 // inner axis are gathered a panel at a time (up to W rows side by side) into contiguous buffers,
 // computed as contiguous rows and scattered back.  docs/semantics.md has the policies: masked
 // entries are left out and give 0; a NaN or +inf in the unmasked row, or a row of -inf, makes the
 // row NaN; a fully masked row is 0.  The softmax family takes a temperature T (Job::p0: the row is
 // z = x / T, and dx gets the factor 1 / T) and the quiet form (Job::p1 != 0: an implicit logit 0 in
-// every row, so the shift is max(max z, 0) and the sum has exp(-shift) more).
-enum RowOp : int { kSoftmax = 0, kLogSoftmax = 1, kSoftmin = 2, kSparsemax = 3, kEntmax15 = 4 };
+// every row, so the shift is max(max z, 0) and the sum has exp(-shift) more).  entmax takes alpha,
+// Job::p0 for every row, or one float64 per row (Job::weight, rows long, rows in (outer, inner)
+// order) with the per-row dalpha written to Job::dweight.
+enum RowOp : int { kSoftmax = 0, kLogSoftmax = 1, kSoftmin = 2, kSparsemax = 3, kEntmax15 = 4, kEntmax = 5 };
+
+// Bisection steps of entmax's t: the CPU computes entmax in float64 for every dtype, as sparsemax
+// and entmax15 (fallback.ENTMAX_STEPS; the GPU kernels take 30 in float32, softmax.cuh).
+constexpr int kEntmaxSteps = 60;
 
 // max over a row, NaN ignored (a NaN reaches the row through the sum).  Kept in 32 partial
 // maxima: GCC does not vectorize a float max reduction written with std::max.
@@ -1149,8 +1155,9 @@ template <class C> double sum_except_max(const C* __restrict z, const C* __restr
 template <class C> struct RowMath {
   // y = f(z) for one row; z holds -inf at masked places (keep[k] false) and may be y itself.
   // tmp: n values; srt: n float64 values (sparsemax).  quiet: the row has an implicit logit 0.
+  // alpha: entmax's.
   static void forward(int op, const C* z, const bool* keep, C* y, C* __restrict tmp, double* srt, i64 n,
-                      bool quiet) {
+                      bool quiet, C alpha) {
     if (keep != nullptr && !any(keep, n)) {
       for (i64 k = 0; k < n; ++k) y[k] = C(0);
       return;
@@ -1163,6 +1170,8 @@ template <class C> struct RowMath {
       sparsemax(z, y, srt, n, m);
     } else if (op == kEntmax15) {
       entmax15(z, y, srt, n, m);
+    } else if (op == kEntmax) {
+      entmax(z, y, srt, n, m, alpha);
     } else {
       if (op == kLogSoftmax) {
 #pragma omp simd
@@ -1192,26 +1201,17 @@ template <class C> struct RowMath {
   }
 
   // dx for one row from y = f(z) and dy; tmp: n values.  dx may be dy itself.  t: the temperature
-  // (z = x / t), 1 for sparsemax.
+  // (z = x / t), 1 for sparsemax.  entmax: alpha, and the row's dalpha when `dalpha` is not null.
   static void backward(int op, const C* y, const C* d, const bool* keep, C* dx, C* __restrict tmp, i64 n,
-                       double t) {
+                       double t, double alpha = 2.0, double* dalpha = nullptr) {
     const C* dm = d;
     if (keep != nullptr) {
 #pragma omp simd
       for (i64 k = 0; k < n; ++k) tmp[k] = keep[k] ? d[k] : C(0);
       dm = tmp;
     }
-    if (op == kEntmax15) {  // dx = g (dy - sum(g dy) / sum(g)), g = sqrt(y)
-      bool nan = false;
-      double sg = 0.0, sgd = 0.0;
-      for (i64 k = 0; k < n; ++k) {
-        nan |= y[k] != y[k];
-        const double g = std::sqrt(double(y[k]));
-        sg += g;
-        sgd += g * double(dm[k]);
-      }
-      const double mean = sg > 0.0 ? sgd / sg : 0.0;
-      for (i64 k = 0; k < n; ++k) dx[k] = nan ? act::m::nan<C>() : C(std::sqrt(double(y[k])) * (double(dm[k]) - mean));
+    if (op == kEntmax15 || op == kEntmax) {
+      entmax_backward(y, dm, dx, n, op == kEntmax15 ? 1.5 : alpha, dalpha);
     } else if (op == kSparsemax) {
       bool nan = false;
       i64 count = 0;
@@ -1253,21 +1253,66 @@ template <class C> struct RowMath {
 
   // max((z - max) / 2 - tau, 0)^2 with the tau of Peters et al. (2019), in float64
   static void entmax15(const C* z, C* y, double* srt, i64 n, C m);
+  // alpha-entmax by bisection (docs/semantics.md), in float64
+  static void entmax(const C* z, C* y, double* w, i64 n, C m, C alpha);
+
+  // The sparse rows' shared start: a NaN, +inf or a row of -inf (m not finite) makes the row NaN;
+  // true when it did.
+  static bool nan_row(const C* z, C* y, i64 n, C m) {
+    bool bad = !(m < act::m::inf<C>()) || !(m > -act::m::inf<C>());
+    for (i64 k = 0; k < n; ++k) bad |= z[k] != z[k];
+    if (bad)
+      for (i64 k = 0; k < n; ++k) y[k] = act::m::nan<C>();
+    return bad;
+  }
+  // The finite entries as (z - m) * scale in float64, sorted descending into srt; their count.
+  static i64 sorted_shifted(const C* z, double* srt, i64 n, C m, double scale) {
+    const double top = double(m);
+    i64 finite = 0;
+    for (i64 k = 0; k < n; ++k)
+      if (z[k] > -act::m::inf<C>()) srt[finite++] = (double(z[k]) - top) * scale;
+    std::sort(srt, srt + finite, [](double a, double b) { return a > b; });
+    return finite;
+  }
+
+  // dx = g (dy - sum(g dy) / sum(g)), g = y^(2 - alpha) on the support (sqrt(y) for entmax15), in
+  // float64; dalpha (when asked) = sum(dy (y - q)) / a^2 - sum(dy (y log y - q S)) / a, a = alpha - 1,
+  // q = g / sum(g), S = sum(y log y): y = (a z - tau)^(1/a) differentiated with sum(dy/dalpha) = 0,
+  // z written through y (a z_i - tau = y_i^a).  A NaN row gives NaN; an all-0 row 0.
+  static void entmax_backward(const C* y, const C* dm, C* dx, i64 n, double alpha, double* dalpha) {
+    const double e = 2.0 - alpha;
+    auto g_of = [e](double v) { return v > 0.0 ? (e == 0.5 ? std::sqrt(v) : std::pow(v, e)) : 0.0; };
+    bool nan = false;
+    double sg = 0.0, sgd = 0.0;
+    for (i64 k = 0; k < n; ++k) {
+      nan |= y[k] != y[k];
+      const double g = g_of(double(y[k]));
+      sg += g;
+      sgd += g * double(dm[k]);
+    }
+    const double mean = sg > 0.0 ? sgd / sg : 0.0;
+    if (dalpha != nullptr) {
+      double s = 0.0, dyy = 0.0, dyylogy = 0.0;
+      for (i64 k = 0; k < n; ++k) {
+        const double v = double(y[k]);
+        const double ylogy = v > 0.0 ? v * std::log(v) : 0.0;
+        s += ylogy;
+        dyy += double(dm[k]) * v;
+        dyylogy += double(dm[k]) * ylogy;
+      }
+      // sum(dy q) = mean; sum(dy q S) = mean S
+      const double a = alpha - 1.0;
+      *dalpha = nan ? act::m::nan<double>() : sg > 0.0 ? (dyy - mean) / (a * a) - (dyylogy - mean * s) / a : 0.0;
+    }
+    for (i64 k = 0; k < n; ++k) dx[k] = nan ? act::m::nan<C>() : C(g_of(double(y[k])) * (double(dm[k]) - mean));
+  }
 
   // max(z - tau, 0) with the tau of Martins & Astudillo, in float64 on the row shifted to max 0
   // (sparsemax is shift invariant; the shift keeps tau's precision for huge logits).
   static void sparsemax(const C* z, C* y, double* srt, i64 n, C m) {
-    bool bad = !(m < act::m::inf<C>()) || !(m > -act::m::inf<C>());
-    for (i64 k = 0; k < n; ++k) bad |= z[k] != z[k];
-    if (bad) {
-      for (i64 k = 0; k < n; ++k) y[k] = act::m::nan<C>();
-      return;
-    }
+    if (nan_row(z, y, n, m)) return;
     const double top = double(m);
-    i64 finite = 0;
-    for (i64 k = 0; k < n; ++k)
-      if (z[k] > -act::m::inf<C>()) srt[finite++] = double(z[k]) - top;
-    std::sort(srt, srt + finite, [](double a, double b) { return a > b; });
+    const i64 finite = sorted_shifted(z, srt, n, m, 1.0);
     // support: 1 + k z_(k) > z_(1) + ... + z_(k), true on a prefix; the largest is always in it
     double csum = 0.0;
     i64 support = 0;
@@ -1285,21 +1330,13 @@ template <class C> struct RowMath {
 };
 
 template <class C> void RowMath<C>::entmax15(const C* z, C* y, double* srt, i64 n, C m) {
-  bool bad = !(m < act::m::inf<C>()) || !(m > -act::m::inf<C>());
-  for (i64 k = 0; k < n; ++k) bad |= z[k] != z[k];
-  if (bad) {
-    for (i64 k = 0; k < n; ++k) y[k] = act::m::nan<C>();
-    return;
-  }
+  if (nan_row(z, y, n, m)) return;
   // u = (z - max) / 2 in float64, sorted descending; over the k largest, tau_k = mean_k -
   // sqrt((1 - k var_k) / k) (the variance from sums of (u - mean_k) would cost a pass per k: the
   // sums of u and u^2 are exact enough here, u lying in [-1, 0] on the support); the support is the
   // largest k with tau_k <= u_(k), and the top element is always in it (tau_1 = -1)
   const double top = double(m);
-  i64 finite = 0;
-  for (i64 k = 0; k < n; ++k)
-    if (z[k] > -act::m::inf<C>()) srt[finite++] = (double(z[k]) - top) * 0.5;
-  std::sort(srt, srt + finite, [](double a, double b) { return a > b; });
+  const i64 finite = sorted_shifted(z, srt, n, m, 0.5);
   double s1 = 0.0, s2 = 0.0, tau = -1.0;
   for (i64 k = 0; k < finite; ++k) {
     s1 += srt[k];
@@ -1323,6 +1360,35 @@ template <class C> void RowMath<C>::entmax15(const C* z, C* y, double* srt, i64 
   }
 }
 
+// y_i = (1 + w_i)^(1/a), w_i = a (z_i - m) - t, a = alpha - 1, with t in [0, 1 - n^-a] (tau - a m + 1)
+// found by bisection on sum y = 1 (the sum decreases in t: >= 1 at 0, <= 1 at the top); then y at
+// the low end (sum >= 1: the whole support) divided by its sum.  t, not tau: it is of the size of a,
+// so it keeps its relative precision as alpha nears 1, and exp(log1p(w) / a) stays accurate there.
+// Float64 for every dtype: in float32 the rounding of a (z - m) alone (~6e-8) would cost the small
+// entries up to ~1e3 ulps (u = 1 + w small), where float64 keeps them within a few.  w: n float64.
+template <class C> void RowMath<C>::entmax(const C* z, C* y, double* w, i64 n, C m, C alpha) {
+  if (nan_row(z, y, n, m)) return;
+  const double a = double(alpha) - 1.0, inv = 1.0 / a, top = double(m);
+  i64 count = 0;
+  for (i64 k = 0; k < n; ++k) {
+    count += z[k] > -act::m::inf<C>();
+    w[k] = a * (double(z[k]) - top);  // <= 0, -inf at masked entries
+  }
+  auto mass = [inv](double v) { return v > -1.0 ? std::exp(std::log1p(v) * inv) : 0.0; };
+  auto total = [&](double t) {
+    double s = 0.0;
+    for (i64 k = 0; k < n; ++k) s += mass(w[k] - t);
+    return s;
+  };
+  double lo = 0.0, hi = -std::expm1(-a * std::log(double(count)));
+  for (int step = 0; step < kEntmaxSteps; ++step) {
+    const double mid = (lo + hi) * 0.5;
+    (total(mid) >= 1.0 ? lo : hi) = mid;
+  }
+  const double scale = 1.0 / total(lo);
+  for (i64 k = 0; k < n; ++k) y[k] = C(mass(w[k] - lo) * scale);
+}
+
 template <class D> struct Rowwise {
   using C = act::compute_t<D>;
   static constexpr bool kDirect = sizeof(C) == sizeof(D);
@@ -1339,13 +1405,16 @@ template <class D> struct Rowwise {
   bool stream = false;
   C temp;      // the softmax family's temperature: z = x / temp (1: no division)
   bool quiet;  // the softmax family's implicit logit 0
+  const double* alphas;  // entmax: one alpha per row (rows long), or null: p0 for every row
 
   explicit Rowwise(const Job& job)
       : j(job), op(job.op), n(job.mid), inner(job.inner), rows(job.outer * job.inner), width(1), per_task(1),
-        ch(job.channels), temp(job.op <= kSoftmin ? C(job.p0) : C(1)), quiet(job.op <= kSoftmin && job.p1 != 0.0) {}
+        ch(job.channels), temp(job.op <= kSoftmin ? C(job.p0) : C(1)), quiet(job.op <= kSoftmin && job.p1 != 0.0),
+        alphas(job.op == kEntmax ? static_cast<const double*>(job.weight) : nullptr) {}
 
   int prepare() {
     if (n <= 0 || inner <= 0 || j.outer * n * inner != j.n || ch <= 0 || !(temp > C(0))) return kBadArgs;
+    if (op == kEntmax && (alphas != nullptr ? j.weight_len != rows : !(C(j.p0) > C(1)))) return kBadArgs;
     if (inner > 1) {
       width = std::max<i64>(kPanelElems / n, n <= (i64(1) << 18) ? 16 : 1);
       width = std::min<i64>({width, inner, 256});
@@ -1361,7 +1430,7 @@ template <class D> struct Rowwise {
     const i64 panel = width * n;
     buffers.resize(size_t(slots * 4 * panel));
     if (j.mask != nullptr) masks.resize(size_t(slots * panel));
-    if (op == kSparsemax || op == kEntmax15) sorts.resize(size_t(slots * n));
+    if (op == kSparsemax || op == kEntmax15 || op == kEntmax) sorts.resize(size_t(slots * n));
     stream = kDirect && inner == 1 && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy;
     return kOk;
   }
@@ -1405,13 +1474,14 @@ template <class D> struct Rowwise {
     for (i64 q = 0; q < w; ++q) {
       const C* zq = z + q * n;
       const bool* kq = keep != nullptr ? keep + q * n : nullptr;
+      const C alpha = C(alpha_of(o, i + q));
       if (!j.backward) {
         C* y = inner == 1 && kDirect && !stream ? reinterpret_cast<C*>(out) : yb + q * n;
-        RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet);
+        RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet, alpha);
         continue;
       }
       C* y = yb + q * n;  // y = f(z), recomputed: the backward works from it
-      RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet);
+      RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet, alpha);
     }
     if (!j.backward) {
       if (!(inner == 1 && kDirect && !stream)) scatter(yb, out, w);
@@ -1428,7 +1498,9 @@ template <class D> struct Rowwise {
     for (i64 q = 0; q < w; ++q) {
       const bool* kq = keep != nullptr ? keep + q * n : nullptr;
       C* res = yb + q * n;
-      RowMath<C>::backward(op, res, d + q * n, kq, res, zb + q * n, n, double(temp));
+      double* dalpha = alphas != nullptr && j.dweight != nullptr ? j.dweight + o * inner + i + q : nullptr;
+      RowMath<C>::backward(op, res, d + q * n, kq, res, zb + q * n, n, double(temp), double(C(alpha_of(o, i + q))),
+                           dalpha);
       if (acc != nullptr) {
         if (inner == 1 && ch == n) {  // the row is the bias's axis: one sum per element
 #pragma omp simd
@@ -1440,6 +1512,8 @@ template <class D> struct Rowwise {
     }
     scatter(yb, out, w);
   }
+
+  double alpha_of(i64 o, i64 i) const { return alphas != nullptr ? alphas[o * inner + i] : j.p0; }
 
   void gather_input(const D* x, const bool* mask, i64 i, i64 w, C sign, C* zb, bool* mb) const {
     if (inner == 1) {
@@ -1542,7 +1616,8 @@ template <class Run> int drive(Run& e) {
 const char* const kElementwiseNames[] = {ACT_CPU_ELEMENTWISE(ACT_CPU_NAME) nullptr};
 const char* const kGatedNames[] = {ACT_CPU_GATED(ACT_CPU_NAME) nullptr};
 #undef ACT_CPU_NAME
-const char* const kRowwiseNames[] = {"softmax", "log_softmax", "softmin", "sparsemax", "entmax15", nullptr};  // RowOp order
+const char* const kRowwiseNames[] = {"softmax", "log_softmax", "softmin", "sparsemax", "entmax15", "entmax",
+                                     nullptr};  // RowOp order
 
 template <class F, class D> int run_elementwise(const Job& j) {
   Elementwise<D> e(j, ops_of<F, act::compute_t<D>>());
@@ -1566,7 +1641,7 @@ template <class D> struct Table {
 #undef ACT_CPU_E
 #undef ACT_CPU_G
   static int run(int kind, const Job& j) {
-    if (kind == kRowwise) return j.op >= 0 && j.op <= kEntmax15 ? run_rowwise<D>(j) : int(kUnknownOp);
+    if (kind == kRowwise) return j.op >= 0 && j.op <= kEntmax ? run_rowwise<D>(j) : int(kUnknownOp);
     const Runner* table = kind == kElementwise ? elementwise : gated;
     const int count = kind == kElementwise ? int(std::size(elementwise)) : int(std::size(gated));
     return j.op >= 0 && j.op < count ? table[j.op](j) : int(kUnknownOp);
@@ -1709,16 +1784,19 @@ PyObject* py_run(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   const i64 out_n = kind == cpu::kGated && !j.backward ? j.n / 2 : j.n;
   const i64 dy_n = kind == cpu::kGated ? j.n / 2 : j.n;
   const i64 wsum_n = j.weight_len > 0 ? j.weight_len : 1;
+  // row-wise: the weight is a per-row float64 parameter (entmax's alpha), rows long, as its sums
+  const bool per_row = kind == cpu::kRowwise;
+  const int witem = per_row ? 8 : item;
   void *x, *out, *dy, *bias, *weight, *mask, *dbias, *dweight;
   if (!array_arg(args[5], "x", item, j.n, false, &x) || !array_arg(args[6], "out", item, out_n, true, &out) ||
       !array_arg(args[7], "dy", item, dy_n, false, &dy) || !array_arg(args[8], "bias", item, channels, false, &bias) ||
-      !array_arg(args[9], "weight", item, j.weight_len, false, &weight) ||
+      !array_arg(args[9], "weight", witem, j.weight_len, false, &weight) ||
       !array_arg(args[10], "where", 1, j.n, false, &mask) ||
       !array_arg(args[11], "dbias", 8, channels, true, &dbias) ||
       !array_arg(args[12], "dweight", 8, wsum_n, true, &dweight))
     return nullptr;
-  if (x == nullptr || out == nullptr || (j.backward && dy == nullptr) || (weight != nullptr && j.weight_len != 1 &&
-      j.weight_len != channels)) {
+  if (x == nullptr || out == nullptr || (j.backward && dy == nullptr) || (weight != nullptr && !per_row &&
+      j.weight_len != 1 && j.weight_len != channels) || (weight != nullptr && per_row && j.weight_len != outer * inner)) {
     PyErr_SetString(PyExc_ValueError, "run(): missing x, out or dy, or a weight of the wrong length");
     return nullptr;
   }

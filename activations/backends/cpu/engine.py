@@ -183,6 +183,8 @@ def _run(call: Call, x: np.ndarray, out: np.ndarray, dy: np.ndarray | None, back
         p0, weight = weight, None  # a float weight is the kernel's first float
     elif weight is not None:
         weight = _contiguous(weight, dtype)
+    if call.per_row is not None:  # entmax's alpha, one float64 per row (rows in (outer, inner) order)
+        weight = _contiguous(call.per_row, np.float64).reshape(-1)
     where = None
     if call.where is not None:
         where = np.ascontiguousarray(np.broadcast_to(call.where, x.shape))
@@ -192,7 +194,7 @@ def _run(call: Call, x: np.ndarray, out: np.ndarray, dy: np.ndarray | None, back
     if backward:
         if bias is not None:
             dbias = np.zeros(bias.size, np.float64)
-        if call.weight is not None:
+        if call.weight is not None or call.per_row is not None:
             dweight = np.zeros(1 if weight is None else weight.size, np.float64)
     if x.size == 0:
         return dbias, dweight
@@ -232,6 +234,11 @@ def quantize(call: Call) -> "_fp8.Quantized":
     return _fp8.Quantized(values, amax.view(np.float32))
 
 
+def _cast(sums: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    with np.errstate(over="ignore"):  # a float64 sum past the dtype's range rounds to inf
+        return sums.astype(dtype)
+
+
 def forward(call: Call, out: np.ndarray) -> None:
     """Compute ``call`` into ``out`` (C-contiguous, x's dtype, ``call.out_shape``)."""
     x = np.ascontiguousarray(call.x)
@@ -243,6 +250,9 @@ def backward(call: Call, dx: np.ndarray) -> Grads:
     x = np.ascontiguousarray(call.x)
     dy = np.ascontiguousarray(call.dy)
     dbias, dweight = _run(call, x, dx, dy, backward=True)  # zeros for an empty x
+    if call.per_row is not None:  # entmax's dalpha, one float64 per row
+        dbias = None if dbias is None else _cast(dbias, x.dtype)
+        return Grads(dx, dbias, None, dweight.reshape(np.shape(call.per_row)))
     if dbias is None and dweight is None:
         return Grads(dx)
     with np.errstate(over="ignore"):  # a float64 sum past the dtype's range rounds to inf

@@ -413,6 +413,62 @@ def _entmax15(z, keep):
     return np.where(bad, np.nan, np.maximum(u - tau, 0.0) ** 2)
 
 
+#: bisection steps for entmax's t (in [0, 1)): float64 on the CPU for every dtype, as the CPU
+#: engine (sparsemax and entmax15 are float64 there too); the GPU kernels take 30 in float32
+ENTMAX_STEPS = 60
+
+
+def _entmax(z, keep, alpha, steps):
+    """alpha-entmax by bisection: y_i = (1 + w_i)^(1/a), w_i = a (z_i - max z) - t, a = alpha - 1
+    (alpha one per row), t = tau - a max z + 1 in [0, 1 - n^-a] such that sum y = 1; then the row
+    divided by its sum.  t rather than tau: t is of the size of a, so it keeps its relative
+    precision as alpha nears 1, and y = exp(log1p(w) / a) stays accurate there."""
+    a = alpha - 1.0
+    zk = np.where(keep, z, -np.inf)
+    top = zk.max(axis=-1, keepdims=True)
+    zs = a * (zk - np.where(np.isfinite(top), top, 0.0))  # <= 0; -inf where masked
+    count = np.maximum(np.isfinite(zs).sum(axis=-1, keepdims=True), 1)
+    lo, hi = np.zeros_like(top), -np.expm1(-a * np.log(count.astype(F64)))
+
+    def mass(t):
+        w = zs - t
+        return np.where(w > -1.0, np.exp(np.log1p(np.maximum(w, -1.0)) / a), 0.0)
+
+    for _ in range(steps):  # sum(mass(t)) decreases in t: >= 1 at lo, <= 1 at hi
+        mid = (lo + hi) / 2.0
+        over = mass(mid).sum(axis=-1, keepdims=True) >= 1.0
+        lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
+    y = mass(lo)  # at lo the sum is >= 1: the support is whole and the division safe
+    y = y / np.maximum(y.sum(axis=-1, keepdims=True), np.finfo(F64).tiny)
+    bad = (np.isnan(zk) | (zk == np.inf)).any(axis=-1, keepdims=True) | ~(zk > -np.inf).any(axis=-1, keepdims=True)
+    return np.where(bad, np.nan, y)
+
+
+def _entmax_parts(y, alpha):
+    """g = y^(2 - alpha) on the support (0 off it) and its row sum."""
+    g = np.where(y > 0, np.power(np.where(y > 0, y, 1.0), 2.0 - alpha), 0.0)
+    return g, g.sum(axis=-1, keepdims=True)
+
+
+def _entmax_vjp(y, dy, alpha):
+    g, sg = _entmax_parts(y, alpha)
+    mean = (g * dy).sum(axis=-1, keepdims=True) / np.maximum(sg, np.finfo(F64).tiny)
+    return np.where(np.isnan(y), np.nan, g * (dy - mean))
+
+
+def _entmax_dalpha(y, dy, alpha):
+    """d/dalpha of sum(dy * y) per row: with a = alpha - 1, q = g / sum(g) and S = sum(y log y),
+    dy/dalpha = (y - q) / a^2 - (y log y - q S) / a (differentiate y = (a z - tau)^(1/a) and
+    sum dy/dalpha = 0, then write z through y: a z_i - tau = y_i^a).  0 for a fully masked row."""
+    a = alpha - 1.0
+    g, sg = _entmax_parts(y, alpha)
+    q = g / np.maximum(sg, np.finfo(F64).tiny)
+    ylogy = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0)), 0.0)
+    s = ylogy.sum(axis=-1, keepdims=True)
+    d = (dy * (y - q)).sum(axis=-1, keepdims=True) / (a * a) - (dy * (ylogy - q * s)).sum(axis=-1, keepdims=True) / a
+    return np.where(np.isnan(y).any(axis=-1, keepdims=True), np.nan, d)[..., 0]
+
+
 def _softmax_vjp(y, dy, keep):
     return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
@@ -433,14 +489,18 @@ def _entmax15_vjp(y, dy, keep):
     return np.where(np.isnan(y), np.nan, g * (dy - mean))
 
 
-#: name -> (y = f(z, keep, quiet), dx = vjp(y, dy, keep)); dy is 0 at masked entries.  z is x / T
+#: name -> (y = f(z, keep, p), dx = vjp(y, dy, keep, p)); dy is 0 at masked entries.  z is x / T
 #: (-x / T for softmin) and dx is divided by T (:func:`_row_parts`, :func:`_rowwise_backward`).
+#: p: the parameters (:func:`_row_params`: quiet; entmax's alpha one per row, (R, 1), and its steps).
 ROWWISE: dict[str, tuple[Callable, Callable]] = {
-    "softmax": (_softmax, _softmax_vjp),
-    "log_softmax": (_log_softmax, _log_softmax_vjp),
-    "softmin": (_softmax, lambda y, dy, keep: -_softmax_vjp(y, dy, keep)),
-    "sparsemax": (lambda z, keep, quiet: _sparsemax(z, keep), _sparsemax_vjp),
-    "entmax15": (lambda z, keep, quiet: _entmax15(z, keep), _entmax15_vjp),
+    "softmax": (lambda z, keep, p: _softmax(z, keep, p["quiet"]), lambda y, dy, keep, p: _softmax_vjp(y, dy, keep)),
+    "log_softmax": (lambda z, keep, p: _log_softmax(z, keep, p["quiet"]),
+                    lambda y, dy, keep, p: _log_softmax_vjp(y, dy, keep)),
+    "softmin": (lambda z, keep, p: _softmax(z, keep, p["quiet"]), lambda y, dy, keep, p: -_softmax_vjp(y, dy, keep)),
+    "sparsemax": (lambda z, keep, p: _sparsemax(z, keep), lambda y, dy, keep, p: _sparsemax_vjp(y, dy, keep)),
+    "entmax15": (lambda z, keep, p: _entmax15(z, keep), lambda y, dy, keep, p: _entmax15_vjp(y, dy, keep)),
+    "entmax": (lambda z, keep, p: _entmax(z, keep, p["alpha"], p["steps"]),
+               lambda y, dy, keep, p: _entmax_vjp(y, dy, p["alpha"])),
 }
 
 
@@ -604,25 +664,45 @@ def _row_parts(call: Call) -> tuple[Array, Array]:
     return (-z if call.name == "softmin" else z), _to_rows(keep, call.axis)
 
 
+def _row_params(call: Call) -> dict:
+    """quiet, and entmax's alpha as a column of one value per row (compute precision) with the
+    bisection steps of the compute precision."""
+    p = {"quiet": bool(call.params.values.get("quiet", False))}
+    if "alpha" in call.params.values:
+        if call.per_row is not None:
+            p["alpha"] = np.asarray(call.per_row, F64).reshape(-1, 1)
+        else:
+            p["alpha"] = _rounded(call.params["alpha"], _compute_dtype(call))
+        p["steps"] = ENTMAX_STEPS
+    return p
+
+
 def _rowwise_forward(call: Call) -> Array:
     if call.x.size == 0:
         return np.empty(call.out_shape, call.x.dtype)
     f, _ = ROWWISE[call.name]
     z, keep = _row_parts(call)
-    y = np.where(keep, f(z, keep, bool(call.params.values.get("quiet", False))), 0.0)
+    y = np.where(keep, f(z, keep, _row_params(call)), 0.0)
     return _store(_from_rows(y, call.x.shape, call.axis), call.out_shape, call.x.dtype)
 
 
 def _rowwise_backward(call: Call) -> Grads:
+    dalpha = None
     if call.x.size == 0:
-        return Grads(np.empty(call.x.shape, call.x.dtype), _dbias(call, np.zeros(call.x.shape)))
+        if call.per_row is not None:
+            dalpha = np.zeros(np.shape(call.per_row))
+        return Grads(np.empty(call.x.shape, call.x.dtype), _dbias(call, np.zeros(call.x.shape)), None, dalpha)
     f, vjp = ROWWISE[call.name]
     z, keep = _row_parts(call)
+    p = _row_params(call)
     dy = np.where(keep, _to_rows(_dy(call), call.axis), 0.0)
-    y = f(z, keep, bool(call.params.values.get("quiet", False)))
-    dx = np.where(keep, vjp(y, dy, keep) / _temperature(call), 0.0)
+    y = np.where(keep, f(z, keep, p), 0.0)
+    dx = np.where(keep, vjp(y, dy, keep, p) / _temperature(call), 0.0)
     dz = _from_rows(dx, call.x.shape, call.axis)
-    return Grads(_store(dz, call.x.shape, call.x.dtype), _dbias(call, dz))
+    if call.per_row is not None:
+        dalpha = np.broadcast_to(_entmax_dalpha(y, dy, p["alpha"]).reshape(-1), (z.shape[0],))
+        dalpha = dalpha.reshape(np.shape(call.per_row))
+    return Grads(_store(dz, call.x.shape, call.x.dtype), _dbias(call, dz), None, dalpha)
 
 
 # ------------------------------------------------------------------------- entry

@@ -158,9 +158,11 @@ def _floats_of(call: Call, dtype: np.dtype) -> tuple:
 
 def _row_floats(call: Call, dtype: np.dtype) -> tuple:
     """The row kernels' (temperature, quiet) in the compute precision; (1, 0) for the records
-    without them."""
+    without them; entmax: (alpha, 0), alpha NaN when it comes one per row."""
     values = call.params.values
     scalar = _compute_scalar(dtype)
+    if "alpha" in values:
+        return scalar(call.params.kernel_floats()[0]), scalar(0.0)
     return scalar(values.get("temperature", 1.0)), scalar(1.0 if values.get("quiet", False) else 0.0)
 
 
@@ -260,8 +262,8 @@ class KernelBackend(Backend):
                 return self._elementwise(L, call, backward)
             if kind is Kind.GATED:
                 return self._gated(L, call, backward)
-            result = self._rowwise(L, call, backward)
-            return Grads(result) if backward else result
+            result, dalpha = self._rowwise(L, call, backward)
+            return Grads(result, None, None, dalpha) if backward else result
 
     # ------------------------------------------------------- elementwise
     def _elementwise(self, L: Launcher, call: Call, backward: bool):
@@ -369,6 +371,7 @@ class KernelBackend(Backend):
         if call.where is not None:
             mask = xp.ascontiguousarray(xp.broadcast_to(call.where, x.shape)).view(np.uint8)
         result, dest = self._output(L, call, x.shape, (x, dy, mask))
+        dalpha = None
         if x.size:
             ax = call.axis
             n = int(x.shape[ax])
@@ -380,10 +383,18 @@ class KernelBackend(Backend):
             module = self._module(call, path.name)
             direction = "bwd" if backward else "fwd"
             head = (x, dy, result) if backward else (x, result)
+            tail = ()
+            if any(p.type == "row" for p in call.record.params):  # entmax: per-row alphas, dalpha
+                alphas = None if call.per_row is None else xp.asarray(call.per_row)  # host values to the device
+                if backward and alphas is not None:
+                    dalpha = xp.empty(tuple(call.per_row.shape), dtype=np.float64)
+                tail = (alphas, dalpha)
             L.launch(module, _entry(call.name, direction, module.dtype, path.name), (grid,), (path.threads,),
-                     head + (mask, np.int64(rows), np.int64(n), np.int64(inner)) + _row_floats(call, dtype),
+                     head + (mask, np.int64(rows), np.int64(n), np.int64(inner)) + _row_floats(call, dtype) + tail,
                      shared_mem=path.shared)
-        return self._deliver(result, dest)
+        elif backward and call.per_row is not None:
+            dalpha = xp.zeros(tuple(call.per_row.shape), dtype=np.float64)
+        return self._deliver(result, dest), dalpha
 
     # --------------------------------------------------------- reductions
     @staticmethod

@@ -33,7 +33,7 @@ ROWWISE_PATHS = ("block", "long", "column")  # besides warp<items>x<lanes>
 SPARSEMAX_PATHS = ("block", "long")
 #: the row-wise maps with a threshold search (one block per row, block and long paths): the macro
 #: family of each in kernels/softmax.cuh
-THRESHOLD_FAMILIES = {"sparsemax": "SPARSEMAX", "entmax15": "ENTMAX15"}
+THRESHOLD_FAMILIES = {"sparsemax": "SPARSEMAX", "entmax15": "ENTMAX15", "entmax": "ENTMAX"}
 COLSUM_STAGES = ("partial", "final")
 #: modules that are no activation: the dbias/dweight column sums, the FP8 conversion alone
 _UTILITY_MODULES = ("colsum", "fp8")

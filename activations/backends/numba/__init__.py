@@ -494,6 +494,11 @@ def _row_threads(run: _Launch, L: int) -> int:
     return 256
 
 
+def _host(a) -> np.ndarray:
+    """A (small) device array's values on the host."""
+    return a.copy_to_host() if hasattr(a, "copy_to_host") else np.asarray(a)
+
+
 def _rowwise(run: _Launch, call: Call, backward: bool):
     x = _contiguous(run, call.x)
     shape = tuple(x.shape)
@@ -501,6 +506,9 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
     target, returned = _output(run, call, shape)
     dy = _contiguous(run, call.dy) if backward else None
     nrows = outer * inner
+    dalpha = None
+    if backward and call.per_row is not None and not x.size:
+        dalpha = np.zeros(tuple(call.per_row.shape))
     if x.size:
         xf = _flat(x)
         bf, has_bias, C = _bias_and_c(run, call, x)
@@ -515,12 +523,24 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
         grid = max(1, min(nrows, run.cfg.max_blocks or 32 * _sm_count()))
         values = call.params.values
         ct = _dtypes.compute_dtype(x.dtype).type
+        # entmax: alpha in the temperature's place, or one per row (float64) with the per-row dalpha
+        first = values.get("alpha", values.get("temperature", 1.0))
+        # per-row alphas and dalphas in the compute type: the values are rounded to it already
+        alphas = dalpha_rows = run.empty((1,), ct)  # placeholders, never read without has_alphas
+        if call.per_row is not None:
+            alphas = run.cuda.to_device(np.asarray(_host(call.per_row), ct).reshape(-1), stream=run.stream)
+            first = 2.0
+            if backward:
+                dalpha_rows = run.empty((nrows,), ct)
         k[grid, threads, run.stream](
             xf, dyf, bf, mask, _flat(target), nrows, L, inner, C, has_bias, call.where is not None,
-            ct(values.get("temperature", 1.0)), ct(1.0 if values.get("quiet", False) else 0.0),
+            ct(first), ct(1.0 if values.get("quiet", False) else 0.0), alphas, dalpha_rows,
+            call.per_row is not None,
         )
     result = _finish(run, target, returned, call)
-    return Grads(result, _dbias(run, call, x, target)) if backward else result
+    if backward and call.per_row is not None and x.size:  # float64 on the host: the front end sums it
+        dalpha = dalpha_rows.copy_to_host(stream=run.stream).astype(np.float64).reshape(tuple(call.per_row.shape))
+    return Grads(result, _dbias(run, call, x, target), None, dalpha) if backward else result
 
 
 # ------------------------------------------------ layout operations of the front end

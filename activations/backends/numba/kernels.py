@@ -620,7 +620,9 @@ def rowwise(name: str, dtype: str, backward: bool):
     are kernel flags.  Masked entries are left out and get 0.  The softmax
     family's temperature and quiet flag are arguments: the row is
     z = +-x / temp, dx gets 1 / temp, and quiet adds an implicit logit 0
-    (shift max(max z, 0), exp(-shift) more in the sum).
+    (shift max(max z, 0), exp(-shift) more in the sum).  entmax reads its alpha from
+    ``temp`` (one for every row) or ``alphas[r]`` (``has_alphas``), and its backward writes the
+    row's dalpha to ``dalpha[r]`` (kernels/softmax.cuh, entmax_rows, has the formulas).
     """
     ct = compute_type(dtype)
     fns = NF.functions(ct)
@@ -628,8 +630,10 @@ def rowwise(name: str, dtype: str, backward: bool):
     ZERO, ONE, INF, NAN = fns.ZERO, fns.ONE, fns.INF, fns.NAN
     sign = -ONE if name == "softmin" else ONE  # softmin(x) = softmax(-x)
     is_log, is_sparse, is_entmax = name == "log_softmax", name == "sparsemax", name == "entmax15"
+    is_alpha = name == "entmax"
     sqrt, HALF = NF.M.sqrt, fns.HALF
-    exp, log = NF.M.exp, NF.M.log
+    exp, log, log1p, expm1 = NF.M.exp, NF.M.log, NF.M.log1p, NF.M.expm1
+    steps = 30 if ct is numba.float32 else 60  # bisection steps of entmax (softmax.cuh kEntmaxSteps)
     nb = MAX_BLOCK
     i32 = numba.int32
 
@@ -641,7 +645,14 @@ def rowwise(name: str, dtype: str, backward: bool):
 
     value = NF.device(_value)
 
-    def kernel(x, dy, bias, mask, out, nrows, L, inner, C, has_bias, has_mask, temp, quiet):
+    def _mass(x, bias, i, C, has_bias, a, inv, m, t):  # entmax: (1 + w)^(1/a), w = a (v - m) - t
+        w = a * (value(x, bias, i, C, has_bias) - m) - t
+        return exp(log1p(w) * inv) if w > -ONE else ZERO
+
+    mass = NF.device(_mass)
+
+    def kernel(x, dy, bias, mask, out, nrows, L, inner, C, has_bias, has_mask, temp, quiet, alphas, dalpha,
+               has_alphas):
         sh = cuda.shared.array(nb, ct)
         sh2 = cuda.shared.array(nb, ct)
         t0 = cuda.threadIdx.x
@@ -657,7 +668,8 @@ def rowwise(name: str, dtype: str, backward: bool):
                 if has_mask and not mask[i]:
                     continue
                 v = value(x, bias, i, C, has_bias)
-                v = sign * v / temp
+                if not is_alpha:  # entmax's temp is its alpha
+                    v = sign * v / temp
                 mine = 1
                 if v > m or v != v:
                     m = v
@@ -665,12 +677,85 @@ def rowwise(name: str, dtype: str, backward: bool):
             if cuda.syncthreads_or(i32(mine)) == 0:  # fully masked: outputs and gradients 0
                 for j in range(t0, L, nt):
                     out[base + j * inner] = store(ZERO)
+                if is_alpha and backward and has_alphas and t0 == 0:
+                    dalpha[r] = ZERO
+                continue
+            if (is_sparse or is_entmax or is_alpha) and (m != m or m == INF or m == -INF):
+                # the sparse family: NaN, +inf or all -inf give a NaN row
+                for j in range(t0, L, nt):
+                    out[base + j * inner] = store(NAN)
+                if is_alpha and backward and has_alphas and t0 == 0:
+                    dalpha[r] = NAN
+                continue
+            if is_alpha:
+                # alpha-entmax: bisection on t in [0, 1 - n^-a], y = (1 + w)^(1/a), w = a (v - m) - t
+                alpha = alphas[r] if has_alphas else temp
+                a = alpha - ONE
+                inv = ONE / a
+                cnt = ZERO
+                for j in range(t0, L, nt):
+                    i = base + j * inner
+                    if has_mask and not mask[i]:
+                        continue
+                    if value(x, bias, i, C, has_bias) > -INF:
+                        cnt += ONE
+                cnt = block_sum(sh, cnt)
+                lo = ZERO
+                hi = -expm1(-a * log(cnt))
+                for step in range(steps + 1):  # the last pass: the sum at lo
+                    mid = (lo + hi) * HALF if step < steps else lo
+                    acc = ZERO
+                    for j in range(t0, L, nt):
+                        i = base + j * inner
+                        if not has_mask or mask[i]:
+                            acc += mass(x, bias, i, C, has_bias, a, inv, m, mid)
+                    acc = block_sum(sh, acc)
+                    if step < steps:
+                        if acc >= ONE:
+                            lo = mid
+                        else:
+                            hi = mid
+                scale = ONE / acc
+                mean = ZERO
+                if backward:  # sum(g dy) / sum(g), g = y^(2 - alpha); dalpha's sums
+                    e = ct(2.0) - alpha
+                    gsum = gdy = ylogy = dyy = dyylogy = ZERO
+                    for j in range(t0, L, nt):
+                        i = base + j * inner
+                        y = ZERO
+                        if not has_mask or mask[i]:
+                            y = mass(x, bias, i, C, has_bias, a, inv, m, lo) * scale
+                        if y > ZERO:  # the support
+                            d = load(dy[i])
+                            ly = log(y)
+                            g = exp(e * ly)
+                            gsum += g
+                            gdy += g * d
+                            ylogy += y * ly
+                            dyy += d * y
+                            dyylogy += d * y * ly
+                    gsum = block_sum(sh, gsum)
+                    gdy = block_sum(sh2, gdy)
+                    if gsum > ZERO:
+                        mean = gdy / gsum
+                    if has_alphas:
+                        ylogy = block_sum(sh, ylogy)
+                        dyy = block_sum(sh2, dyy)
+                        dyylogy = block_sum(sh, dyylogy)
+                        if t0 == 0:
+                            dalpha[r] = (dyy - mean) / (a * a) - (dyylogy - mean * ylogy) / a if gsum > ZERO else ZERO
+                for j in range(t0, L, nt):
+                    i = base + j * inner
+                    r_out = ZERO
+                    if not has_mask or mask[i]:
+                        y = mass(x, bias, i, C, has_bias, a, inv, m, lo) * scale
+                        if not backward:
+                            r_out = y
+                        elif y > ZERO:
+                            r_out = exp((ct(2.0) - alpha) * log(y)) * (load(dy[i]) - mean)
+                    out[i] = store(r_out)
                 continue
             if is_sparse:
-                if m != m or m == INF or m == -INF:  # NaN, +inf or all -inf: NaN row
-                    for j in range(t0, L, nt):
-                        out[base + j * inner] = store(NAN)
-                    continue
                 # tau: Newton on f(t) = sum max(z - t, 0) - 1 from t = -1 (z = v - m <= 0);
                 # each step is (sum of z > t - 1) / count, the support shrinks monotonically
                 # and the loop ends when it stops changing: the exact tau of the sorted form.
@@ -719,10 +804,6 @@ def rowwise(name: str, dtype: str, backward: bool):
                     out[i] = store(r_out)
                 continue
             if is_entmax:
-                if m != m or m == INF or m == -INF:  # NaN, +inf or all -inf: NaN row
-                    for j in range(t0, L, nt):
-                        out[base + j * inner] = store(NAN)
-                    continue
                 # tau of sum max(u - tau, 0)^2 = 1, u = (v - max) / 2: Newton's steps from t = -1
                 # stay below tau; the closed form on S = {u > t} (the smaller root r of
                 # sum_S (u - t - r)^2 = 1) is tau once every element of S lies above t + r
@@ -827,7 +908,10 @@ def rowwise(name: str, dtype: str, backward: bool):
 
     a = _arr(dtype)
     i64 = numba.int64
-    sig = (a, a, a, _arr("bool"), a, i64, i64, i64, i64, numba.boolean, numba.boolean, ct, ct)
+    # entmax's per-row alphas and dalphas in the compute type (the host's float64 values are already
+    # rounded to it): no float64 instruction in a float32 kernel
+    cta = _nbtypes.Array(ct, 1, "C")
+    sig = (a, a, a, _arr("bool"), a, i64, i64, i64, i64, numba.boolean, numba.boolean, ct, ct, cta, cta, numba.boolean)
     return kernel, sig
 
 
