@@ -19,7 +19,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-native", action="store_true", help="the CPU backend's NumPy fallback instead of its compiled engine")
     parser.add_argument("--markdown", action="store_true", help="print the tables of docs/accuracy.md")
     parser.add_argument("--json", metavar="PATH", help="write every result to PATH as JSON")
-    parser.add_argument("--suggest-bounds", action="store_true", help="print the bounds table of activations/tools/accuracy.py for this run")
+    parser.add_argument("--suggest-bounds", action="store_true", help="print the bounds table (activations/tools/accuracy_bounds.txt) for this run")
     parser.add_argument("--check", action="store_true", help="exit 1 when a result exceeds its bound in accuracy.BOUNDS")
 
 
