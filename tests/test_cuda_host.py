@@ -426,6 +426,27 @@ def test_rowwise_other_axes(host, name, dtype, shape, axis, rng):
                                reference.backward(name, x, dy, axis=axis, where=where), dtype, what="backward")
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", ROWWISE)
+@pytest.mark.parametrize("shape,axis", [((3, 4, 6), -1), ((3, 4, 6), 1), ((2, 1500), -1), ((5, 40), 0)],
+                         ids=["last", "middle", "block", "column"])
+def test_rowwise_bias(host, name, dtype, shape, axis, rng):
+    """f(x + bias), the bias along x's last axis whatever the row axis; dbias summed over the rest."""
+    x = reference.random_inputs(rng, shape, name, dtype)
+    dy = reference.random_cotangent(rng, shape, dtype)
+    bias = reference.cast(rng.normal(0, 1, shape[-1]), dtype)
+    for where in (None, rng.random(shape) < 0.7):
+        reference.assert_close(run(name, x, axis=axis, bias=bias, where=where),
+                               reference.forward(name, x, axis=axis, bias=bias, where=where), dtype, what="forward")
+        got = run_grad(name, x, dy, axis=axis, bias=bias, where=where)
+        want = reference.backward(name, x, dy, axis=axis, bias=bias, where=where)
+        reference.assert_close(got[0], want, dtype, what="dx")
+        reference.assert_close(got[1], reference.dbias(want), dtype, what="dbias")
+    out = np.zeros(shape, dtype)
+    assert run(name, x, axis=axis, bias=bias, out=out) is out
+    reference.assert_close(out, reference.forward(name, x, axis=axis, bias=bias), dtype, what="out=")
+
+
 SPECIAL_ROWS = {
     "nan": [1.0, np.nan, 2.0],
     "posinf": [1.0, np.inf, 2.0],

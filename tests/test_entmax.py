@@ -283,8 +283,6 @@ def test_dalpha_float32_and_bias(run, rng):
     dx, dalpha = grad_of(run, x, dy, alpha=alpha)
     assert dalpha.dtype == np.float32 and dalpha.shape == (3, 1)
     np.testing.assert_allclose(dalpha, oracle_dalpha(x, dy.astype(np.float64), a64), rtol=2e-3, atol=2e-4)
-    if run.name == "cuda_host":  # the CUDA C row kernels take no bias yet (softmax alike): x alone
-        pytest.xfail("the CUDA C row-wise kernels ignore bias (every row-wise activation)")
     bias = rng.normal(size=10).astype(np.float32)
     got = activations.grad("entmax", run.to(x), run.to(dy), bias=run.to(bias), alpha=alpha, backend=run.backend)
     assert len(got) == 3  # dx, dbias, dalpha

@@ -120,6 +120,29 @@ def _contiguous(xp: Any, a: Any) -> Any:
     return xp.ascontiguousarray(_bits(a)).view(a.dtype)
 
 
+def _widened(xp: Any, a: Any, compute: np.dtype) -> Any:
+    """``a`` in the compute precision (exact).  bfloat16 through its bits: the upper half of a
+    float32, whatever the array library's support for the type."""
+    if a.dtype == compute:
+        return a
+    if _dtypes.is_bfloat16(a.dtype):
+        return (_bits(a).astype(np.uint32) << np.uint32(16)).view(np.float32)
+    return a.astype(compute)
+
+
+def _narrowed(xp: Any, a: Any, dtype: np.dtype) -> Any:
+    """The compute-precision ``a`` rounded once (to nearest even) to ``dtype``; NaN stays NaN."""
+    if a.dtype == dtype:
+        return a
+    if not _dtypes.is_bfloat16(dtype):
+        return a.astype(dtype)
+    u = _bits(a)
+    rounded = (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
+    quiet = (u >> np.uint32(16)) | np.uint32(0x40)
+    nan = (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
+    return xp.where(nan, quiet, rounded).astype(np.uint16).view(dtype)
+
+
 def _same(a: Any, b: Any, launcher: Launcher) -> bool:
     return (b is not None and a.shape == b.shape and a.strides == b.strides
             and launcher.address(a) == launcher.address(b))
@@ -262,6 +285,8 @@ class KernelBackend(Backend):
                 return self._elementwise(L, call, backward)
             if kind is Kind.GATED:
                 return self._gated(L, call, backward)
+            if call.bias is not None:
+                return self._rowwise_biased(L, call, backward)
             result, dalpha = self._rowwise(L, call, backward)
             return Grads(result, None, None, dalpha) if backward else result
 
@@ -395,6 +420,26 @@ class KernelBackend(Backend):
         elif backward and call.per_row is not None:
             dalpha = xp.zeros(tuple(call.per_row.shape), dtype=np.float64)
         return self._deliver(result, dest), dalpha
+
+    def _rowwise_biased(self, L: Launcher, call: Call, backward: bool):
+        """A row-wise call with ``bias``: the row kernels read x alone, so ``z = x + bias`` (along
+        x's last axis) is formed first in the compute precision, as every backend adds it, the
+        compute-precision kernel runs on z, and its result is rounded once to x's dtype (the 16-bit
+        kernels compute in float and round once too).  dbias sums dz (= dx) in that precision."""
+        xp, dtype = L.xp, call.x.dtype
+        compute = np.dtype(_dtypes.compute_dtype(dtype))
+        z = _widened(xp, call.x, compute) + _widened(xp, call.bias, compute)
+        dy = None if call.dy is None else _widened(xp, call.dy, compute)
+        result, dalpha = self._rowwise(L, call._replace(x=z, dy=dy, bias=None, out=None), backward)
+        y = _narrowed(xp, result, dtype)
+        if call.out is not None:
+            _bits(call.out)[...] = _bits(y)
+            y = call.out
+        if not backward:
+            return y
+        channels = int(z.shape[-1])
+        dbias = self._column_sums(L, result, result.size // max(channels, 1), channels, dtype)
+        return Grads(y, dbias, None, dalpha)
 
     # --------------------------------------------------------- reductions
     @staticmethod
