@@ -237,7 +237,7 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
     else:
         if out is not None:
             x, dy, bias, weight, where = _apart_from_out(be, out, x, dy, bias, weight, where)
-        run = _Run(be, Call(record, bound, x, out_shape, ax, out, bias, weight, where, dy, per_row))
+        run = _Run(be, Call(record, bound, x, out_shape, ax, out, bias, weight, where, dy, per_row=per_row))
     run.row_value = row_value
     return run
 
@@ -414,7 +414,7 @@ class _Joint(_Run):
                 self.row_perm_shape = tuple(self.row_shape[p] for p in perm)
                 new_rows = tuple(1 if d == axis else s for d, s in enumerate(new_shape))
                 per_row = _layout.ArrayAPI.rearranged(per_row, tuple(perm), new_rows)  # a host array
-        super().__init__(be, Call(record, bound, x_r, new_shape, axis, None, bias, None, where_r, dy_r, per_row))
+        super().__init__(be, Call(record, bound, x_r, new_shape, axis, None, bias, None, where_r, dy_r, per_row=per_row))
 
     def _restore(self, result):
         back = self.ops.rearranged(result, self.inverse, self.shape, src_shape=self.perm_shape)
