@@ -1749,6 +1749,28 @@ const char kRunDoc[] =
     "    outer, mid, inner, channels, p0, p1, p2, seed)\n\n"
     "One call of the engine (activations/backends/cpu/engine.py builds the arguments).";
 
+// Runs job j without the GIL; its status as None or the exception the caller `what` raises.
+PyObject* run_released(long long kind, cpu::Job& j, const char* what) {
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  try {
+    status = cpu::run(int(kind), j);
+  } catch (const std::bad_alloc&) {
+    status = cpu::kNoMemory;
+  } catch (...) {
+    status = cpu::kBadArgs;
+  }
+  Py_END_ALLOW_THREADS
+  switch (status) {
+    case cpu::kOk: Py_RETURN_NONE;
+    case cpu::kNoMemory:
+      PyErr_SetString(PyExc_MemoryError, "activations: out of memory in the compiled CPU engine (nothing was written)");
+      return nullptr;
+    case cpu::kUnknownOp: PyErr_Format(PyExc_ValueError, "%s(): unknown op", what); return nullptr;
+    default: PyErr_Format(PyExc_ValueError, "%s(): inconsistent sizes", what); return nullptr;
+  }
+}
+
 PyObject* py_run(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs != 21) {
     PyErr_Format(PyExc_TypeError, "run() takes 21 arguments (%zd given)", nargs);
@@ -1809,24 +1831,7 @@ PyObject* py_run(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   j.dbias = static_cast<double*>(dbias);
   j.dweight = static_cast<double*>(dweight);
   if (j.n == 0) Py_RETURN_NONE;
-  int status;
-  Py_BEGIN_ALLOW_THREADS
-  try {
-    status = cpu::run(int(kind), j);
-  } catch (const std::bad_alloc&) {
-    status = cpu::kNoMemory;
-  } catch (...) {
-    status = cpu::kBadArgs;
-  }
-  Py_END_ALLOW_THREADS
-  switch (status) {
-    case cpu::kOk: Py_RETURN_NONE;
-    case cpu::kNoMemory:
-      PyErr_SetString(PyExc_MemoryError, "activations: out of memory in the compiled CPU engine (nothing was written)");
-      return nullptr;
-    case cpu::kUnknownOp: PyErr_SetString(PyExc_ValueError, "run(): unknown op"); return nullptr;
-    default: PyErr_SetString(PyExc_ValueError, "run(): inconsistent sizes"); return nullptr;
-  }
+  return run_released(kind, j, "run");
 }
 
 const char kRunFp8Doc[] =
@@ -1894,24 +1899,7 @@ PyObject* py_run_fp8(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   j.bias = bias;
   j.weight = weight;
   if (j.n == 0) Py_RETURN_NONE;
-  int status;
-  Py_BEGIN_ALLOW_THREADS
-  try {
-    status = cpu::run(int(kind), j);
-  } catch (const std::bad_alloc&) {
-    status = cpu::kNoMemory;
-  } catch (...) {
-    status = cpu::kBadArgs;
-  }
-  Py_END_ALLOW_THREADS
-  switch (status) {
-    case cpu::kOk: Py_RETURN_NONE;
-    case cpu::kNoMemory:
-      PyErr_SetString(PyExc_MemoryError, "activations: out of memory in the compiled CPU engine (nothing was written)");
-      return nullptr;
-    case cpu::kUnknownOp: PyErr_SetString(PyExc_ValueError, "run_fp8(): unknown op"); return nullptr;
-    default: PyErr_SetString(PyExc_ValueError, "run_fp8(): inconsistent sizes"); return nullptr;
-  }
+  return run_released(kind, j, "run_fp8");
 }
 
 // fp8_encode(v, q, format, stochastic, noise_seed): q[i] = fp8::encode(v[i]) for float64 v (tests)
