@@ -1137,6 +1137,9 @@ def _rowwise(rec, z, g, axis, where, cdt, values=None):
         # the temperature divides the logits (dx gets 1 / T); quiet adds a logit 0 to the row, whose
         # output is dropped (its cotangent is 0)
         v = v / temperature
+        if temperature != 1.0:  # z = x / T in the compute precision (docs/semantics.md): past its range, inf
+            with np.errstate(over="ignore"):
+                v = v.astype(cdt).astype(np.float64)
         if quiet:
             v = np.append(v, 0.0)
         # NaN anywhere, +inf anywhere, or nothing but -inf: a NaN row (as torch and JAX)
