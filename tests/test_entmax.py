@@ -173,6 +173,7 @@ def test_forward_rows(run, alpha, rng):
 
 @pytest.mark.parametrize("alpha", (1.25, 2.0, 5.0))
 def test_forward_axes_and_masks(run, alpha, rng):
+    skip_slow_simulation(run, alpha)
     for dtype in (np.float32, np.float64):
         x = rounded(rng.normal(size=(4, 5, 3)) * 2, dtype)
         mask = rng.random((4, 5, 3)) > 0.3
