@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _interface
+from . import _fp8, _interface
 from .catalogue import REGISTRY
 from .registry import Kind
 
@@ -36,7 +36,7 @@ try:
 except ImportError:  # pragma: no cover - jax older than buffer_callback
     _buffer_callback = None
 
-__all__ = ["apply", "MODE"]
+__all__ = ["apply", "quantize", "MODE"]
 
 #: how the computation enters XLA: "buffer_callback" (zero-copy FFI) or "pure_callback"
 MODE = "buffer_callback" if _buffer_callback is not None else "pure_callback"
@@ -55,6 +55,7 @@ class _Spec(NamedTuple):
     bias: bool
     weight: bool  # prelu's weight is an array argument
     where: bool
+    fp8: tuple = ()  # quantize(): (out_dtype name, scale, amax, rounding, seed) as given, validated
 
 
 # ------------------------------------------------------------------ public
@@ -75,6 +76,64 @@ def apply(name, x, *, bias=None, axis=-1, where=None, **params):
     Returns:
         A ``jax.Array`` whose VJP is :func:`activations.grad`.
     """
+    spec, x, bias, weight, where = _validated(name, x, bias, axis, where, params)
+    return _differentiable(spec, x, bias, weight, where)
+
+
+def quantize(name, x, *, out_dtype=None, scale=1.0, amax="tensor", rounding="nearest", seed=None, bias=None,
+             axis=-1, **params):
+    """``name(x + bias)`` written as FP8 with its amax, in one pass (docs/semantics.md, "FP8 output").
+
+    The JAX form of ``activations.apply(..., out_dtype=...)``, traceable under ``jit`` and
+    ``vmap`` (under ``vmap`` each batch element is quantized on its own: its own amax, and
+    stochastic rounding counts its elements from 0).
+
+    Args:
+        name: an elementwise or gated activation (``activations.names("elementwise")``, ``"gated"``).
+        x: float16, bfloat16, float32 or float64 array (a traced value inside transformations).
+        out_dtype: ``jnp.float8_e4m3fn`` (default) or ``jnp.float8_e5m2`` (or the ml_dtypes
+            types, or their names).
+        scale: the factor applied before rounding, a static Python number (finite, > 0).
+        amax: ``"tensor"`` (default), ``"row"`` (over the last axis of the output) or ``"group"``
+            (groups of 128 along it): float32 max |f(x)| before scaling.
+        rounding: ``"nearest"`` (ties to even) or ``"stochastic"``, which needs an int ``seed``.
+        bias: optional 1-D array along the last axis, fused: ``f(x + bias)``.
+        axis: the axis of gated activations.
+        **params: the activation's parameters, as in :func:`apply`.
+
+    Returns:
+        ``activations.Quantized(values, amax)``: a JAX FP8 array of the output's shape and a
+        float32 array (shape (), the rows, or the groups of 128).  Forward only: the inputs are
+        read as data (``stop_gradient``; the rounding has no useful derivative).
+    """
+    record = REGISTRY.get(name)
+    if record.kind is Kind.ROWWISE:
+        raise ValueError(f"{record.name}(): quantize (FP8 output) is for elementwise and gated activations; "
+                         f"{record.name} is row-wise")
+    for key, value in (("scale", scale), ("seed", seed)):
+        if isinstance(value, jax.core.Tracer):
+            raise TypeError(f"{record.name}(): {key} is a traced JAX value; it is static: pass a Python number")
+    if record.name == "rrelu" and seed is not None:
+        params["seed"] = seed  # rrelu's own seed also seeds the rounding
+    elif record.name == "rrelu":
+        seed = params.get("seed")
+    fmt = _fp8.format_of("float8_e4m3fn" if out_dtype is None else out_dtype)
+    spec, x, bias, weight, _ = _validated(record.name, x, bias, axis, None, params)
+    req = _fp8.request(record.name, np.dtype(x.dtype), fmt.dtype.name, scale, amax, rounding, seed)
+    if req.amax != "tensor" and x.ndim == 0:
+        raise ValueError(f"{record.name}(): amax={req.amax!r} needs x with at least one axis (x is 0-d)")
+    spec = spec._replace(fp8=(fmt.dtype.name, 1.0 if scale is None else float(scale), req.amax, "stochastic" if req.stochastic else "nearest",
+                              req.seed if req.stochastic else None))
+    out_shape = _out_shape(spec, x.shape)
+    results = (jax.ShapeDtypeStruct(out_shape, fmt.dtype),
+               jax.ShapeDtypeStruct(req.amax_shape(out_shape), jnp.float32))
+    operands = [jax.lax.stop_gradient(a) for a in _present(x, bias, weight)]  # read as data, as torch's
+    values, amax_out = _callback(spec, "quantize", results)(*operands)
+    return _fp8.Quantized(values, amax_out)
+
+
+def _validated(name, x, bias, axis, where, params):
+    """Check every argument of one call (errors name the argument) -> (spec, x, bias, weight, where)."""
     record = REGISTRY.get(name)
     x = _as_array(x, "x", record.name)
     dtype = np.dtype(x.dtype)
@@ -136,7 +195,7 @@ def apply(name, x, *, bias=None, axis=-1, where=None, **params):
                              f"{tuple(x.shape)}") from None
     spec = _Spec(record.name, record.kind.value, ax, x.ndim, values, bias is not None, weight is not None,
                  where is not None)
-    return _differentiable(spec, x, bias, weight, where)
+    return spec, x, bias, weight, where
 
 
 # ------------------------------------------------------------------- checks
@@ -192,11 +251,15 @@ def _present(*arrays):
     return tuple(a for a in arrays if a is not None)
 
 
-def _forward(spec: _Spec, x, bias, weight, where):
-    shape = list(x.shape)
+def _out_shape(spec: _Spec, shape: tuple) -> tuple:
+    shape = list(shape)
     if spec.kind == "gated":
         shape[spec.axis] //= 2
-    result = jax.ShapeDtypeStruct(tuple(shape), x.dtype)
+    return tuple(shape)
+
+
+def _forward(spec: _Spec, x, bias, weight, where):
+    result = jax.ShapeDtypeStruct(_out_shape(spec, x.shape), x.dtype)
     return _callback(spec, "forward", result)(*_present(x, bias, weight, where))
 
 
@@ -216,7 +279,9 @@ def _backward(spec: _Spec, x, dy, bias, weight, where):
 @functools.lru_cache(maxsize=1024)
 def _callback(spec: _Spec, direction: str, result):
     """The XLA call for one spec (cached: one callable per spec keeps jit's caches warm)."""
-    run = _run_forward if direction == "forward" else _run_backward
+    run = {"forward": _run_forward, "backward": _run_backward, "quantize": _run_quantize}[direction]
+    # quantize's amax and rounding counter span the whole array: under vmap, one call per element
+    vmap_method = "sequential" if direction == "quantize" else "expand_dims"
 
     if _buffer_callback is not None:
         def on_buffers(ctx, out, *args):
@@ -228,10 +293,10 @@ def _callback(spec: _Spec, direction: str, result):
             import cupy
 
             with cupy.cuda.ExternalStream(stream):
-                outs = [cupy.asarray(o) for o in (out if isinstance(out, tuple) else (out,))]
+                outs = [_cupy_view(cupy, o) for o in (out if isinstance(out, tuple) else (out,))]
                 run(spec, cupy, outs, [cupy.asarray(a) for a in args])
 
-        return _buffer_callback(on_buffers, result, vmap_method="expand_dims")
+        return _buffer_callback(on_buffers, result, vmap_method=vmap_method)
 
     def on_host(*args):  # pragma: no cover - jax without buffer_callback
         shapes = result if isinstance(result, tuple) else (result,)
@@ -239,7 +304,19 @@ def _callback(spec: _Spec, direction: str, result):
         run(spec, np, outs, [np.asarray(a) for a in args])
         return tuple(outs) if isinstance(result, tuple) else outs[0]
 
-    return functools.partial(jax.pure_callback, on_host, result, vmap_method="expand_dims")
+    return functools.partial(jax.pure_callback, on_host, result, vmap_method=vmap_method)
+
+
+def _cupy_view(cupy, buffer):
+    """A CuPy view of an XLA output buffer; FP8 buffers as uint8 (CuPy has no FP8 dtype: the
+    kernels write the codes)."""
+    if np.dtype(buffer.dtype).name not in _fp8.FORMATS:
+        return cupy.asarray(buffer)
+    shape = tuple(buffer.shape)
+    size = int(np.prod(shape, dtype=np.int64))
+    pointer = buffer.__cuda_array_interface__["data"][0]
+    memory = cupy.cuda.UnownedMemory(pointer, size, buffer)
+    return cupy.ndarray(shape, cupy.uint8, cupy.cuda.MemoryPointer(memory, 0))
 
 
 def _gpu_stream(ctx) -> int | None:
@@ -326,3 +403,15 @@ def _run_backward(spec: _Spec, xp, outs: list, args: list) -> None:
                               **_kwargs(spec, _pick(where, idx), _pick(weight, idx)))
         for out, g in zip(outs[1:], got[1:]):
             out[idx] = g
+
+
+def _run_quantize(spec: _Spec, xp, outs: list, args: list) -> None:
+    values, amax = outs
+    x, _, bias, weight, _ = _split(spec, args, backward=False)
+    out_dtype, scale, amax_mode, rounding, seed = spec.fp8
+    kw = _kwargs(spec, None, weight)
+    if seed is not None and spec.name != "rrelu":
+        kw["seed"] = seed
+    got = _interface.apply(spec.name, x, out=values, bias=bias, out_dtype=out_dtype, scale=scale, amax=amax_mode,
+                           rounding=rounding, **kw)
+    amax[...] = got.amax
