@@ -49,7 +49,7 @@ class _Spec(NamedTuple):
 
     name: str
     kind: str
-    axis: int | None  # non-negative, in the unbatched x; None for elementwise
+    axis: int | tuple | None  # non-negative, in the unbatched x (row-wise: a tuple of axes); None for elementwise
     ndim: int  # the unbatched x's ndim (vmap adds leading dimensions in the callbacks)
     params: tuple  # validated scalar parameters, (name, value) in record order
     bias: bool
@@ -66,7 +66,8 @@ def apply(name, x, *, bias=None, axis=-1, where=None, **params):
         name: activation name or alias (``activations.names()``).
         x: float16, bfloat16, float32 or float64 array (a traced value inside transformations).
         bias: optional 1-D array along the last axis, fused: ``f(x + bias)``; differentiable.
-        axis: the axis of row-wise and gated activations (ignored by elementwise ones).
+        axis: the axis of row-wise and gated activations (ignored by elementwise ones); row-wise
+            ones also take a tuple of axes and normalize over all of them at once.
         where: row-wise only: boolean mask broadcastable to ``x``; masked entries give 0.
         **params: the activation's parameters as static Python values; prelu's ``weight``
             may be an array (one slope, or one per last-axis channel), and entmax's ``alpha`` an
@@ -173,6 +174,8 @@ def _validated(name, x, bias, axis, where, params):
                 raise ValueError(f"{record.name}(): axis {axis} has odd length {x.shape[ax]}; "
                                  "gated activations split it in two halves")
             out_shape = out_shape[:ax] + (x.shape[ax] // 2,) + out_shape[ax + 1:]
+    if weight is not None and _tensor_key(record.name) == "alpha":
+        _check_row_shape(record.name, weight, x.shape, ax)
     if bias is not None:
         bias = _as_array(bias, "bias", record.name)
         if x.ndim == 0:
@@ -205,6 +208,17 @@ def _tensor_key(name: str):
     return next((p.name for p in REGISTRY.get(name).params if p.type in ("weight", "row")), None)
 
 
+def _check_row_shape(name: str, alpha, shape: tuple, ax) -> None:
+    """An array alpha broadcasts to the row shape (x's shape with the axis, or axes, of size 1):
+    checked while tracing, as the front end checks it (its values are checked when it runs)."""
+    axes = ax if isinstance(ax, tuple) else (ax,)
+    row_shape = tuple(1 if d in axes else s for d, s in enumerate(shape))
+    got = tuple(alpha.shape)
+    if len(got) > len(shape) or any(v not in (1, r) for v, r in zip(got[::-1], row_shape[::-1])):
+        raise ValueError(f"{name}(): parameter 'alpha' has shape {got}, which does not broadcast to the row shape "
+                         f"{row_shape} (x's shape {tuple(shape)} with axis {ax} of size 1)")
+
+
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -222,10 +236,10 @@ def _float_dtype(a, what: str, name: str) -> None:
         raise TypeError(f"{name}(): {what} has dtype {a.dtype}; use a floating dtype")
 
 
-def _normalize_axis(name: str, axis: Any, ndim: int) -> int:
-    if ndim == 0:
-        raise ValueError(f"{name}(): needs an array with at least one axis, got a 0-d array")
-    return _interface._one_axis(REGISTRY.get(name), axis, ndim)  # the front end's rule
+def _normalize_axis(name: str, axis: Any, ndim: int) -> int | tuple[int, ...]:
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return _interface._normalize_axis(REGISTRY.get(name), axis, ndim)  # the front end's rule
 
 
 # -------------------------------------------------------------- custom_vjp
@@ -343,7 +357,8 @@ def _split(spec: _Spec, args: list, backward: bool):
 def _kwargs(spec: _Spec, where, weight) -> dict:
     kw = dict(spec.params)
     if spec.axis is not None:
-        kw["axis"] = spec.axis - spec.ndim  # negative: the same axis with leading batch dimensions
+        # negative: the same axes with leading batch dimensions
+        kw["axis"] = tuple(a - spec.ndim for a in spec.axis) if isinstance(spec.axis, tuple) else spec.axis - spec.ndim
     if where is not None:
         kw["where"] = where
     if weight is not None:
