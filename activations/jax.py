@@ -4,6 +4,7 @@
 
     y = aj.apply("gelu", x, bias=b)          # differentiable; traceable under jit/vmap/pmap
     jax.grad(lambda x: aj.apply("swiglu", x).sum())(x)
+    q = aj.quantize("swiglu", x, out_dtype=jnp.float8_e4m3fn, scale=4.0)   # FP8 values + amax
 
 The forward is :func:`activations.apply`, the backward (``custom_vjp``) the fused
 :func:`activations.grad` (dx, dbias and prelu's dweight in one pass).  Both run as XLA
