@@ -114,21 +114,45 @@ def _output_shape(record, shape: tuple, axis: int) -> tuple:
 class Activation(keras.layers.Layer):
     """A layer applying one activation of the catalogue: ``Activation("gelu", approximate="tanh")``.
 
-    ``axis`` is the axis of row-wise and gated activations.  The other keyword arguments are
-    the activation's parameters, except the usual layer arguments (``name``, ``dtype``,
-    ``trainable``, ...), which go to ``keras.layers.Layer``.
+    ``axis`` is the axis of row-wise and gated activations (a tuple of axes for the row-wise
+    family).  The other keyword arguments are the activation's parameters, except the usual layer
+    arguments (``name``, ``dtype``, ``trainable``, ...), which go to ``keras.layers.Layer``.
+
+    ``learnable=True`` (entmax) makes ``alpha`` a trained weight of shape ``shape`` (default
+    ``()``: one for every row; ``(heads, 1, 1)`` one per attention head), started at the given
+    ``alpha`` and trained through its exact gradient; keep it above 1 (the forward refuses
+    alpha <= 1).
     """
 
-    def __init__(self, activation: str, /, axis: int | tuple[int, ...] = -1, **kwargs):
+    def __init__(self, activation: str, /, axis: int | tuple[int, ...] = -1, *, learnable: bool = False,
+                 shape: tuple[int, ...] = (), **kwargs):
         layer_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _LAYER_KWARGS}
         super().__init__(**layer_kwargs)
         self.record, self.axis, self.params = _validated(activation, kwargs, axis)
         self.supports_masking = self.record.kind is Kind.ELEMENTWISE
+        self.learnable = bool(learnable)
+        self.learned_shape = tuple(int(n) for n in shape)
+        self.learned = None
+        if self.learnable:
+            key = next((p.name for p in self.record.params if p.type == "row"), None)
+            if key is None:
+                raise TypeError(f"{self.record.name}(): learnable=True is for entmax's alpha; "
+                                f"{self.record.name} has no per-row parameter")
+            value = self.record.bind(self.params)[key]
+            if not isinstance(value, float):
+                raise TypeError(f"{self.record.name}(): with learnable=True, {key} is the starting value: a float")
+            self.learned_key, self.learned_start = key, value
+
+    def build(self, input_shape):
+        if self.learnable:
+            self.learned = self.add_weight(name=self.learned_key, shape=self.learned_shape,
+                                           initializer=keras.initializers.Constant(self.learned_start))
 
     def call(self, inputs, bias=None, where=None):
         """``f(inputs + bias)``; ``bias`` a 1-D tensor along the last axis (differentiable),
         ``where`` a boolean mask for the row-wise family (masked entries give 0)."""
-        return _call(self.record.name, inputs, self.axis, self.params, bias=bias, where=where)
+        params = self.params if self.learned is None else {**self.params, self.learned_key: self.learned}
+        return _call(self.record.name, inputs, self.axis, params, bias=bias, where=where)
 
     def compute_output_shape(self, input_shape):
         return _output_shape(self.record, tuple(input_shape), self.axis)
@@ -137,6 +161,8 @@ class Activation(keras.layers.Layer):
         config = super().get_config()
         axis = list(self.axis) if isinstance(self.axis, tuple) else self.axis
         config.update({"activation": self.record.name, "axis": axis, "params": _serializable(self.params)})
+        if self.learnable:
+            config.update({"learnable": True, "shape": list(self.learned_shape)})
         return config
 
     @classmethod

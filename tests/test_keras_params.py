@@ -1,6 +1,6 @@
 """activations.keras passes every argument of activations.apply to the kernels: the softmax
-family's temperature and quiet, entmax's alpha (a float and one per row), tuple axes, bias and
-where masks at call time, the gated units' clamp, offset, slope and layout.
+family's temperature and quiet, entmax's alpha (a float, one per row, or a learnable weight),
+tuple axes, bias and where masks at call time, the gated units' clamp, offset, slope and layout.
 
 Each Keras backend runs in a child process (Keras picks its backend at import), once for all
 cases: forward values and the gradient of sum(y * c) through the backend's own autodiff (torch
@@ -246,6 +246,22 @@ for case in T.CASES:
     got["same_after_config"] = np.array(np.array_equal(keras.ops.convert_to_numpy(y2), got["y"]))
     for key, value in got.items():
         results[f"{cid}/{key}"] = value
+# a learnable alpha, one per slab of x: its gradient through the backend's autodiff
+layer = ak.Activation("entmax", alpha=1.5, learnable=True, shape=(3, 1, 1))
+x, c = data["x"], data["c"]
+results["learnable/y"] = keras.ops.convert_to_numpy(layer(x))
+if backend == "torch":
+    import torch
+    (layer(torch.tensor(x)) * torch.tensor(c)).sum().backward()
+    results["learnable/dalpha"] = layer.learned.value.grad.numpy()
+elif backend == "jax":
+    import jax
+    values = [v.value for v in layer.trainable_variables]
+    results["learnable/dalpha"] = np.asarray(jax.grad(lambda t: (layer.stateless_call(t, [], x)[0] * c).sum())(values)[0])
+again = ak.Activation.from_config(json.loads(json.dumps(layer.get_config())))
+results["learnable/same_after_config"] = np.array(np.array_equal(keras.ops.convert_to_numpy(again(x)), results["learnable/y"])
+                                                  and again.learned.shape == (3, 1, 1))
+
 bad = []
 for how, name, params, _ in T.BAD:  # every argument is checked when the layer is made
     try:
@@ -313,6 +329,30 @@ def test_the_oracle_is_the_plain_formula_at_the_defaults():
         assert np.allclose(out, np.maximum(row - tau, 0.0), atol=1e-12)
 
 
+def test_learnable_alpha(keras_results):
+    """alpha as a trained weight (one per slab): the forward at its start value, and its gradient
+    against central differences of the float64 oracle."""
+    backend, data, got = keras_results
+    start = np.full((3, 1, 1), 1.5)
+    y, _, _ = oracle(("", "", "entmax", {"alpha": start}, ()), data)
+    _close(got["learnable/y"], y, f"{backend} learnable forward", 2e-5)
+    assert bool(got["learnable/same_after_config"])
+    if backend == "numpy":
+        return
+    c = data["c"].astype(np.float64)
+
+    def loss(alpha):
+        return float((oracle(("", "", "entmax", {"alpha": alpha}, ()), data)[0] * c).sum())
+
+    h = 1e-6
+    want = np.zeros(3)
+    for i in range(3):
+        up, down = start.copy(), start.copy()
+        up[i], down[i] = 1.5 + h, 1.5 - h
+        want[i] = (loss(up) - loss(down)) / (2 * h)
+    _close(got["learnable/dalpha"].reshape(-1), want, f"{backend} dalpha", 1e-4)
+
+
 BAD = [  # (constructor, activation, arguments, the word the error names)
     ("layer", "swiglu", {"axis": (0, 1)}, "axis"),
     ("get", "softmax", {"axis": ()}, "axis"),
@@ -321,6 +361,8 @@ BAD = [  # (constructor, activation, arguments, the word the error names)
     ("layer", "entmax", {"alpha": 1.0}, "alpha"),
     ("get", "softmax", {"quiet": "yes"}, "quiet"),
     ("layer", "entmax", {"alpha": [[1.5], [0.5]]}, "alpha"),
+    ("layer", "softmax", {"learnable": True}, "learnable"),
+    ("layer", "entmax", {"alpha": [1.5], "learnable": True}, "alpha"),
 ]
 
 
