@@ -4,6 +4,7 @@
 
     y = aj.apply("gelu", x, bias=b)          # differentiable; traceable under jit/vmap/pmap
     jax.grad(lambda x: aj.apply("swiglu", x).sum())(x)
+    q = aj.quantize("swiglu", x, out_dtype=jnp.float8_e4m3fn, scale=4.0)   # FP8 values + amax
 
 The forward is :func:`activations.apply`, the backward (``custom_vjp``) the fused
 :func:`activations.grad` (dx, dbias and prelu's dweight in one pass).  Both run as XLA
@@ -27,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _interface
+from . import _fp8, _interface
 from .catalogue import REGISTRY
 from .registry import Kind
 
@@ -36,7 +37,7 @@ try:
 except ImportError:  # pragma: no cover - jax older than buffer_callback
     _buffer_callback = None
 
-__all__ = ["apply", "MODE"]
+__all__ = ["apply", "quantize", "MODE"]
 
 #: how the computation enters XLA: "buffer_callback" (zero-copy FFI) or "pure_callback"
 MODE = "buffer_callback" if _buffer_callback is not None else "pure_callback"
@@ -49,12 +50,13 @@ class _Spec(NamedTuple):
 
     name: str
     kind: str
-    axis: int | None  # non-negative, in the unbatched x; None for elementwise
+    axis: int | tuple | None  # non-negative, in the unbatched x (row-wise: a tuple of axes); None for elementwise
     ndim: int  # the unbatched x's ndim (vmap adds leading dimensions in the callbacks)
     params: tuple  # validated scalar parameters, (name, value) in record order
     bias: bool
     weight: bool  # prelu's weight is an array argument
     where: bool
+    fp8: tuple = ()  # quantize(): (out_dtype name, scale, amax, rounding, seed) as given, validated
 
 
 # ------------------------------------------------------------------ public
@@ -65,7 +67,8 @@ def apply(name, x, *, bias=None, axis=-1, where=None, **params):
         name: activation name or alias (``activations.names()``).
         x: float16, bfloat16, float32 or float64 array (a traced value inside transformations).
         bias: optional 1-D array along the last axis, fused: ``f(x + bias)``; differentiable.
-        axis: the axis of row-wise and gated activations (ignored by elementwise ones).
+        axis: the axis of row-wise and gated activations (ignored by elementwise ones); row-wise
+            ones also take a tuple of axes and normalize over all of them at once.
         where: row-wise only: boolean mask broadcastable to ``x``; masked entries give 0.
         **params: the activation's parameters as static Python values; prelu's ``weight``
             may be an array (one slope, or one per last-axis channel), and entmax's ``alpha`` an
@@ -75,6 +78,64 @@ def apply(name, x, *, bias=None, axis=-1, where=None, **params):
     Returns:
         A ``jax.Array`` whose VJP is :func:`activations.grad`.
     """
+    spec, x, bias, weight, where = _validated(name, x, bias, axis, where, params)
+    return _differentiable(spec, x, bias, weight, where)
+
+
+def quantize(name, x, *, out_dtype=None, scale=1.0, amax="tensor", rounding="nearest", seed=None, bias=None,
+             axis=-1, **params):
+    """``name(x + bias)`` written as FP8 with its amax, in one pass (docs/semantics.md, "FP8 output").
+
+    The JAX form of ``activations.apply(..., out_dtype=...)``, traceable under ``jit`` and
+    ``vmap`` (under ``vmap`` each batch element is quantized on its own: its own amax, and
+    stochastic rounding counts its elements from 0).
+
+    Args:
+        name: an elementwise or gated activation (``activations.names("elementwise")``, ``"gated"``).
+        x: float16, bfloat16, float32 or float64 array (a traced value inside transformations).
+        out_dtype: ``jnp.float8_e4m3fn`` (default) or ``jnp.float8_e5m2`` (or the ml_dtypes
+            types, or their names).
+        scale: the factor applied before rounding, a static Python number (finite, > 0).
+        amax: ``"tensor"`` (default), ``"row"`` (over the last axis of the output) or ``"group"``
+            (groups of 128 along it): float32 max |f(x)| before scaling.
+        rounding: ``"nearest"`` (ties to even) or ``"stochastic"``, which needs an int ``seed``.
+        bias: optional 1-D array along the last axis, fused: ``f(x + bias)``.
+        axis: the axis of gated activations.
+        **params: the activation's parameters, as in :func:`apply`.
+
+    Returns:
+        ``activations.Quantized(values, amax)``: a JAX FP8 array of the output's shape and a
+        float32 array (shape (), the rows, or the groups of 128).  Forward only: the inputs are
+        read as data (``stop_gradient``; the rounding has no useful derivative).
+    """
+    record = REGISTRY.get(name)
+    if record.kind is Kind.ROWWISE:
+        raise ValueError(f"{record.name}(): quantize (FP8 output) is for elementwise and gated activations; "
+                         f"{record.name} is row-wise")
+    for key, value in (("scale", scale), ("seed", seed)):
+        if isinstance(value, jax.core.Tracer):
+            raise TypeError(f"{record.name}(): {key} is a traced JAX value; it is static: pass a Python number")
+    if record.name == "rrelu" and seed is not None:
+        params["seed"] = seed  # rrelu's own seed also seeds the rounding
+    elif record.name == "rrelu":
+        seed = params.get("seed")
+    fmt = _fp8.format_of("float8_e4m3fn" if out_dtype is None else out_dtype)
+    spec, x, bias, weight, _ = _validated(record.name, x, bias, axis, None, params)
+    req = _fp8.request(record.name, np.dtype(x.dtype), fmt.dtype.name, scale, amax, rounding, seed)
+    if req.amax != "tensor" and x.ndim == 0:
+        raise ValueError(f"{record.name}(): amax={req.amax!r} needs x with at least one axis (x is 0-d)")
+    spec = spec._replace(fp8=(fmt.dtype.name, 1.0 if scale is None else float(scale), req.amax, "stochastic" if req.stochastic else "nearest",
+                              req.seed if req.stochastic else None))
+    out_shape = _out_shape(spec, x.shape)
+    results = (jax.ShapeDtypeStruct(out_shape, fmt.dtype),
+               jax.ShapeDtypeStruct(req.amax_shape(out_shape), jnp.float32))
+    operands = [jax.lax.stop_gradient(a) for a in _present(x, bias, weight)]  # read as data, as torch's
+    values, amax_out = _callback(spec, "quantize", results)(*operands)
+    return _fp8.Quantized(values, amax_out)
+
+
+def _validated(name, x, bias, axis, where, params):
+    """Check every argument of one call (errors name the argument) -> (spec, x, bias, weight, where)."""
     record = REGISTRY.get(name)
     x = _as_array(x, "x", record.name)
     dtype = np.dtype(x.dtype)
@@ -114,6 +175,8 @@ def apply(name, x, *, bias=None, axis=-1, where=None, **params):
                 raise ValueError(f"{record.name}(): axis {axis} has odd length {x.shape[ax]}; "
                                  "gated activations split it in two halves")
             out_shape = out_shape[:ax] + (x.shape[ax] // 2,) + out_shape[ax + 1:]
+    if weight is not None and _tensor_key(record.name) == "alpha":
+        _check_row_shape(record.name, weight, x.shape, ax)
     if bias is not None:
         bias = _as_array(bias, "bias", record.name)
         if x.ndim == 0:
@@ -136,7 +199,7 @@ def apply(name, x, *, bias=None, axis=-1, where=None, **params):
                              f"{tuple(x.shape)}") from None
     spec = _Spec(record.name, record.kind.value, ax, x.ndim, values, bias is not None, weight is not None,
                  where is not None)
-    return _differentiable(spec, x, bias, weight, where)
+    return spec, x, bias, weight, where
 
 
 # ------------------------------------------------------------------- checks
@@ -144,6 +207,17 @@ def apply(name, x, *, bias=None, axis=-1, where=None, **params):
 def _tensor_key(name: str):
     """The parameter that may be an array and gets a gradient: prelu's weight, entmax's alpha."""
     return next((p.name for p in REGISTRY.get(name).params if p.type in ("weight", "row")), None)
+
+
+def _check_row_shape(name: str, alpha, shape: tuple, ax) -> None:
+    """An array alpha broadcasts to the row shape (x's shape with the axis, or axes, of size 1):
+    checked while tracing, as the front end checks it (its values are checked when it runs)."""
+    axes = ax if isinstance(ax, tuple) else (ax,)
+    row_shape = tuple(1 if d in axes else s for d, s in enumerate(shape))
+    got = tuple(alpha.shape)
+    if len(got) > len(shape) or any(v not in (1, r) for v, r in zip(got[::-1], row_shape[::-1])):
+        raise ValueError(f"{name}(): parameter 'alpha' has shape {got}, which does not broadcast to the row shape "
+                         f"{row_shape} (x's shape {tuple(shape)} with axis {ax} of size 1)")
 
 
 def _is_scalar(value: Any) -> bool:
@@ -163,10 +237,10 @@ def _float_dtype(a, what: str, name: str) -> None:
         raise TypeError(f"{name}(): {what} has dtype {a.dtype}; use a floating dtype")
 
 
-def _normalize_axis(name: str, axis: Any, ndim: int) -> int:
-    if ndim == 0:
-        raise ValueError(f"{name}(): needs an array with at least one axis, got a 0-d array")
-    return _interface._one_axis(REGISTRY.get(name), axis, ndim)  # the front end's rule
+def _normalize_axis(name: str, axis: Any, ndim: int) -> int | tuple[int, ...]:
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return _interface._normalize_axis(REGISTRY.get(name), axis, ndim)  # the front end's rule
 
 
 # -------------------------------------------------------------- custom_vjp
@@ -192,11 +266,15 @@ def _present(*arrays):
     return tuple(a for a in arrays if a is not None)
 
 
-def _forward(spec: _Spec, x, bias, weight, where):
-    shape = list(x.shape)
+def _out_shape(spec: _Spec, shape: tuple) -> tuple:
+    shape = list(shape)
     if spec.kind == "gated":
         shape[spec.axis] //= 2
-    result = jax.ShapeDtypeStruct(tuple(shape), x.dtype)
+    return tuple(shape)
+
+
+def _forward(spec: _Spec, x, bias, weight, where):
+    result = jax.ShapeDtypeStruct(_out_shape(spec, x.shape), x.dtype)
     return _callback(spec, "forward", result)(*_present(x, bias, weight, where))
 
 
@@ -216,7 +294,9 @@ def _backward(spec: _Spec, x, dy, bias, weight, where):
 @functools.lru_cache(maxsize=1024)
 def _callback(spec: _Spec, direction: str, result):
     """The XLA call for one spec (cached: one callable per spec keeps jit's caches warm)."""
-    run = _run_forward if direction == "forward" else _run_backward
+    run = {"forward": _run_forward, "backward": _run_backward, "quantize": _run_quantize}[direction]
+    # quantize's amax and rounding counter span the whole array: under vmap, one call per element
+    vmap_method = "sequential" if direction == "quantize" else "expand_dims"
 
     if _buffer_callback is not None:
         def on_buffers(ctx, out, *args):
@@ -228,10 +308,10 @@ def _callback(spec: _Spec, direction: str, result):
             import cupy
 
             with cupy.cuda.ExternalStream(stream):
-                outs = [cupy.asarray(o) for o in (out if isinstance(out, tuple) else (out,))]
+                outs = [_cupy_view(cupy, o) for o in (out if isinstance(out, tuple) else (out,))]
                 run(spec, cupy, outs, [cupy.asarray(a) for a in args])
 
-        return _buffer_callback(on_buffers, result, vmap_method="expand_dims")
+        return _buffer_callback(on_buffers, result, vmap_method=vmap_method)
 
     def on_host(*args):  # pragma: no cover - jax without buffer_callback
         shapes = result if isinstance(result, tuple) else (result,)
@@ -239,7 +319,19 @@ def _callback(spec: _Spec, direction: str, result):
         run(spec, np, outs, [np.asarray(a) for a in args])
         return tuple(outs) if isinstance(result, tuple) else outs[0]
 
-    return functools.partial(jax.pure_callback, on_host, result, vmap_method="expand_dims")
+    return functools.partial(jax.pure_callback, on_host, result, vmap_method=vmap_method)
+
+
+def _cupy_view(cupy, buffer):
+    """A CuPy view of an XLA output buffer; FP8 buffers as uint8 (CuPy has no FP8 dtype: the
+    kernels write the codes)."""
+    if np.dtype(buffer.dtype).name not in _fp8.FORMATS:
+        return cupy.asarray(buffer)
+    shape = tuple(buffer.shape)
+    size = int(np.prod(shape, dtype=np.int64))
+    pointer = buffer.__cuda_array_interface__["data"][0]
+    memory = cupy.cuda.UnownedMemory(pointer, size, buffer)
+    return cupy.ndarray(shape, cupy.uint8, cupy.cuda.MemoryPointer(memory, 0))
 
 
 def _gpu_stream(ctx) -> int | None:
@@ -266,7 +358,8 @@ def _split(spec: _Spec, args: list, backward: bool):
 def _kwargs(spec: _Spec, where, weight) -> dict:
     kw = dict(spec.params)
     if spec.axis is not None:
-        kw["axis"] = spec.axis - spec.ndim  # negative: the same axis with leading batch dimensions
+        # negative: the same axes with leading batch dimensions
+        kw["axis"] = tuple(a - spec.ndim for a in spec.axis) if isinstance(spec.axis, tuple) else spec.axis - spec.ndim
     if where is not None:
         kw["where"] = where
     if weight is not None:
@@ -326,3 +419,15 @@ def _run_backward(spec: _Spec, xp, outs: list, args: list) -> None:
                               **_kwargs(spec, _pick(where, idx), _pick(weight, idx)))
         for out, g in zip(outs[1:], got[1:]):
             out[idx] = g
+
+
+def _run_quantize(spec: _Spec, xp, outs: list, args: list) -> None:
+    values, amax = outs
+    x, _, bias, weight, _ = _split(spec, args, backward=False)
+    out_dtype, scale, amax_mode, rounding, seed = spec.fp8
+    kw = _kwargs(spec, None, weight)
+    if seed is not None and spec.name != "rrelu":
+        kw["seed"] = seed
+    got = _interface.apply(spec.name, x, out=values, bias=bias, out_dtype=out_dtype, scale=scale, amax=amax_mode,
+                           rounding=rounding, **kw)
+    amax[...] = got.amax

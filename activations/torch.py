@@ -66,10 +66,17 @@ def _spec(name: str, axis: Any, items: tuple, tensor_weight: bool) -> tuple[str,
     """
     record = REGISTRY.get(name)
     key = _tensor_key(record)
-    try:
-        axis = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"{record.name}(): axis must be an int, got {type(axis).__name__} {axis!r}") from None
+    axes = None
+    if isinstance(axis, (tuple, list)):
+        if record.kind is not Kind.ROWWISE:
+            raise TypeError(f"{record.name}(): axis must be an int (tuples of axes are for the softmax family), "
+                            f"got {axis!r}")
+        if not axis:
+            raise ValueError(f"{record.name}(): axis is an empty tuple; name at least one axis")
+        axes = [_one_axis(record.name, a) for a in axis]
+        axis = axes[0]
+    else:
+        axis = _one_axis(record.name, axis)
     params = dict(items)
     if record.name == "prelu" and "weight" in params and not tensor_weight:
         w = params["weight"]
@@ -81,7 +88,22 @@ def _spec(name: str, axis: Any, items: tuple, tensor_weight: bool) -> tuple[str,
         params[key] = 0.0 if key == "weight" else 2.0  # placeholder for validation; the tensor goes separately
     bound = record.bind(params)
     values = {k: v for k, v in bound.values.items() if not (k == key and tensor_weight)}
+    if axes is not None and len(axes) > 1:
+        values[_AXES] = axes  # the operators' schema has one int axis; a tuple travels with the parameters
     return record.name, record.kind.value, json.dumps(values, allow_nan=True), axis
+
+
+_AXES = "axes"  # no activation has a parameter of this name (the registry's names are checked at import)
+assert all(p.name != _AXES for r in REGISTRY for p in r.params)
+
+
+def _one_axis(name: str, axis: Any) -> int:
+    if isinstance(axis, bool):
+        raise TypeError(f"{name}(): axis must be an int, got bool {axis!r}")
+    try:
+        return operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{name}(): axis must be an int, got {type(axis).__name__} {axis!r}") from None
 
 
 def _tensor_key(record: _Record) -> Optional[str]:
@@ -142,12 +164,14 @@ def _fresh(result: Tensor, *inputs: Optional[Tensor]) -> Tensor:
     return result
 
 
-def _call_params(name: str, params: str, weight: Optional[Tensor]) -> dict:
-    """The keyword parameters of one op call: the encoded scalars, and the tensor parameter (prelu's
-    weight, entmax's alpha)."""
+def _call_params(name: str, params: str, weight: Optional[Tensor], axis: int) -> dict:
+    """The keyword arguments of one op call: the encoded scalars, the tensor parameter (prelu's
+    weight, entmax's alpha) and the axis (a tuple of axes when the parameters carry one)."""
     kw = dict(_decode(params))
     if weight is not None:
         kw[_tensor_key(REGISTRY.get(name))] = _plain(weight)
+    axes = kw.pop(_AXES, None)
+    kw["axis"] = axis if axes is None else tuple(axes)
     return kw
 
 
@@ -161,8 +185,8 @@ def _apply_op(
     axis: int,
     params: str,
 ) -> Tensor:
-    kw = _call_params(name, params, weight)
-    y = _interface.apply(name, _plain(x), bias=_plain(bias), axis=axis, where=where, **kw)
+    kw = _call_params(name, params, weight, axis)
+    y = _interface.apply(name, _plain(x), bias=_plain(bias), where=where, **kw)
     return _fresh(y, x)
 
 
@@ -183,10 +207,10 @@ def _grad_op(
     axis: int,
     params: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    kw = _call_params(name, params, weight)
+    kw = _call_params(name, params, weight, axis)
     if dy.dtype != x.dtype:
         dy = dy.to(x.dtype)
-    got = _interface.grad(name, _plain(x), _plain(dy), bias=_plain(bias), axis=axis, where=where, **kw)
+    got = _interface.grad(name, _plain(x), _plain(dy), bias=_plain(bias), where=where, **kw)
     got = got if isinstance(got, tuple) else (got,)
     dx = _fresh(got[0], x, dy)
     rest = list(got[1:])
@@ -229,7 +253,8 @@ def apply(name, x: Tensor, *, bias: Optional[Tensor] = None, axis: int = -1, whe
         name: activation name or alias (``activations.names()``).
         x: a float16, bfloat16, float32 or float64 tensor on the CPU or a CUDA device.
         bias: optional 1-D tensor along the last axis, fused: ``f(x + bias)``; gets a gradient.
-        axis: the axis of row-wise and gated activations (ignored by elementwise ones).
+        axis: the axis of row-wise and gated activations (ignored by elementwise ones); row-wise
+            ones also take a tuple of axes and normalize over all of them at once.
         where: row-wise only: boolean mask broadcastable to ``x``; masked entries give 0.
         **params: the activation's parameters; prelu's ``weight`` may be a tensor (a float or
             one slope per last-axis channel), and entmax's ``alpha`` a tensor broadcastable to the
@@ -241,7 +266,8 @@ def apply(name, x: Tensor, *, bias: Optional[Tensor] = None, axis: int = -1, whe
     """
     key = _tensor_key(REGISTRY.get(name))
     weight = params.pop(key) if key is not None and isinstance(params.get(key), Tensor) else None
-    name, kind, encoded, axis = _spec(name, axis, tuple(params.items()), weight is not None)
+    given_axis = tuple(axis) if isinstance(axis, list) else axis
+    name, kind, encoded, axis = _spec(name, given_axis, tuple(params.items()), weight is not None)
     if not torch.compiler.is_compiling():
         _refuse_forward_mode(name, x, bias, weight)
     _check_tensor(x, "x", name)
@@ -249,6 +275,11 @@ def apply(name, x: Tensor, *, bias: Optional[Tensor] = None, axis: int = -1, whe
     _check_tensor(weight, key or "weight", name)
     _check_tensor(where, "where", name, floating=False)
     _output_shape(name, kind, tuple(x.shape), axis)
+    if isinstance(given_axis, tuple) and len(given_axis) > 1:  # every axis in range, none twice
+        for a in given_axis:
+            _output_shape(name, kind, tuple(x.shape), a)
+        if len({a % x.dim() for a in given_axis}) != len(given_axis):
+            raise ValueError(f"{name}(): axis {given_axis!r} names an axis twice")
     if bias is not None and (bias.dim() != 1 or x.dim() == 0 or bias.shape[0] != x.shape[-1]):
         need = f"({x.shape[-1]},)" if x.dim() else "(x is 0-d)"
         raise ValueError(f"{name}(): bias must be 1-D along the last axis of x with shape {need}, "

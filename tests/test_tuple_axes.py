@@ -215,3 +215,86 @@ def test_bad_tuples(device, axis, exc):
 def test_gated_take_one_axis(device, name):
     with pytest.raises(TypeError, match=r"\baxis\b"):
         activations.apply(name, device.dev(np.ones((2, 4, 4))), axis=(1, 2), backend=device.backend)
+
+
+# ------------------------------------------------ the torch and JAX wrappers
+FRAMEWORK_CASES = [("softmax", dict(temperature=0.5, quiet=True)), ("log_softmax", {}), ("softmin", {}),
+                   ("sparsemax", {}), ("entmax15", {}), ("entmax", dict(alpha=1.5))]  # the reference has alpha 1.5
+FRAMEWORK_IDS = [n for n, _ in FRAMEWORK_CASES]
+
+
+def _framework_inputs(name):
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    shape = (2, 3, 4)
+    x = (rng.standard_normal(shape) * 2).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    bias = rng.standard_normal(shape[-1]).astype(np.float32)
+    where = rng.random(shape) < 0.7
+    where[..., 0] = True
+    return x, dy, bias, where
+
+
+@pytest.mark.parametrize("axes", [(0, 2), (1, 2)])
+@pytest.mark.parametrize("name,params", FRAMEWORK_CASES, ids=FRAMEWORK_IDS)
+def test_torch_wrapper(name, params, axes):
+    torch = pytest.importorskip("torch")
+    import activations.torch as at
+
+    x, dy, bias, where = _framework_inputs(name)
+    xt, bt = torch.tensor(x, requires_grad=True), torch.tensor(bias, requires_grad=True)
+    y = at.apply(name, xt, axis=axes, bias=bt, where=torch.tensor(where), **params)
+    R.assert_close(y.detach().numpy(), joint_expected(name, x, axes, where=where, bias=bias, **params), np.float32)
+    y.backward(torch.tensor(dy))
+    exp_dx = joint_expected(name, x, axes, dy=dy, where=where, bias=bias, **params)
+    R.assert_close(xt.grad.numpy(), exp_dx, np.float32, what=f"torch {name}' axes {axes}")
+    R.assert_close(bt.grad.numpy(), R.dbias(exp_dx, np.float32), np.float32, what=f"torch {name} dbias")
+
+
+def test_torch_wrapper_gradcheck_and_module():
+    torch = pytest.importorskip("torch")
+    import activations.torch as at
+
+    x = torch.tensor(np.random.default_rng(1).standard_normal((2, 3, 4)), requires_grad=True)
+    alpha = torch.full((2, 1, 1), 1.4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v, a: at.apply("entmax", v, axis=(1, 2), alpha=a), (x, alpha))
+    y = at.Softmax(dim=(1, 2))(x.detach())
+    R.assert_close(y.numpy(), joint_expected("softmax", x.detach().numpy(), (1, 2)), np.float64)
+    # the tuple travels with the parameters: torch.compile traces it without a graph break
+    compiled = torch.compile(lambda v: at.apply("log_softmax", v, axis=(0, 2), temperature=2.0), fullgraph=True)
+    R.assert_close(compiled(x.detach()).numpy(), joint_expected("log_softmax", x.detach().numpy(), (0, 2),
+                                                                temperature=2.0), np.float64)
+    for axis, exc, word in [((0, -3), ValueError, "twice"), ((0, 3), ValueError, "out of range"),
+                            ((), ValueError, "empty"), ((0, 1.5), TypeError, "axis")]:
+        with pytest.raises(exc, match=word):
+            at.apply("softmax", x, axis=axis)
+    with pytest.raises(TypeError, match="softmax family"):
+        at.apply("swiglu", x, axis=(0, 1))
+
+
+@pytest.mark.parametrize("axes", [(0, 2), (1, 2)])
+@pytest.mark.parametrize("name,params", FRAMEWORK_CASES, ids=FRAMEWORK_IDS)
+def test_jax_wrapper(name, params, axes):
+    jax = pytest.importorskip("jax")
+    import activations.jax as aj
+
+    x, dy, bias, where = _framework_inputs(name)
+    f = jax.jit(lambda v, b: aj.apply(name, v, axis=axes, bias=b, where=where, **params))
+    R.assert_close(np.asarray(f(x, bias)), joint_expected(name, x, axes, where=where, bias=bias, **params), np.float32)
+    dx, db = jax.vjp(f, x, bias)[1](dy)
+    exp_dx = joint_expected(name, x, axes, dy=dy, where=where, bias=bias, **params)
+    R.assert_close(np.asarray(dx), exp_dx, np.float32, what=f"jax {name}' axes {axes}")
+    R.assert_close(np.asarray(db), R.dbias(exp_dx, np.float32), np.float32, what=f"jax {name} dbias")
+    # vmap adds a leading axis: the tuple keeps naming the same axes of each element
+    batched = jax.vmap(lambda v: aj.apply(name, v, axis=axes, **params))(np.stack([x, -x]))
+    R.assert_close(np.asarray(batched[1]), joint_expected(name, -x, axes, **params), np.float32)
+
+
+def test_jax_wrapper_per_row_alpha_is_checked_while_tracing():
+    jax = pytest.importorskip("jax")
+    import activations.jax as aj
+
+    x = np.ones((3, 4, 6), np.float32)
+    with pytest.raises(ValueError, match="alpha"):
+        jax.jit(lambda v: aj.apply("entmax", v, axis=(0, 2), alpha=np.full((3, 1, 1), 1.5, np.float32)))(x)
+    with pytest.raises(TypeError, match="softmax family"):
+        aj.apply("swiglu", x, axis=(0, 1))
