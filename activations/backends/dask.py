@@ -332,7 +332,7 @@ def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, temperature, 
                 dx = xp.where(mask, dx, 0)
         if temperature != 1.0:  # d((x - M) / T) / dx
             dx = dx / np.asarray(temperature, cdtype)
-    return dx.astype(out_dtype)
+        return dx.astype(out_dtype)  # past the dtype's range: inf, as the other backends
 
 
 #: row-wise activations computed along a chunked axis without gathering the row
