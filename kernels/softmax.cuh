@@ -41,11 +41,14 @@ struct Softmin {  // softmax(-x)
 // The row's value of an input: x, negated for softmin (the temperature divides shifted values only).
 template <class K, class C> __device__ __forceinline__ C logit(C x) { return K::negate ? -x : x; }
 // (a - b) / t, b >= a: the shifted logit.  A difference beyond the range (a spread wider than the
-// type's) becomes a / t - b / t, finite when t > 1; a NaN stays NaN.
+// type's) is halved first, (a / 2 - b / 2) / t * 2: finite whenever (a - b) / t is; a NaN stays
+// NaN.  One division either way (the float64 long kernels have no register to spare for more).
 template <class C> __device__ __forceinline__ C shifted(C a, C b, C t) {
   const C d = a - b;
   if (t == C(1)) return d;
-  return d > -m::inf<C>() ? d / t : a / t - b / t;
+  const bool wide = !(d > -m::inf<C>());
+  const C h = wide ? C(0.5) : C(1);
+  return (a * h - b * h) / t * (wide ? C(2) : C(1));
 }
 // dx = dz / t (z = x / t).
 template <class C> __device__ __forceinline__ C by_temperature(C g, C t) { return t == C(1) ? g : g / t; }

@@ -18,8 +18,9 @@ import activations
 import reference as R
 from conftest import _engine_installed, use_cpu_path
 
-# the Numba simulator evaluates NaN rows (inf - inf) in Python scalars, which warn
-pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+# the Numba simulator evaluates NaN rows (inf - inf) and overflowing spreads in Python scalars, which warn
+pytestmark = [pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),
+              pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")]
 
 TEMPERED = ("softmax", "log_softmax", "softmin")
 #: (temperature, quiet): each alone, both, and the defaults' neighbours

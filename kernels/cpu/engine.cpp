@@ -1155,13 +1155,13 @@ template <class C> double sum_except_max(const C* __restrict z, const C* __restr
 // (v - m) / t, the temperature's shifted logit: the difference first, so that a large v does not
 // overflow v / t when t < 1.  Rounded once: float rows through double (no overflow there), double rows
 // with the rounding errors of v - m (TwoSum) and of the division put back.  A spread v - m beyond the
-// range gives v / t - m / t (finite when t > 1); a NaN stays NaN.
+// range is halved first, (v / 2 - m / 2) / t * 2, finite whenever (v - m) / t is; a NaN stays NaN.
 inline float shifted_logit(float v, float m, float t) {
   return float((double(v) - double(m)) / double(t));
 }
 inline double shifted_logit(double v, double m, double t) {
   const double d = v - m;
-  if (!(d > -act::m::inf<double>())) return d == d ? v / t - m / t : d;
+  if (!(d > -act::m::inf<double>())) return d == d ? (v * 0.5 - m * 0.5) / t * 2.0 : d;
   const double bb = d - v;
   const double err = (v - (d - bb)) - (m + bb);
   const double q = d / t;

@@ -348,11 +348,12 @@ GATED: dict[str, tuple[int, Callable, Callable]] = {
 def shifted(a, b, t, xp=np):
     """(a - b) / t, b >= a: a row value shifted by the row's max before the temperature divides
     it, so that a large value does not overflow a / t when t < 1; a difference beyond the range
-    (a spread wider than the type's) gives a / t - b / t (finite when t > 1).  NumPy or CuPy."""
+    (a spread wider than the type's) is halved first, (a / 2 - b / 2) / t * 2, finite whenever
+    (a - b) / t is (softmax.cuh, ``shifted``).  NumPy or CuPy."""
     d = a - b
     if t == 1.0:
         return d
-    return xp.where(d > -np.inf, d / t, a / t - b / t)
+    return xp.where(d > -np.inf, d / t, (a * 0.5 - b * 0.5) / t * 2)
 
 
 def _row_shift(zk, quiet, t):

@@ -652,11 +652,11 @@ def rowwise(name: str, dtype: str, backward: bool):
 
     mass = NF.device(_mass)
 
-    def _shifted(a, b, t):  # (a - b) / t, b >= a; a spread beyond the range: a / t - b / t
+    def _shifted(a, b, t):  # (a - b) / t, b >= a; a spread beyond the range halved: (a/2 - b/2) / t * 2
         d = a - b
         if t == ONE:
             return d
-        return d / t if d > -INF else a / t - b / t
+        return d / t if d > -INF else (a * HALF - b * HALF) / t * (ONE + ONE)
 
     shifted = NF.device(_shifted)
 
