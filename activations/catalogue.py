@@ -92,7 +92,8 @@ GPT_OSS_SWIGLU = MappingProxyType({"alpha": 1.702, "limit": 7.0, "offset": 1.0, 
 # 16-bit and float32 rows compute in float32) and the "+1" (quiet) form with an implicit 0 logit.
 _TEMPERED = (
     Param("temperature", 1.0, low=0.0, low_open=True, high=3.4028234663852886e38, nonzero=True,
-          doc="T > 0: the row is x / T (softmin: -x / T); T < 1 sharpens, T > 1 flattens"),
+          doc="T > 0: the row is x / T (softmin: -x / T), formed shifted, (x - max) / T; T < 1 sharpens, "
+          "T > 1 flattens"),
     Param("quiet", False, type="bool",
           doc="add an implicit logit 0 to every row: exp(z_i) / (1 + sum_j exp(z_j)); rows sum to less than 1"),
 )
@@ -343,8 +344,8 @@ RECORDS: tuple[Activation, ...] = (
     # ------------------------------------------------------------- row-wise
     Activation(
         "softmax", R, "Normalized exponential along an axis, with a temperature and the quiet (+1) form.",
-        formula="z = x / temperature; exp(z - max) / sum(exp(z - max)); quiet: exp(z) / (1 + sum exp(z)), "
-        "shifted by max(max z, 0)",
+        formula="z - max z = (x - max x) / temperature; exp(z - max) / sum(exp(z - max)); "
+        "quiet: exp(z) / (1 + sum exp(z)), shifted by max(max z, 0)",
         derivative="dx = y * (dy - sum(dy * y)) / temperature (the same with quiet)",
         output_range="[0, 1], rows sum to 1 (quiet: to less than 1)", grad_from="y", params=_TEMPERED,
         notes="Max-subtracted. where= masks entries out: masked outputs are 0 and a fully masked row is all 0. "
@@ -354,15 +355,16 @@ RECORDS: tuple[Activation, ...] = (
     ),
     Activation(
         "log_softmax", R, "Logarithm of softmax along an axis, with a temperature and the quiet (+1) form.",
-        formula="z = x / temperature; z - max - log(sum(exp(z - max))); quiet: z - M - log(exp(-M) + sum exp(z - M)), "
-        "M = max(max z, 0)",
+        formula="z - max z = (x - max x) / temperature; z - max - log(sum(exp(z - max))); "
+        "quiet: z - M - log(exp(-M) + sum exp(z - M)), M = max(max z, 0)",
         derivative="dx = (dy - exp(y) * sum(dy)) / temperature (the same with quiet)",
         output_range="(-inf, 0]", grad_from="y", params=_TEMPERED,
         notes="Masked outputs (where=) are 0, not -inf (JAX gives -inf), so a masked loss never meets -inf * 0.",
     ),
     Activation(
         "softmin", R, "softmax(-x) along an axis, with a temperature and the quiet (+1) form.",
-        formula="z = -x / temperature; exp(z - max) / sum(exp(z - max)); quiet: exp(z) / (1 + sum exp(z))",
+        formula="z - max z = (-x - max(-x)) / temperature; exp(z - max) / sum(exp(z - max)); "
+        "quiet: exp(z) / (1 + sum exp(z))",
         derivative="dx = -y * (dy - sum(dy * y)) / temperature",
         output_range="[0, 1], rows sum to 1 (quiet: to less than 1)", grad_from="y", params=_TEMPERED,
         defaults_note="torch.nn.functional.softmin; Keras and JAX have none.",

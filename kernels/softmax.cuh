@@ -8,9 +8,11 @@
 // take x, not y: they recompute y in registers or shared memory instead of reading a stored copy.
 //
 // Two kernel arguments shape the softmax family's row (the sparsemax kernels take and ignore them):
-// the temperature T, the row being z = x / T (-x / T for softmin; dx gets the factor 1 / T), and
-// quiet, an implicit logit 0 in every row: the shift is max(max z, 0) and the sum gains exp(-shift),
-// so a row of -inf gives 0s.  Both are folded in after the row's reductions.
+// the temperature T and quiet.  The row's values are v = x (-x for softmin) and its max m; the
+// logits are shifted before T divides them, z_i - max z = (v_i - m) / T, so that a large x does not
+// overflow x / T when T < 1 (dx gets the factor 1 / T).  The statistics stay in v's units: online
+// merges rescale by exp((m_old - m_new) / T).  quiet is an implicit value 0 in every row (logit
+// 0 / T = 0): the shift is max(m, 0) and the sum gains exp((0 - shift) / T), so a row of -inf gives 0s.
 //
 // Paths (the caller picks one per call from a small table, activations/backends/cuda/ops.py):
 //   warp   : rows of up to ITEMS * LANES <= 1024 elements (512 in float64); a group of LANES lanes
@@ -36,20 +38,29 @@ struct Softmin {  // softmax(-x)
 };
 }  // namespace fn
 
-// The logit of an input value: x, negated for softmin, divided by the temperature t.
-template <class K, class C> __device__ __forceinline__ C logit(C x, C t) {
-  const C v = K::negate ? -x : x;
-  return t == C(1) ? v : v / t;
+// The row's value of an input: x, negated for softmin (the temperature divides shifted values only).
+template <class K, class C> __device__ __forceinline__ C logit(C x) { return K::negate ? -x : x; }
+// (a - b) / t, b >= a: the shifted logit.  A difference beyond the range (a spread wider than the
+// type's) is halved first, (a / 2 - b / 2) / t * 2: finite whenever (a - b) / t is; a NaN stays
+// NaN.  One division either way (the float64 long kernels have no register to spare for more).
+template <class C> __device__ __forceinline__ C shifted(C a, C b, C t) {
+  const C d = a - b;
+  if (t == C(1)) return d;
+  const bool wide = !(d > -m::inf<C>());
+  const C h = wide ? C(0.5) : C(1);
+  return (a * h - b * h) / t * (wide ? C(2) : C(1));
 }
 // dx = dz / t (z = x / t).
 template <class C> __device__ __forceinline__ C by_temperature(C g, C t) { return t == C(1) ? g : g / t; }
-// The quiet form's implicit logit 0 joined to a row's (max, sum): max(m, 0), s * exp(m - max) + exp(-max).
+// The quiet form's implicit value 0 joined to a row's (max, sum): max(m, 0), s + exp((0 - max) / t).
 template <class C> __device__ __forceinline__ C quiet_max(C m, bool quiet) { return quiet ? m::nanmax(m, C(0)) : m; }
-template <class C> __device__ __forceinline__ C quiet_term(C m, bool quiet) { return quiet ? m::exp(-m) : C(0); }
+template <class C> __device__ __forceinline__ C quiet_term(C m, bool quiet, C t) {
+  return quiet ? m::exp(shifted(C(0), m, t)) : C(0);
+}
 
-// Forward from v (the logit), the row max m, s = sum exp(v - m) and log(s).
-template <class K, class C> __device__ __forceinline__ C row_output(C v, C m, C s, C log_s) {
-  return K::log ? v - m - log_s : m::exp(v - m) / s;
+// Forward from v (the row's value), the row max m, s = sum exp((v - m) / t) and log(s).
+template <class K, class C> __device__ __forceinline__ C row_output(C v, C m, C s, C log_s, C t) {
+  return K::log ? shifted(v, m, t) - log_s : m::exp(shifted(v, m, t)) / s;
 }
 // Backward from p = exp(v - m) / s (= y, or exp(y) for log_softmax) and t = sum of row_term:
 //   softmax dx = p (dy - t), softmin dx = -p (dy - t), t = sum(dy p);  log_softmax dx = dy - p t, t = sum(dy).
@@ -60,24 +71,25 @@ template <class K, class C> __device__ __forceinline__ C row_grad(C p, C dy, C t
   return K::negate ? -g : g;
 }
 
-// Online (max, sum of exp(v - max)) statistics, Milakov & Gimelshein 2018, with the policies:
-// -inf adds nothing, +inf or NaN make the sum NaN.
-template <class C> __device__ __forceinline__ void push(Pair<C>& st, C v) {
+// Online (max, sum of exp((v - max) / t)) statistics, Milakov & Gimelshein 2018, with the
+// policies: -inf adds nothing, +inf or NaN make the sum NaN.
+template <class C> __device__ __forceinline__ void push(Pair<C>& st, C v, C t) {
   if (v > st.a) {
-    st.b = (st.a == -m::inf<C>() ? C(0) : st.b * m::exp(st.a - v)) + (v == m::inf<C>() ? m::nan<C>() : C(1));
+    st.b = (st.a == -m::inf<C>() ? C(0) : st.b * m::exp(shifted(st.a, v, t))) + (v == m::inf<C>() ? m::nan<C>() : C(1));
     st.a = v;
   } else if (v != v) {
     st.a = st.b = v;
   } else if (v != -m::inf<C>()) {
-    st.b += m::exp(v - st.a);
+    st.b += m::exp(shifted(v, st.a, t));
   }
 }
 template <class C> struct MaxSum {
+  C t;  // temperature
   __device__ __forceinline__ Pair<C> identity() const { return {-m::inf<C>(), C(0)}; }
   __device__ __forceinline__ Pair<C> operator()(Pair<C> x, Pair<C> y) const {
     const C mx = m::nanmax(x.a, y.a);
-    const C sx = x.a == -m::inf<C>() ? C(0) : x.b * m::exp(x.a - mx);
-    const C sy = y.a == -m::inf<C>() ? C(0) : y.b * m::exp(y.a - mx);
+    const C sx = x.a == -m::inf<C>() ? C(0) : x.b * m::exp(shifted(x.a, mx, t));
+    const C sy = y.a == -m::inf<C>() ? C(0) : y.b * m::exp(shifted(y.a, mx, t));
     return {mx, sx + sy};
   }
 };
@@ -97,10 +109,9 @@ template <class K, class T> struct RowReader {
   const T* x;
   const unsigned char* mask;
   i64 base, inner;
-  C t;  // temperature
   __device__ __forceinline__ i64 at(i64 j) const { return base + j * inner; }
   __device__ __forceinline__ bool on(i64 j) const { return mask == nullptr || mask[at(j)] != 0; }
-  __device__ __forceinline__ C raw(i64 j) const { return logit<K>(load(x[at(j)]), t); }
+  __device__ __forceinline__ C raw(i64 j) const { return logit<K>(load(x[at(j)])); }
   __device__ __forceinline__ C v(i64 j) const { return on(j) ? raw(j) : -m::inf<C>(); }
 };
 
@@ -117,7 +128,7 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
   // full-mask shuffles below always see 32 lanes; groups past the last row compute and discard.
   for (i64 row = i64(blockIdx.x) * groups + threadIdx.x / LANES; row - group_in_warp < rows; row += step) {
     const bool live = row < rows;
-    RowReader<K, T> r{x, mask, live ? row_base(row, n, inner) : 0, inner, temp};
+    RowReader<K, T> r{x, mask, live ? row_base(row, n, inner) : 0, inner};
     C v[ITEMS];
     unsigned on = 0;  // bit k: item k is in the row and unmasked (one register, not ITEMS)
     C mx = -m::inf<C>();
@@ -131,16 +142,16 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
     }
     const bool quiet = quiet_flag != C(0);
     mx = quiet_max(warp_allreduce(mx, NanMax<C>(), LANES), quiet);
-    // exp once per element: v[k] becomes e = exp(v - max) (log_softmax's forward keeps v)
+    // exp once per element: v[k] becomes e = exp((v - max) / T) (log_softmax's forward keeps v)
     constexpr bool keep_v = K::log && !BACKWARD;
     C s = C(0);
 #pragma unroll
     for (int k = 0; k < ITEMS; ++k) {
-      const C e = (on >> k & 1u) ? m::exp(v[k] - mx) : C(0);
+      const C e = (on >> k & 1u) ? m::exp(shifted(v[k], mx, temp)) : C(0);
       s += e;
       if (!keep_v) v[k] = e;
     }
-    s = warp_allreduce(s, Sum<C>(), LANES) + quiet_term(mx, quiet);
+    s = warp_allreduce(s, Sum<C>(), LANES) + quiet_term(mx, quiet, temp);
     const C inv = C(1) / s;  // one division per row
     if constexpr (!BACKWARD) {
       const C log_s = m::log(s);
@@ -148,7 +159,7 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
       for (int k = 0; k < ITEMS; ++k) {
         const i64 j = lane + k * LANES;
         if (live && j < n)
-          out[r.at(j)] = store<T>((on >> k & 1u) ? (K::log ? v[k] - mx - log_s : v[k] * inv) : C(0));
+          out[r.at(j)] = store<T>((on >> k & 1u) ? (K::log ? shifted(v[k], mx, temp) - log_s : v[k] * inv) : C(0));
       }
     } else {
       C d[ITEMS];
@@ -203,7 +214,7 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
   __shared__ Pair<C> pair_scratch[32];
   __shared__ C scratch[32];
   for (i64 row = Team::first_row(); row < rows; row += Team::row_step()) {
-    const RowReader<K, T> r{x, mask, row_base(row, n, inner), inner, temp};
+    const RowReader<K, T> r{x, mask, row_base(row, n, inner), inner};
     Pair<C> st{-m::inf<C>(), C(0)};
     if constexpr (CACHED) {  // max, then the sum from shared memory: one exp per element, not two
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
@@ -211,25 +222,25 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
         st.a = m::nanmax(st.a, cache[j]);
       }
       st.a = quiet_max(Team::allreduce(st.a, NanMax<C>(), scratch), quiet);
-      for (i64 j = Team::rank(); j < n; j += Team::size()) st.b += m::exp(cache[j] - st.a);
-      st.b = Team::allreduce(st.b, Sum<C>(), scratch) + quiet_term(st.a, quiet);
+      for (i64 j = Team::rank(); j < n; j += Team::size()) st.b += m::exp(shifted(cache[j], st.a, temp));
+      st.b = Team::allreduce(st.b, Sum<C>(), scratch) + quiet_term(st.a, quiet, temp);
     } else {  // one pass over global memory: online statistics
-      for (i64 j = Team::rank(); j < n; j += Team::size()) push(st, r.v(j));
-      st = Team::allreduce(st, MaxSum<C>(), pair_scratch);
-      if (quiet) st = MaxSum<C>()(st, {C(0), C(1)});
+      for (i64 j = Team::rank(); j < n; j += Team::size()) push(st, r.v(j), temp);
+      st = Team::allreduce(st, MaxSum<C>{temp}, pair_scratch);
+      if (quiet) st = MaxSum<C>{temp}(st, {C(0), C(1)});
     }
     const C mx = st.a, s = st.b;
     if constexpr (!BACKWARD) {
       const C log_s = m::log(s);
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         const bool on = r.on(j);
-        out[r.at(j)] = store<T>(on ? row_output<K>(CACHED ? cache[j] : r.raw(j), mx, s, log_s) : C(0));
+        out[r.at(j)] = store<T>(on ? row_output<K>(CACHED ? cache[j] : r.raw(j), mx, s, log_s, temp) : C(0));
       }
     } else {
       C t = C(0);
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         const bool on = r.on(j);
-        const C p = on ? m::exp((CACHED ? cache[j] : r.raw(j)) - mx) / s : C(0);
+        const C p = on ? m::exp(shifted(CACHED ? cache[j] : r.raw(j), mx, temp)) / s : C(0);
         if (CACHED) cache[j] = p;
         t += on ? row_term<K>(p, load(dy[r.at(j)])) : C(0);
       }
@@ -237,7 +248,9 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         const bool on = r.on(j);
         C g = C(0);
-        if (on) g = by_temperature(row_grad<K>(CACHED ? cache[j] : m::exp(r.raw(j) - mx) / s, load(dy[r.at(j)]), t), temp);
+        if (on)
+          g = by_temperature(
+              row_grad<K>(CACHED ? cache[j] : m::exp(shifted(r.raw(j), mx, temp)) / s, load(dy[r.at(j)]), t), temp);
         out[r.at(j)] = store<T>(g);
       }
     }
@@ -252,16 +265,17 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
 // statistics (max, sum of exp and, in the backward, sum of dy e) rescaled once per pack, then the
 // output.  One division per row (1 / sum).
 
-// Statistics of a row: max m, s = sum exp(v - m), u = sum dy exp(v - m) (log_softmax: sum dy).
+// Statistics of a row: max m, s = sum exp((v - m) / t), u = sum dy exp((v - m) / t) (log_softmax: sum dy).
 template <class C> struct RowStats {
   C m, s, u;
 };
 template <class K, class C> struct MergeStats {
+  C t;  // temperature
   __device__ __forceinline__ RowStats<C> identity() const { return {-m::inf<C>(), C(0), C(0)}; }
   __device__ __forceinline__ RowStats<C> operator()(RowStats<C> x, RowStats<C> y) const {
     const C mx = m::nanmax(x.m, y.m);
-    const C ex = x.m == -m::inf<C>() ? C(0) : m::exp(x.m - mx);
-    const C ey = y.m == -m::inf<C>() ? C(0) : m::exp(y.m - mx);
+    const C ex = x.m == -m::inf<C>() ? C(0) : m::exp(shifted(x.m, mx, t));
+    const C ey = y.m == -m::inf<C>() ? C(0) : m::exp(shifted(y.m, mx, t));
     return {mx, x.s * ex + y.s * ey, K::log ? x.u + y.u : x.u * ex + y.u * ey};
   }
 };
@@ -270,9 +284,9 @@ template <class C> __device__ __forceinline__ RowStats<C> shfl_xor(RowStats<C> v
 }
 
 template <class K, class T, int N>
-__device__ __forceinline__ C_of<T> pack_max(const Pack<T, N>& v, C_of<T> mx, C_of<T> temp) {
+__device__ __forceinline__ C_of<T> pack_max(const Pack<T, N>& v, C_of<T> mx) {
 #pragma unroll
-  for (int k = 0; k < N; ++k) mx = m::nanmax(mx, logit<K>(load(v.v[k]), temp));
+  for (int k = 0; k < N; ++k) mx = m::nanmax(mx, logit<K>(load(v.v[k])));
   return mx;
 }
 
@@ -282,20 +296,20 @@ template <class K, class T, int N, bool BACKWARD>
 __device__ __forceinline__ void push_pack(RowStats<C_of<T>>& st, const Pack<T, N>& v, const Pack<T, N>& d,
                                           C_of<T> temp) {
   using C = C_of<T>;
-  const C mx = pack_max<K>(v, st.m, temp);
-  const C scale = st.m == -m::inf<C>() ? C(0) : m::exp(st.m - mx);
+  const C mx = pack_max<K>(v, st.m);
+  const C scale = st.m == -m::inf<C>() ? C(0) : m::exp(shifted(st.m, mx, temp));
   C s = C(0), u = C(0);
 #pragma unroll
   for (int k = 0; k < N; ++k) {
-    const C x = logit<K>(load(v.v[k]), temp);
-    const C e = x == -m::inf<C>() ? C(0) : m::exp(x - mx);
+    const C x = logit<K>(load(v.v[k]));
+    const C e = x == -m::inf<C>() ? C(0) : m::exp(shifted(x, mx, temp));
     s += e;
     if (BACKWARD) u += K::log ? load(d.v[k]) : load(d.v[k]) * e;
   }
   st = {mx, st.s * scale + s, K::log ? st.u + u : st.u * scale + u};
 }
 
-// Writes one output pack from x (and dy): y = e / s or v - m - log s; dx from p = e / s and t.
+// Writes one output pack from x (and dy): y = e / s or (v - m) / T - log s; dx from p = e / s and t.
 template <class K, class T, int N, bool BACKWARD>
 __device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T, N>& d, C_of<T> mx, C_of<T> inv,
                                                C_of<T> log_s, C_of<T> t, C_of<T> temp) {
@@ -303,12 +317,12 @@ __device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T
   Pack<T, N> o;
 #pragma unroll
   for (int k = 0; k < N; ++k) {
-    const C x = logit<K>(load(v.v[k]), temp);
+    const C x = logit<K>(load(v.v[k]));
     C r;
     if constexpr (BACKWARD) {
-      r = by_temperature(row_grad<K>(m::exp(x - mx) * inv, load(d.v[k]), t), temp);
+      r = by_temperature(row_grad<K>(m::exp(shifted(x, mx, temp)) * inv, load(d.v[k]), t), temp);
     } else {
-      r = K::log ? x - mx - log_s : m::exp(x - mx) * inv;
+      r = K::log ? shifted(x, mx, temp) - log_s : m::exp(shifted(x, mx, temp)) * inv;
     }
     o.v[k] = store<T>(r);
   }
@@ -339,7 +353,7 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
         const P v = xr[p];
         cx[p] = v;
         if (BACKWARD) cd[p] = dr[p];
-        mx = pack_max<K>(v, mx, temp);
+        mx = pack_max<K>(v, mx);
       }
       mx = quiet_max(block_allreduce(mx, NanMax<C>(), scratch), quiet);
       st.m = mx;
@@ -349,12 +363,12 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
         const P d = BACKWARD ? cd[p] : zero;
 #pragma unroll
         for (int k = 0; k < N; ++k) {
-          const C e = m::exp(logit<K>(load(v.v[k]), temp) - mx);
+          const C e = m::exp(shifted(logit<K>(load(v.v[k])), mx, temp));
           st.s += e;
           if (BACKWARD) st.u += K::log ? load(d.v[k]) : load(d.v[k]) * e;
         }
       }
-      st.s = block_allreduce(st.s, Sum<C>(), scratch) + quiet_term(mx, quiet);
+      st.s = block_allreduce(st.s, Sum<C>(), scratch) + quiet_term(mx, quiet, temp);
       if (BACKWARD) st.u = block_allreduce(st.u, Sum<C>(), scratch);
     } else {  // one pass over global memory: online statistics
 #pragma unroll 1
@@ -363,8 +377,8 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
         const P d = BACKWARD ? dr[p] : zero;
         push_pack<K, T, N, BACKWARD>(st, v, d, temp);
       }
-      st = block_allreduce(st, MergeStats<K, C>(), stats_scratch);
-      if (quiet) st = MergeStats<K, C>()(st, {C(0), C(1), C(0)});  // the implicit logit: dy 0
+      st = block_allreduce(st, MergeStats<K, C>{temp}, stats_scratch);
+      if (quiet) st = MergeStats<K, C>{temp}(st, {C(0), C(1), C(0)});  // the implicit logit: dy 0
     }
     const C inv = C(1) / st.s;
     const C log_s = m::log(st.s);
@@ -409,7 +423,7 @@ __device__ __forceinline__ SparseRow<T> sparse_row(const T* x, const unsigned ch
                                                    C_of<T>* scratch) {
   using C = compute_t<T>;
   C* cache = CACHED ? dynamic_smem<C>() : nullptr;
-  const RowReader<fn::Softmax, T> r{x, mask, row_base(row, n, inner), inner, C(1)};
+  const RowReader<fn::Softmax, T> r{x, mask, row_base(row, n, inner), inner};
   C mx = -m::inf<C>();
   for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
     const C v = r.v(j);

@@ -1134,12 +1134,7 @@ def _rowwise(rec, z, g, axis, where, cdt, values=None):
         n = v.size
         if name == "softmin":
             v = -v
-        # the temperature divides the logits (dx gets 1 / T); quiet adds a logit 0 to the row, whose
-        # output is dropped (its cotangent is 0)
-        v = v / temperature
-        if temperature != 1.0:  # z = x / T in the compute precision (docs/semantics.md): past its range, inf
-            with np.errstate(over="ignore"):
-                v = v.astype(cdt).astype(np.float64)
+        # quiet adds a value 0 to the row, whose output is dropped (its cotangent is 0)
         if quiet:
             v = np.append(v, 0.0)
         # NaN anywhere, +inf anywhere, or nothing but -inf: a NaN row (as torch and JAX)
@@ -1148,6 +1143,14 @@ def _rowwise(rec, z, g, axis, where, cdt, values=None):
             y[i][m] = np.nan
             dx[i][m] = np.nan
             continue
+        if temperature != 1.0:
+            # the logits z = v / T, shifted by the row max before the division (docs/semantics.md):
+            # z - max z = (v - max v) / T, finite for finite v unless the spread overflows float64,
+            # where v / T - max v / T is the same number; dx gets 1 / T
+            top = v.max()
+            with np.errstate(all="ignore"):
+                d = v - top
+                v = np.where(np.isfinite(d) | ~np.isfinite(v), d / temperature, v / temperature - top / temperature)
         grow = 4.0 + 2.0 * math.sqrt(n)  # accumulation error of the row sums
         gv = None if rows_g is None else rows_g[i][m]
         if gv is not None and quiet:
@@ -1194,8 +1197,8 @@ def _rowwise(rec, z, g, axis, where, cdt, values=None):
                 s = e.sum()
                 p = e / s
                 dist = np.where(np.isfinite(v), np.abs(v - mx), 0.0)
-                if temperature != 1.0:  # x / T rounded to the compute precision
-                    dist = dist + np.where(np.isfinite(v), np.abs(v) + abs(mx), 0.0)
+                if temperature != 1.0:  # (x - max) / T: two roundings in the compute precision
+                    dist = 2.0 * dist
                 wmean = float((dist * p).sum())
                 rel = dist + wmean + grow  # relative error of p (in eps units)
                 if name == "log_softmax":
@@ -1216,7 +1219,10 @@ def _rowwise(rec, z, g, axis, where, cdt, values=None):
                         sgn = -1.0 if name == "softmin" else 1.0
                         dxv = sgn * p * (gv - tot)
                         mag = float(np.abs(gv * p).sum())
-                        sxv = SLACK_ULPS * eps * p * ((np.abs(gv) + abs(tot)) * (1 + rel) + grow * mag * (1 + float(rel.max())))
+                        # the largest relative error of a p that reaches the sum (p = 0 adds nothing,
+                        # however far below the max its logit lies)
+                        rel_top = float(rel[p > 0].max())
+                        sxv = SLACK_ULPS * eps * p * ((np.abs(gv) + abs(tot)) * (1 + rel) + grow * mag * (1 + rel_top))
         y[i][m] = yv[:n]
         sy[i][m] = syv[:n]
         if gv is not None:

@@ -18,8 +18,9 @@ import activations
 import reference as R
 from conftest import _engine_installed, use_cpu_path
 
-# the Numba simulator evaluates NaN rows (inf - inf) in Python scalars, which warn
-pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+# the Numba simulator evaluates NaN rows (inf - inf) and overflowing spreads in Python scalars, which warn
+pytestmark = [pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),
+              pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")]
 
 TEMPERED = ("softmax", "log_softmax", "softmin")
 #: (temperature, quiet): each alone, both, and the defaults' neighbours
@@ -160,6 +161,62 @@ def test_tempered_kernel_paths(name, setting, run, rng):
         for shape, axis in (((2, 1024), -1), ((2, 1536), -1), ((2, 1501), -1), ((2, 5000), -1), ((7, 40), 0)):
             x = R.random_inputs(rng, shape, name, dtype)
             check(run, name, x, dtype, f"{shape} axis {axis}", rng, axis=axis, temperature=t, quiet=q)
+
+
+#: (the rows' largest magnitude b, a temperature < 1 with b / T past the compute precision's range)
+#: per dtype (16-bit rows compute in float32)
+OVERFLOWING = {R.F16: (60000.0, 1e-37), R.BFLOAT16: (3e38, 0.5), R.F32: (3e38, 0.5), R.F64: (1.5e308, 1e-10)}
+#: row patterns in units of b: ties at the top, a spread of 2b (beyond the range in bfloat16, float32
+#: and float64), the max before and after smaller values (the online merges rescale both ways)
+PEAKED = (1.0, 1.0, 0.5, -1.0, 0.0, -0.5, 0.25, 1.0)
+SUNKEN = (-1.0, -0.5, -0.75, -1.0, -0.5, -1.0)
+
+
+@pytest.mark.parametrize("quiet", (False, True), ids=("plain", "quiet"))
+@pytest.mark.parametrize("name", TEMPERED)
+def test_temperature_shifts_before_dividing(name, quiet, run, rng):
+    # (x - max) / T: finite rows whose x / T overflows keep their finite softmax (x / T first gave
+    # inf - inf, a NaN row), on every kernel path: warp, packed and element-wise block, long, column
+    sign = -1.0 if name == "softmin" else 1.0
+    shapes = (((2, 8), -1), ((6, 4), 0)) if slow(run) else (
+        ((2, 8), -1), ((2, 1024), -1), ((2, 1536), -1), ((2, 1501), -1), ((2, 5000), -1), ((12, 40), 0))
+    for dtype in dtypes_of(run):
+        b, tiny = OVERFLOWING[dtype]
+        for t in (tiny, 4.0):  # 4: the spread 2b / T is finite, (x - max) alone overflows
+            for shape, axis in shapes:
+                n = shape[axis]
+                pattern = np.stack([np.resize(PEAKED, n), np.resize(SUNKEN, n)])
+                # rows along axis 0: column j is pattern j % 2
+                layout = pattern if axis == -1 else np.tile(pattern.T, (1, shape[1] // 2))
+                x = R.cast(sign * b * layout, dtype)
+                what = f"|x| {b:g}, T {t:g}, {x.shape} axis {axis}"
+                y, dx = check(run, name, x, dtype, what, rng, axis=axis, temperature=t, quiet=quiet)
+                y64 = y.astype(np.float64)
+                assert not np.isnan(y64).any() and not np.isnan(dx.astype(np.float64)).any(), f"{name} {what}"
+                if name != "log_softmax":
+                    # the ties at the top share the row; in the quiet form the implicit 0 takes a
+                    # row below 0 whole
+                    v = np.moveaxis(layout, axis, -1)
+                    ties = v == v.max(axis=-1, keepdims=True)
+                    want = ties / ties.sum(axis=-1, keepdims=True)
+                    if quiet:
+                        want[v.max(axis=-1) < 0] = 0.0
+                    np.testing.assert_allclose(np.moveaxis(y64, axis, -1), want, rtol=4 * R.tolerance(dtype)[0],
+                                               atol=0, err_msg=f"{run.name} {name} {what}")
+
+
+def test_temperature_documented_overflows(run):
+    # docs/semantics.md's examples: finite rows, correct values
+    x32 = np.array([3e38, 3e38 - 1e32], np.float32)
+    np.testing.assert_array_equal(run.apply("softmax", x32, temperature=0.5), [1.0, 0.0])
+    np.testing.assert_array_equal(run.apply("softmax", np.array([1e300, 1e300]), temperature=1e-10), [0.5, 0.5])
+    np.testing.assert_allclose(run.apply("log_softmax", np.array([1e300, 1e300]), temperature=1e-10),
+                               [-np.log(2.0)] * 2, rtol=1e-15)
+    # the spread 2b beyond float64, (x - max) / T finite for T = 4
+    np.testing.assert_allclose(run.apply("log_softmax", np.array([1.5e308, -1.5e308]), temperature=4.0),
+                               [0.0, -0.75e308], rtol=1e-15)
+    np.testing.assert_allclose(run.apply("log_softmax", np.array([1.5e308, -1.5e308]), temperature=4.0, quiet=True),
+                               [0.0, -0.75e308], rtol=1e-15)
 
 
 @pytest.mark.parametrize("name", TEMPERED)

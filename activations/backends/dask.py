@@ -43,7 +43,7 @@ from .. import _dtypes, _fp8
 from .._layout import ArrayAPI
 from ..registry import Kind
 from . import Backend, Call, Grads
-from .cpu.fallback import counter_hash, rrelu_uniform
+from .cpu.fallback import counter_hash, rrelu_uniform, shifted
 
 
 def _apply_chunk(*args, **kwargs):
@@ -215,24 +215,23 @@ def _rrelu_training_task(x, *rest, lower, upper, seed, cdtype, has_bias, has_dy,
     return out if keep_compute else out.astype(x.dtype)
 
 
-def _row_inputs(blocks, has_bias: bool, has_mask: bool, cdtype, negate: bool, temperature: float):
-    """From one chunk's blocks ``x[, bias][, mask], rest...``: z = +-(x + bias) / T in compute precision,
-    mask, rest."""
+def _row_inputs(blocks, has_bias: bool, has_mask: bool, cdtype, negate: bool):
+    """From one chunk's blocks ``x[, bias][, mask], rest...``: z = +-(x + bias) in compute precision
+    (the temperature divides it once shifted by the row max), mask, rest."""
     blocks = list(blocks)
     z = blocks.pop(0).astype(cdtype, copy=False)  # only read below, never written
     if has_bias:
         z = z + blocks.pop(0).astype(cdtype, copy=False)
     if negate:
         z = -z
-    if temperature != 1.0:
-        z = z / np.asarray(temperature, cdtype)
     mask = blocks.pop(0) if has_mask else None
     return z, mask, blocks
 
 
 def _softmax_stats(*blocks, axis, has_bias, has_mask, cdtype, negate, temperature):
-    """Pass 1 per chunk: (max, sum exp(z - max), any unmasked) stacked along axis."""
-    z, mask, _ = _row_inputs(blocks, has_bias, has_mask, cdtype, negate, temperature)
+    """Pass 1 per chunk: (max, sum exp((z - max) / T), any unmasked) stacked along axis."""
+    z, mask, _ = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
+    t = np.dtype(cdtype).type(temperature)
     xp = _xp(z)
     keep = z.shape[:axis] + (1,) + z.shape[axis + 1 :]
     with np.errstate(all="ignore"):
@@ -244,16 +243,17 @@ def _softmax_stats(*blocks, axis, has_bias, has_mask, cdtype, negate, temperatur
         else:
             m = zm.max(axis=axis, keepdims=True)
             shift = xp.where(m == -np.inf, 0, m)  # nothing but -inf here: this chunk adds 0
-            e = zm - shift
+            e = shifted(zm, shift, t, xp)
             s = xp.exp(e, out=e).sum(axis=axis, keepdims=True)
             seen = xp.ones(keep, z.dtype) if mask is None else mask.any(axis=axis, keepdims=True).astype(z.dtype)
     return xp.concatenate([m, s, seen], axis=axis)
 
 
-def _softmax_combine(stats, *, axis, masked, quiet):
-    """Pass 1 across the chunks of a row: M = max m_c, S = sum s_c exp(m_c - M), stacked; the quiet
-    form's implicit logit 0 joins both (M >= 0, S += exp(-M))."""
+def _softmax_combine(stats, *, axis, masked, quiet, temperature):
+    """Pass 1 across the chunks of a row: M = max m_c, S = sum s_c exp((m_c - M) / T), stacked; the
+    quiet form's implicit value 0 joins both (M >= 0, S += exp((0 - M) / T))."""
     xp = _xp(stats)
+    t = stats.dtype.type(temperature)
     n = stats.ndim
     m = stats[_along(n, axis, slice(0, None, 3))]
     s = stats[_along(n, axis, slice(1, None, 3))]
@@ -264,23 +264,23 @@ def _softmax_combine(stats, *, axis, masked, quiet):
             big = xp.where(seen.max(axis=axis, keepdims=True) > 0, big, 0)
         if quiet:
             big = xp.maximum(big, 0)
-        term = xp.where(s == 0, 0, s * xp.exp(m - big))
+        term = xp.where(s == 0, 0, s * xp.exp(shifted(m, big, t, xp)))
         total = term.sum(axis=axis, keepdims=True)
         if quiet:
-            total = total + xp.exp(-big)
+            total = total + xp.exp(shifted(xp.zeros_like(big), big, t, xp))
     return xp.concatenate([big, total], axis=axis)
 
 
-def _softmax_y(z, mask, big, total, log: bool):
-    """Pass 2: exp(z - M) / S, or z - M - log S, in compute precision (0 where masked)."""
+def _softmax_y(z, mask, big, total, log: bool, temperature: float):
+    """Pass 2: exp((z - M) / T) / S, or (z - M) / T - log S, in compute precision (0 where masked)."""
     xp = _xp(z)
     zm = z if mask is None else xp.where(mask, z, -np.inf)
+    y = shifted(zm, big, z.dtype.type(temperature), xp)
     if log:
-        y = zm - big - xp.log(total)
+        y = y - xp.log(total)
         return y if mask is None else xp.where(mask, y, 0)
     if mask is not None:
         total = xp.where(total == 0, 1, total)  # fully masked: 0 / 1 = 0
-    y = zm - big
     xp.exp(y, out=y)
     y = xp.divide(y, total, out=y)
     # masked entries stay 0 even when NaN/inf in the row's unmasked part poisons it
@@ -288,14 +288,14 @@ def _softmax_y(z, mask, big, total, log: bool):
 
 
 def _softmax_forward_task(*blocks, has_bias, has_mask, cdtype, negate, temperature, log, out_dtype):
-    z, mask, (big, total) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate, temperature)
+    z, mask, (big, total) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
     with np.errstate(all="ignore"):
-        return _softmax_y(z, mask, big, total, log).astype(out_dtype)
+        return _softmax_y(z, mask, big, total, log, temperature).astype(out_dtype)
 
 
 def _softmax_bwd_partial_task(*blocks, has_bias, has_mask, cdtype, negate, temperature, log):
     """What the backward reduces per row: dy * y (softmax, softmin) or dy (log_softmax)."""
-    z, mask, (big, total, dy) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate, temperature)
+    z, mask, (big, total, dy) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
     xp = _xp(z)
     with np.errstate(all="ignore"):
         d = dy.astype(cdtype, copy=False)
@@ -303,16 +303,16 @@ def _softmax_bwd_partial_task(*blocks, has_bias, has_mask, cdtype, negate, tempe
             d = xp.where(mask, d, 0)
         if log:
             return d
-        y = _softmax_y(z, mask, big, total, log)
+        y = _softmax_y(z, mask, big, total, log, temperature)
         return xp.multiply(y, d, out=y)
 
 
 def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, temperature, log, out_dtype):
     """dx from y (recomputed from the row statistics), dy and the row reduction."""
-    z, mask, (big, total, dy, red) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate, temperature)
+    z, mask, (big, total, dy, red) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
     xp = _xp(z)
     with np.errstate(all="ignore"):
-        y = _softmax_y(z, mask, big, total, log)
+        y = _softmax_y(z, mask, big, total, log, temperature)
         d = dy.astype(cdtype, copy=False)
         if mask is not None:
             d = xp.where(mask, d, 0)
@@ -330,9 +330,9 @@ def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, temperature, 
                 xp.negative(dx, out=dx)
             if mask is not None:  # 0 even when the row's reduction is NaN
                 dx = xp.where(mask, dx, 0)
-        if temperature != 1.0:  # d(x / T) / dx
+        if temperature != 1.0:  # d((x - M) / T) / dx
             dx = dx / np.asarray(temperature, cdtype)
-    return dx.astype(out_dtype)
+        return dx.astype(out_dtype)  # past the dtype's range: inf, as the other backends
 
 
 #: row-wise activations computed along a chunked axis without gathering the row
@@ -653,7 +653,8 @@ class DaskBackend(Backend):
         stats = stats.rechunk({ax: -1})  # 3 numbers per chunk of a row: small
         both_chunks = tuple(c if d != ax else (2,) for d, c in enumerate(stats.chunks))
         both = stats.map_blocks(
-            _softmax_combine, axis=ax, masked=mask is not None, quiet=bool(call.params["quiet"]), chunks=both_chunks, dtype=cdtype, meta=meta,
+            _softmax_combine, axis=ax, masked=mask is not None, quiet=bool(call.params["quiet"]),
+            temperature=flags["temperature"], chunks=both_chunks, dtype=cdtype, meta=meta,
             token=f"{call.name}-combine",
         )
         row = [both[_along(x.ndim, ax, slice(0, 1))], both[_along(x.ndim, ax, slice(1, 2))]]

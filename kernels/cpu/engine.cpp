@@ -1033,9 +1033,9 @@ template <class F, class D> struct Gated {
 // inner axis are gathered a panel at a time (up to W rows side by side) into contiguous buffers,
 // computed as contiguous rows and scattered back.  docs/semantics.md has the policies: masked
 // entries are left out and give 0; a NaN or +inf in the unmasked row, or a row of -inf, makes the
-// row NaN; a fully masked row is 0.  The softmax family takes a temperature T (Job::p0: the row is
-// z = x / T, and dx gets the factor 1 / T) and the quiet form (Job::p1 != 0: an implicit logit 0 in
-// every row, so the shift is max(max z, 0) and the sum has exp(-shift) more).  entmax takes alpha,
+// row NaN; a fully masked row is 0.  The softmax family takes a temperature T (Job::p0: the row's
+// logits are (x - m) / T, shifted first, m the row max; dx gets the factor 1 / T) and the quiet form
+// (Job::p1 != 0: an implicit logit 0 in every row, so the shift is max(m, 0) and the sum has one term more).  entmax takes alpha,
 // Job::p0 for every row, or one float64 per row (Job::weight, rows long, rows in (outer, inner)
 // order) with the per-row dalpha written to Job::dweight.
 enum RowOp : int { kSoftmax = 0, kLogSoftmax = 1, kSoftmin = 2, kSparsemax = 3, kEntmax15 = 4, kEntmax = 5 };
@@ -1152,20 +1152,37 @@ template <class C> double sum_except_max(const C* __restrict z, const C* __restr
   return part[0];
 }
 
+// (v - m) / t, the temperature's shifted logit: the difference first, so that a large v does not
+// overflow v / t when t < 1.  Rounded once: float rows through double (no overflow there), double rows
+// with the rounding errors of v - m (TwoSum) and of the division put back.  A spread v - m beyond the
+// range is halved first, (v / 2 - m / 2) / t * 2, finite whenever (v - m) / t is; a NaN stays NaN.
+inline float shifted_logit(float v, float m, float t) {
+  return float((double(v) - double(m)) / double(t));
+}
+inline double shifted_logit(double v, double m, double t) {
+  const double d = v - m;
+  if (!(d > -act::m::inf<double>())) return d == d ? (v * 0.5 - m * 0.5) / t * 2.0 : d;
+  const double bb = d - v;
+  const double err = (v - (d - bb)) - (m + bb);
+  const double q = d / t;
+  if (!(q > -act::m::inf<double>())) return q;
+  return q + (__builtin_fma(-q, t, d) + err) / t;
+}
+
 template <class C> struct RowMath {
   // y = f(z) for one row; z holds -inf at masked places (keep[k] false) and may be y itself.
-  // tmp: n values; srt: n float64 values (sparsemax).  quiet: the row has an implicit logit 0.
-  // alpha: entmax's.
+  // tmp: n values; srt: n float64 values (sparsemax).  quiet: the row has one more logit, lz (0, or
+  // the temperature's shifted -m / t), in its max and its sum but without an output; alpha: entmax's.
   static void forward(int op, const C* z, const bool* keep, C* y, C* __restrict tmp, double* srt, i64 n,
-                      bool quiet, C alpha) {
+                      bool quiet, C lz, C alpha) {
     if (keep != nullptr && !any(keep, n)) {
       for (i64 k = 0; k < n; ++k) y[k] = C(0);
       return;
     }
     const C top = row_max(z, n);
-    // the shift: the max, or max(max, 0) with the implicit logit (a row of -inf then gives 0s)
-    const C m = quiet && !(top > C(0)) ? C(0) : top;
-    const double implicit = quiet ? std::exp(-double(m)) : 0.0;  // exp(0 - m)
+    // the shift: the max, or max(max, lz) with the implicit logit (a row of -inf then gives 0s)
+    const C m = quiet && !(top > lz) ? lz : top;
+    const double implicit = quiet ? std::exp(double(lz) - double(m)) : 0.0;
     if (op == kSparsemax) {
       sparsemax(z, y, srt, n, m);
     } else if (op == kEntmax15) {
@@ -1178,10 +1195,10 @@ template <class C> struct RowMath {
         for (i64 k = 0; k < n; ++k) tmp[k] = shifted_exp(z[k], m);
         // s = (entries equal to the max: exp(0) = 1 each) + (the rest), and log(s) as log1p of
         // (ties - 1) + rest: it keeps its relative accuracy when the rest is small
-        // (the implicit logit is one more tie at a shift of 0, else part of the rest)
+        // (the implicit logit is one more tie when it is the shift, else part of the rest)
         double ties = 0.0;
         double rest = sum_except_max(z, tmp, m, n, ties);
-        if (quiet) (m == C(0) ? ties : rest) += implicit;
+        if (quiet) (m == lz ? ties : rest) += implicit;
         const double s = top < act::m::inf<C>() ? ties + rest : double(act::m::nan<C>());  // +inf: NaN row
         // (z - m) - log(s): the two terms rounded apart (log(s) in float64), so the largest
         // entries keep their relative accuracy
@@ -1403,7 +1420,7 @@ template <class D> struct Rowwise {
   std::vector<unsigned char> masks;  // slots x 1 panel (bools)
   std::vector<double> sorts;  // slots x n (sparsemax)
   bool stream = false;
-  C temp;      // the softmax family's temperature: z = x / temp (1: no division)
+  C temp;      // the softmax family's temperature: z = (x - max) / temp (1: no division)
   bool quiet;  // the softmax family's implicit logit 0
   const double* alphas;  // entmax: one alpha per row (rows long), or null: p0 for every row
 
@@ -1475,13 +1492,15 @@ template <class D> struct Rowwise {
       const C* zq = z + q * n;
       const bool* kq = keep != nullptr ? keep + q * n : nullptr;
       const C alpha = C(alpha_of(o, i + q));
+      // temp != 1 is never direct: zq is the panel's own buffer
+      const C lz = temp != C(1) ? by_temperature(zb + q * n, n, quiet) : C(0);
       if (!j.backward) {
         C* y = inner == 1 && kDirect && !stream ? reinterpret_cast<C*>(out) : yb + q * n;
-        RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet, alpha);
+        RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet, lz, alpha);
         continue;
       }
       C* y = yb + q * n;  // y = f(z), recomputed: the backward works from it
-      RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet, alpha);
+      RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet, lz, alpha);
     }
     if (!j.backward) {
       if (!(inner == 1 && kDirect && !stream)) scatter(yb, out, w);
@@ -1515,6 +1534,17 @@ template <class D> struct Rowwise {
 
   double alpha_of(i64 o, i64 i) const { return alphas != nullptr ? alphas[o * inner + i] : j.p0; }
 
+  // The temperature's logits of one row in place: z[k] = (z[k] - m) / temp, m the row max (NaN
+  // ignored; max(m, 0) in the quiet form, whose implicit logit 0 takes part), shifted before the
+  // division so that nothing overflows unless the spread does.  Returns the implicit logit's
+  // (0 - m) / temp (<= 0, so no inf - inf follows for finite rows).
+  C by_temperature(C* z, i64 n, bool with_implicit) const {
+    const C top = row_max(z, n);
+    const C m = with_implicit && !(top > C(0)) ? C(0) : top;
+    for (i64 k = 0; k < n; ++k) z[k] = shifted_logit(z[k], m, temp);
+    return with_implicit ? shifted_logit(C(0), m, temp) : C(0);
+  }
+
   void gather_input(const D* x, const bool* mask, i64 i, i64 w, C sign, C* zb, bool* mb) const {
     if (inner == 1) {
       if (bias.empty()) {
@@ -1525,10 +1555,6 @@ template <class D> struct Rowwise {
       if (sign < C(0)) {
 #pragma omp simd
         for (i64 k = 0; k < n; ++k) zb[k] = -zb[k];
-      }
-      if (temp != C(1)) {
-#pragma omp simd
-        for (i64 k = 0; k < n; ++k) zb[k] = zb[k] / temp;
       }
       if (mask != nullptr) {
 #pragma omp simd
@@ -1542,7 +1568,7 @@ template <class D> struct Rowwise {
     for (i64 q = 0; q < w; ++q) {
       const C b = bias.empty() ? C(0) : bias[size_t((i + q) % ch)];
       C* zq = zb + q * n;
-      for (i64 k = 0; k < n; ++k) zq[k] = sign * (act::load(x[k * inner + q]) + b) / temp;
+      for (i64 k = 0; k < n; ++k) zq[k] = sign * (act::load(x[k * inner + q]) + b);
       if (mask != nullptr) {
         bool* mq = mb + q * n;
         for (i64 k = 0; k < n; ++k) {

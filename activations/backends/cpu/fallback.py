@@ -345,34 +345,45 @@ GATED: dict[str, tuple[int, Callable, Callable]] = {
 # max and the sum, last in the sort).  A NaN or +inf in the row, or a row of only -inf, gives
 # NaN through the arithmetic itself (sparsemax says so explicitly); masked outputs are zeroed
 # by the generic path, so a fully masked row is 0.
-def _row_shift(zk, quiet):
-    """The row max, or max(max, 0) for the quiet form (its implicit logit 0 takes part)."""
+def shifted(a, b, t, xp=np):
+    """(a - b) / t, b >= a: a row value shifted by the row's max before the temperature divides
+    it, so that a large value does not overflow a / t when t < 1; a difference beyond the range
+    (a spread wider than the type's) is halved first, (a / 2 - b / 2) / t * 2, finite whenever
+    (a - b) / t is (softmax.cuh, ``shifted``).  NumPy or CuPy."""
+    d = a - b
+    if t == 1.0:
+        return d
+    return xp.where(d > -np.inf, d / t, (a * 0.5 - b * 0.5) / t * 2)
+
+
+def _row_shift(zk, quiet, t):
+    """(The shifted row, the quiet form's implicit logit or None): the row max m, or max(m, 0)
+    for the quiet form (its implicit value 0 takes part), shifted out before T divides."""
     m = zk.max(axis=-1, keepdims=True)
-    return np.maximum(m, 0.0) if quiet else m
+    if quiet:
+        m = np.maximum(m, 0.0)
+    return shifted(zk, m, t), (shifted(0.0, m, t) if quiet else None)
 
 
-def _softmax(z, keep, quiet=False):
-    zk = np.where(keep, z, -np.inf)
-    m = _row_shift(zk, quiet)
-    e = np.exp(zk - m)
+def _softmax(z, keep, quiet=False, t=1.0):
+    e, implicit = _row_shift(np.where(keep, z, -np.inf), quiet, t)
+    e = np.exp(e)
     s = e.sum(axis=-1, keepdims=True)
-    return e / (s + np.exp(-m) if quiet else s)
+    return e / (s + np.exp(implicit) if quiet else s)
 
 
-def _log_softmax(z, keep, quiet=False):
-    zk = np.where(keep, z, -np.inf)
-    m = _row_shift(zk, quiet)
-    shifted = zk - m
+def _log_softmax(z, keep, quiet=False, t=1.0):
+    shifted_z, implicit = _row_shift(np.where(keep, z, -np.inf), quiet, t)
     # log(sum) = log1p(ties - 1 + rest): the max's own terms (exp(0) = 1) kept out of the sum, so
     # that log(sum) keeps its relative accuracy when the rest is tiny (the largest entries need it);
-    # the quiet form's implicit logit is one more tie when the shift is 0, else part of the rest
-    top = shifted == 0
-    rest = np.where(top, 0.0, np.exp(shifted)).sum(axis=-1, keepdims=True)
+    # the quiet form's implicit logit is one more tie when it is the shift (0), else part of the rest
+    top = shifted_z == 0
+    rest = np.where(top, 0.0, np.exp(shifted_z)).sum(axis=-1, keepdims=True)
     ties = top.sum(axis=-1, keepdims=True).astype(F64)
     if quiet:
-        ties = ties + (m == 0)
-        rest = rest + np.where(m == 0, 0.0, np.exp(-m))
-    return shifted - np.log1p((ties - 1) + rest)
+        ties = ties + (implicit == 0)
+        rest = rest + np.where(implicit == 0, 0.0, np.exp(implicit))
+    return shifted_z - np.log1p((ties - 1) + rest)
 
 
 def _sparsemax(z, keep):
@@ -489,14 +500,17 @@ def _entmax15_vjp(y, dy, keep):
     return np.where(np.isnan(y), np.nan, g * (dy - mean))
 
 
-#: name -> (y = f(z, keep, p), dx = vjp(y, dy, keep, p)); dy is 0 at masked entries.  z is x / T
-#: (-x / T for softmin) and dx is divided by T (:func:`_row_parts`, :func:`_rowwise_backward`).
-#: p: the parameters (:func:`_row_params`: quiet; entmax's alpha one per row, (R, 1), and its steps).
+#: name -> (y = f(z, keep, p), dx = vjp(y, dy, keep, p)); dy is 0 at masked entries.  z is x (-x for
+#: softmin), divided by T once shifted (:func:`shifted`), and dx is divided by T (:func:`_row_parts`,
+#: :func:`_rowwise_backward`).  p: the parameters (:func:`_row_params`: quiet, temperature; entmax's
+#: alpha one per row, (R, 1), and its steps).
 ROWWISE: dict[str, tuple[Callable, Callable]] = {
-    "softmax": (lambda z, keep, p: _softmax(z, keep, p["quiet"]), lambda y, dy, keep, p: _softmax_vjp(y, dy, keep)),
-    "log_softmax": (lambda z, keep, p: _log_softmax(z, keep, p["quiet"]),
+    "softmax": (lambda z, keep, p: _softmax(z, keep, p["quiet"], p["temperature"]),
+                lambda y, dy, keep, p: _softmax_vjp(y, dy, keep)),
+    "log_softmax": (lambda z, keep, p: _log_softmax(z, keep, p["quiet"], p["temperature"]),
                     lambda y, dy, keep, p: _log_softmax_vjp(y, dy, keep)),
-    "softmin": (lambda z, keep, p: _softmax(z, keep, p["quiet"]), lambda y, dy, keep, p: -_softmax_vjp(y, dy, keep)),
+    "softmin": (lambda z, keep, p: _softmax(z, keep, p["quiet"], p["temperature"]),
+                lambda y, dy, keep, p: -_softmax_vjp(y, dy, keep)),
     "sparsemax": (lambda z, keep, p: _sparsemax(z, keep), lambda y, dy, keep, p: _sparsemax_vjp(y, dy, keep)),
     "entmax15": (lambda z, keep, p: _entmax15(z, keep), lambda y, dy, keep, p: _entmax15_vjp(y, dy, keep)),
     "entmax": (lambda z, keep, p: _entmax(z, keep, p["alpha"], p["steps"]),
@@ -655,19 +669,17 @@ def _temperature(call: Call) -> float:
 
 
 def _row_parts(call: Call) -> tuple[Array, Array]:
-    """z = x / T (-x / T for softmin; the bias added first) as rows, and the mask as rows."""
+    """The row values x (-x for softmin; the bias added first) as rows, and the mask as rows;
+    the temperature divides them once shifted (ROWWISE's functions)."""
     keep = np.ones(call.x.shape, bool) if call.where is None else np.broadcast_to(call.where, call.x.shape)
     z = _to_rows(_input(call), call.axis)
-    t = _temperature(call)
-    if t != 1.0:  # rounded to the compute precision, as the kernels divide
-        z = (z / t).astype(_compute_dtype(call)).astype(F64)
     return (-z if call.name == "softmin" else z), _to_rows(keep, call.axis)
 
 
 def _row_params(call: Call) -> dict:
-    """quiet, and entmax's alpha as a column of one value per row (compute precision) with the
-    bisection steps of the compute precision."""
-    p = {"quiet": bool(call.params.values.get("quiet", False))}
+    """quiet and the temperature, and entmax's alpha as a column of one value per row (compute
+    precision) with the bisection steps of the compute precision."""
+    p = {"quiet": bool(call.params.values.get("quiet", False)), "temperature": _temperature(call)}
     if "alpha" in call.params.values:
         if call.per_row is not None:
             p["alpha"] = np.asarray(call.per_row, F64).reshape(-1, 1)

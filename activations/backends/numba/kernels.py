@@ -618,9 +618,10 @@ def rowwise(name: str, dtype: str, backward: bool):
     max, then the sum (softmax family) or the exact sparsemax threshold, then
     the output; the backward adds one reduction of dy.  The mask and the bias
     are kernel flags.  Masked entries are left out and get 0.  The softmax
-    family's temperature and quiet flag are arguments: the row is
-    z = +-x / temp, dx gets 1 / temp, and quiet adds an implicit logit 0
-    (shift max(max z, 0), exp(-shift) more in the sum).  entmax reads its alpha from
+    family's temperature and quiet flag are arguments: the row's values are
+    v = +-x and its max m, the logits are shifted before the division,
+    (v - m) / temp (softmax.cuh, ``shifted``), dx gets 1 / temp, and quiet adds an implicit
+    value 0 (shift max(m, 0), exp((0 - shift) / temp) more in the sum).  entmax reads its alpha from
     ``temp`` (one for every row) or ``alphas[r]`` (``has_alphas``), and its backward writes the
     row's dalpha to ``dalpha[r]`` (kernels/softmax.cuh, entmax_rows, has the formulas).
     """
@@ -651,6 +652,14 @@ def rowwise(name: str, dtype: str, backward: bool):
 
     mass = NF.device(_mass)
 
+    def _shifted(a, b, t):  # (a - b) / t, b >= a; a spread beyond the range halved: (a/2 - b/2) / t * 2
+        d = a - b
+        if t == ONE:
+            return d
+        return d / t if d > -INF else (a * HALF - b * HALF) / t * (ONE + ONE)
+
+    shifted = NF.device(_shifted)
+
     def kernel(x, dy, bias, mask, out, nrows, L, inner, C, has_bias, has_mask, temp, quiet, alphas, dalpha,
                has_alphas):
         sh = cuda.shared.array(nb, ct)
@@ -669,7 +678,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                     continue
                 v = value(x, bias, i, C, has_bias)
                 if not is_alpha:  # entmax's temp is its alpha
-                    v = sign * v / temp
+                    v = sign * v
                 mine = 1
                 if v > m or v != v:
                     m = v
@@ -864,7 +873,7 @@ def rowwise(name: str, dtype: str, backward: bool):
                             r_out = g * (load(dy[i]) - s) if backward else g * g
                     out[i] = store(r_out)
                 continue
-            # softmax family: sum of exp(v - max); quiet: the implicit logit 0 joins the max
+            # softmax family: sum of exp((v - max) / temp); quiet: the implicit value 0 joins the max
             if quiet and m < ZERO:
                 m = ZERO
             acc = ZERO
@@ -873,10 +882,10 @@ def rowwise(name: str, dtype: str, backward: bool):
                 if has_mask and not mask[i]:
                     continue
                 v = value(x, bias, i, C, has_bias)
-                acc += exp(sign * v / temp - m)
+                acc += exp(shifted(sign * v, m, temp))
             total = block_sum(sh, acc)
             if quiet:
-                total += exp(-m)
+                total += exp(shifted(ZERO, m, temp))
             logtotal = log(total)
             s = ZERO
             if backward:  # sum(dy * y), or sum(dy) for log_softmax
@@ -890,14 +899,14 @@ def rowwise(name: str, dtype: str, backward: bool):
                         acc += g
                     else:
                         v = value(x, bias, i, C, has_bias)
-                        acc += g * (exp(sign * v / temp - m) / total)
+                        acc += g * (exp(shifted(sign * v, m, temp)) / total)
                 s = block_sum(sh, acc)
             for j in range(t0, L, nt):
                 i = base + j * inner
                 r_out = ZERO
                 if not has_mask or mask[i]:
                     v = value(x, bias, i, C, has_bias)
-                    v = sign * v / temp - m
+                    v = shifted(sign * v, m, temp)
                     if is_log:
                         y = v - logtotal
                         r_out = (load(dy[i]) - exp(y) * s) / temp if backward else y
