@@ -135,6 +135,11 @@ _CONSTANTS: dict[str, float] = {
     "LN2X64_LO": 64.0 * math.log(2.0) - 44.361419677734375,
     "TWO_M64": 2.0**-64,
     "SIXTY_FOUR": 64.0,
+    "GELU_TAIL": 10.0,
+    "GELU_TAIL_END": 14.8,
+    "MILLS_C3": 15.0,
+    "MILLS_C4": 105.0,
+    "MILLS_C5": 945.0,
     "LOGISTIC_CLAMP": 112.0,
     "LOG2E": 1.0 / math.log(2.0),
     "RINT_MAGIC": 12582912.0,
@@ -225,11 +230,13 @@ def pair_quotient(n, d):  # n / d rounded once, d > 0
     return fma(r, inv, q0)
 
 
-def exp_neg_split(a):
-    """exp(-a) 2^64 as a pair, 0 <= a <= 126 (common.cuh m::exp_neg_split, then scaled(64))."""
+def exp_neg_split(a, al):
+    """exp(-(a + al)) 2^64 as a pair, 0 <= a <= 126, |al| <= ulp(a) (common.cuh m::exp_neg_split,
+    then scaled(64); al: the low part of a pair argument)."""
     k = (a * LOG2E + RINT_MAGIC) - RINT_MAGIC  # rint(a / ln2)
     r1 = fma(-k, LN2_HI16, a)  # exact
     r, rl = two_sum(r1, -(k * LN2_LO16))
+    rl = rl + al
     u = -r
     p = fma(fma(fma(fma(fma(fma(EXPM1_C8, u, EXPM1_C7), u, EXPM1_C6), u, EXPM1_C5), u, EXPM1_C4), u, EXPM1_C3), u, HALF)
     w, wl = fast_two_sum(u, (u * u) * p)
@@ -241,7 +248,7 @@ def exp_neg_split(a):
 def logistic_parts(v):
     """common.cuh LogisticParts: (x clamped to +-112, e 2^64, e, d = 1 + e, d^2), pairs."""
     x = LOGISTIC_CLAMP if v > LOGISTIC_CLAMP else (-LOGISTIC_CLAMP if v < -LOGISTIC_CLAMP else v)
-    es = exp_neg_split(abs(x))
+    es = exp_neg_split(abs(x), ZERO)
     e = (es[0] * TWO_M64, es[1] * TWO_M64)
     d0, d1 = fast_two_sum(ONE, e[0])
     d = (d0, d1 + e[1])
@@ -429,6 +436,18 @@ def gelu_fwd(x, p, a):
 
 
 def gelu_bwd(dy, x, p, a):
+    if FLOAT32 and p[0] == ZERO and x < -GELU_TAIL:
+        # -phi(a) (a - M(a)), a = -x, M the Mills ratio Phi(-a) / phi(a) by its asymptotic series
+        # (six terms: 2^-33 for a >= 10); exp(-a^2/2) from a^2 as a pair and scaled by 2^64, so
+        # that the results below the smallest normal float (x < -13.35) are rounded once
+        # (erfc and exp there underflow first).  Beyond a = 14.8 the value rounds to -0.
+        t = min(-x, GELU_TAIL_END)
+        sq, sql = two_prod(t, t)
+        gh, gl = exp_neg_split(HALF * sq, HALF * sql)
+        g = gh + gl
+        r = ONE / (t * t)
+        mills = (ONE - r * (ONE - r * (THREE - r * (MILLS_C3 - r * (MILLS_C4 - r * MILLS_C5))))) / t
+        return (dy * (-(INV_SQRT_2PI * g) * (t - mills))) * TWO_M64
     x = clip(x, -CLIP, CLIP)
     if p[0] == ZERO:  # Phi(x) + x phi(x)
         return dy * (HALF * M.erfc(-x * SQRT_HALF) + x * M.exp(-HALF * x * x) * INV_SQRT_2PI)
