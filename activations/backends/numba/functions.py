@@ -188,6 +188,10 @@ def _wide_fma(a, b, c):  # the simulator's (NumPy float32 scalars)
     return type(a)(np.float64(a) * np.float64(b) + np.float64(c))
 
 
+def _cuda_fma(a, b, c):  # the GPU's: one fma.rn instruction
+    return cuda.fma(a, b, c)
+
+
 def _wide_fma32(a, b, c):  # the host target's, float32
     return np.float32(np.float64(a) * np.float64(b) + np.float64(c))
 
@@ -884,7 +888,7 @@ def _clone(ct, target: str = "cuda") -> _pytypes.SimpleNamespace:
     scope["PI4_LO"] = np.dtype(str(ct)).type(_PI4_LO[str(ct)])
     scope["CT"] = ct
     scope["FLOAT32"] = str(ct) == "float32"
-    scope["fma"] = cuda.fma if target == "cuda" and not SIMULATOR else _wide_fma
+    scope["fma"] = device(_cuda_fma, target) if target == "cuda" and not SIMULATOR else _wide_fma
     if target == "cpu":  # (the float64 clone never calls it)
         scope["fma"] = numba.njit(_wide_fma32 if str(ct) == "float32" else fma)
     names = [f"{n}_{d}" for n in ELEMENTWISE + GATED for d in ("fwd", "bwd")] + list(_HELPERS)
