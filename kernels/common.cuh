@@ -114,6 +114,9 @@ __device__ __forceinline__ Two two_prod(float a, float b) {
   const float p = a * b;
   return {p, prod_error(a, b, p)};
 }
+// c ? a : b, per component: plain float selects (a select of two pairs held in memory would pick
+// an address, which keeps the CPU loops from vectorizing)
+__device__ __forceinline__ Two select(bool c, Two a, Two b) { return {c ? a.hi : b.hi, c ? a.lo : b.lo}; }
 // pair arithmetic to about 2^-44 relative (the low parts' products and sums rounded)
 __device__ __forceinline__ Two add(Two a, Two b) {
   const Two s = two_sum(a.hi, b.hi);
@@ -138,7 +141,8 @@ __device__ __forceinline__ float quotient(Two n, Two d) {
 // exp(-a) = (m.hi + m.lo) 2^-k for float 0 <= a <= 126 (NaN passes), m in [0.7, 1.42]:
 // a = k ln2 + r + rl (Cody-Waite: LN2_HI has 16 bits, so a - k LN2_HI is exact; r + rl = that
 // minus k LN2_LO, exactly), expm1(-r) by its Taylor polynomial of degree 8 (2^-32 on |r| <=
-// 0.35) with the leading term -r kept apart, then exp(-rl) = 1 - rl.  About 2^-40 relative.
+// 0.35) with the leading term -r kept apart, then exp(-rl) = 1 - rl.  About 2^-29 relative (the
+// rounding of r^2 P(r)).
 // scaled(s) gives exp(-a) 2^s, the scaling exact (2^(s - k) normal: s - k >= -126).
 struct ExpSplit {
   Two m;

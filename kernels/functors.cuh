@@ -305,8 +305,9 @@ struct Silu : Functor {
   }
   static __device__ float bwd(float v, const Ctx<float>&) {
     const LogisticParts l(v);
-    const m::Two a = l.x < 0.0f ? l.es : m::Two{1.0f, 0.0f};
-    const m::Two c = l.x < 0.0f ? l.es : l.e;
+    const bool neg = l.x < 0.0f;
+    const m::Two a = m::select(neg, l.es, {1.0f, 0.0f});
+    const m::Two c = m::select(neg, l.es, l.e);
     return l.over_d2(m::add(m::mul(a, l.d), m::mul({l.x, 0.0f}, c)), l.d2);
   }
 };
@@ -358,11 +359,11 @@ struct Mish : Functor {
   static __device__ float bwd(float v, const Ctx<float>&) {
     const LogisticParts l(v);
     const bool neg = l.x < 0.0f;
-    const m::Two c = neg ? m::Two{1.0f, 0.0f} : m::mul(l.e, l.e);
+    const m::Two c = m::select(neg, {1.0f, 0.0f}, m::mul(l.e, l.e));
     const m::Two q = m::add_ordered(l.d2, c);
-    const m::Two b = m::add_ordered(l.d, neg ? m::Two{1.0f, 0.0f} : l.e);
+    const m::Two b = m::add_ordered(l.d, m::select(neg, {1.0f, 0.0f}, l.e));
     const m::Two n = m::add(m::mul(b, q), m::mul({4.0f * l.x, 0.0f}, m::mul(c, l.d)));
-    return l.over_d2(neg ? m::mul(l.es, n) : n, m::mul(q, q));
+    return l.over_d2(m::select(neg, m::mul(l.es, n), n), m::mul(q, q));
   }
 };
 
