@@ -34,14 +34,17 @@ ACT_MATH_1(cos, cosf, ::cos)
 ACT_MATH_1(sqrt, sqrtf, ::sqrt)
 ACT_MATH_1(abs, fabsf, ::fabs)
 #undef ACT_MATH_1
+// a b + c (rounded once where the target has an FMA: always on GPUs)
+__device__ __forceinline__ float fma(float a, float b, float c) { return fmaf(a, b, c); }
+// a b - p exactly for p = a b rounded (the low part of the product; two_prod below)
+__device__ __forceinline__ float prod_error(float a, float b, float p) { return fmaf(a, b, -p); }
+// c - a b where that number is representable (a division's residual, a Cody-Waite step): exact
+__device__ __forceinline__ float fnma_exact(float a, float b, float c) { return fmaf(-a, b, c); }
 __device__ __forceinline__ float hypot(float a, float b) { return hypotf(a, b); }
 __device__ __forceinline__ double hypot(double a, double b) { return ::hypot(a, b); }
 // exp(-x^2 / 2), the Gaussian's shape
 __device__ __forceinline__ float gauss(float x) { return expf(-0.5f * x * x); }
 __device__ __forceinline__ double gauss(double x) { return ::exp(-0.5 * x * x); }
-// exp in double for float functions evaluated in double (in_double below), -700 <= x <= 0: the
-// CPU engine's is cheaper and accurate to 2^-31.9, far below float's rounding
-__device__ __forceinline__ double exp_wide(double x) { return ::exp(x); }
 #endif
 __device__ __forceinline__ float copysign(float a, float b) { return copysignf(a, b); }
 __device__ __forceinline__ double copysign(double a, double b) { return ::copysign(a, b); }
@@ -89,14 +92,82 @@ template <class C> __device__ __forceinline__ C sigmoid(C x) {
 template <class C> __device__ __forceinline__ C sigmoid_final(C x) { return sigmoid(x); }
 // x sigmoid(x), silu (the CPU engine's float version rounds once)
 template <class C> __device__ __forceinline__ C xsigmoid(C x) { return xmul(x, sigmoid(x)); }
-// F::grad(x, e), e = exp(-|x|): a derivative whose float evaluation cancels or underflows (silu',
-// mish').  Double as written; float in double too, rounded once, from x clamped to +-200 (where
-// each such derivative has reached its float limit, 0 or 1; NaN passes), so that subnormal
-// results keep their digits (exp(x) alone underflows below -87).
-template <class F> __device__ __forceinline__ double in_double(double x) { return F::grad(x, exp(-abs(x))); }
-template <class F> __device__ __forceinline__ float in_double(float x) {
-  const double xd = min(200.0, max(-200.0, double(x)));
-  return float(F::grad(xd, exp_wide(-abs(xd))));
+// ------------------------------------------------------------ float pairs
+// A float carried as an unevaluated sum hi + lo (about 44 bits): the derivatives whose float
+// formulas cancel or round too often (silu', mish') carry their few intermediate values so and
+// round once at the end, in float arithmetic (double would halve a CPU vector's width and run at
+// a fraction of the float rate on most GPUs).
+struct Two {
+  float hi, lo;
+};
+// a + b exactly, when |a| >= |b| or a = 0
+__device__ __forceinline__ Two fast_two_sum(float a, float b) {
+  const float s = a + b;
+  return {s, b - (s - a)};
+}
+// a + b exactly, any magnitudes
+__device__ __forceinline__ Two two_sum(float a, float b) {
+  const float s = a + b, bb = s - a;
+  return {s, (a - (s - bb)) + (b - bb)};
+}
+__device__ __forceinline__ Two two_prod(float a, float b) {
+  const float p = a * b;
+  return {p, prod_error(a, b, p)};
+}
+// c ? a : b, per component: plain float selects (a select of two pairs held in memory would pick
+// an address, which keeps the CPU loops from vectorizing)
+__device__ __forceinline__ Two select(bool c, Two a, Two b) { return {c ? a.hi : b.hi, c ? a.lo : b.lo}; }
+// pair arithmetic to about 2^-44 relative (the low parts' products and sums rounded)
+__device__ __forceinline__ Two add(Two a, Two b) {
+  const Two s = two_sum(a.hi, b.hi);
+  return fast_two_sum(s.hi, s.lo + (a.lo + b.lo));
+}
+__device__ __forceinline__ Two add_ordered(Two a, Two b) {  // |a| >= |b|
+  const Two s = fast_two_sum(a.hi, b.hi);
+  return fast_two_sum(s.hi, s.lo + (a.lo + b.lo));
+}
+__device__ __forceinline__ Two mul(Two a, Two b) {
+  const Two p = two_prod(a.hi, b.hi);
+  return fast_two_sum(p.hi, p.lo + (a.hi * b.lo + a.lo * b.hi));
+}
+// n / d rounded once (to within about 2^-40 before that rounding) for d > 0: q0 from the
+// reciprocal, then q0 + (n - q0 d) / d with the exact residual.  One division.
+__device__ __forceinline__ float quotient(Two n, Two d) {
+  const float inv = 1.0f / d.hi;
+  const float q0 = n.hi * inv;
+  const float r = (fnma_exact(q0, d.hi, n.hi) + n.lo) - q0 * d.lo;
+  return fma(r, inv, q0);
+}
+// exp(-a) = (m.hi + m.lo) 2^-k for float 0 <= a <= 126 (NaN passes), m in [0.7, 1.42]:
+// a = k ln2 + r + rl (Cody-Waite: LN2_HI has 16 bits, so a - k LN2_HI is exact; r + rl = that
+// minus k LN2_LO, exactly), expm1(-r) by its Taylor polynomial of degree 8 (2^-32 on |r| <=
+// 0.35) with the leading term -r kept apart, then exp(-rl) = 1 - rl.  About 2^-29 relative (the
+// rounding of r^2 P(r)).
+// scaled(s) gives exp(-a) 2^s, the scaling exact (2^(s - k) normal: s - k >= -126).
+struct ExpSplit {
+  Two m;
+  float t;  // k in the low bits of rint's magic sum
+  __device__ __forceinline__ Two scaled(int s) const {
+    const float p = __int_as_float((s + 127 - (__float_as_int(t) - 0x4B400000)) << 23);
+    return {m.hi * p, m.lo * p};
+  }
+};
+__device__ __forceinline__ ExpSplit exp_neg_split(float a) {
+  const float t = fma(a, 1.44269504088896341f, 12582912.0f);  // 1.5 2^23 + rint(a / ln2)
+  const float k = t - 12582912.0f;
+  const float r1 = fnma_exact(k, 0.693145751953125f, a);       // exact
+  const Two r = two_sum(r1, -(k * 1.42860682030941723212e-6f));
+  const float u = -r.hi;
+  float p = 1.0f / 40320.0f;
+  p = fma(p, u, 1.0f / 5040.0f);
+  p = fma(p, u, 1.0f / 720.0f);
+  p = fma(p, u, 1.0f / 120.0f);
+  p = fma(p, u, 1.0f / 24.0f);
+  p = fma(p, u, 1.0f / 6.0f);
+  p = fma(p, u, 0.5f);
+  const Two w = fast_two_sum(u, (u * u) * p);  // expm1(u)
+  const Two h = fast_two_sum(1.0f, w.hi);
+  return {{h.hi, (h.lo + w.lo) - r.lo * h.hi}, t};
 }
 // gelu'(x) = Phi(x) + x phi(x), the exact GELU's derivative.  Its two terms cancel by up to 3x near
 // x = -1, each with its own rounding (5.5 ulps in float), so float evaluates it in double and

@@ -259,23 +259,57 @@ struct Softsign : CheapFunctor {
   }
 };
 
-// silu: x sigmoid(x);  s (1 + x (1 - s)), 1 - s = sigmoid(-x).  For x < 0 the factor is
-// (1 + x) - x s: 1 + x is exact for x <= -1 and x s is small, so the cancellation near the zero
-// at -1.28 costs no more than the rounding of x s (x sigmoid(-x) there carries |x| ulps).
-// s and 1 - s share e = exp(-|x|).  Float evaluates it in double and rounds once (m::in_double):
-// in float the sigmoid's roundings and the exp's reached 3.2 ulps, and where the result is
-// subnormal (x < -87) the float exp underflowed first (2x off).
+// What silu' and mish' share, float: x clamped to +-112 (beyond, each derivative has reached its
+// float limit: 0 or 1; NaN passes), e = exp(-|x|) as a pair, the same scaled by 2^64 (es: for
+// x < 0, whose results are products with e and are subnormal below x = -87 where e is too),
+// d = 1 + e and d^2 as pairs.  (m::Two: intermediate values to about 2^-44, one rounding at the
+// end.)
+struct LogisticParts {
+  float x;
+  m::Two es, e, d, d2;
+  __device__ __forceinline__ explicit LogisticParts(float v) {
+    x = v < -112.0f ? -112.0f : (v > 112.0f ? 112.0f : v);
+    const m::ExpSplit s = m::exp_neg_split(m::abs(x));
+    es = s.scaled(64);
+    e = {es.hi * 0x1p-64f, es.lo * 0x1p-64f};  // subnormal or 0 only where 1 + e = 1 regardless
+    d = m::fast_two_sum(1.0f, e.hi);
+    d.lo += e.lo;
+    d2 = m::mul(d, d);
+  }
+  // dividing by d^2, the result scaled back where x < 0
+  __device__ __forceinline__ float over_d2(m::Two n, const m::Two& den) const {
+    const float q = m::quotient(n, den);
+    return x < 0.0f ? q * 0x1p-64f : q;
+  }
+};
+
+// silu: x sigmoid(x);  s (1 + x (1 - s)), s = sigmoid(x).  With e = exp(-|x|) both signs are one
+// quotient, (a d + x c) / d^2, d = 1 + e, (a, c) = (1, e) for x >= 0 and (e, e) below:
+//   x >= 0: (1 + e + x e) / (1 + e)^2;  x < 0: e (1 + x + e) / (1 + e)^2,
+// so the only cancellation is the one of the exact value near its zero at x = -1.28.  Float
+// with its terms as pairs (LogisticParts) and one rounding at the end: 0.55 conditioned ulps on a
+// dense grid (three roundings of the sigmoid and the exp reached 3.2), and the subnormal results
+// below -87 rounded once.
 struct Silu : Functor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::xsigmoid(x); }
-  template <class W> static __device__ W grad(W x, W e) {
-    const bool up = x >= W(0);
-    const W d = W(1) / (W(1) + e);
-    const W s = (up ? W(1) : e) * d, c = (up ? e : W(1)) * d;  // sigmoid(+-x), one division
-    const W q = x < W(0) ? (W(1) + x) - m::xmul(x, s) : W(1) + m::xmul(x, c);
+  // double: s (1 + x (1 - s)), for x < 0 as s ((1 + x) - x s) (1 + x is exact for x <= -1 and x s
+  // small, so the cancellation near the zero costs no more than the rounding of x s)
+  static __device__ double bwd(double x, const Ctx<double>&) {
+    const double e = m::exp(-m::abs(x));
+    const bool up = x >= 0.0;
+    const double r = 1.0 / (1.0 + e);
+    const double s = (up ? 1.0 : e) * r, c = (up ? e : 1.0) * r;  // sigmoid(+-x), one division
+    const double q = up ? 1.0 + m::xmul(x, c) : (1.0 + x) - m::xmul(x, s);
     return m::xmul(q, s);  // 0 at -inf (q = -inf)
   }
-  template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return m::in_double<Silu>(x); }
+  static __device__ float bwd(float v, const Ctx<float>&) {
+    const LogisticParts l(v);
+    const bool neg = l.x < 0.0f;
+    const m::Two a = m::select(neg, l.es, {1.0f, 0.0f});
+    const m::Two c = m::select(neg, l.es, l.e);
+    return l.over_d2(m::add(m::mul(a, l.d), m::mul({l.x, 0.0f}, c)), l.d2);
+  }
 };
 
 // hard_silu: x relu6(x + 3) / 6;  0 for x <= -3, 1 for x >= 3, (2x + 3) / 6 between.
@@ -292,12 +326,16 @@ struct HardSilu : CheapFunctor {
 
 // mish: x tanh(sp), sp = softplus(x);  tanh(sp) + x sigmoid(x) sech^2(sp).
 // With e = exp(-|x|) both are rational in e (one exp, no log1p or tanh):
-//   x >= 0: tanh(sp) = 1 - 2e^2 / Dp, Dp = 1 + 2e (1 + e);  mish' = 1 - (2e^2 / Dp)(1 - 2x (1 + e) / Dp)
-//   x <  0: tanh(sp) = e - e^2 (1 + e) / Dn, Dn = e (e + 2) + 2;  mish' = e P / Dn^2,
-//           P = 4 (1 + x) + e (6 + 4x + e (4 + e))  (the numerator's cancellation near the zero
-//           at -1.19 is between exact or small terms; 1 - tanh(sp)^2 lost every digit for x > 9)
+//   x >= 0: tanh(sp) = 1 - 2e^2 / Dp, Dp = 1 + 2e (1 + e)
+//   x <  0: tanh(sp) = e - e^2 (1 + e) / Dn, Dn = e (e + 2) + 2
 // Below -80 mish(x) = x e^x (1 - e/2 + ...) is x sigmoid(x) to the last bit, and m::xsigmoid
 // keeps x e^x accurate where e^x alone is subnormal (x < -87 in float).
+// The derivative, with d = 1 + e (Dn = 1 + d^2, Dp = e^2 + d^2 and sech^2(sp) = 4 d^2 / Dn^2):
+//   x >= 0: ((1 + 2e) Dp + 4x e^2 d) / Dp^2;   x < 0: e ((2 + e) Dn + 4x d) / Dn^2,
+// one quotient m (B Q + 4x c d) / Q^2 with (Q, B, c, m) = (Dp, d + e, e^2, 1) or (Dn, d + 1, 1, e):
+// every term positive but 4x c d for x < 0, which cancels only near the zero at x = -1.19 (1 -
+// tanh(sp)^2 lost every digit for x > 9).  Float with pairs and one rounding (LogisticParts):
+// 0.57 conditioned ulps (5.5 with float roundings), subnormal results rounded once.
 struct Mish : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     const C e = m::exp_nonpos(-m::abs(x));
@@ -305,20 +343,28 @@ struct Mish : Functor {
     const C neg = x < C(-80) ? m::xsigmoid(x) : x * (e - e * e * (C(1) + e) / (e * (e + C(2)) + C(2)));
     return x >= C(0) ? pos : neg;
   }
-  // e = exp(-|x|); float evaluates it in double and rounds once (m::in_double): in float the
-  // roundings of e and of the quotients reached 5.5 ulps, and 2x off where the result is subnormal
-  // Both sides are N / D^2 (x >= 0: 1 - N / Dp^2, N = 2e^2 (Dp - 2x (1 + e))): one division.
-  template <class W> static __device__ W grad(W x, W e) {
-    const bool up = x >= W(0);
-    const W dp = W(2) * e * (W(1) + e) + W(1);
-    const W dn = e * (e + W(2)) + W(2);
-    const W p = W(4) * (W(1) + x) + e * ((W(6) + W(4) * x) + e * (W(4) + e));
-    const W num = up ? m::xmul(dp - W(2) * x * (W(1) + e), W(2) * e * e) : m::xmul(p, e);  // 0 at +-inf
-    const W den = up ? dp : dn;
-    const W r = num / (den * den);
-    return up ? W(1) - r : r;
+  // double, in the form of tanh(sp) (x >= 0: 1 - N / Dp^2, N = 2e^2 (Dp - 2x (1 + e)); x < 0:
+  // e P / Dn^2, P = 4 (1 + x) + e (6 + 4x + e (4 + e)))
+  static __device__ double bwd(double x, const Ctx<double>&) {
+    const double e = m::exp(-m::abs(x));
+    const bool up = x >= 0.0;
+    const double dp = 2.0 * e * (1.0 + e) + 1.0;
+    const double dn = e * (e + 2.0) + 2.0;
+    const double p = 4.0 * (1.0 + x) + e * ((6.0 + 4.0 * x) + e * (4.0 + e));
+    const double num = up ? m::xmul(dp - 2.0 * x * (1.0 + e), 2.0 * e * e) : m::xmul(p, e);  // 0 at +-inf
+    const double den = up ? dp : dn;
+    const double r = num / (den * den);
+    return up ? 1.0 - r : r;
   }
-  template <class C> static __device__ C bwd(C x, const Ctx<C>&) { return m::in_double<Mish>(x); }
+  static __device__ float bwd(float v, const Ctx<float>&) {
+    const LogisticParts l(v);
+    const bool neg = l.x < 0.0f;
+    const m::Two c = m::select(neg, {1.0f, 0.0f}, m::mul(l.e, l.e));
+    const m::Two q = m::add_ordered(l.d2, c);
+    const m::Two b = m::add_ordered(l.d, m::select(neg, {1.0f, 0.0f}, l.e));
+    const m::Two n = m::add(m::mul(b, q), m::mul({4.0f * l.x, 0.0f}, m::mul(c, l.d)));
+    return l.over_d2(m::select(neg, m::mul(l.es, n), n), m::mul(q, q));
+  }
 };
 
 // tanh;  sech^2 x.

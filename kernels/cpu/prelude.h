@@ -77,10 +77,16 @@ static inline __attribute__((always_inline)) double xnormcdf(double x) {
 static inline __attribute__((always_inline)) float exp_nonpos(float x) { return ::act::vm::exp_nonpos(x); }
 static inline __attribute__((always_inline)) float log1mexp(float x) { return ::act::vm::log1mexp(x); }
 static inline __attribute__((always_inline)) float xsigmoid(float x) { return ::act::vm::xsigmoid(x); }
-// exp in double for the float functions that common.cuh's in_double evaluates in double (x in
-// [-700, 0]: 2^-31.9 relative, cheaper than exp); the exact GELU's derivative, float, in double
-// from erfc's float polynomial (vmath.h)
-static inline __attribute__((always_inline)) double exp_wide(double x) { return ::act::vm::detail::exp_lite(x); }
+// The float FMA pieces of common.cuh's pairs: vmath's, exact without an FMA unit too (the
+// baseline build: Dekker's product)
+static inline __attribute__((always_inline)) float fma(float a, float b, float c) { return ::act::vm::detail::fma_(a, b, c); }
+static inline __attribute__((always_inline)) float prod_error(float a, float b, float) {
+  return ::act::vm::detail::two_prod(a, b).lo;
+}
+static inline __attribute__((always_inline)) float fnma_exact(float a, float b, float c) {
+  return ::act::vm::detail::fnma_exact(a, b, c);
+}
+// the exact GELU's derivative, float, in double from erfc's float polynomial (vmath.h)
 static inline __attribute__((always_inline)) float gelu_grad(float x) { return ::act::vm::gelu_grad(x); }
 // squareplus and its derivative, float: sqrt(x^2 + b) as a pair in float (vmath.h)
 static inline __attribute__((always_inline)) float squareplus(float x, float b) { return ::act::vm::squareplus(x, b); }

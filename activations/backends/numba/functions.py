@@ -92,6 +92,9 @@ class _SimMath:
     def isinf(self, x):
         return bool(np.isinf(x))
 
+    def ldexp(self, x, n):
+        return self._np(np.ldexp, x, int(n))
+
 
 M = _SimMath() if SIMULATOR else math
 
@@ -131,6 +134,24 @@ _CONSTANTS: dict[str, float] = {
     "LN2X64_HI": 44.361419677734375,
     "LN2X64_LO": 64.0 * math.log(2.0) - 44.361419677734375,
     "TWO_M64": 2.0**-64,
+    "SIXTY_FOUR": 64.0,
+    "GELU_TAIL": 10.0,
+    "GELU_TAIL_END": 14.8,
+    "MILLS_C3": 15.0,
+    "MILLS_C4": 105.0,
+    "MILLS_C5": 945.0,
+    "LOGISTIC_CLAMP": 112.0,
+    "LOG2E": 1.0 / math.log(2.0),
+    "RINT_MAGIC": 12582912.0,
+    # ln2 = LN2_HI16 + LN2_LO16, HI16 with 16 bits (k LN2_HI16 exact for k < 2^8)
+    "LN2_HI16": 0.693145751953125,
+    "LN2_LO16": math.log(2.0) - 0.693145751953125,
+    "EXPM1_C3": 1.0 / 6.0,
+    "EXPM1_C4": 1.0 / 24.0,
+    "EXPM1_C5": 1.0 / 120.0,
+    "EXPM1_C6": 1.0 / 720.0,
+    "EXPM1_C7": 1.0 / 5040.0,
+    "EXPM1_C8": 1.0 / 40320.0,
     "LOW_TAIL_END": 128.0,
     "TANH_SHRINK_SERIES_END": 0.25,
     "U24": 2.0**-24,
@@ -148,6 +169,99 @@ GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 MIX2 = np.uint64(0x94D049BB133111EB)
 S30, S27, S31, S40, U1 = (np.uint64(v) for v in (30, 27, 31, 40, 1))
+
+
+# ------------------------------------------------------------ float pairs
+# kernels/common.cuh m::Two, formula for formula: a float32 carried as hi + lo (about 44 bits) by
+# the float32 silu' and mish', which round once at the end.  `fma` is cuda.fma on the GPU; the
+# simulator and the host target take it in float64 (exact where these functions need it: the
+# low part of a product, a division's residual).
+#: True in the float32 clone
+FLOAT32 = False
+
+
+def fma(a, b, c):  # replaced per target by _clone
+    return a * b + c
+
+
+def _wide_fma(a, b, c):  # the simulator's (NumPy float32 scalars)
+    return type(a)(np.float64(a) * np.float64(b) + np.float64(c))
+
+
+def _cuda_fma(a, b, c):  # the GPU's: one fma.rn instruction
+    return cuda.fma(a, b, c)
+
+
+def _wide_fma32(a, b, c):  # the host target's, float32
+    return np.float32(np.float64(a) * np.float64(b) + np.float64(c))
+
+
+def fast_two_sum(a, b):  # a + b exactly, |a| >= |b|
+    s = a + b
+    return s, b - (s - a)
+
+
+def two_sum(a, b):  # a + b exactly
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def two_prod(a, b):  # a b exactly
+    p = a * b
+    return p, fma(a, b, -p)
+
+
+def pair_add(a, b):
+    s, e = two_sum(a[0], b[0])
+    return fast_two_sum(s, e + (a[1] + b[1]))
+
+
+def pair_add_ordered(a, b):  # |a| >= |b|
+    s, e = fast_two_sum(a[0], b[0])
+    return fast_two_sum(s, e + (a[1] + b[1]))
+
+
+def pair_mul(a, b):
+    p, e = two_prod(a[0], b[0])
+    return fast_two_sum(p, e + (a[0] * b[1] + a[1] * b[0]))
+
+
+def pair_quotient(n, d):  # n / d rounded once, d > 0
+    inv = ONE / d[0]
+    q0 = n[0] * inv
+    r = (fma(-q0, d[0], n[0]) + n[1]) - q0 * d[1]
+    return fma(r, inv, q0)
+
+
+def exp_neg_split(a, al):
+    """exp(-(a + al)) 2^64 as a pair, 0 <= a <= 126, |al| <= ulp(a) (common.cuh m::exp_neg_split,
+    then scaled(64); al: the low part of a pair argument)."""
+    k = (a * LOG2E + RINT_MAGIC) - RINT_MAGIC  # rint(a / ln2)
+    r1 = fma(-k, LN2_HI16, a)  # exact
+    r, rl = two_sum(r1, -(k * LN2_LO16))
+    rl = rl + al
+    u = -r
+    p = fma(fma(fma(fma(fma(fma(EXPM1_C8, u, EXPM1_C7), u, EXPM1_C6), u, EXPM1_C5), u, EXPM1_C4), u, EXPM1_C3), u, HALF)
+    w, wl = fast_two_sum(u, (u * u) * p)
+    h, hl = fast_two_sum(ONE, w)
+    sc = M.ldexp(ONE, numba.int32(SIXTY_FOUR - k))
+    return h * sc, ((hl + wl) - rl * h) * sc
+
+
+def logistic_parts(v):
+    """common.cuh LogisticParts: (x clamped to +-112, e 2^64, e, d = 1 + e, d^2), pairs."""
+    x = LOGISTIC_CLAMP if v > LOGISTIC_CLAMP else (-LOGISTIC_CLAMP if v < -LOGISTIC_CLAMP else v)
+    es = exp_neg_split(abs(x), ZERO)
+    e = (es[0] * TWO_M64, es[1] * TWO_M64)
+    d0, d1 = fast_two_sum(ONE, e[0])
+    d = (d0, d1 + e[1])
+    return x, es, e, d, pair_mul(d, d)
+
+
+def over_d2(x, n, den):
+    q = pair_quotient(n, den)
+    return q * TWO_M64 if x < ZERO else q
 
 
 # ------------------------------------------------------------------ helpers
@@ -326,6 +440,18 @@ def gelu_fwd(x, p, a):
 
 
 def gelu_bwd(dy, x, p, a):
+    if FLOAT32 and p[0] == ZERO and x < -GELU_TAIL:
+        # -phi(a) (a - M(a)), a = -x, M the Mills ratio Phi(-a) / phi(a) by its asymptotic series
+        # (six terms: 2^-33 for a >= 10); exp(-a^2/2) from a^2 as a pair and scaled by 2^64, so
+        # that the results below the smallest normal float (x < -13.35) are rounded once
+        # (erfc and exp there underflow first).  Beyond a = 14.8 the value rounds to -0.
+        t = min(-x, GELU_TAIL_END)
+        sq, sql = two_prod(t, t)
+        gh, gl = exp_neg_split(HALF * sq, HALF * sql)
+        g = gh + gl
+        r = ONE / (t * t)
+        mills = (ONE - r * (ONE - r * (THREE - r * (MILLS_C3 - r * (MILLS_C4 - r * MILLS_C5))))) / t
+        return (dy * (-(INV_SQRT_2PI * g) * (t - mills))) * TWO_M64
     x = clip(x, -CLIP, CLIP)
     if p[0] == ZERO:  # Phi(x) + x phi(x)
         return dy * (HALF * M.erfc(-x * SQRT_HALF) + x * M.exp(-HALF * x * x) * INV_SQRT_2PI)
@@ -399,6 +525,11 @@ def low_tail_grad(x):
 
 
 def silu_bwd(dy, x, p, a):
+    if FLOAT32:  # (a d + x c) / d^2, (a, c) = (1, e) for x >= 0, (e, e) below (functors.cuh Silu)
+        x, es, e, d, d2 = logistic_parts(x)
+        av = es if x < ZERO else (ONE, ZERO)
+        c = es if x < ZERO else e
+        return dy * over_d2(x, pair_add(pair_mul(av, d), pair_mul((x, ZERO), c)), d2)
     # s (1 + x (1 - s)); for x < 0 as s ((1 + x) - x s): 1 + x is exact for x <= -1, so the
     # cancellation near the zero at -1.28 costs no more than the rounding of x s (functors.cuh Silu)
     if x < -MISH_XSIGMOID and x > -LOW_TAIL_END:
@@ -445,6 +576,14 @@ def mish_fwd(x, p, a):
 
 
 def mish_bwd(dy, x, p, a):
+    if FLOAT32:  # m (B Q + 4x c d) / Q^2 (functors.cuh Mish)
+        x, es, e, d, d2 = logistic_parts(x)
+        neg = x < ZERO
+        c = (ONE, ZERO) if neg else pair_mul(e, e)
+        q = pair_add_ordered(d2, c)
+        b = pair_add_ordered(d, (ONE, ZERO) if neg else e)
+        n = pair_add(pair_mul(b, q), pair_mul((FOUR * x, ZERO), pair_mul(c, d)))
+        return dy * over_d2(x, pair_mul(es, n) if neg else n, pair_mul(q, q))
     if x < -MISH_XSIGMOID and x > -LOW_TAIL_END:
         return dy * low_tail_grad(x)
     e = M.exp(-abs(x))
@@ -701,7 +840,8 @@ def reglu_bwd(dy, a, b, p):
 # --------------------------------------------------------------- the tables
 ELEMENTWISE: tuple[str, ...] = tuple(REGISTRY.names(Kind.ELEMENTWISE))
 GATED: tuple[str, ...] = tuple(REGISTRY.names(Kind.GATED))
-_HELPERS = ("clip", "sig2", "leaky", "counter_hash", "fp8_encode", "rrelu_slope", "xmul", "low_tail_grad", "clamp_gate",
+_HELPERS = ("fast_two_sum", "two_sum", "two_prod", "pair_add", "pair_add_ordered", "pair_mul", "pair_quotient",
+            "exp_neg_split", "logistic_parts", "over_d2", "clip", "sig2", "leaky", "counter_hash", "fp8_encode", "rrelu_slope", "xmul", "low_tail_grad", "clamp_gate",
             "clamp_linear", "linear_passes", "swish")
 
 _cache: dict[str, _pytypes.SimpleNamespace] = {}
@@ -747,6 +887,10 @@ def _clone(ct, target: str = "cuda") -> _pytypes.SimpleNamespace:
     scope.update({k: np.dtype(str(ct)).type(v) for k, v in _CONSTANTS.items()})
     scope["PI4_LO"] = np.dtype(str(ct)).type(_PI4_LO[str(ct)])
     scope["CT"] = ct
+    scope["FLOAT32"] = str(ct) == "float32"
+    scope["fma"] = device(_cuda_fma, target) if target == "cuda" and not SIMULATOR else _wide_fma
+    if target == "cpu":  # (the float64 clone never calls it)
+        scope["fma"] = numba.njit(_wide_fma32 if str(ct) == "float32" else fma)
     names = [f"{n}_{d}" for n in ELEMENTWISE + GATED for d in ("fwd", "bwd")] + list(_HELPERS)
     for name in names:
         fn = globals().get(name)
