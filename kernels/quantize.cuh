@@ -125,12 +125,14 @@ __device__ __forceinline__ void gated_fp8_loop(const T* x, const fp8::Sink& sink
 // act_<name>_fp8_<dt>(x, y, amax, bias, n_out, hi, channels, p0, p1, p2,
 //                     scale, noise_seed, cols, groups, format, mode, stochastic)      gated
 // y: one byte per output element; amax: float32 bits per segment, zeroed (fp8::Sink).
+// Three blocks of 256 per SM, not four: the encoder's registers (up to 76 for the 8-wide 16-bit
+// packs) would spill under a 64-register cap, and a spill costs more than the lost occupancy.
 #define ACT_FP8_SINK_ARGS                                                                        \
   double scale, act::u64 noise_seed, act::i64 cols, act::i64 groups, int format, int mode, int stochastic
 #define ACT_FP8_SINK {y, amax, cols, groups, scale, noise_seed, format, mode, stochastic}
 
 #define ACT_ELEMENTWISE_FP8(NAME, FUNCTOR, DT)                                                     \
-  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_fp8_##DT(                      \
+  extern "C" __global__ void __launch_bounds__(256, 3) act_##NAME##_fp8_##DT(                      \
       const ACT_STORAGE_##DT* x, unsigned char* y, unsigned* amax, const ACT_STORAGE_##DT* bias,   \
       const ACT_STORAGE_##DT* weight, act::i64 n, act::i64 channels, act::i64 weight_len,          \
       act::compute_t<ACT_STORAGE_##DT> p0, act::compute_t<ACT_STORAGE_##DT> p1,                    \
@@ -141,7 +143,7 @@ __device__ __forceinline__ void gated_fp8_loop(const T* x, const fp8::Sink& sink
   ACT_ENTRY_HOOK(act_##NAME##_fp8_##DT)
 
 #define ACT_GATED_FP8(NAME, FUNCTOR, DT)                                                           \
-  extern "C" __global__ void __launch_bounds__(256, 4) act_##NAME##_fp8_##DT(                      \
+  extern "C" __global__ void __launch_bounds__(256, 3) act_##NAME##_fp8_##DT(                      \
       const ACT_STORAGE_##DT* x, unsigned char* y, unsigned* amax, const ACT_STORAGE_##DT* bias,   \
       act::i64 n_out, act::i64 hi, act::i64 channels, act::compute_t<ACT_STORAGE_##DT> p0,         \
       act::compute_t<ACT_STORAGE_##DT> p1, act::compute_t<ACT_STORAGE_##DT> p2,                    \

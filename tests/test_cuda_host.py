@@ -12,6 +12,7 @@ shape, block, long, column) with masks; the column sums behind dbias and dweight
 from __future__ import annotations
 
 import math
+import os
 import shutil
 
 import numpy as np
@@ -22,7 +23,9 @@ import reference
 from activations.backends.cuda import ops as _cuda_ops, source as _cuda_source
 from cuda_host import harness
 
-pytestmark = pytest.mark.cuda_host
+# one worker runs the whole module under pytest-xdist (--dist loadgroup): the last test counts the
+# entry points the others launched in this process
+pytestmark = [pytest.mark.cuda_host, pytest.mark.xdist_group("cuda_host")]
 
 DTYPES = reference.DTYPES
 DTYPE_IDS = [d.name for d in DTYPES]
@@ -612,6 +615,8 @@ def test_every_entry_point_ran(host, request):
     opts = request.config.option
     if opts.keyword or opts.markexpr or any("::" in str(a) for a in request.config.args):
         pytest.skip("only meaningful when the whole module runs")
+    if os.environ.get("PYTEST_XDIST_WORKER") and opts.dist != "loadgroup":
+        pytest.skip("the module's tests ran in several processes (run pytest-xdist with --dist loadgroup)")
     ran = {r.name for r in host.launcher.launches}
     missing = sorted({e for m in _cuda_source.all_modules() for e in m.entries()} - ran)
     assert not missing, f"{len(missing)} entry points never ran: {missing[:20]}"
