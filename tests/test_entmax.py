@@ -181,23 +181,24 @@ def test_forward_rows(run, alpha, rng):
 @pytest.mark.parametrize("alpha", (1.25, 2.0, 5.0))
 def test_forward_axes_and_masks(run, alpha, rng):
     skip_slow_simulation(run, alpha)
-    for dtype in (np.float64,) if simulated(run) else (np.float32, np.float64):
-        x = rounded(rng.normal(size=(4, 5, 3)) * 2, dtype)
-        mask = rng.random((4, 5, 3)) > 0.3
+    for dtype in (np.float32,) if simulated(run) else (np.float32, np.float64):
+        shape = (2, 5, 3) if simulated(run) else (4, 5, 3)
+        x = rounded(rng.normal(size=shape) * 2, dtype)
+        mask = rng.random(shape) > 0.3
         mask[:, 0, 0] = False  # a fully masked row along axis 2 and column entries along 0
-        for axis in (1, -1) if simulated(run) else (0, 1, 2, -1):
+        for axis in (1,) if simulated(run) else (0, 1, 2, -1):
             y = run.apply("entmax", x, alpha=alpha, axis=axis, where=mask)
             close(y, oracle(x, alpha, axis, mask), dtype, f"{run.name} axis {axis} mask", alpha, axis)
         y = run.apply("entmax", x, alpha=alpha, axis=(0, 2))
         merged = np.moveaxis(x, 1, 0).reshape(5, -1)
-        want = np.moveaxis(oracle(merged, alpha).reshape(5, 4, 3), 0, 1)
+        want = np.moveaxis(oracle(merged, alpha).reshape(5, shape[0], 3), 0, 1)
         close(y, want, dtype, f"{run.name} axes (0, 2)", alpha, (0, 2))
 
 
 def test_identities(run, rng):
     """alpha = 2 is sparsemax and alpha = 1.5 entmax15, on the same backend."""
-    for dtype in (np.float64,) if simulated(run) else (np.float32, np.float64):
-        x = rounded(rng.normal(size=(5, 12)) * 2, dtype)
+    for dtype in (np.float32,) if simulated(run) else (np.float32, np.float64):
+        x = rounded(rng.normal(size=(2 if simulated(run) else 5, 12)) * 2, dtype)
         for alpha, other in ((2.0, "sparsemax"), (1.5, "entmax15")):
             close(run.apply("entmax", x, alpha=alpha), np.asarray(run.apply(other, x), np.float64), dtype,
                   f"{run.name} alpha {alpha} vs {other}")
@@ -234,7 +235,7 @@ def test_dx(run, alpha, rng):
     ill-conditioned at the support's edge (edge_error) and g = y^(2 - alpha) grows without bound
     there, at the backend's own y (float32 and float64, whose y is the computed one)."""
     skip_slow_simulation(run, alpha)
-    for dtype in dtypes_of(run):
+    for dtype in (np.float32,) if simulated(run) else DTYPES:
         if alpha > 2 and np.dtype(dtype).itemsize == 2:
             continue
         x = rounded(rng.normal(size=(3, 11)) * 2, dtype)
