@@ -31,6 +31,20 @@ struct GatedCursor {
   }
 };
 
+// One output of the unit (NaN in either half gives NaN, computed for NaN too and then replaced:
+// no branch), and the unit's two partial derivatives times dy (a + b, NaN, where one half is NaN).
+template <class F, class T>
+__device__ __forceinline__ T gated_fwd_one(compute_t<T> a, compute_t<T> b, const Ctx<compute_t<T>>& ctx) {
+  const compute_t<T> r = F::fwd(a, b, ctx);
+  return store_gated_fwd<F, T>((m::isnan(a) || m::isnan(b)) ? a + b : r, a, b, ctx);
+}
+
+template <class F, class C> __device__ __forceinline__ Pair<C> gated_bwd_one(C a, C b, C d, const Ctx<C>& ctx) {
+  if (m::isnan(a) || m::isnan(b)) return {a + b, a + b};
+  const Pair<C> p = F::grad(a, b, ctx);
+  return {d * p.a, d * p.b};
+}
+
 // BIAS: the launch has a bias (read one element at a time, bias[offset % channels]); the loop
 // without one carries no channel arithmetic.
 template <class T, bool BIAS> struct GatedInput {
@@ -72,8 +86,7 @@ template <class F, class T, bool BIAS> struct GatedForward : GatedInput<T, BIAS>
 #pragma unroll
     for (int k = 0; k < N; ++k) {
       const C a = this->input(pa.v[k], cha), b = this->input(pb.v[k], chb);
-      const C r = F::fwd(a, b, this->ctx);  // computed for NaN too and then replaced: no branch
-      out.v[k] = store_gated_fwd<F, T>((m::isnan(a) || m::isnan(b)) ? a + b : r, a, b, this->ctx);
+      out.v[k] = gated_fwd_one<F, T>(a, b, this->ctx);
     }
     *reinterpret_cast<Pack<T, N>*>(y + t0) = out;
   }
@@ -96,11 +109,7 @@ template <class F, class T, bool BIAS> struct GatedBackward : GatedInput<T, BIAS
     for (int k = 0; k < N; ++k) {
       const C a = this->input(pa.v[k], cha), b = this->input(pb.v[k], chb);
       const C d = load(g.v[k]);
-      Pair<C> g2{a + b, a + b};
-      if (!m::isnan(a) && !m::isnan(b)) {
-        const Pair<C> p = F::grad(a, b, this->ctx);
-        g2 = {d * p.a, d * p.b};
-      }
+      const Pair<C> g2 = gated_bwd_one<F>(a, b, d, this->ctx);
       da.v[k] = store_gated_bwd<F, T, 0>(g2.a, a, b, d, this->ctx);
       db.v[k] = store_gated_bwd<F, T, 1>(g2.b, a, b, d, this->ctx);
       if (BIAS && dz != nullptr) {
@@ -110,6 +119,58 @@ template <class F, class T, bool BIAS> struct GatedBackward : GatedInput<T, BIAS
     }
     *reinterpret_cast<Pack<T, N>*>(dx + a0) = da;
     *reinterpret_cast<Pack<T, N>*>(dx + b0) = db;
+  }
+};
+
+// Interleaved halves along the last axis without a bias (hi == 1: GPT-OSS's layout): output t
+// reads x[2t] and x[2t + 1], so N outputs are two packs of x with a and b alternating, and dx two
+// packs written the same way.  The general body would go one element at a time here (hi is not a
+// multiple of the pack).  Element j of the 2N inputs of a pack is lo.v[j] or hi.v[j - N].
+template <class T, int N> __device__ __forceinline__ T pair_element(const Pack<T, N>& lo, const Pack<T, N>& hi, int j) {
+  return j < N ? lo.v[j] : hi.v[j - N];
+}
+
+template <class F, class T> struct GatedPairsForward {
+  using C = compute_t<T>;
+  const T* x;
+  T* y;
+  Ctx<C> ctx;
+
+  __device__ __forceinline__ void start(i64, i64) {}
+  template <int N> __device__ __forceinline__ void run(i64 t0) {
+    const Pack<T, N> lo = *reinterpret_cast<const Pack<T, N>*>(x + 2 * t0);
+    const Pack<T, N> hi = *reinterpret_cast<const Pack<T, N>*>(x + 2 * t0 + N);
+    Pack<T, N> out;
+#pragma unroll
+    for (int k = 0; k < N; ++k)
+      out.v[k] = gated_fwd_one<F, T>(load(pair_element(lo, hi, 2 * k)), load(pair_element(lo, hi, 2 * k + 1)), ctx);
+    *reinterpret_cast<Pack<T, N>*>(y + t0) = out;
+  }
+};
+
+template <class F, class T> struct GatedPairsBackward {
+  using C = compute_t<T>;
+  const T* x;
+  const T* dy;
+  T* dx;
+  Ctx<C> ctx;
+
+  __device__ __forceinline__ void start(i64, i64) {}
+  template <int N> __device__ __forceinline__ void run(i64 t0) {
+    const Pack<T, N> lo = *reinterpret_cast<const Pack<T, N>*>(x + 2 * t0);
+    const Pack<T, N> hi = *reinterpret_cast<const Pack<T, N>*>(x + 2 * t0 + N);
+    const Pack<T, N> g = *reinterpret_cast<const Pack<T, N>*>(dy + t0);
+    Pack<T, N> dlo, dhi;
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      const C a = load(pair_element(lo, hi, 2 * k)), b = load(pair_element(lo, hi, 2 * k + 1)), d = load(g.v[k]);
+      const Pair<C> g2 = gated_bwd_one<F>(a, b, d, ctx);
+      const T da = store_gated_bwd<F, T, 0>(g2.a, a, b, d, ctx), db = store_gated_bwd<F, T, 1>(g2.b, a, b, d, ctx);
+      (2 * k < N ? dlo.v[2 * k] : dhi.v[2 * k - N]) = da;
+      (2 * k + 1 < N ? dlo.v[2 * k + 1] : dhi.v[2 * k + 1 - N]) = db;
+    }
+    *reinterpret_cast<Pack<T, N>*>(dx + 2 * t0) = dlo;
+    *reinterpret_cast<Pack<T, N>*>(dx + 2 * t0 + N) = dhi;
   }
 };
 
@@ -130,6 +191,10 @@ __device__ __forceinline__ void gated_forward_loop(const T* x, T* y, const T* bi
 template <class F, class T>
 __device__ __forceinline__ void gated_forward(const T* x, T* y, const T* bias, i64 n_out, i64 hi, i64 channels,
                                               Ctx<compute_t<T>> ctx) {
+  if (bias == nullptr && hi == 1) {
+    GatedPairsForward<F, T> body{x, y, ctx};
+    return run_loop<F, kPack<T>>(n_out, aligned16(x) && aligned16(y), body);
+  }
   if (bias == nullptr) return gated_forward_loop<F, T, false>(x, y, bias, n_out, hi, channels, ctx);
   gated_forward_loop<F, T, true>(x, y, bias, n_out, hi, channels, ctx);
 }
@@ -152,6 +217,10 @@ __device__ __forceinline__ void gated_backward_loop(const T* x, const T* dy, T* 
 template <class F, class T>
 __device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, const T* bias, compute_t<T>* dz,
                                                i64 n_out, i64 hi, i64 channels, Ctx<compute_t<T>> ctx) {
+  if (bias == nullptr && hi == 1) {
+    GatedPairsBackward<F, T> body{x, dy, dx, ctx};
+    return run_loop<F, kPack<T>>(n_out, aligned16(x) && aligned16(dy) && aligned16(dx), body);
+  }
   if (bias == nullptr) return gated_backward_loop<F, T, false>(x, dy, dx, bias, dz, n_out, hi, channels, ctx);
   gated_backward_loop<F, T, true>(x, dy, dx, bias, dz, n_out, hi, channels, ctx);
 }

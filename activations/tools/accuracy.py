@@ -109,6 +109,11 @@ VARIANTS: tuple[Variant, ...] = tuple(Variant(r.name, _EXTRA_PARAMS.get(r.name, 
     Variant("geglu", (("approximate", "tanh"),)),
     Variant("entmax", (("alpha", 1.1),)),  # near softmax: errors grow like 1 / (alpha - 1)
     Variant("entmax", (("alpha", 1.25),)),
+    # the clamped, offset and sloped gated units (GPT-OSS's swiglu and the same clamp on the others)
+    Variant("glu", (("alpha", 1.702), ("limit", 7.0), ("offset", 1.0))),
+    Variant("swiglu", (("alpha", 1.702), ("limit", 7.0), ("offset", 1.0))),
+    Variant("geglu", (("limit", 7.0), ("offset", 1.0))),
+    Variant("reglu", (("limit", 7.0), ("offset", 1.0))),
 )
 
 
@@ -443,10 +448,21 @@ class _Reference:
     own rounding implies, and the allowance of the conditioned metric.
     """
 
-    def __init__(self, name: str, params: dict[str, Any], cdtype: np.dtype):
+    def __init__(self, name: str, params: dict[str, Any], cdtype: np.dtype, slope: float = 1.0, divide: bool = False):
+        """``slope`` a != 1 makes the function f(a x) (divided by a when ``divide``: swiglu's
+        x sigmoid(a x) = silu(a x) / a), a rounded to the compute precision as the kernels get it."""
         mp = _mp()
         self.key = (name, tuple(sorted((k, repr(v)) for k, v in params.items())), cdtype.name)
         self.fns = _refs()[name]
+        if slope != 1.0:
+            a = mp.mpf(float(np.asarray(slope, cdtype)))
+            f, df = self.fns
+            self.fns = (
+                (lambda x, q: f(a * x, q) / a, lambda x, q: df(a * x, q))
+                if divide
+                else (lambda x, q: f(a * x, q), lambda x, q: a * df(a * x, q))
+            )
+            self.key += (("slope", float(a), divide),)
         self.q = {}
         for k, v in params.items():
             if isinstance(v, float):  # the kernels receive compute-precision parameters
@@ -647,28 +663,45 @@ _MULTIPLIERS = (1.0, -2.5, 0.75, 3.0, -0.0625)
 _GATE = {"glu": ("sigmoid", 1), "swiglu": ("silu", 0), "geglu": ("gelu", 0), "reglu": ("relu", 0)}
 
 
+#: linear-half values beyond the clamp of the clamped variants (limit 7), cut to +-7
+_CLAMPED_MULTIPLIERS = (9.0, -12.0)
+
+
 def _gated(var, rec, params, dt, direction, density, backend) -> Result:
     from .. import apply, grad
 
     act, gate_half = _GATE[rec.name]
     act_params = dict(REGISTRY.get(act).bind({"approximate": params["approximate"]} if act == "gelu" else {}).values)
-    ref = _Reference(act, act_params, _dtypes.compute_dtype(dt))
+    cdt = _dtypes.compute_dtype(dt)
+    ref = _Reference(act, act_params, cdt, params.get("alpha", 1.0), divide=rec.name == "swiglu")
     gs = sweep(dt.name, rec.name, density)
-    ms = np.resize(np.array(_MULTIPLIERS), gs.size)
+    # the clamp (docs/semantics.md): gate g -> min(g, limit), linear u -> clip(u, -limit, limit) +
+    # offset, the derivative 0 where the clamp cuts; limit and offset in the compute precision
+    limit = params.get("limit")
+    lim = np.inf if limit is None else float(np.asarray(limit, cdt))
+    offset = float(np.asarray(params.get("offset", 0.0), cdt))
+    multipliers = _MULTIPLIERS
+    if limit is not None:
+        edge = _cast(np.array([lim]), dt)
+        gs = np.unique(np.concatenate([gs, edge, np.nextafter(edge, np.asarray(np.inf, dt)).astype(np.float64)]))
+        multipliers = _MULTIPLIERS + _CLAMPED_MULTIPLIERS
+    ms = np.resize(np.array(multipliers), gs.size)
     halves = (gs, ms) if gate_half == 0 else (ms, gs)
     x = np.stack(halves, axis=-1).astype(dt)  # (N, 2): a | b along the last axis
     inputs = [f"a={a!r}, b={b!r}" for a, b in zip(halves[0].tolist(), halves[1].tolist())]
     e_parts = []
-    for mul in _MULTIPLIERS:  # one multiplier at a time: it scales the cached exact values
+    for mul in multipliers:  # one multiplier at a time: it scales the cached exact values
         sel = np.flatnonzero(ms == mul)
-        pts = gs[sel].tolist()
+        g = gs[sel]
+        pts = np.minimum(g, lim).tolist()
+        u = min(max(mul, -lim), lim) + offset
         if direction == "forward":
-            exact = ref.values(pts, 0, mul)
-            e_parts.append((sel, [(0, exact, ref.spreader(pts, 0, dt, mul))]))
+            exact = ref.values(pts, 0, u)
+            e_parts.append((sel, [(0, exact, ref.spreader(pts, 0, dt, u))]))
         else:
-            # d gate = m f'(g), d other = f(g) (dy = 1)
-            d_gate = (gate_half, ref.values(pts, 1, mul), ref.spreader(pts, 1, dt, mul))
-            d_other = (1 - gate_half, ref.values(pts, 0), ref.spreader(pts, 0, dt))
+            # d gate = u f'(g), d other = f(g) (dy = 1); zero where the clamp cuts
+            d_gate = (gate_half, *_cut(g > lim, ref.values(pts, 1, u), ref.spreader(pts, 1, dt, u)))
+            d_other = (1 - gate_half, *_cut(np.full(g.size, abs(mul) > lim), ref.values(pts, 0), ref.spreader(pts, 0, dt)))
             e_parts.append((sel, [d_gate, d_other]))
     if direction == "forward":
         got = _call(backend, apply, rec.name, x, **var.kwargs)
@@ -679,6 +712,12 @@ def _gated(var, rec, params, dt, direction, density, backend) -> Result:
         e = _combine(*(_errors(got[sel, col], *exact, dt, spread=spread) for col, exact, spread in cols))
         ulp[sel], cond[sel], rel[sel] = e.ulp, e.cond, e.rel
     return _summarize(var, dt.name, direction, _Errors(ulp, cond, rel), inputs, backend or "numpy")
+
+
+def _cut(cut: np.ndarray, exact: tuple[np.ndarray, np.ndarray], spread: Callable) -> tuple[tuple, Callable]:
+    """Exact values and spread with the entries where a clamp cuts set to an exact 0."""
+    hi, lo = (np.where(cut, 0.0, v) for v in exact)
+    return (hi, lo), lambda idx: np.where(cut[idx], 0.0, spread(idx))
 
 
 def _rows(dt: np.dtype, density: str) -> list[tuple[np.ndarray, np.ndarray]]:
