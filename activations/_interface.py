@@ -235,7 +235,7 @@ def _row_values(record: Activation, param, value, shape, ax, dtype, be):
     cdt = _dtypes.compute_dtype(dtype)
     where = f"{record.name}(): parameter {param.name!r}"
     if isinstance(value, float):
-        param._check_range(float(np.asarray(value).astype(cdt)), where + f" rounded to {cdt.name}")
+        param.check_value(float(np.asarray(value).astype(cdt)), where + f" rounded to {cdt.name}")
         return None, None
     axes = ax if isinstance(ax, tuple) else (ax,)
     row_shape = tuple(1 if d in axes else s for d, s in enumerate(shape))
@@ -249,8 +249,7 @@ def _row_values(record: Activation, param, value, shape, ax, dtype, be):
     if np.isnan(host).any():
         raise ValueError(f"{where} must not hold NaN")
     rounded = host.astype(cdt).astype(np.float64)
-    for v in np.unique(rounded):  # distinct values: one message for the first bad one
-        param._check_range(float(v), where + f" (an element, rounded to {cdt.name})")
+    param.check_elements(rounded, where + f" (an element, rounded to {cdt.name})")
     return value, np.ascontiguousarray(np.broadcast_to(rounded, row_shape))  # host: one value per row
 
 
