@@ -220,6 +220,12 @@ class Activation:
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
 
+    @property
+    def weighted(self) -> bool:
+        """Does a call take a learnable weight (a ``"weight"`` parameter: prelu's slope), whose
+        gradient the backward returns?"""
+        return any(p.type == "weight" for p in self.params)
+
     def bind(self, params: Mapping[str, Any]) -> "BoundParams":
         """Merge defaults, map parameter aliases, validate values.
 

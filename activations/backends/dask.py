@@ -452,7 +452,7 @@ class DaskBackend(Backend):
             dx = self._rrelu_training(call, parts, cdtype, keep_compute=upcast is not None)
         else:
             concatenate = None
-            if call.name == "prelu" and not isinstance(call.weight, float):
+            if call.record.weighted and not isinstance(call.weight, float):
                 per_column = x.ndim > 0 and call.weight.shape[0] == x.shape[-1]
                 w = call.weight.rechunk((x.chunks[-1],)) if per_column else call.weight
                 parts.append(("weight", w, ind[-1:] if per_column else ("w",)))
@@ -468,7 +468,7 @@ class DaskBackend(Backend):
         dbias = dweight = None
         if call.bias is not None:
             dbias = _sum_rows(dx).astype(dtype)
-        if call.name == "prelu":
+        if call.record.weighted:
             dweight = _prelu_dweight(call, cdtype)
         return Grads(dx.astype(dtype) if upcast is not None else dx, dbias, dweight)
 

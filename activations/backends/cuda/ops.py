@@ -171,14 +171,14 @@ def _kernel_floats(call: Call, dtype: np.dtype) -> tuple:
     if hit is not None and hit[0] is params:
         return hit[1]
     floats = _floats_of(call, dtype)
-    if call.name != "prelu" and isinstance(params.values, MappingProxyType):
+    if not call.record.weighted and isinstance(params.values, MappingProxyType):
         _DEFAULT_FLOATS[key] = (params, floats)
     return floats
 
 
 def _floats_of(call: Call, dtype: np.dtype) -> tuple:
     floats = list(call.params.kernel_floats())
-    if call.name == "prelu" and isinstance(call.weight, float):
+    if call.record.weighted and isinstance(call.weight, float):
         floats = [call.weight]
     floats += [0.0] * (3 - len(floats))
     scalar = _compute_scalar(dtype)
@@ -260,7 +260,7 @@ class KernelBackend(Backend):
 
     def _prelu_weight(self, L: Launcher, call: Call) -> tuple[Any, int]:
         w = call.weight
-        if call.name != "prelu" or isinstance(w, float):
+        if not call.record.weighted or isinstance(w, float):
             return None, 0
         return _contiguous(L.xp, w), int(w.shape[0])
 
@@ -314,13 +314,13 @@ class KernelBackend(Backend):
                          (x, result, bias, weight, *sizes, *floats, seed))
             return self._deliver(result, call)
         dz = self._dz_buffer(L, x, bias)
-        terms = xp.empty(n, dtype=_dtypes.compute_dtype(dtype)) if call.name == "prelu" else None
+        terms = xp.empty(n, dtype=_dtypes.compute_dtype(dtype)) if call.record.weighted else None
         if n:
             L.launch(module, _entry(call.name, "bwd", module.dtype), grid, block,
                      (x, dy, result, bias, weight, dz, terms, *sizes, *floats, seed))
         dbias = None if bias is None else self._dbias(L, result, dz, channels)
         dweight = None
-        if call.name == "prelu":
+        if call.record.weighted:
             cols = weight_len if weight_len > 1 else 1
             dweight = self._column_sums(L, terms, n // cols, cols, dtype)
             dweight = dweight.reshape(() if weight is None else weight.shape)

@@ -397,13 +397,13 @@ def _elementwise(run: _Launch, call: Call, backward: bool):
     dy = _contiguous(run, call.dy) if backward else None
     target, out = _output(run, call, shape, (x, dy, call.bias, call.weight))
     # before dx: out= may be x or dy
-    dweight = _dweight(run, call, x, dy) if backward and call.record.name == "prelu" else None
+    dweight = _dweight(run, call, x, dy) if backward and call.record.weighted else None
     n = x.size
     if n:
         xf = _flat(x)
         bf, has_bias, C = _bias_and_c(run, call, x)
         w, Cw, first = xf, 0, None
-        if call.record.name == "prelu":
+        if call.record.weighted:
             if isinstance(call.weight, float):
                 first = call.weight  # scalar weight rides in p[0], Cw = 0
             else:
@@ -441,7 +441,7 @@ def _quantize(run: _Launch, call: Call):
         bf, has_bias, C = _bias_and_c(run, call, x)
         if call.record.kind is Kind.ELEMENTWISE:
             w, Cw, first = xf, 0, None
-            if call.record.name == "prelu":
+            if call.record.weighted:
                 if isinstance(call.weight, float):
                     first = call.weight
                 else:
