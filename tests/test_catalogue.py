@@ -282,3 +282,9 @@ def test_param_checks_one_value_and_every_element():
         p.check_elements(np.array([2.0, np.nan]), "f(): alpha")
     with pytest.raises(ValueError, match="finite"):
         p.check_elements(np.array([np.inf]), "f(): alpha")
+
+
+def test_weighted_records_are_those_with_a_weight_parameter():
+    """The backends ask the record, not the name, whether a call has a weight and a dweight."""
+    weighted = [n for n in activations.names() if REGISTRY.get(n).weighted]
+    assert weighted == ["prelu"]
