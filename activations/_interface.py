@@ -91,7 +91,7 @@ def grad(name, x, dy, *, out=None, bias=None, axis=-1, where=None, backend=None,
             grads = run.backward()
     result = [_wrap(grads.dx, rewrap, given_out)]
     extra = [] if bias is None else [grads.dbias]
-    if record.name == "prelu":
+    if record.weighted:
         extra.append(grads.dweight)
     if run.call.per_row is not None:
         extra.append(_per_row_sums(grads.dalpha, run.row_value))
@@ -113,8 +113,8 @@ def _quantized(name, x, out, bias, axis, backend, out_dtype, scale, amax, roundi
             f"{record.name}(): out_dtype= (FP8 output) is for elementwise and gated activations; "
             f"{record.name} is row-wise"
         )
-    # rrelu's seed is its own parameter and also seeds the rounding; the others take it here
-    seed = params.get("seed") if record.name == "rrelu" else params.pop("seed", None)
+    # a record's own seed (rrelu's) also seeds the rounding; the others take it here
+    seed = params.get("seed") if "seed" in record.param_names else params.pop("seed", None)
     (x, fp8_out, bias, _), rewrap, given_out = _unwrap(x, out, bias, None, params)
     run = _prepare(record, x, None, None, bias, axis, None, backend, params)
     call = run.call
@@ -191,7 +191,7 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
         bias = _vector(be, bias, "bias", dtype, shape[-1], allow_one=False)
 
     weight = None
-    if record.name == "prelu":
+    if record.weighted:
         weight = bound["weight"]
         if not isinstance(weight, float):
             weight = _vector(be, weight, "weight", dtype, shape[-1] if shape else 1, allow_one=True)
@@ -235,7 +235,7 @@ def _row_values(record: Activation, param, value, shape, ax, dtype, be):
     cdt = _dtypes.compute_dtype(dtype)
     where = f"{record.name}(): parameter {param.name!r}"
     if isinstance(value, float):
-        param._check_range(float(np.asarray(value).astype(cdt)), where + f" rounded to {cdt.name}")
+        param.check_value(float(np.asarray(value).astype(cdt)), where + f" rounded to {cdt.name}")
         return None, None
     axes = ax if isinstance(ax, tuple) else (ax,)
     row_shape = tuple(1 if d in axes else s for d, s in enumerate(shape))
@@ -249,8 +249,7 @@ def _row_values(record: Activation, param, value, shape, ax, dtype, be):
     if np.isnan(host).any():
         raise ValueError(f"{where} must not hold NaN")
     rounded = host.astype(cdt).astype(np.float64)
-    for v in np.unique(rounded):  # distinct values: one message for the first bad one
-        param._check_range(float(v), where + f" (an element, rounded to {cdt.name})")
+    param.check_elements(rounded, where + f" (an element, rounded to {cdt.name})")
     return value, np.ascontiguousarray(np.broadcast_to(rounded, row_shape))  # host: one value per row
 
 

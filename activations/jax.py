@@ -115,9 +115,10 @@ def quantize(name, x, *, out_dtype=None, scale=1.0, amax="tensor", rounding="nea
     for key, value in (("scale", scale), ("seed", seed)):
         if isinstance(value, jax.core.Tracer):
             raise TypeError(f"{record.name}(): {key} is a traced JAX value; it is static: pass a Python number")
-    if record.name == "rrelu" and seed is not None:
-        params["seed"] = seed  # rrelu's own seed also seeds the rounding
-    elif record.name == "rrelu":
+    own_seed = "seed" in record.param_names
+    if own_seed and seed is not None:
+        params["seed"] = seed  # the record's own seed (rrelu's) also seeds the rounding
+    elif own_seed:
         seed = params.get("seed")
     fmt = _fp8.format_of("float8_e4m3fn" if out_dtype is None else out_dtype)
     spec, x, bias, weight, _ = _validated(record.name, x, bias, axis, None, params)
@@ -144,7 +145,7 @@ def _validated(name, x, bias, axis, where, params):
             f"{record.name}(): x has dtype {dtype}; use float16, bfloat16, float32 or float64 (cast first)"
         )
     weight = None
-    if record.name == "prelu" and "weight" in params and not _is_scalar(params["weight"]):
+    if record.weighted and "weight" in params and not _is_scalar(params["weight"]):
         weight = _as_array(params.pop("weight"), "weight", record.name)
         if weight.ndim == 0:
             weight = weight.reshape(1)
@@ -426,7 +427,7 @@ def _run_quantize(spec: _Spec, xp, outs: list, args: list) -> None:
     x, _, bias, weight, _ = _split(spec, args, backward=False)
     out_dtype, scale, amax_mode, rounding, seed = spec.fp8
     kw = _kwargs(spec, None, weight)
-    if seed is not None and spec.name != "rrelu":
+    if seed is not None and "seed" not in REGISTRY.get(spec.name).param_names:
         kw["seed"] = seed
     got = _interface.apply(spec.name, x, out=values, bias=bias, out_dtype=out_dtype, scale=scale, amax=amax_mode,
                            rounding=rounding, **kw)

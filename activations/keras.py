@@ -51,8 +51,7 @@ def _validated(name: str, params: dict[str, Any], axis: Any):
         if p.type == "row" and isinstance(params.get(p.name), (list, tuple)):
             params[p.name] = np.asarray(params[p.name], np.float32)
         if p.type == "row" and isinstance(params.get(p.name), np.ndarray):  # its values, as a float would be
-            for v in np.unique(params[p.name].astype(np.float32)):
-                p._check_range(float(v), f"{record.name}(): parameter {p.name!r} (an element)")
+            p.check_elements(params[p.name].astype(np.float32), f"{record.name}(): parameter {p.name!r} (an element)")
     record.bind(params)
     if isinstance(axis, list):
         axis = tuple(axis)

@@ -13,6 +13,8 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Mapping
 
+import numpy as np
+
 __all__ = [
     "Kind",
     "Param",
@@ -118,10 +120,13 @@ class Param:
             raise ValueError(f"{where} is too large for a float") from None
         if math.isnan(value):
             raise ValueError(f"{where} must not be NaN")
-        self._check_range(value, where)
+        self.check_value(value, where)
         return value
 
-    def _check_range(self, value: float, where: str) -> None:
+    def check_value(self, value: float, where: str) -> None:
+        """Raise ValueError naming ``where`` unless the float ``value`` is in this parameter's range
+        (the test of :meth:`validate` after the type checks; callers pass a value rounded to the
+        precision it will be used in when that matters)."""
         # nonzero: also representable as a nonzero normal float32, the kernels' compute precision
         if self.nonzero and abs(value) < FLOAT32_TINY:
             raise ValueError(f"{where} must be nonzero (|value| >= {FLOAT32_TINY:.6g}), got {value!r}")
@@ -133,6 +138,16 @@ class Param:
             raise ValueError(f"{where} must be {op} {self.high}, got {value!r}")
         if not math.isfinite(value) and self.type != "optional_float":  # optional: inf means none
             raise ValueError(f"{where} must be finite, got {value!r}")
+
+    def check_elements(self, values: Any, where: str) -> None:
+        """:meth:`check_value` for every element of the array ``values`` (a host array of floats,
+        already rounded to the precision they will be used in); NaN is refused.  One message,
+        for the smallest bad value."""
+        values = np.asarray(values, np.float64)
+        if np.isnan(values).any():
+            raise ValueError(f"{where} must not hold NaN")
+        for v in np.unique(values):  # distinct values: an array parameter holds one per row
+            self.check_value(float(v), where)
 
     # ------------------------------------------------------------ kernel view
     def as_kernel_float(self, value: Any) -> float:
@@ -204,6 +219,12 @@ class Activation:
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
+
+    @property
+    def weighted(self) -> bool:
+        """Does a call take a learnable weight (a ``"weight"`` parameter: prelu's slope), whose
+        gradient the backward returns?"""
+        return any(p.type == "weight" for p in self.params)
 
     def bind(self, params: Mapping[str, Any]) -> "BoundParams":
         """Merge defaults, map parameter aliases, validate values.

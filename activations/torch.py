@@ -78,7 +78,7 @@ def _spec(name: str, axis: Any, items: tuple, tensor_weight: bool) -> tuple[str,
     else:
         axis = _one_axis(record.name, axis)
     params = dict(items)
-    if record.name == "prelu" and "weight" in params and not tensor_weight:
+    if record.weighted and "weight" in params and not tensor_weight:
         w = params["weight"]
         if isinstance(w, bool) or not isinstance(w, (int, float)):
             raise TypeError(f"prelu(): parameter 'weight' must be a float or a torch.Tensor, got {type(w).__name__}")

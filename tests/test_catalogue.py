@@ -5,6 +5,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import activations
@@ -266,3 +267,24 @@ def test_param_validation_details():
     assert r.validate(None, "f") is None and r.validate(math.inf, "f") == math.inf
     with pytest.raises(ValueError, match="finite"):
         Param("s", 1.0).validate(-math.inf, "f")
+
+
+def test_param_checks_one_value_and_every_element():
+    """The public range checks the interface and the Keras layer use for a per-row parameter."""
+    p = Param("alpha", 1.5, type="row", low=1.0, low_open=True)
+    p.check_value(1.25, "f(): alpha")
+    with pytest.raises(ValueError, match=r"f\(\): alpha must be > 1.0, got 1.0"):
+        p.check_value(1.0, "f(): alpha")
+    p.check_elements(np.array([[1.5], [2.0], [1.5]]), "f(): alpha")
+    with pytest.raises(ValueError, match=r"an element\) must be > 1.0, got 0.5"):
+        p.check_elements(np.array([2.0, 0.5, 1.0]), "f(): alpha (an element)")  # the smallest bad one
+    with pytest.raises(ValueError, match="must not hold NaN"):
+        p.check_elements(np.array([2.0, np.nan]), "f(): alpha")
+    with pytest.raises(ValueError, match="finite"):
+        p.check_elements(np.array([np.inf]), "f(): alpha")
+
+
+def test_weighted_records_are_those_with_a_weight_parameter():
+    """The backends ask the record, not the name, whether a call has a weight and a dweight."""
+    weighted = [n for n in activations.names() if REGISTRY.get(n).weighted]
+    assert weighted == ["prelu"]

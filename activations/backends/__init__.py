@@ -8,8 +8,9 @@ table of backends; adding one means adding a module here and a row there.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
+from .._layout import overlap
 from ..registry import Activation, BoundParams
 
 
@@ -109,3 +110,32 @@ class Backend:
 
     def backward(self, call: Call) -> Grads:
         raise NotImplementedError
+
+
+# ------------------------------------------------------------------- out=
+# One policy for every backend, so that ``out=`` is written whole or not at all: the kernels
+# write ``out`` itself only when that is safe, else a temporary that one copy then moves into
+# ``out`` once everything that can fail (validation, allocation, the kernels) is behind.  What
+# differs per array library is passed in: how to allocate, whether an array is C-contiguous,
+# how to copy.  Overlap is read from the arrays' memory ranges (``_layout.overlap``).
+def out_target(out: Any, shape: tuple[int, ...], dtype: Any, inputs: tuple,
+               empty: Callable[[tuple[int, ...], Any], Any], contiguous: Callable[[Any], bool]) -> Any:
+    """The array the kernels write: ``out`` itself when it is C-contiguous and every input
+    (arrays, or None and floats, which are skipped) is apart from it or exactly it (``out=x``,
+    ``out=dy``: each kernel reads an element before it writes it), else ``empty(shape, dtype)``.
+    The front end already copies an input that overlaps ``out`` (``_interface._apart_from_out``);
+    the test here keeps a backend safe when called directly."""
+    if out is not None and contiguous(out) and not any(
+        a is not None and not isinstance(a, float) and overlap(out, a) == "overlap" for a in inputs
+    ):
+        return out
+    return empty(shape, dtype)
+
+
+def deliver(result: Any, out: Any, copy_into: Callable[[Any, Any], None]) -> Any:
+    """The call's return value: ``result``, copied first into ``out`` (``copy_into(out,
+    result)``, raw bits) when ``out`` is given and ``result`` is a temporary."""
+    if out is None or result is out:
+        return result
+    copy_into(out, result)
+    return out

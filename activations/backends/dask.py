@@ -2,11 +2,12 @@
 
 ``apply``/``grad`` on a Dask array return a lazy Dask array (nothing is
 computed until ``.compute()``, ``da.store`` or a ``distributed`` client asks).
-Each chunk goes through the package's public ``apply``/``grad`` on the backend
-of the chunk type (NumPy chunks -> ``numpy``, CuPy chunks -> ``cupy``), so
-the Dask path adds scheduling, not arithmetic.  The chunk functions are given
-to :class:`DaskBackend` as arguments (the defaults import the package inside
-the task), which keeps ``dispatch`` -> ``backends`` one-way.
+The call is validated once, on the whole arrays; each chunk then goes straight
+to ``forward``/``backward`` of the backend of the chunk type (NumPy chunks ->
+``numpy``, CuPy chunks -> ``cupy``) with the validated call's arrays replaced
+by the chunk's blocks, so the Dask path adds scheduling, not arithmetic nor a
+second validation.  A task finds that backend by name (``dispatch.load``,
+imported inside the task: on this process or on a distributed worker).
 
 Per kind:
 
@@ -33,31 +34,17 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable
+from typing import Any
 
 import dask
 import dask.array as da
 import numpy as np
 
-from .. import _dtypes, _fp8
+from .. import _dtypes, _fp8, dispatch
 from .._layout import ArrayAPI
 from ..registry import Kind
 from . import Backend, Call, Grads
 from .cpu.fallback import counter_hash, rrelu_uniform, shifted
-
-
-def _apply_chunk(*args, **kwargs):
-    # Imported inside the task: the package is complete by the time a task runs,
-    # on this process or on a distributed worker.
-    import activations
-
-    return activations.apply(*args, **kwargs)
-
-
-def _grad_chunk(*args, **kwargs):
-    import activations
-
-    return activations.grad(*args, **kwargs)
 
 
 # The backend each chunk type goes to, named explicitly so that ACTIVATIONS_BACKEND=dask
@@ -97,26 +84,44 @@ def _along(ndim: int, axis: int, sl) -> tuple:
 
 
 # ----------------------------------------------------------------- tasks
-def _chunk_task(fn: Callable, activation: str, names: tuple[str, ...], select, upcast, kwargs, *blocks):
-    """``fn(activation, x[, dy], **named blocks, **kwargs)`` on one chunk.
+def _chunk_task(backend: str, template: Call, names: tuple[str, ...], select, upcast, *blocks):
+    """``template`` (the validated call, its arrays taken out) on one chunk, by the forward (or,
+    with a "dy" block, the backward) of the chunk backend named ``backend``.
 
-    ``names`` says which keyword each block is ("x", "dy", "bias", "weight",
-    "where"); ``upcast`` (a dtype or None) casts the float blocks first;
-    ``select`` picks one element of a tuple result.
+    ``names`` says which field of the call each block is ("x", "dy", "bias", "weight", "where",
+    and "alpha": entmax's per-row values broadcast like x, of which one per row is kept);
+    ``upcast`` (a dtype or None) casts the float blocks first; ``select`` names the field of the
+    backward's :class:`Grads` to return, or a tuple of them.
     """
+    from .. import dispatch  # the package is complete by the time a task runs
+
     bound = dict(zip(names, blocks))
     if upcast is not None:
         for key in ("x", "dy", "bias", "weight"):
             if key in bound:
                 bound[key] = bound[key].astype(upcast)
-    if "alpha" in bound:  # entmax's alpha, broadcast like x: one value per row of the chunk
-        bound["alpha"] = bound["alpha"][_along(bound["x"].ndim, kwargs["axis"], slice(0, 1))]
-    x = bound.pop("x")
-    args = (activation, x) if "dy" not in bound else (activation, x, bound.pop("dy"))
-    result = fn(*args, **bound, **kwargs)
+    x = bound["x"]
+    per_row = None
+    if "alpha" in bound:  # float64, rounded to the compute precision by the front end already
+        rows = bound.pop("alpha")[_along(x.ndim, template.axis, slice(0, 1))]
+        per_row = np.ascontiguousarray(rows.get() if hasattr(rows, "get") else rows, np.float64)
+    shape = tuple(x.shape)
+    if template.record.kind is Kind.GATED:
+        ax = template.axis
+        shape = shape[:ax] + (shape[ax] // 2,) + shape[ax + 1 :]
+    call = template._replace(out_shape=shape, per_row=per_row, **bound)
+    be = dispatch.load(backend)
+    try:
+        if call.dy is None:
+            return be.forward(call)
+        grads = be.backward(call)
+    except MemoryError as exc:
+        from .._interface import _no_memory
+
+        raise _no_memory(call.record, shape, exc) from None
     if isinstance(select, tuple):
-        return tuple(result[k] for k in select)
-    return result if select is None else result[select]
+        return tuple(getattr(grads, k) for k in select)
+    return getattr(grads, select)
 
 
 def _pick(block, k: int):
@@ -124,7 +129,7 @@ def _pick(block, k: int):
     return block[k]
 
 
-def _gated_pair_task(fn: Callable, activation: str, axis: int, last: bool, names, select, upcast, kwargs, *blocks):
+def _gated_pair_task(backend: str, template: Call, axis: int, last: bool, names, select, upcast, *blocks):
     """One output chunk of a gated activation from the matching chunks of both halves."""
     bound = dict(zip(names, blocks))
     xp = _xp(bound["a"])
@@ -135,7 +140,7 @@ def _gated_pair_task(fn: Callable, activation: str, axis: int, last: bool, names
     bound["x"] = x
     order = ("x", "dy", "bias")
     keys = tuple(k for k in order if k in bound)
-    return _chunk_task(fn, activation, keys, select, upcast, kwargs, *(bound[k] for k in keys))
+    return _chunk_task(backend, template, keys, select, upcast, *(bound[k] for k in keys))
 
 
 def _whole_pairs(call: Call):
@@ -344,10 +349,6 @@ class DaskBackend(Backend):
     name = "dask"
     description = "Dask arrays: lazy and blockwise, each chunk on its own backend (NumPy or CuPy chunks)"
 
-    def __init__(self, apply_chunk: Callable = _apply_chunk, grad_chunk: Callable = _grad_chunk):
-        self.apply_chunk = apply_chunk
-        self.grad_chunk = grad_chunk
-
     def available(self) -> tuple[bool, str]:
         return True, f"dask {dask.__version__}"
 
@@ -450,17 +451,14 @@ class DaskBackend(Backend):
         if call.name == "rrelu" and call.params["training"]:
             dx = self._rrelu_training(call, parts, cdtype, keep_compute=upcast is not None)
         else:
-            kwargs = self._params(call)
             concatenate = None
-            if call.name == "prelu" and not isinstance(call.weight, float):
+            if call.record.weighted and not isinstance(call.weight, float):
                 per_column = x.ndim > 0 and call.weight.shape[0] == x.shape[-1]
                 w = call.weight.rechunk((x.chunks[-1],)) if per_column else call.weight
                 parts.append(("weight", w, ind[-1:] if per_column else ("w",)))
                 concatenate = True
             names = tuple(p[0] for p in parts)
-            select = 0 if backward and (call.bias is not None or call.name == "prelu") else None
-            fn = self.grad_chunk if backward else self.apply_chunk
-            task = functools.partial(_chunk_task, fn, call.name, names, select, upcast, kwargs)
+            task = functools.partial(_chunk_task, *_chunk_call(call), names, "dx", upcast)
             dx = da.blockwise(
                 task, ind, *_flatten(parts), dtype=out_dtype, meta=_meta(x, out_dtype),
                 concatenate=concatenate, token=f"{call.name}-{'bwd' if backward else 'fwd'}",
@@ -470,7 +468,7 @@ class DaskBackend(Backend):
         dbias = dweight = None
         if call.bias is not None:
             dbias = _sum_rows(dx).astype(dtype)
-        if call.name == "prelu":
+        if call.record.weighted:
             dweight = _prelu_dweight(call, cdtype)
         return Grads(dx.astype(dtype) if upcast is not None else dx, dbias, dweight)
 
@@ -485,16 +483,6 @@ class DaskBackend(Backend):
             has_bias=call.bias is not None, has_dy=call.dy is not None, keep_compute=keep_compute,
             dtype=out_dtype, meta=_meta(x, out_dtype), token="rrelu-train",
         )
-
-    def _params(self, call: Call, **extra) -> dict:
-        kwargs = {k: v for k, v in call.params.values.items() if k != "weight"}
-        if call.per_row is not None:
-            kwargs.pop("alpha")  # a block of each chunk's rows instead (_rowwise_whole)
-        if call.name == "prelu" and isinstance(call.weight, float):
-            kwargs["weight"] = call.weight
-        kwargs["backend"] = _chunk_backend(call.x)
-        kwargs.update(extra)
-        return kwargs
 
     # ---------------------------------------------------------------- gated
     def _gated_forward(self, call: Call) -> da.Array:
@@ -526,10 +514,7 @@ class DaskBackend(Backend):
         if call.bias is not None:
             parts.append(("bias", call.bias.rechunk((x.chunks[-1],)), ind[-1:]))
         names = tuple(p[0] for p in parts)
-        kwargs = self._params(call, axis=ax)
-        fn = self.grad_chunk if backward else self.apply_chunk
-        select = 0 if backward and call.bias is not None else None
-        task = functools.partial(_chunk_task, fn, call.name, names, select, upcast, kwargs)
+        task = functools.partial(_chunk_task, *_chunk_call(call), names, "dx", upcast)
         out_dtype = upcast or x.dtype
         return da.blockwise(
             task, ind, *_flatten(parts), dtype=out_dtype, meta=_meta(x, out_dtype),
@@ -558,10 +543,7 @@ class DaskBackend(Backend):
                 bias = call.bias.rechunk((a.chunks[-1],))
                 parts += [("bias_a", bias, ind[-1:]), ("bias_b", bias, ind[-1:])]
         names = tuple(p[0] for p in parts)
-        kwargs = self._params(call, axis=ax)
-        fn = self.grad_chunk if backward else self.apply_chunk
-        select = 0 if backward and call.bias is not None else None
-        task = functools.partial(_gated_pair_task, fn, call.name, ax, last, names, select, upcast, kwargs)
+        task = functools.partial(_gated_pair_task, *_chunk_call(call), ax, last, names, "dx", upcast)
         out_dtype = upcast or x.dtype
         out = da.blockwise(
             task, ind, *_flatten(parts), dtype=out_dtype, meta=_meta(x, out_dtype),
@@ -608,12 +590,9 @@ class DaskBackend(Backend):
             alpha = da.from_array(call.per_row, chunks=tuple((1,) if d == ax else c for d, c in enumerate(x.chunks)))
             parts.append(("alpha", da.broadcast_to(alpha, x.shape, chunks=x.chunks), ind))
         names = tuple(p[0] for p in parts)
-        kwargs = self._params(call, axis=ax)
-        fn = self.grad_chunk if backward else self.apply_chunk
-        select = 0 if backward and call.bias is not None else None
-        if backward and per_row:  # the task returns (dx, dalpha): two picks of one task's result
-            select = (0, 2) if call.bias is not None else (0, 1)
-        task = functools.partial(_chunk_task, fn, call.name, names, select, upcast, kwargs)
+        # with per-row values the backward task returns (dx, dalpha): two picks of one result
+        select = ("dx", "dalpha") if per_row else "dx"
+        task = functools.partial(_chunk_task, *_chunk_call(call), names, select, upcast)
         out_dtype = upcast or x.dtype
         out = da.blockwise(
             task, ind, *_flatten(parts), dtype=out_dtype, meta=_meta(x, out_dtype),
@@ -681,6 +660,15 @@ class DaskBackend(Backend):
 
 
 # ----------------------------------------------------------------- helpers
+def _chunk_call(call: Call) -> tuple[str, Call]:
+    """(the chunk backend's name, ``call`` without its arrays): what every chunk task starts from.
+    The chunk backend is checked here, once, for the whole call."""
+    backend = _chunk_backend(call.x)
+    dispatch.explicit(backend)
+    weight = call.weight if isinstance(call.weight, float) else None  # an array comes as blocks
+    return backend, call._replace(x=None, dy=None, bias=None, weight=weight, where=None, per_row=None)
+
+
 def _refuse_out(call: Call) -> None:
     if call.out is not None:
         raise ValueError(

@@ -3,8 +3,9 @@
 Every call runs in the compiled engine (:mod:`.engine`, C++ built with the
 package) when it is installed, else in the plain NumPy fallback
 (:mod:`.fallback`); ``ACTIVATIONS_NATIVE=0`` chooses the fallback.  Both
-compute into an array of their own or into ``out`` directly when that is
-safe, so that ``out=`` is written whole or not at all.
+compute into ``out`` directly when that is safe, else into an array of their
+own that is then copied into it (the policy of ``backends.out_target``), so
+that ``out=`` is written whole or not at all.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ... import _environ
-from .. import Backend, Call, Grads
+from .. import Backend, Call, Grads, deliver, out_target
 from . import engine
 
 NATIVE_VAR = "ACTIVATIONS_NATIVE"
@@ -111,23 +112,21 @@ class CpuBackend(Backend):
 
 # ------------------------------------------------------------------- out=
 def _target(call: Call, shape: tuple[int, ...]) -> np.ndarray:
-    """The array the engine writes: ``out`` itself when it is C-contiguous, else a new array that
-    :func:`_deliver` copies into ``out``.  Every input is apart from ``out`` or exactly it (the
-    front end's one aliasing rule, ``_interface._apart_from_out``), and each element is read
-    before it is written."""
-    out = call.out
-    if out is not None and out.flags.c_contiguous:
-        return out
-    return np.empty(shape, call.x.dtype)
+    """The array the engine writes (``out`` itself where the policy allows)."""
+    return out_target(call.out, shape, call.x.dtype, (call.x, call.dy, call.bias, call.weight, call.where),
+                      np.empty, _c_contiguous)
+
+
+def _c_contiguous(a: np.ndarray) -> bool:
+    return a.flags.c_contiguous
+
+
+def _copy_into(out: np.ndarray, result: np.ndarray) -> None:
+    np.copyto(out, result, casting="unsafe")  # one uninterruptible copy
 
 
 def _deliver(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    """``result`` as the call's return value: copied into ``out`` (one uninterruptible copy)
-    unless it already is ``out``."""
-    if out is None or result is out:
-        return result
-    np.copyto(out, result, casting="unsafe")
-    return out
+    return deliver(result, out, _copy_into)
 
 
 BACKEND = CpuBackend()

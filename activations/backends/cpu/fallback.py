@@ -533,7 +533,7 @@ def _params(call: Call) -> Params:
     their per-element ``slope`` (a float or an array broadcasting against x)."""
     cdt = _compute_dtype(call)
     p = {k: _rounded(v, cdt) if isinstance(v, float) else v for k, v in call.params.values.items()}
-    if call.name == "prelu":
+    if call.record.weighted:
         w = call.weight
         if isinstance(w, float):
             p["slope"] = _rounded(w, cdt)

@@ -6,10 +6,9 @@ properties, ``launch``), so that the same code drives CuPy on a GPU
 the very same kernel entry points on NumPy arrays.
 
 Layout policy: inputs that are not C-contiguous are copied once (a documented cost; the
-kernels index flat arrays).  ``out`` is written directly when it is C-contiguous and either
-overlaps no input or *is* ``x`` (or ``dy``): every kernel reads an element before writing it,
-from the same thread.  Otherwise the result goes to a temporary that is then copied into ``out``.
-Copies move raw bits (unsigned views), so they never depend on the array library's support
+kernels index flat arrays).  ``out=`` follows the backends' one policy (``backends.out_target``:
+written directly when C-contiguous and apart from every input or exactly ``x`` or ``dy``, else
+through a temporary copied into it).  Copies move raw bits (unsigned views), so they never depend on the array library's support
 for bfloat16.
 """
 from __future__ import annotations
@@ -24,7 +23,7 @@ import numpy as np
 
 from ... import _dtypes, _fp8
 from ...registry import Kind
-from .. import Backend, Call, Grads
+from .. import Backend, Call, Grads, deliver, out_target
 from .source import THRESHOLD_FAMILIES, KernelModule, colsum_entry, entry, warp_path, warp_shapes
 
 #: threads per block of the elementwise, gated and column-sum kernels
@@ -143,9 +142,16 @@ def _narrowed(xp: Any, a: Any, dtype: np.dtype) -> Any:
     return xp.where(nan, quiet, rounded).astype(np.uint16).view(dtype)
 
 
-def _same(a: Any, b: Any, launcher: Launcher) -> bool:
-    return (b is not None and a.shape == b.shape and a.strides == b.strides
-            and launcher.address(a) == launcher.address(b))
+def _empty(L: Launcher, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    return L.xp.empty(shape, dtype=dtype)
+
+
+def _c_contiguous(a: Any) -> bool:
+    return a.flags.c_contiguous
+
+
+def _copy_bits(dst: Any, src: Any) -> None:
+    _bits(dst)[...] = _bits(src)
 
 
 def _compute_scalar(dtype: np.dtype) -> type:
@@ -165,14 +171,14 @@ def _kernel_floats(call: Call, dtype: np.dtype) -> tuple:
     if hit is not None and hit[0] is params:
         return hit[1]
     floats = _floats_of(call, dtype)
-    if call.name != "prelu" and isinstance(params.values, MappingProxyType):
+    if not call.record.weighted and isinstance(params.values, MappingProxyType):
         _DEFAULT_FLOATS[key] = (params, floats)
     return floats
 
 
 def _floats_of(call: Call, dtype: np.dtype) -> tuple:
     floats = list(call.params.kernel_floats())
-    if call.name == "prelu" and isinstance(call.weight, float):
+    if call.record.weighted and isinstance(call.weight, float):
         floats = [call.weight]
     floats += [0.0] * (3 - len(floats))
     scalar = _compute_scalar(dtype)
@@ -243,25 +249,18 @@ class KernelBackend(Backend):
         self._launcher = launcher
 
     # --------------------------------------------------------- plumbing
-    def _output(self, L: Launcher, call: Call, shape: tuple[int, ...], inputs: tuple) -> tuple[Any, Any]:
-        """(array the kernel writes, array to copy it into afterwards or None)."""
-        out = call.out
-        if out is not None and out.flags.c_contiguous and not any(
-            a is not None and L.xp.may_share_memory(out, a) and not _same(out, a, L) for a in inputs
-        ):
-            return out, None
-        return L.xp.empty(shape, dtype=call.x.dtype), out
+    @staticmethod
+    def _output(L: Launcher, call: Call, shape: tuple[int, ...], inputs: tuple) -> Any:
+        """The array the kernels write (``out`` itself where the policy allows)."""
+        return out_target(call.out, shape, call.x.dtype, inputs, functools.partial(_empty, L), _c_contiguous)
 
     @staticmethod
-    def _deliver(result: Any, dest: Any) -> Any:
-        if dest is None:
-            return result
-        _bits(dest)[...] = _bits(result)
-        return dest
+    def _deliver(result: Any, call: Call) -> Any:
+        return deliver(result, call.out, _copy_bits)
 
     def _prelu_weight(self, L: Launcher, call: Call) -> tuple[Any, int]:
         w = call.weight
-        if call.name != "prelu" or isinstance(w, float):
+        if not call.record.weighted or isinstance(w, float):
             return None, 0
         return _contiguous(L.xp, w), int(w.shape[0])
 
@@ -297,7 +296,7 @@ class KernelBackend(Backend):
         dy = _contiguous(xp, call.dy) if backward else None
         bias = _contiguous(xp, call.bias)
         weight, weight_len = self._prelu_weight(L, call)
-        result, dest = self._output(L, call, x.shape, (x, dy, bias, weight))
+        result = self._output(L, call, x.shape, (x, dy, bias, weight))
         n = int(x.size)
         channels = int(x.shape[-1]) if x.ndim else 1
         floats = _kernel_floats(call, dtype)
@@ -313,19 +312,19 @@ class KernelBackend(Backend):
             if n:
                 L.launch(module, _entry(call.name, "fwd", module.dtype), grid, block,
                          (x, result, bias, weight, *sizes, *floats, seed))
-            return self._deliver(result, dest)
+            return self._deliver(result, call)
         dz = self._dz_buffer(L, x, bias)
-        terms = xp.empty(n, dtype=_dtypes.compute_dtype(dtype)) if call.name == "prelu" else None
+        terms = xp.empty(n, dtype=_dtypes.compute_dtype(dtype)) if call.record.weighted else None
         if n:
             L.launch(module, _entry(call.name, "bwd", module.dtype), grid, block,
                      (x, dy, result, bias, weight, dz, terms, *sizes, *floats, seed))
         dbias = None if bias is None else self._dbias(L, result, dz, channels)
         dweight = None
-        if call.name == "prelu":
+        if call.record.weighted:
             cols = weight_len if weight_len > 1 else 1
             dweight = self._column_sums(L, terms, n // cols, cols, dtype)
             dweight = dweight.reshape(() if weight is None else weight.shape)
-        return Grads(self._deliver(result, dest), dbias, dweight)
+        return Grads(self._deliver(result, call), dbias, dweight)
 
     # ------------------------------------------------------------ gated
     def _gated(self, L: Launcher, call: Call, backward: bool):
@@ -336,7 +335,7 @@ class KernelBackend(Backend):
         n_out = math.prod(call.out_shape)
         hi = call.gated_rows()[1]  # the distance from a to b
         channels = int(x.shape[-1])
-        result, dest = self._output(L, call, x.shape if backward else call.out_shape, (x, dy, bias))
+        result = self._output(L, call, x.shape if backward else call.out_shape, (x, dy, bias))
         module = self._module(call)
         pack = 16 // dtype.itemsize
         arrays = (x, result) if not backward else (x, dy, result)
@@ -350,9 +349,9 @@ class KernelBackend(Backend):
         if n_out:
             L.launch(module, _entry(call.name, direction, module.dtype), grid, (ELEMENTWISE_THREADS,), head + tail)
         if not backward:
-            return self._deliver(result, dest)
+            return self._deliver(result, call)
         dbias = None if bias is None else self._dbias(L, result, dz, channels)
-        return Grads(self._deliver(result, dest), dbias)
+        return Grads(self._deliver(result, call), dbias)
 
     # -------------------------------------------------------- FP8 output
     def _quantize(self, L: Launcher, call: Call) -> _fp8.Quantized:
@@ -395,7 +394,7 @@ class KernelBackend(Backend):
         mask = None
         if call.where is not None:
             mask = xp.ascontiguousarray(xp.broadcast_to(call.where, x.shape)).view(np.uint8)
-        result, dest = self._output(L, call, x.shape, (x, dy, mask))
+        result = self._output(L, call, x.shape, (x, dy, mask))
         dalpha = None
         if x.size:
             ax = call.axis
@@ -419,7 +418,7 @@ class KernelBackend(Backend):
                      shared_mem=path.shared)
         elif backward and call.per_row is not None:
             dalpha = xp.zeros(tuple(call.per_row.shape), dtype=np.float64)
-        return self._deliver(result, dest), dalpha
+        return self._deliver(result, call), dalpha
 
     def _rowwise_biased(self, L: Launcher, call: Call, backward: bool):
         """A row-wise call with ``bias``: the row kernels read x alone, so ``z = x + bias`` (along
@@ -432,9 +431,7 @@ class KernelBackend(Backend):
         dy = None if call.dy is None else _widened(xp, call.dy, compute)
         result, dalpha = self._rowwise(L, call._replace(x=z, dy=dy, bias=None, out=None), backward)
         y = _narrowed(xp, result, dtype)
-        if call.out is not None:
-            _bits(call.out)[...] = _bits(y)
-            y = call.out
+        y = self._deliver(y, call)
         if not backward:
             return y
         channels = int(z.shape[-1])

@@ -32,7 +32,7 @@ import numpy as np
 
 from ... import _dtypes, _fp8
 from ...registry import Kind
-from .. import Backend, Call, Grads
+from .. import Backend, Call, Grads, deliver, out_target
 
 
 @dataclass(frozen=True)
@@ -222,21 +222,18 @@ def _as_u16(a):
     return a.view(np.uint16) if _dtypes.is_bfloat16(a.dtype) else a
 
 
-def _output(run: _Launch, call: Call, shape: tuple[int, ...]):
-    """(array the kernel writes, array handed back); they differ when out is strided."""
-    if call.out is None:
-        target = run.empty(shape, run.dtype)
-        return target, target
-    out = BACKEND.asarray(call.out, "out")
-    if _is_contiguous(out):
-        return out, out
-    return run.empty(shape, run.dtype), out
+def _output(run: _Launch, call: Call, shape: tuple[int, ...], inputs: tuple):
+    """(the array the kernels write, ``out`` as a device array or None): the backends' one
+    policy (``backends.out_target``)."""
+    out = None if call.out is None else BACKEND.asarray(call.out, "out")
+    return out_target(out, shape, run.dtype, inputs, run.empty, _is_contiguous), out
 
 
-def _finish(run: _Launch, target, returned, call: Call):
-    if target is not returned:
-        _scatter(run, target, returned)
-    return call.out if call.out is not None else returned
+def _finish(run: _Launch, target, out, call: Call):
+    """The result, copied into ``out`` by the scatter kernel when it was written elsewhere; the
+    caller's own ``out`` object when given."""
+    deliver(target, out, lambda dst, src: _scatter(run, src, dst))
+    return call.out if call.out is not None else target
 
 
 # ---------------------------------------------------------------- reductions
@@ -397,16 +394,16 @@ def _dweight(run: _Launch, call: Call, x, dy):
 def _elementwise(run: _Launch, call: Call, backward: bool):
     x = _contiguous(run, call.x)
     shape = tuple(x.shape)
-    target, returned = _output(run, call, shape)
     dy = _contiguous(run, call.dy) if backward else None
+    target, out = _output(run, call, shape, (x, dy, call.bias, call.weight))
     # before dx: out= may be x or dy
-    dweight = _dweight(run, call, x, dy) if backward and call.record.name == "prelu" else None
+    dweight = _dweight(run, call, x, dy) if backward and call.record.weighted else None
     n = x.size
     if n:
         xf = _flat(x)
         bf, has_bias, C = _bias_and_c(run, call, x)
         w, Cw, first = xf, 0, None
-        if call.record.name == "prelu":
+        if call.record.weighted:
             if isinstance(call.weight, float):
                 first = call.weight  # scalar weight rides in p[0], Cw = 0
             else:
@@ -418,7 +415,7 @@ def _elementwise(run: _Launch, call: Call, backward: bool):
         threads = run.cfg.threads
         dyf = _flat(dy) if backward else xf
         k[run.blocks(n, threads), threads, run.stream](xf, dyf, bf, w, _flat(target), n, C, Cw, p, seed, has_bias)
-    result = _finish(run, target, returned, call)
+    result = _finish(run, target, out, call)
     return Grads(result, _dbias(run, call, x, target), dweight) if backward else result
 
 
@@ -444,7 +441,7 @@ def _quantize(run: _Launch, call: Call):
         bf, has_bias, C = _bias_and_c(run, call, x)
         if call.record.kind is Kind.ELEMENTWISE:
             w, Cw, first = xf, 0, None
-            if call.record.name == "prelu":
+            if call.record.weighted:
                 if isinstance(call.weight, float):
                     first = call.weight
                 else:
@@ -470,8 +467,8 @@ def _split_axis(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
 def _gated(run: _Launch, call: Call, backward: bool):
     x = _contiguous(run, call.x)
     rows, period = call.gated_rows()
-    target, returned = _output(run, call, tuple(x.shape) if backward else call.out_shape)
     dy = _contiguous(run, call.dy) if backward else None
+    target, out = _output(run, call, tuple(x.shape) if backward else call.out_shape, (x, dy, call.bias))
     n = rows * period
     if n:
         bf, has_bias, C = _bias_and_c(run, call, x)
@@ -481,7 +478,7 @@ def _gated(run: _Launch, call: Call, backward: bool):
         xf = _flat(x)
         dyf = _flat(dy) if backward else xf
         k[run.blocks(n, threads), threads, run.stream](xf, dyf, bf, _flat(target), n, period, C, p, has_bias)
-    result = _finish(run, target, returned, call)
+    result = _finish(run, target, out, call)
     return Grads(result, _dbias(run, call, x, target)) if backward else result
 
 
@@ -503,8 +500,8 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
     x = _contiguous(run, call.x)
     shape = tuple(x.shape)
     outer, L, inner = _split_axis(shape, call.axis)
-    target, returned = _output(run, call, shape)
     dy = _contiguous(run, call.dy) if backward else None
+    target, out = _output(run, call, shape, (x, dy, call.bias, call.where))
     nrows = outer * inner
     dalpha = None
     if backward and call.per_row is not None and not x.size:
@@ -537,7 +534,7 @@ def _rowwise(run: _Launch, call: Call, backward: bool):
             ct(first), ct(1.0 if values.get("quiet", False) else 0.0), alphas, dalpha_rows,
             call.per_row is not None,
         )
-    result = _finish(run, target, returned, call)
+    result = _finish(run, target, out, call)
     if backward and call.per_row is not None and x.size:  # float64 on the host: the front end sums it
         dalpha = dalpha_rows.copy_to_host(stream=run.stream).astype(np.float64).reshape(tuple(call.per_row.shape))
     return Grads(result, _dbias(run, call, x, target), None, dalpha) if backward else result

@@ -344,6 +344,34 @@ def _on_cpu(kernel):
 _SLOPE = {"prelu": 1, "rrelu": 2}
 
 
+def _element_input(name: str, dtype: str, target: str) -> Callable:
+    """input(x, bias, w, i, c, Cw, p, seed, has_bias) -> (z, a): the prologue of every element-wise
+    kernel.  z = x[i] + bias[c] in the compute type; a is prelu's slope (weight[c], weight[0], or
+    the scalar in p[0] when Cw == 0), rrelu's drawn slope, else 0."""
+    ct = compute_type(dtype)
+    fns = NF.functions(ct, target)
+    slope_kind = _SLOPE.get(name, 0)
+    rrelu_slope = fns.rrelu_slope
+    load = _loader(dtype, ct, target)
+    zero = fns.ZERO
+
+    def element_input(x, bias, w, i, c, Cw, p, seed, has_bias):
+        z = load(x[i])
+        if has_bias:
+            z += load(bias[c])
+        a = zero
+        if slope_kind == 1:
+            if Cw == 0:
+                a = p[0]
+            else:
+                a = load(w[c if Cw > 1 else 0])
+        elif slope_kind == 2:
+            a = rrelu_slope(i, p, seed)
+        return z, a
+
+    return NF.device(element_input, target)
+
+
 def elementwise(name: str, dtype: str, backward: bool, target: str = "cuda"):
     """out[i] = f(x[i] + bias[i % C]), or dy[i] * f'(.) for the backward; grid-stride.
 
@@ -355,8 +383,7 @@ def elementwise(name: str, dtype: str, backward: bool, target: str = "cuda"):
     fns = NF.functions(ct, target)
     fwd, bwd = fns.fwd[name], fns.bwd[name]
     from_y = REGISTRY.get(name).grad_from == "y"
-    slope_kind = _SLOPE.get(name, 0)
-    rrelu_slope = fns.rrelu_slope
+    element_input = _element_input(name, dtype, target)
     load = _loader(dtype, ct, target)
     finish = _finisher(name, dtype, backward, target)
     zero = fns.ZERO
@@ -369,17 +396,7 @@ def elementwise(name: str, dtype: str, backward: bool, target: str = "cuda"):
         c = start % C
         dc = step % C
         for i in range(start, n, step):
-            z = load(x[i])
-            if has_bias:
-                z += load(bias[c])
-            a = zero
-            if slope_kind == 1:  # prelu: weight[c], weight[0], or the scalar in p[0] (Cw == 0)
-                if Cw == 0:
-                    a = p[0]
-                else:
-                    a = load(w[c if Cw > 1 else 0])
-            elif slope_kind == 2:
-                a = rrelu_slope(i, p, seed)
+            z, a = element_input(x, bias, w, i, c, Cw, p, seed, has_bias)
             g = zero
             if backward:
                 g = load(dy[i])
@@ -451,14 +468,9 @@ def _fp8_sig() -> tuple:
 
 def elementwise_fp8(name: str, dtype: str, target: str = "cuda"):
     """The forward of :func:`elementwise` written as FP8 codes with the amax (docs/semantics.md)."""
-    ct = compute_type(dtype)
-    fns = NF.functions(ct, target)
-    fwd = fns.fwd[name]
-    slope_kind = _SLOPE.get(name, 0)
-    rrelu_slope = fns.rrelu_slope
-    load = _loader(dtype, ct, target)
+    fwd = NF.functions(compute_type(dtype), target).fwd[name]
+    element_input = _element_input(name, dtype, target)
     store = _fp8_store(target)
-    zero = fns.ZERO
 
     def kernel(x, bias, w, n, C, Cw, p, seed, has_bias, q, amax, nan_seen, scale, fmt, noise_seed, cols, groups, mode):
         start = cuda.grid(1)
@@ -466,17 +478,7 @@ def elementwise_fp8(name: str, dtype: str, target: str = "cuda"):
         c = start % C
         dc = step % C
         for i in range(start, n, step):
-            z = load(x[i])
-            if has_bias:
-                z += load(bias[c])
-            a = zero
-            if slope_kind == 1:
-                if Cw == 0:
-                    a = p[0]
-                else:
-                    a = load(w[c if Cw > 1 else 0])
-            elif slope_kind == 2:
-                a = rrelu_slope(i, p, seed)
+            z, a = element_input(x, bias, w, i, c, Cw, p, seed, has_bias)
             r = fwd(z, p, a)
             if z != z:
                 r = z
@@ -488,29 +490,41 @@ def elementwise_fp8(name: str, dtype: str, target: str = "cuda"):
     if target == "cpu":
         return _on_cpu(kernel), None
     a = _arr(dtype)
-    sig = (a, a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(ct, 3), numba.uint64, numba.boolean,
-           *_fp8_sig())
+    sig = (a, a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(compute_type(dtype), 3), numba.uint64,
+           numba.boolean, *_fp8_sig())
     return kernel, sig
+
+
+def _pair_input(dtype: str, target: str) -> Callable:
+    """input(x, bias, i, Hi, C, has_bias) -> (ia, ib, a, b): the prologue of every gated kernel.
+    Output element i reads a = x[ia] and b = x[ib] (ia = i + (i // Hi) Hi, ib = ia + Hi), each
+    with its bias (along the last axis of the input, both halves) in the compute type."""
+    load = _loader(dtype, compute_type(dtype), target)
+
+    def pair_input(x, bias, i, Hi, C, has_bias):
+        ia = i + (i // Hi) * Hi
+        ib = ia + Hi
+        a = load(x[ia])
+        b = load(x[ib])
+        if has_bias:
+            a += load(bias[ia % C])
+            b += load(bias[ib % C])
+        return ia, ib, a, b
+
+    return NF.device(pair_input, target)
 
 
 def gated_fp8(name: str, dtype: str, target: str = "cuda"):
     """The forward of :func:`gated` written as FP8 codes with the amax."""
-    ct = compute_type(dtype)
-    fns = NF.functions(ct, target)
+    fns = NF.functions(compute_type(dtype), target)
     gfwd = fns.fwd[name]
-    load = _loader(dtype, ct, target)
+    pair_input = _pair_input(dtype, target)
     store = _fp8_store(target)
     nan = fns.NAN
 
     def kernel(x, bias, n, Hi, C, p, has_bias, q, amax, nan_seen, scale, fmt, noise_seed, cols, groups, mode):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-            ia = i + (i // Hi) * Hi
-            ib = ia + Hi
-            a = load(x[ia])
-            b = load(x[ib])
-            if has_bias:
-                a += load(bias[ia % C])
-                b += load(bias[ib % C])
+            _, _, a, b = pair_input(x, bias, i, Hi, C, has_bias)
             y = gfwd(a, b, p)
             if a != a or b != b:
                 y = nan
@@ -519,7 +533,8 @@ def gated_fp8(name: str, dtype: str, target: str = "cuda"):
     if target == "cpu":
         return _on_cpu(kernel), None
     a = _arr(dtype)
-    sig = (a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(ct, 3), numba.boolean, *_fp8_sig())
+    sig = (a, a, numba.int64, numba.int64, numba.int64, _nbtypes.UniTuple(compute_type(dtype), 3), numba.boolean,
+           *_fp8_sig())
     return kernel, sig
 
 
@@ -534,18 +549,13 @@ def gated(name: str, dtype: str, backward: bool, target: str = "cuda"):
     fns = NF.functions(ct, target)
     gfwd, gbwd = fns.fwd[name], fns.bwd[name]
     load = _loader(dtype, ct, target)
+    pair_input = _pair_input(dtype, target)
     finish = _gated_finisher(name, dtype, backward, target)
     nan = fns.NAN
 
     def kernel(x, dy, bias, out, n, Hi, C, p, has_bias):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-            ia = i + (i // Hi) * Hi
-            ib = ia + Hi
-            a = load(x[ia])
-            b = load(x[ib])
-            if has_bias:  # bias runs along the last axis of the input, both halves
-                a += load(bias[ia % C])
-                b += load(bias[ib % C])
+            ia, ib, a, b = pair_input(x, bias, i, Hi, C, has_bias)
             bad = a != a or b != b
             if backward:
                 g = load(dy[i])
