@@ -107,6 +107,12 @@ def measure(F, basis, c, a, b, W=None, npts=4000):
 
 
 def fit(F, basis, a, b, W, prec, refit=True):
+    """prec: bits per coefficient, one number for all or a list (e.g. 48 for float pairs)."""
+    precs = prec if isinstance(prec, (list, tuple)) else [prec] * len(basis)
+    return _fit(F, basis, a, b, W, precs, refit)
+
+
+def _fit(F, basis, a, b, W, precs, refit):
     """Remez, then round to `prec` bits.  With refit, coefficients are rounded one at a time
     (lowest index first) and the rounding error of each is compensated by the coefficients
     not yet rounded (weighted least squares on Chebyshev nodes): for ill-conditioned bases
@@ -121,7 +127,7 @@ def fit(F, basis, a, b, W, prec, refit=True):
         wts = [W(t) if W else MPF(1) for t in nodes]
         B = [[phi(t) for phi in basis] for t in nodes]
         for j in range(n):
-            cj = rnd(c[j], prec)
+            cj = rnd(c[j], precs[j])
             delta = c[j] - cj
             c[j] = cj
             rest = list(range(j + 1, n))
@@ -137,7 +143,7 @@ def fit(F, basis, a, b, W, prec, refit=True):
             for q, i in enumerate(rest):
                 c[i] += d[q]
     else:
-        c = [rnd(x, prec) for x in c]
+        c = [rnd(x, q) for x, q in zip(c, precs)]
     e = measure(F, basis, c, a, b, W)
     return c, e
 
