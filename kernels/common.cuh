@@ -138,28 +138,18 @@ __device__ __forceinline__ float quotient(Two n, Two d) {
   const float r = (fnma_exact(q0, d.hi, n.hi) + n.lo) - q0 * d.lo;
   return fma(r, inv, q0);
 }
-// c + v s as a pair, one Horner step of a polynomial whose partial sums are carried as pairs; the
-// exponent of c.hi is at least that of v s (so Fast2Sum is exact), the low parts' products
-// rounded.  Overloads for a float v, a float s and an exact float c.
-__device__ __forceinline__ Two horner_step(Two c, Two v, Two s) {
-  const Two p = two_prod(v.hi, s.hi);
+// c + v s as a pair, one Horner step of a polynomial whose partial sums are carried as pairs (v a
+// float); the exponent of c.hi is at least that of v s (so Fast2Sum is exact), the low parts'
+// products rounded.  Overloads for a float s and an exact float c.
+__device__ __forceinline__ Two horner_step(Two c, float v, Two s) {
+  const Two p = two_prod(v, s.hi);
   const Two r = fast_two_sum(c.hi, p.hi);
-  return {r.hi, r.lo + (p.lo + (c.lo + fma(v.hi, s.lo, v.lo * s.hi)))};
-}
-__device__ __forceinline__ Two horner_step(Two c, Two v, float s) {
-  const Two p = two_prod(v.hi, s);
-  const Two r = fast_two_sum(c.hi, p.hi);
-  return {r.hi, r.lo + (p.lo + fma(v.lo, s, c.lo))};
+  return {r.hi, r.lo + (p.lo + fma(v, s.lo, c.lo))};
 }
 __device__ __forceinline__ Two horner_step(Two c, float v, float s) {
   const Two p = two_prod(v, s);
   const Two r = fast_two_sum(c.hi, p.hi);
   return {r.hi, r.lo + (p.lo + c.lo)};
-}
-__device__ __forceinline__ Two horner_step(Two c, float v, Two s) {
-  const Two p = two_prod(v, s.hi);
-  const Two r = fast_two_sum(c.hi, p.hi);
-  return {r.hi, r.lo + (p.lo + fma(v, s.lo, c.lo))};
 }
 __device__ __forceinline__ Two horner_step(float c, float v, Two s) {
   const Two p = two_prod(v, s.hi);
@@ -210,37 +200,43 @@ __device__ __forceinline__ ExpSplit exp_neg_split(float a, float al = 0.0f) {
 template <class C> __device__ __forceinline__ C gelu_grad(C x) {
   return normcdf(x) + xmul(x, gauss(x) * C(0.39894228040143267794));  // 1 / sqrt(2 pi)
 }
-// float, in float with pairs rounded once at the end: t = 1 / (1 + a/4) as th + tl (1 + a/4 exact
-// as a pair, the quotient's exact residual), M(a) = t F(t) with F a polynomial of degree 10 in
-// v = t - 5/8 (kernels/cpu/fit_vmath.py gelu_mills, weighted minimax: 2^-33.5 relative to the
-// precision h needs, M / max(|M - a|, 0.3)) whose last four Horner steps are pairs, M - a as a
-// pair (exact near the zero), exp(-a^2/2) 2^64 from a^2 as an exact pair (exp_neg_split), so that
-// results below the smallest normal float (x < -13.35) round once more at most.  a is clamped to
-// 14.8 (beyond, gelu'(x) rounds to -0 or 1); NaN passes.
+// float, in float with pairs rounded once at the end.  t = 1 / (1 + a/4) is rounded to th and
+// v = th - 5/8 to v (v + 5/8 = th - ev exactly); the polynomial F of degree 10 in v (kernels/cpu/
+// fit_vmath.py gelu_mills, weighted minimax: 2^-34.8 relative to the precision h needs, M /
+// max(|M - a|, 0.3)), its last four Horner steps as pairs, gives M(a') / sqrt(2 pi) = (th - ev) F
+// at the a' that v represents exactly, a' = 4 / (v + 5/8) - 4, and M' = a M - 1 moves it to a:
+// a - a' = 4 (D t' - 1) / t' from 1 + a/4 = D as an exact pair and the quotient's exact residual.
+// Then (M - a) / sqrt(2 pi) as a pair (a / sqrt(2 pi) an exact product plus its constant's low
+// part; exact subtraction near the zero) times exp(-a^2/2) 2^64 (from a^2 as an exact pair), so
+// that results below the smallest normal float (x < -13.35) round once more at most.  a is
+// clamped to 14.8 (beyond, gelu'(x) rounds to -0 or 1); NaN passes.
 __device__ __forceinline__ float gelu_grad(float x) {
   const float ax = abs(x), a = ax > 14.8f ? 14.8f : ax;
   const Two D = two_sum(1.0f, 0.25f * a);
   const float th = 1.0f / D.hi;
-  const float tl = th * (fnma_exact(th, D.hi, 1.0f) - th * D.lo);  // 1/(D.hi + D.lo) - th
-  const Two v0 = fast_two_sum(-0.625f, th);
-  const Two v = {v0.hi, v0.lo + tl};
-  float p = -0x1.3c9458p-5f;
-  p = fma(p, v.hi, 0x1.11946ap-5f);
-  p = fma(p, v.hi, 0x1.70616ap-4f);
-  p = fma(p, v.hi, -0x1.213418p-4f);
-  p = fma(p, v.hi, -0x1.dd894ep-3f);
-  p = fma(p, v.hi, 0x1.0986dp-7f);
-  p = fma(p, v.hi, 0x1.5170eap-1f);
-  Two f = horner_step(Two{0x1.414688p+0f, 0x1.804f04p-25f}, v, p);
-  f = horner_step(Two{0x1.6154b8p+0f, -0x1.957858p-26f}, v, f);
-  f = horner_step(Two{0x1.0d9efp+0f, 0x1.dc4b8p-29f}, v, f);
-  f = horner_step(Two{0x1.2bde6cp-1f, -0x1.aef814p-26f}, v, f);  // F(t) = M(a) / t
-  const Two M = mul(Two{th, tl}, f);
-  const Two d0 = two_sum(M.hi, -a);
+  const float rho = fnma_exact(th, D.hi, 1.0f);  // 1 - th D.hi, exact
+  const Two v = fast_two_sum(-0.625f, th);       // th = 5/8 + v.hi + v.lo
+  const float delta = (4.0f * D.hi) * ((th * D.lo - D.hi * v.lo) - rho);  // a - a'
+  float p = -0x1.f9569ep-7f;
+  p = fma(p, v.hi, 0x1.b4aa24p-7f);
+  p = fma(p, v.hi, 0x1.25ee78p-5f);
+  p = fma(p, v.hi, -0x1.cd83a4p-6f);
+  p = fma(p, v.hi, -0x1.7d04ccp-4f);
+  p = fma(p, v.hi, 0x1.a7b9a2p-9f);
+  p = fma(p, v.hi, 0x1.0d3d3p-2f);
+  Two f = horner_step(Two{0x1.00573ep-1f, -0x1.387bc4p-26f}, v.hi, p);
+  f = horner_step(Two{0x1.19ead4p-1f, -0x1.9fb92p-27f}, v.hi, f);
+  f = horner_step(Two{0x1.ae40acp-2f, 0x1.b470dp-29f}, v.hi, f);
+  const Two q = two_prod(v.hi, f.hi);  // the last step with TwoSum: v F can pass c[0]'s binade
+  const Two r = two_sum(0x1.de857ap-3f, q.hi);
+  f = {r.hi, r.lo + (q.lo + fma(v.hi, f.lo, 0x1.f165c8p-28f))};  // M(a') / (sqrt(2 pi) (th - ev))
+  const Two M = mul(Two{th, -v.lo}, f);                               // M(a') / sqrt(2 pi)
+  const float corr = fma(a, M.hi, -0x1.988454p-2f) * delta;  // M'(a) (a - a') / sqrt(2 pi)
+  const Two A = two_prod(a, 0x1.988454p-2f);                          // a / sqrt(2 pi)
+  const Two d0 = two_sum(M.hi, -A.hi);
+  const Two dm = {d0.hi, d0.lo + ((M.lo + corr) - fma(a, -0x1.857936p-27f, A.lo))};
   const Two sq = two_prod(a, a);
-  const Two g = exp_neg_split(0.5f * sq.hi, 0.5f * sq.lo).scaled(64);
-  const Two phi = mul(g, Two{0x1.988454p-2f, -0x1.857936p-27f});  // phi(a) 2^64
-  const Two h = mul(phi, Two{d0.hi, d0.lo + M.lo});                // h(a) 2^64
+  const Two h = mul(exp_neg_split(0.5f * sq.hi, 0.5f * sq.lo).scaled(64), dm);  // h(a) 2^64
   const Two o = fast_two_sum(1.0f, h.hi * -0x1p-64f);
   const float pos = o.hi + fma(h.lo, -0x1p-64f, o.lo);
   return x < 0.0f ? (h.hi + h.lo) * 0x1p-64f : pos;

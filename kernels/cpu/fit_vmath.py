@@ -329,7 +329,7 @@ GELU_TC = MPF("0.625")  # expansion point: v = t - TC, t = 1/(1 + a/4)
 
 
 def gelu_mills_block(name, deg, pairs):
-    # float gelu': the Mills ratio M(a) = Phi(-a)/phi(a) = t F(t), t = 1/(1 + a/4), F a polynomial
+    # float gelu': the Mills ratio M(a) = Phi(-a)/phi(a) = sqrt(2 pi) t F(t), t = 1/(1 + a/4), F a polynomial
     # in v = t - TC, 0 <= a <= GELU_A.  gelu' = phi(a) (M - a) (x < 0) needs M to the relative
     # precision |M - a| / M of h (|M - a| taken >= 0.3 near the zero at a = 0.75): that weight.
     def mills(a):
@@ -342,7 +342,7 @@ def gelu_mills_block(name, deg, pairs):
 
     def F(v):
         t, a, m = parts(v)
-        return m / t
+        return m / (t * mp.sqrt(2 * mp.pi))
 
     def W(v):
         t, a, m = parts(v)
@@ -351,7 +351,7 @@ def gelu_mills_block(name, deg, pairs):
     precs = [48] * pairs + [24] * (deg + 1 - pairs)
     vmin, vmax = 1 / (1 + GELU_A / 4) - GELU_TC, 1 - GELU_TC
     c, e = fit(F, [mon(k) for k in range(0, deg + 1)], vmin, vmax, W, precs)
-    emit_pairs(name, f"M(a) (1 + a/4) = sum c[i] v^i, v = 1/(1 + a/4) - {GELU_TC}, 0 <= a <= "
+    emit_pairs(name, f"M(a) (1 + a/4) / sqrt(2 pi) = sum c[i] v^i, v = 1/(1 + a/4) - {GELU_TC}, 0 <= a <= "
                f"{GELU_A}, M the Mills ratio", c, precs, e, "rel (times M / max(|M - a|, 0.3))")
 
 
