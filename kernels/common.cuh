@@ -138,11 +138,31 @@ __device__ __forceinline__ float quotient(Two n, Two d) {
   const float r = (fnma_exact(q0, d.hi, n.hi) + n.lo) - q0 * d.lo;
   return fma(r, inv, q0);
 }
-// exp(-a) = (m.hi + m.lo) 2^-k for float 0 <= a <= 126 (NaN passes), m in [0.7, 1.42]:
-// a = k ln2 + r + rl (Cody-Waite: LN2_HI has 16 bits, so a - k LN2_HI is exact; r + rl = that
-// minus k LN2_LO, exactly), expm1(-r) by its Taylor polynomial of degree 8 (2^-32 on |r| <=
-// 0.35) with the leading term -r kept apart, then exp(-rl) = 1 - rl.  About 2^-29 relative (the
-// rounding of r^2 P(r)).
+// c + v s as a pair, one Horner step of a polynomial whose partial sums are carried as pairs (v a
+// float); the exponent of c.hi is at least that of v s (so Fast2Sum is exact), the low parts'
+// products rounded.  Overloads for a float s and an exact float c.
+__device__ __forceinline__ Two horner_step(Two c, float v, Two s) {
+  const Two p = two_prod(v, s.hi);
+  const Two r = fast_two_sum(c.hi, p.hi);
+  return {r.hi, r.lo + (p.lo + fma(v, s.lo, c.lo))};
+}
+__device__ __forceinline__ Two horner_step(Two c, float v, float s) {
+  const Two p = two_prod(v, s);
+  const Two r = fast_two_sum(c.hi, p.hi);
+  return {r.hi, r.lo + (p.lo + c.lo)};
+}
+__device__ __forceinline__ Two horner_step(float c, float v, Two s) {
+  const Two p = two_prod(v, s.hi);
+  const Two r = fast_two_sum(c, p.hi);
+  return {r.hi, r.lo + fma(v, s.lo, p.lo)};
+}
+// exp(-(a + al)) = (m.hi + m.lo) 2^-k for float 0 <= a <= 126 and |al| <= ulp(a) (the low part of
+// a pair argument; NaN passes), m in [0.7, 1.42], to about 2^-42 relative:
+// a + al = k ln2 + r + rl, ln2 in three parts (LN2 1: 16 bits, so a - k LN2_1 is exact; k LN2_2
+// an exact product; k LN2_3 rounded, 2^-60), r + rl exact but for that; exp(u), u = -r, |u| <=
+// 0.347, by a minimax polynomial of degree 9 (kernels/cpu/fit_vmath.py exp_pair, 2^-42.9) whose
+// terms of degree >= 5 are summed in float (2^-38.5 at worst) and the last five Horner steps as
+// pairs (the coefficients of degree 3 and 4 as pairs); then exp(-rl) = 1 - rl.
 // scaled(s) gives exp(-a) 2^s, the scaling exact (2^(s - k) normal: s - k >= -126).
 struct ExpSplit {
   Two m;
@@ -152,32 +172,75 @@ struct ExpSplit {
     return {m.hi * p, m.lo * p};
   }
 };
-__device__ __forceinline__ ExpSplit exp_neg_split(float a) {
+__device__ __forceinline__ ExpSplit exp_neg_split(float a, float al = 0.0f) {
   const float t = fma(a, 1.44269504088896341f, 12582912.0f);  // 1.5 2^23 + rint(a / ln2)
   const float k = t - 12582912.0f;
-  const float r1 = fnma_exact(k, 0.693145751953125f, a);       // exact
-  const Two r = two_sum(r1, -(k * 1.42860682030941723212e-6f));
+  const float r1 = fnma_exact(k, 0x1.62e4p-1f, a);  // exact
+  const Two kl = two_prod(k, 0x1.7f7d1cp-20f);
+  const Two r = two_sum(r1, -kl.hi);
+  const float rl = r.lo + ((al - kl.lo) - k * 0x1.ef357ap-45f);
   const float u = -r.hi;
-  float p = 1.0f / 40320.0f;
-  p = fma(p, u, 1.0f / 5040.0f);
-  p = fma(p, u, 1.0f / 720.0f);
-  p = fma(p, u, 1.0f / 120.0f);
-  p = fma(p, u, 1.0f / 24.0f);
-  p = fma(p, u, 1.0f / 6.0f);
-  p = fma(p, u, 0.5f);
-  const Two w = fast_two_sum(u, (u * u) * p);  // expm1(u)
-  const Two h = fast_two_sum(1.0f, w.hi);
-  return {{h.hi, (h.lo + w.lo) - r.lo * h.hi}, t};
+  float p = 0x1.4ea46ep-19f;
+  p = fma(p, u, 0x1.a13dd4p-16f);
+  p = fma(p, u, 0x1.a03d8cp-13f);
+  p = fma(p, u, 0x1.6c1668p-10f);
+  p = fma(p, u, 0x1.111106p-7f);
+  Two e = horner_step(Two{0x1.555556p-5f, -0x1.3447fp-30f}, u, p);
+  e = horner_step(Two{0x1.555556p-3f, -0x1.4cfd34p-28f}, u, e);
+  e = horner_step(0.5f, u, e);
+  e = horner_step(1.0f, u, e);
+  e = horner_step(1.0f, u, e);  // exp(u)
+  return {{e.hi, fma(-rl, e.hi, e.lo)}, t};
 }
 // gelu'(x) = Phi(x) + x phi(x), the exact GELU's derivative.  Its two terms cancel by up to 3x near
-// x = -1, each with its own rounding (5.5 ulps in float), so float evaluates it in double and
-// rounds once; the CPU engine's float version takes erfc's float polynomial in double (vmath.h).
+// x = -1 and entirely at its zero x = -0.75.  With a = |x|, phi(a) = exp(-a^2/2) / sqrt(2 pi) and
+// the Mills ratio M(a) = Phi(-a) / phi(a):
+//   h(a) = Phi(-a) - a phi(a) = phi(a) (M(a) - a),  gelu'(x) = h(a) for x < 0, 1 - h(a) above.
+// double takes Phi and phi themselves (its rounding is far below the cancellation).
 template <class C> __device__ __forceinline__ C gelu_grad(C x) {
   return normcdf(x) + xmul(x, gauss(x) * C(0.39894228040143267794));  // 1 / sqrt(2 pi)
 }
-#ifndef ACT_CPU_MATH
-__device__ __forceinline__ float gelu_grad(float x) { return float(gelu_grad(double(x))); }
-#endif
+// float, in float with pairs rounded once at the end.  t = 1 / (1 + a/4) is rounded to th and
+// v = th - 5/8 to v (v + 5/8 = th - ev exactly); the polynomial F of degree 10 in v (kernels/cpu/
+// fit_vmath.py gelu_mills, weighted minimax: 2^-34.8 relative to the precision h needs, M /
+// max(|M - a|, 0.3)), its last four Horner steps as pairs, gives M(a') / sqrt(2 pi) = (th - ev) F
+// at the a' that v represents exactly, a' = 4 / (v + 5/8) - 4, and M' = a M - 1 moves it to a:
+// a - a' = 4 (D t' - 1) / t' from 1 + a/4 = D as an exact pair and the quotient's exact residual.
+// Then (M - a) / sqrt(2 pi) as a pair (a / sqrt(2 pi) an exact product plus its constant's low
+// part; exact subtraction near the zero) times exp(-a^2/2) 2^64 (from a^2 as an exact pair), so
+// that results below the smallest normal float (x < -13.35) round once more at most.  a is
+// clamped to 14.8 (beyond, gelu'(x) rounds to -0 or 1); NaN passes.
+__device__ __forceinline__ float gelu_grad(float x) {
+  const float ax = abs(x), a = ax > 14.8f ? 14.8f : ax;
+  const Two D = two_sum(1.0f, 0.25f * a);
+  const float th = 1.0f / D.hi;
+  const float rho = fnma_exact(th, D.hi, 1.0f);  // 1 - th D.hi, exact
+  const Two v = fast_two_sum(-0.625f, th);       // th = 5/8 + v.hi + v.lo
+  const float delta = (4.0f * D.hi) * ((th * D.lo - D.hi * v.lo) - rho);  // a - a'
+  float p = -0x1.f9569ep-7f;
+  p = fma(p, v.hi, 0x1.b4aa24p-7f);
+  p = fma(p, v.hi, 0x1.25ee78p-5f);
+  p = fma(p, v.hi, -0x1.cd83a4p-6f);
+  p = fma(p, v.hi, -0x1.7d04ccp-4f);
+  p = fma(p, v.hi, 0x1.a7b9a2p-9f);
+  p = fma(p, v.hi, 0x1.0d3d3p-2f);
+  Two f = horner_step(Two{0x1.00573ep-1f, -0x1.387bc4p-26f}, v.hi, p);
+  f = horner_step(Two{0x1.19ead4p-1f, -0x1.9fb92p-27f}, v.hi, f);
+  f = horner_step(Two{0x1.ae40acp-2f, 0x1.b470dp-29f}, v.hi, f);
+  const Two q = two_prod(v.hi, f.hi);  // the last step with TwoSum: v F can pass c[0]'s binade
+  const Two r = two_sum(0x1.de857ap-3f, q.hi);
+  f = {r.hi, r.lo + (q.lo + fma(v.hi, f.lo, 0x1.f165c8p-28f))};  // M(a') / (sqrt(2 pi) (th - ev))
+  const Two M = mul(Two{th, -v.lo}, f);                               // M(a') / sqrt(2 pi)
+  const float corr = fma(a, M.hi, -0x1.988454p-2f) * delta;  // M'(a) (a - a') / sqrt(2 pi)
+  const Two A = two_prod(a, 0x1.988454p-2f);                          // a / sqrt(2 pi)
+  const Two d0 = two_sum(M.hi, -A.hi);
+  const Two dm = {d0.hi, d0.lo + ((M.lo + corr) - fma(a, -0x1.857936p-27f, A.lo))};
+  const Two sq = two_prod(a, a);
+  const Two h = mul(exp_neg_split(0.5f * sq.hi, 0.5f * sq.lo).scaled(64), dm);  // h(a) 2^64
+  const Two o = fast_two_sum(1.0f, h.hi * -0x1p-64f);
+  const float pos = o.hi + fma(h.lo, -0x1p-64f, o.lo);
+  return x < 0.0f ? (h.hi + h.lo) * 0x1p-64f : pos;
+}
 // squareplus(x, b) = (x + h) / 2, h = hypot(x, sqrt(b)): x + (h - x) / 2 for x >= 0 (the mean of
 // x and h without forming x + h, which overflows near the largest float), b / (2 (h - x)) below
 // (no cancellation, no overflow).  Its derivative (1 + x / h) / 2, written b / (2 h) / (h - x) for
