@@ -129,9 +129,11 @@ struct Prelu : CheapFunctor {
 // rrelu(lower=p0, upper=p1, training=p2, seed): slope (lower + upper) / 2 in eval mode, and
 // lower + (upper - lower) * u(seed, i) in training, u from the splitmix64 finalizer of
 // seed + (i + 1) * golden ratio: 24 bits, exact in float.  The backward recomputes the same slope.
+// The slope is a real number of the compute-precision parameters: a 16-bit result near a tie is
+// computed again with the slope in double (exact: a few bits more than lower and upper), so that
+// x times the slope rounds once.
 struct Rrelu : CheapFunctor {
   static constexpr int choice = 2;  // training
-  static constexpr bool redo_in_double = false;  // the slope is drawn in compute precision
   template <class C> static __device__ C slope(const Ctx<C>& c) {
     if (c.p2 == C(0)) return (c.p0 + c.p1) / C(2);
     const u64 z = counter_hash(c.seed, c.i);
