@@ -494,8 +494,11 @@ struct Log1mexp : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     return m::log1mexp(x);
   }
+  // 1 / expm1(x); exp(-x) where expm1 would overflow (the two agree to exp(-x) relative: far below
+  // the smallest subnormal), so the subnormal tail is not flushed to 0 (float64 x > 709.8)
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
-    return x < C(0) ? m::nan<C>() : (x == C(0) ? m::inf<C>() : C(1) / m::expm1(x));
+    const C big = sizeof(C) == 4 ? C(80) : C(700);
+    return x < C(0) ? m::nan<C>() : (x == C(0) ? m::inf<C>() : (x > big ? m::exp(-x) : C(1) / m::expm1(x)));
   }
 };
 
