@@ -36,6 +36,7 @@ ACT_MATH_1(abs, fabsf, ::fabs)
 #undef ACT_MATH_1
 // a b + c (rounded once where the target has an FMA: always on GPUs)
 __device__ __forceinline__ float fma(float a, float b, float c) { return fmaf(a, b, c); }
+__device__ __forceinline__ double fma(double a, double b, double c) { return ::fma(a, b, c); }
 // a b - p exactly for p = a b rounded (the low part of the product; two_prod below)
 __device__ __forceinline__ float prod_error(float a, float b, float p) { return fmaf(a, b, -p); }
 // c - a b where that number is representable (a division's residual, a Cody-Waite step): exact

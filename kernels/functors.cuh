@@ -129,9 +129,11 @@ struct Prelu : CheapFunctor {
 // rrelu(lower=p0, upper=p1, training=p2, seed): slope (lower + upper) / 2 in eval mode, and
 // lower + (upper - lower) * u(seed, i) in training, u from the splitmix64 finalizer of
 // seed + (i + 1) * golden ratio: 24 bits, exact in float.  The backward recomputes the same slope.
+// The slope is a real number of the compute-precision parameters: a 16-bit result near a tie is
+// computed again with the slope in double (exact: a few bits more than lower and upper), so that
+// x times the slope rounds once.
 struct Rrelu : CheapFunctor {
   static constexpr int choice = 2;  // training
-  static constexpr bool redo_in_double = false;  // the slope is drawn in compute precision
   template <class C> static __device__ C slope(const Ctx<C>& c) {
     if (c.p2 == C(0)) return (c.p0 + c.p1) / C(2);
     const u64 z = counter_hash(c.seed, c.i);
@@ -493,8 +495,11 @@ struct Log1mexp : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     return m::log1mexp(x);
   }
+  // 1 / expm1(x); exp(-x) where expm1 would overflow (the two agree to exp(-x) relative: far below
+  // the smallest subnormal), so the subnormal tail is not flushed to 0 (float64 x > 709.8)
   template <class C> static __device__ C bwd(C x, const Ctx<C>&) {
-    return x < C(0) ? m::nan<C>() : (x == C(0) ? m::inf<C>() : C(1) / m::expm1(x));
+    const C big = sizeof(C) == 4 ? C(80) : C(700);
+    return x < C(0) ? m::nan<C>() : (x == C(0) ? m::inf<C>() : (x > big ? m::exp(-x) : C(1) / m::expm1(x)));
   }
 };
 

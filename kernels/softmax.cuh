@@ -1,7 +1,7 @@
 // Row-wise activations: softmax, log_softmax, softmin (four paths), sparsemax, entmax15 and entmax (two).
 //
 // Rows live in an (outer, n, inner) contiguous array (row_base in common.cuh), so any axis is
-// handled in place.  Accumulation is in the compute type (float for 16-bit inputs), every row is
+// handled in place.  Values are in the compute type (float for 16-bit inputs), every row is
 // max-subtracted, and a mask byte of 0 leaves an element out of the row: its output and its dx
 // are 0, and a fully masked row is all 0.  A NaN in the unmasked part of a row makes the whole
 // row NaN (NaN-propagating max), as does +inf or a row of -inf (inf - inf).  The backward kernels
@@ -21,6 +21,14 @@
 //   long   : one block per row, nothing cached: an online (max, sum) pass, then the output pass.
 //   column : one thread per row, for rows `inner` >= 32 apart, so that a warp reads 32 adjacent
 //            rows at each step (coalesced) instead of striding through one row.
+//
+// Accuracy (softmax, log_softmax, softmin): e = exp((v - m) / T) is a float of the compute type
+// with the rounding errors of v - m and of the division put back (shifted_exp), and everything
+// after it is in double: the row's sums (of e, and of dy e for the backward), 1 / sum, y = e / sum
+// and dx = y (dy - sum dy y) / T, rounded once on store.  In float the sums' rounding, the
+// rounded y and four more roundings cost up to 2.3 ulps of the row's terms in the backward
+// (shifted (v - m) / T: up to |v - m| / 2 ulps of e); with them out of the way, exp's own error
+// and the last rounding remain (about 1 ulp).
 #pragma once
 #include "common.cuh"
 
@@ -52,44 +60,78 @@ template <class C> __device__ __forceinline__ C shifted(C a, C b, C t) {
 }
 // dx = dz / t (z = x / t).
 template <class C> __device__ __forceinline__ C by_temperature(C g, C t) { return t == C(1) ? g : g / t; }
+// exp(shifted(a, b, t)) with the rounding errors of a - b (TwoSum) and of the division put back:
+// exp(q + c) = exp(q) (1 + c) for the small remainder c, so e carries exp's own error only.
+// An infinite or NaN difference (a masked -inf, a spread beyond the range) takes exp(shifted).
+template <class C> __device__ __forceinline__ C shifted_exp(C a, C b, C t) {
+  const C d = a - b;
+  if (!(m::abs(d) < m::inf<C>())) return m::exp(shifted(a, b, t));
+  const C bb = d - a;
+  const C err = (a - (d - bb)) - (b + bb);  // a - b = d + err exactly
+  C q = d, c = err;
+  if (t != C(1)) {
+    q = d / t;
+    c = (m::fma(-q, t, d) + err) / t;
+  }
+  const C e = m::exp(q);
+  return m::fma(e, c, e);
+}
 // The quiet form's implicit value 0 joined to a row's (max, sum): max(m, 0), s + exp((0 - max) / t).
 template <class C> __device__ __forceinline__ C quiet_max(C m, bool quiet) { return quiet ? m::nanmax(m, C(0)) : m; }
-template <class C> __device__ __forceinline__ C quiet_term(C m, bool quiet, C t) {
-  return quiet ? m::exp(shifted(C(0), m, t)) : C(0);
+template <class C> __device__ __forceinline__ double quiet_term(C m, bool quiet, C t) {
+  return quiet ? double(shifted_exp(C(0), m, t)) : 0.0;
 }
 
-// Forward from v (the row's value), the row max m, s = sum exp((v - m) / t) and log(s).
-template <class K, class C> __device__ __forceinline__ C row_output(C v, C m, C s, C log_s, C t) {
-  return K::log ? shifted(v, m, t) - log_s : m::exp(shifted(v, m, t)) / s;
+// Forward from v (the row's value), the row max m, inv = 1 / s (s = sum exp((v - m) / t)) and log(s).
+template <class K, class C> __device__ __forceinline__ C row_output(C v, C m, double inv, C log_s, C t) {
+  return K::log ? shifted(v, m, t) - log_s : C(double(shifted_exp(v, m, t)) * inv);
 }
-// Backward from p = exp(v - m) / s (= y, or exp(y) for log_softmax) and t = sum of row_term:
+// Backward, in double, from p = exp(v - m) / s (= y, or exp(y) for log_softmax), dy and t = sum
+// of row_term over the row (of e = exp(v - m) for softmax, then times 1 / s):
 //   softmax dx = p (dy - t), softmin dx = -p (dy - t), t = sum(dy p);  log_softmax dx = dy - p t, t = sum(dy).
-template <class K, class C> __device__ __forceinline__ C row_term(C p, C dy) { return K::log ? dy : dy * p; }
-template <class K, class C> __device__ __forceinline__ C row_grad(C p, C dy, C t) {
-  if (K::log) return dy - p * t;
-  const C g = p * (dy - t);
-  return K::negate ? -g : g;
+template <class K, class C> __device__ __forceinline__ double row_term(C e, C dy) {
+  return K::log ? double(dy) : double(dy) * double(e);
+}
+template <class K, class C> __device__ __forceinline__ C row_grad(double p, C dy, double t, C temp) {
+  double g;
+  if (K::log) {
+    g = double(dy) - p * t;
+  } else {
+    g = p * (double(dy) - t);
+    if (K::negate) g = -g;
+  }
+  return C(by_temperature(g, double(temp)));
 }
 
+// A row's running max (compute type) and sum of exp((v - max) / t) (double).
+template <class C> struct MaxSumStats {
+  C m;
+  double s;
+};
+template <class C> __device__ __forceinline__ MaxSumStats<C> shfl_xor(MaxSumStats<C> v, int lane_mask, int width) {
+  return {shfl_xor(v.m, lane_mask, width), shfl_xor(v.s, lane_mask, width)};
+}
 // Online (max, sum of exp((v - max) / t)) statistics, Milakov & Gimelshein 2018, with the
 // policies: -inf adds nothing, +inf or NaN make the sum NaN.
-template <class C> __device__ __forceinline__ void push(Pair<C>& st, C v, C t) {
-  if (v > st.a) {
-    st.b = (st.a == -m::inf<C>() ? C(0) : st.b * m::exp(shifted(st.a, v, t))) + (v == m::inf<C>() ? m::nan<C>() : C(1));
-    st.a = v;
+template <class C> __device__ __forceinline__ void push(MaxSumStats<C>& st, C v, C t) {
+  if (v > st.m) {
+    st.s = (st.m == -m::inf<C>() ? 0.0 : st.s * double(shifted_exp(st.m, v, t))) +
+           (v == m::inf<C>() ? m::nan<double>() : 1.0);
+    st.m = v;
   } else if (v != v) {
-    st.a = st.b = v;
+    st.m = v;
+    st.s = m::nan<double>();
   } else if (v != -m::inf<C>()) {
-    st.b += m::exp(shifted(v, st.a, t));
+    st.s += double(shifted_exp(v, st.m, t));
   }
 }
 template <class C> struct MaxSum {
   C t;  // temperature
-  __device__ __forceinline__ Pair<C> identity() const { return {-m::inf<C>(), C(0)}; }
-  __device__ __forceinline__ Pair<C> operator()(Pair<C> x, Pair<C> y) const {
-    const C mx = m::nanmax(x.a, y.a);
-    const C sx = x.a == -m::inf<C>() ? C(0) : x.b * m::exp(shifted(x.a, mx, t));
-    const C sy = y.a == -m::inf<C>() ? C(0) : y.b * m::exp(shifted(y.a, mx, t));
+  __device__ __forceinline__ MaxSumStats<C> identity() const { return {-m::inf<C>(), 0.0}; }
+  __device__ __forceinline__ MaxSumStats<C> operator()(MaxSumStats<C> x, MaxSumStats<C> y) const {
+    const C mx = m::nanmax(x.m, y.m);
+    const double sx = x.m == -m::inf<C>() ? 0.0 : x.s * double(shifted_exp(x.m, mx, t));
+    const double sy = y.m == -m::inf<C>() ? 0.0 : y.s * double(shifted_exp(y.m, mx, t));
     return {mx, sx + sy};
   }
 };
@@ -144,40 +186,41 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
     mx = quiet_max(warp_allreduce(mx, NanMax<C>(), LANES), quiet);
     // exp once per element: v[k] becomes e = exp((v - max) / T) (log_softmax's forward keeps v)
     constexpr bool keep_v = K::log && !BACKWARD;
-    C s = C(0);
+    double s = 0.0;
 #pragma unroll
     for (int k = 0; k < ITEMS; ++k) {
-      const C e = (on >> k & 1u) ? m::exp(shifted(v[k], mx, temp)) : C(0);
-      s += e;
+      const C e = (on >> k & 1u) ? shifted_exp(v[k], mx, temp) : C(0);
+      s += double(e);
       if (!keep_v) v[k] = e;
     }
-    s = warp_allreduce(s, Sum<C>(), LANES) + quiet_term(mx, quiet, temp);
-    const C inv = C(1) / s;  // one division per row
+    s = warp_allreduce(s, Sum<double>(), LANES) + quiet_term(mx, quiet, temp);
+    const double inv = 1.0 / s;  // one division per row
     if constexpr (!BACKWARD) {
-      const C log_s = m::log(s);
+      const C log_s = C(m::log(s));
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
         const i64 j = lane + k * LANES;
         if (live && j < n)
-          out[r.at(j)] = store<T>((on >> k & 1u) ? (K::log ? shifted(v[k], mx, temp) - log_s : v[k] * inv) : C(0));
+          out[r.at(j)] =
+              store<T>((on >> k & 1u) ? (K::log ? shifted(v[k], mx, temp) - log_s : C(double(v[k]) * inv)) : C(0));
       }
     } else {
       C d[ITEMS];
-      C t = C(0);
+      double t = 0.0;  // sum of dy e (then times 1 / s), or of dy
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
         const i64 j = lane + k * LANES;
         const bool in = on >> k & 1u;
         d[k] = in ? load(dy[r.at(j)]) : C(0);
-        v[k] = v[k] * inv;  // v now holds p (0 where masked)
-        t += in ? row_term<K>(v[k], d[k]) : C(0);
+        t += in ? row_term<K>(v[k], d[k]) : 0.0;
       }
-      t = warp_allreduce(t, Sum<C>(), LANES);
+      t = warp_allreduce(t, Sum<double>(), LANES);
+      if (!K::log) t *= inv;
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
         const i64 j = lane + k * LANES;
         if (live && j < n)
-          out[r.at(j)] = store<T>((on >> k & 1u) ? by_temperature(row_grad<K>(v[k], d[k], t), temp) : C(0));
+          out[r.at(j)] = store<T>((on >> k & 1u) ? row_grad<K>(double(v[k]) * inv, d[k], t, temp) : C(0));
       }
     }
   }
@@ -211,46 +254,49 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
   using C = compute_t<T>;
   const bool quiet = quiet_flag != C(0);
   C* cache = CACHED ? dynamic_smem<C>() : nullptr;
-  __shared__ Pair<C> pair_scratch[32];
+  __shared__ MaxSumStats<C> pair_scratch[32];
   __shared__ C scratch[32];
+  __shared__ double sum_scratch[32];
   for (i64 row = Team::first_row(); row < rows; row += Team::row_step()) {
     const RowReader<K, T> r{x, mask, row_base(row, n, inner), inner};
-    Pair<C> st{-m::inf<C>(), C(0)};
+    MaxSumStats<C> st{-m::inf<C>(), 0.0};
     if constexpr (CACHED) {  // max, then the sum from shared memory: one exp per element, not two
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         cache[j] = r.v(j);
-        st.a = m::nanmax(st.a, cache[j]);
+        st.m = m::nanmax(st.m, cache[j]);
       }
-      st.a = quiet_max(Team::allreduce(st.a, NanMax<C>(), scratch), quiet);
-      for (i64 j = Team::rank(); j < n; j += Team::size()) st.b += m::exp(shifted(cache[j], st.a, temp));
-      st.b = Team::allreduce(st.b, Sum<C>(), scratch) + quiet_term(st.a, quiet, temp);
+      st.m = quiet_max(Team::allreduce(st.m, NanMax<C>(), scratch), quiet);
+      for (i64 j = Team::rank(); j < n; j += Team::size()) {
+        const C e = shifted_exp(cache[j], st.m, temp);
+        if (!(K::log && !BACKWARD)) cache[j] = e;  // the cache now holds e (0 where masked)
+        st.s += double(e);
+      }
+      st.s = Team::allreduce(st.s, Sum<double>(), sum_scratch) + quiet_term(st.m, quiet, temp);
     } else {  // one pass over global memory: online statistics
       for (i64 j = Team::rank(); j < n; j += Team::size()) push(st, r.v(j), temp);
       st = Team::allreduce(st, MaxSum<C>{temp}, pair_scratch);
-      if (quiet) st = MaxSum<C>{temp}(st, {C(0), C(1)});
+      if (quiet) st = MaxSum<C>{temp}(st, {C(0), 1.0});
     }
-    const C mx = st.a, s = st.b;
+    const C mx = st.m;
+    const double inv = 1.0 / st.s;
+    // e of entry j: from the cache, or again from x
+    auto e_of = [&](i64 j) { return CACHED ? cache[j] : shifted_exp(r.raw(j), mx, temp); };
     if constexpr (!BACKWARD) {
-      const C log_s = m::log(s);
+      const C log_s = C(m::log(st.s));
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
-        const bool on = r.on(j);
-        out[r.at(j)] = store<T>(on ? row_output<K>(CACHED ? cache[j] : r.raw(j), mx, s, log_s, temp) : C(0));
+        C y = C(0);
+        if (r.on(j)) y = K::log ? shifted(CACHED ? cache[j] : r.raw(j), mx, temp) - log_s : C(double(e_of(j)) * inv);
+        out[r.at(j)] = store<T>(y);
       }
     } else {
-      C t = C(0);
+      double t = 0.0;
+      for (i64 j = Team::rank(); j < n; j += Team::size())
+        if (r.on(j)) t += row_term<K>(e_of(j), load(dy[r.at(j)]));
+      t = Team::allreduce(t, Sum<double>(), sum_scratch);
+      if (!K::log) t *= inv;
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
-        const bool on = r.on(j);
-        const C p = on ? m::exp(shifted(CACHED ? cache[j] : r.raw(j), mx, temp)) / s : C(0);
-        if (CACHED) cache[j] = p;
-        t += on ? row_term<K>(p, load(dy[r.at(j)])) : C(0);
-      }
-      t = Team::allreduce(t, Sum<C>(), scratch);
-      for (i64 j = Team::rank(); j < n; j += Team::size()) {
-        const bool on = r.on(j);
         C g = C(0);
-        if (on)
-          g = by_temperature(
-              row_grad<K>(CACHED ? cache[j] : m::exp(shifted(r.raw(j), mx, temp)) / s, load(dy[r.at(j)]), t), temp);
+        if (r.on(j)) g = row_grad<K>(double(e_of(j)) * inv, load(dy[r.at(j)]), t, temp);
         out[r.at(j)] = store<T>(g);
       }
     }
@@ -265,17 +311,19 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
 // statistics (max, sum of exp and, in the backward, sum of dy e) rescaled once per pack, then the
 // output.  One division per row (1 / sum).
 
-// Statistics of a row: max m, s = sum exp((v - m) / t), u = sum dy exp((v - m) / t) (log_softmax: sum dy).
+// Statistics of a row: max m, s = sum exp((v - m) / t), u = sum dy exp((v - m) / t) (log_softmax:
+// sum dy); the sums in double.
 template <class C> struct RowStats {
-  C m, s, u;
+  C m;
+  double s, u;
 };
 template <class K, class C> struct MergeStats {
   C t;  // temperature
-  __device__ __forceinline__ RowStats<C> identity() const { return {-m::inf<C>(), C(0), C(0)}; }
+  __device__ __forceinline__ RowStats<C> identity() const { return {-m::inf<C>(), 0.0, 0.0}; }
   __device__ __forceinline__ RowStats<C> operator()(RowStats<C> x, RowStats<C> y) const {
     const C mx = m::nanmax(x.m, y.m);
-    const C ex = x.m == -m::inf<C>() ? C(0) : m::exp(shifted(x.m, mx, t));
-    const C ey = y.m == -m::inf<C>() ? C(0) : m::exp(shifted(y.m, mx, t));
+    const double ex = x.m == -m::inf<C>() ? 0.0 : double(shifted_exp(x.m, mx, t));
+    const double ey = y.m == -m::inf<C>() ? 0.0 : double(shifted_exp(y.m, mx, t));
     return {mx, x.s * ex + y.s * ey, K::log ? x.u + y.u : x.u * ex + y.u * ey};
   }
 };
@@ -297,22 +345,22 @@ __device__ __forceinline__ void push_pack(RowStats<C_of<T>>& st, const Pack<T, N
                                           C_of<T> temp) {
   using C = C_of<T>;
   const C mx = pack_max<K>(v, st.m);
-  const C scale = st.m == -m::inf<C>() ? C(0) : m::exp(shifted(st.m, mx, temp));
-  C s = C(0), u = C(0);
+  const double scale = st.m == -m::inf<C>() ? 0.0 : double(shifted_exp(st.m, mx, temp));
+  double s = 0.0, u = 0.0;
 #pragma unroll
   for (int k = 0; k < N; ++k) {
     const C x = logit<K>(load(v.v[k]));
-    const C e = x == -m::inf<C>() ? C(0) : m::exp(shifted(x, mx, temp));
-    s += e;
-    if (BACKWARD) u += K::log ? load(d.v[k]) : load(d.v[k]) * e;
+    const C e = x == -m::inf<C>() ? C(0) : shifted_exp(x, mx, temp);
+    s += double(e);
+    if (BACKWARD) u += row_term<K>(e, load(d.v[k]));
   }
   st = {mx, st.s * scale + s, K::log ? st.u + u : st.u * scale + u};
 }
 
 // Writes one output pack from x (and dy): y = e / s or (v - m) / T - log s; dx from p = e / s and t.
 template <class K, class T, int N, bool BACKWARD>
-__device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T, N>& d, C_of<T> mx, C_of<T> inv,
-                                               C_of<T> log_s, C_of<T> t, C_of<T> temp) {
+__device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T, N>& d, C_of<T> mx, double inv,
+                                               C_of<T> log_s, double t, C_of<T> temp) {
   using C = C_of<T>;
   Pack<T, N> o;
 #pragma unroll
@@ -320,9 +368,9 @@ __device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T
     const C x = logit<K>(load(v.v[k]));
     C r;
     if constexpr (BACKWARD) {
-      r = by_temperature(row_grad<K>(m::exp(shifted(x, mx, temp)) * inv, load(d.v[k]), t), temp);
+      r = row_grad<K>(double(shifted_exp(x, mx, temp)) * inv, load(d.v[k]), t, temp);
     } else {
-      r = K::log ? shifted(x, mx, temp) - log_s : m::exp(shifted(x, mx, temp)) * inv;
+      r = K::log ? shifted(x, mx, temp) - log_s : C(double(shifted_exp(x, mx, temp)) * inv);
     }
     o.v[k] = store<T>(r);
   }
@@ -337,6 +385,7 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
   using P = Pack<T, N>;
   __shared__ RowStats<C> stats_scratch[32];
   __shared__ C scratch[32];
+  __shared__ double sum_scratch[32];
   const i64 packs = n / N;
   P* cx = CACHED ? reinterpret_cast<P*>(dynamic_smem<T>()) : nullptr;
   P* cd = CACHED ? cx + packs : nullptr;  // the backward's dy, after x
@@ -345,7 +394,7 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
     const P* xr = reinterpret_cast<const P*>(x + row * n);
     const P* dr = BACKWARD ? reinterpret_cast<const P*>(dy + row * n) : nullptr;
     P* orow = reinterpret_cast<P*>(out + row * n);
-    RowStats<C> st{-m::inf<C>(), C(0), C(0)};
+    RowStats<C> st{-m::inf<C>(), 0.0, 0.0};
     if constexpr (CACHED) {  // max while caching, then the sums from shared memory
       C mx = -m::inf<C>();
 #pragma unroll 1
@@ -363,13 +412,13 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
         const P d = BACKWARD ? cd[p] : zero;
 #pragma unroll
         for (int k = 0; k < N; ++k) {
-          const C e = m::exp(shifted(logit<K>(load(v.v[k])), mx, temp));
-          st.s += e;
-          if (BACKWARD) st.u += K::log ? load(d.v[k]) : load(d.v[k]) * e;
+          const C e = shifted_exp(logit<K>(load(v.v[k])), mx, temp);
+          st.s += double(e);
+          if (BACKWARD) st.u += row_term<K>(e, load(d.v[k]));
         }
       }
-      st.s = block_allreduce(st.s, Sum<C>(), scratch) + quiet_term(mx, quiet, temp);
-      if (BACKWARD) st.u = block_allreduce(st.u, Sum<C>(), scratch);
+      st.s = block_allreduce(st.s, Sum<double>(), sum_scratch) + quiet_term(mx, quiet, temp);
+      if (BACKWARD) st.u = block_allreduce(st.u, Sum<double>(), sum_scratch);
     } else {  // one pass over global memory: online statistics
 #pragma unroll 1
       for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
@@ -378,11 +427,11 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
         push_pack<K, T, N, BACKWARD>(st, v, d, temp);
       }
       st = block_allreduce(st, MergeStats<K, C>{temp}, stats_scratch);
-      if (quiet) st = MergeStats<K, C>{temp}(st, {C(0), C(1), C(0)});  // the implicit logit: dy 0
+      if (quiet) st = MergeStats<K, C>{temp}(st, {C(0), 1.0, 0.0});  // the implicit logit: dy 0
     }
-    const C inv = C(1) / st.s;
-    const C log_s = m::log(st.s);
-    const C t = K::log ? st.u : st.u * inv;  // sum dy (log_softmax) or sum dy p
+    const double inv = 1.0 / st.s;
+    const C log_s = C(m::log(st.s));
+    const double t = K::log ? st.u : st.u * inv;  // sum dy (log_softmax) or sum dy p
 #pragma unroll 1
     for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
       const P v = CACHED ? cx[p] : xr[p];

@@ -7,10 +7,11 @@ dtype (the nearest representable value; either neighbour where the exact value i
 The exact value is the float64 oracle of tests/reference.py, rounded to the 16-bit type here
 with round-to-odd through float32 (so the float64 -> 16-bit rounding happens once).  Where the
 oracle lies within a few float64 ulps of a 16-bit tie, either neighbour is accepted.  A few
-activations are defined in compute precision (rrelu draws its slope in float32; hard_sigmoid
-derives offset/slope and 1/slope in float32, docs/semantics.md): the oracle follows
-hard_sigmoid; rrelu is left out (its float32 slope times x rounds twice on the way to 16 bits,
-and the oracle draws the slope in float64).  Zeros compare equal whatever their sign.
+activations are defined in compute precision (hard_sigmoid derives offset/slope and 1/slope in
+float32, docs/semantics.md): the oracle follows hard_sigmoid.  rrelu's slope is the real number
+of its float32 parameters (the midpoint, or lower + (upper - lower) u(seed, i) in training), so
+its results are x times that slope rounded once: eval and training mode are both checked.  Zeros
+compare equal whatever their sign.
 """
 from __future__ import annotations
 
@@ -25,8 +26,11 @@ from activations.catalogue import REGISTRY
 from conftest import CPU_PATHS, use_cpu_path
 
 DTYPES = [d for d in (R.F16, R.BFLOAT16) if d is not None]
-NAMES = [n for n in REGISTRY.names("elementwise") if n != "rrelu"]
+NAMES = REGISTRY.names("elementwise")
 PARAMS = {"threshold": dict(threshold=0.5, value=-2.0)}
+#: rrelu in training mode: a slope per element from the counter hash (upper - lower not a short
+#: binary fraction, so x times the slope is rarely exact in float32)
+RRELU_TRAINING = dict(training=True, seed=20261207, lower=0.1, upper=0.3)
 
 
 def all_values(dtype) -> np.ndarray:
@@ -62,6 +66,14 @@ def test_correctly_rounded(name, dtype, direction, path, monkeypatch):
     check_correctly_rounded(name, dtype, direction)
 
 
+@pytest.mark.parametrize("path", CPU_PATHS)
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=[d.name for d in DTYPES])
+def test_rrelu_training_correctly_rounded(dtype, direction, path, monkeypatch):
+    use_cpu_path(path, monkeypatch)
+    check_correctly_rounded("rrelu", dtype, direction, params=RRELU_TRAINING)
+
+
 @pytest.fixture(scope="module")
 def cuda_host():
     """The CUDA C kernels, run on the CPU by the host harness (tests/cuda_host)."""
@@ -80,6 +92,13 @@ def cuda_host():
 @pytest.mark.parametrize("name", NAMES)
 def test_cuda_kernels_correctly_rounded(name, dtype, direction, cuda_host):
     check_correctly_rounded(name, dtype, direction, backend=cuda_host)
+
+
+@pytest.mark.cuda_host
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=[d.name for d in DTYPES])
+def test_cuda_kernels_rrelu_training_correctly_rounded(dtype, direction, cuda_host):
+    check_correctly_rounded("rrelu", dtype, direction, backend=cuda_host, params=RRELU_TRAINING)
 
 
 def check_correctly_rounded(name, dtype, direction, backend=None, x=None, run=None, axis=-1, params=None):
@@ -135,7 +154,7 @@ def _numba_cpu_runner(name, dtype, kind, params=None):
         g = bits if dy is None else dy.view(np.uint16).ravel()
         if kind == "elementwise":
             out = np.empty_like(bits)
-            kernel(bits, g, bits, bits, out, bits.size, 1, 0, p, np.uint64(0), False)
+            kernel(bits, g, bits, bits, out, bits.size, 1, 0, p, np.uint64(bound.seed()), False)
         else:  # x is (2, n): a = x[0], b = x[1]
             n = x.shape[1]
             out = np.empty((x.size if dy is not None else n), np.uint16)
@@ -151,6 +170,13 @@ def _numba_cpu_runner(name, dtype, kind, params=None):
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "hard_sigmoid"])  # not redone; its oracle is slow
 def test_numba_kernels_correctly_rounded(name, dtype, direction):
     check_correctly_rounded(name, dtype, direction, run=_numba_cpu_runner(name, dtype, "elementwise"))
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=[d.name for d in DTYPES])
+def test_numba_kernels_rrelu_training_correctly_rounded(dtype, direction):
+    check_correctly_rounded("rrelu", dtype, direction, params=RRELU_TRAINING,
+                            run=_numba_cpu_runner("rrelu", dtype, "elementwise", RRELU_TRAINING))
 
 
 @pytest.mark.parametrize("clamped", [False, True], ids=["plain", "clamped"])

@@ -221,22 +221,26 @@ def _rrelu_training_task(x, *rest, lower, upper, seed, cdtype, has_bias, has_dy,
 
 
 def _row_inputs(blocks, has_bias: bool, has_mask: bool, cdtype, negate: bool):
-    """From one chunk's blocks ``x[, bias][, mask], rest...``: z = +-(x + bias) in compute precision
-    (the temperature divides it once shifted by the row max), mask, rest."""
+    """From one chunk's blocks ``x[, bias][, mask], rest...``: z = +-(x + bias), the sum rounded in
+    compute precision, as float64 (the temperature divides it once shifted by the row max), mask,
+    rest.  The softmax family's passes run in float64 (statistics, y, the row's dot product and dx)
+    and round once at the end, as the NumPy fallback: in float32 the chunks' partial sums and the
+    rounded y cost up to 2.5 ulps of the row's terms."""
     blocks = list(blocks)
     z = blocks.pop(0).astype(cdtype, copy=False)  # only read below, never written
     if has_bias:
         z = z + blocks.pop(0).astype(cdtype, copy=False)
     if negate:
         z = -z
+    z = z.astype(np.float64, copy=False)
     mask = blocks.pop(0) if has_mask else None
     return z, mask, blocks
 
 
 def _softmax_stats(*blocks, axis, has_bias, has_mask, cdtype, negate, temperature):
-    """Pass 1 per chunk: (max, sum exp((z - max) / T), any unmasked) stacked along axis."""
+    """Pass 1 per chunk: (max, sum exp((z - max) / T), any unmasked) stacked along axis, float64."""
     z, mask, _ = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
-    t = np.dtype(cdtype).type(temperature)
+    t = np.float64(temperature)
     xp = _xp(z)
     keep = z.shape[:axis] + (1,) + z.shape[axis + 1 :]
     with np.errstate(all="ignore"):
@@ -277,7 +281,7 @@ def _softmax_combine(stats, *, axis, masked, quiet, temperature):
 
 
 def _softmax_y(z, mask, big, total, log: bool, temperature: float):
-    """Pass 2: exp((z - M) / T) / S, or (z - M) / T - log S, in compute precision (0 where masked)."""
+    """Pass 2: exp((z - M) / T) / S, or (z - M) / T - log S, in float64 (0 where masked)."""
     xp = _xp(z)
     zm = z if mask is None else xp.where(mask, z, -np.inf)
     y = shifted(zm, big, z.dtype.type(temperature), xp)
@@ -303,7 +307,7 @@ def _softmax_bwd_partial_task(*blocks, has_bias, has_mask, cdtype, negate, tempe
     z, mask, (big, total, dy) = _row_inputs(blocks, has_bias, has_mask, cdtype, negate)
     xp = _xp(z)
     with np.errstate(all="ignore"):
-        d = dy.astype(cdtype, copy=False)
+        d = dy.astype(np.float64, copy=False)
         if mask is not None:
             d = xp.where(mask, d, 0)
         if log:
@@ -318,7 +322,7 @@ def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, temperature, 
     xp = _xp(z)
     with np.errstate(all="ignore"):
         y = _softmax_y(z, mask, big, total, log, temperature)
-        d = dy.astype(cdtype, copy=False)
+        d = dy.astype(np.float64, copy=False)
         if mask is not None:
             d = xp.where(mask, d, 0)
         if log:  # dx = dy - softmax * sum(dy)
@@ -336,7 +340,7 @@ def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, temperature, 
             if mask is not None:  # 0 even when the row's reduction is NaN
                 dx = xp.where(mask, dx, 0)
         if temperature != 1.0:  # d((x - M) / T) / dx
-            dx = dx / np.asarray(temperature, cdtype)
+            dx = dx / np.float64(temperature)
         return dx.astype(out_dtype)  # past the dtype's range: inf, as the other backends
 
 
@@ -619,21 +623,24 @@ class DaskBackend(Backend):
             inputs.append(call.bias.rechunk((x.chunks[-1],)))
         if mask is not None:
             inputs.append(mask)
+        # the temperature as the other backends receive it (compute precision)
         flags = dict(has_bias=call.bias is not None, has_mask=mask is not None, cdtype=cdtype,
-                     negate=call.name == "softmin", temperature=float(call.params["temperature"]))
+                     negate=call.name == "softmin",
+                     temperature=float(np.dtype(cdtype).type(call.params["temperature"])))
         log = call.name == "log_softmax"
-        meta = _meta(x, cdtype)
+        wide = np.dtype(np.float64)  # the passes' precision (_row_inputs)
+        meta = _meta(x, wide)
 
         stat_chunks = tuple(c if d != ax else (3,) * x.numblocks[ax] for d, c in enumerate(x.chunks))
         stats = da.map_blocks(
-            _softmax_stats, *inputs, axis=ax, **flags, chunks=stat_chunks, dtype=cdtype, meta=meta,
+            _softmax_stats, *inputs, axis=ax, **flags, chunks=stat_chunks, dtype=wide, meta=meta,
             token=f"{call.name}-stats",
         )
         stats = stats.rechunk({ax: -1})  # 3 numbers per chunk of a row: small
         both_chunks = tuple(c if d != ax else (2,) for d, c in enumerate(stats.chunks))
         both = stats.map_blocks(
             _softmax_combine, axis=ax, masked=mask is not None, quiet=bool(call.params["quiet"]),
-            temperature=flags["temperature"], chunks=both_chunks, dtype=cdtype, meta=meta,
+            temperature=flags["temperature"], chunks=both_chunks, dtype=wide, meta=meta,
             token=f"{call.name}-combine",
         )
         row = [both[_along(x.ndim, ax, slice(0, 1))], both[_along(x.ndim, ax, slice(1, 2))]]
@@ -644,7 +651,7 @@ class DaskBackend(Backend):
             )
         dy = call.dy.rechunk(x.chunks)
         partial = da.map_blocks(
-            _softmax_bwd_partial_task, *inputs, *row, dy, **flags, log=log, dtype=cdtype, meta=meta,
+            _softmax_bwd_partial_task, *inputs, *row, dy, **flags, log=log, dtype=wide, meta=meta,
             token=f"{call.name}-bwd-partial",
         )
         red = partial.sum(axis=ax, keepdims=True)

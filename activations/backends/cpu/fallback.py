@@ -222,8 +222,10 @@ def _log1mexp(x, p):
 
 
 def _log1mexp_d(x, p):
-    # 1 / expm1(x): + 0.0 makes expm1(-0.0) = -0.0 a +0.0, so the derivative at 0 is +inf
-    return np.where(x < 0, np.nan, 1.0 / (np.expm1(x) + 0.0))
+    # 1 / expm1(x): + 0.0 makes expm1(-0.0) = -0.0 a +0.0, so the derivative at 0 is +inf;
+    # exp(-x) beyond 700, where expm1 overflows and the subnormal result would be flushed to 0
+    with np.errstate(over="ignore"):
+        return np.where(x < 0, np.nan, np.where(x > 700.0, np.exp(-x), 1.0 / (np.expm1(x) + 0.0)))
 
 
 _PI4_HI, _PI4_LO = math.pi / 4, 3.061616997868383e-17  # pi/4 in two float64 parts

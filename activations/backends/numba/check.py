@@ -9,7 +9,7 @@ and signature the backend compiles):
    contain no float64 instruction: one stray Python literal promotes a whole
    expression and halves the throughput on consumer GPUs (the 16-bit
    elementwise and gated kernels aside: their float64 redo near a rounding
-   boundary is deliberate);
+   boundary is deliberate, as are the softmax family's float64 row sums);
 3. ``ptxas -arch=sm_XY -v`` on the PTX: registers, and zero spill bytes.
    nvidia-cuda-nvrtc 13.0 writes PTX ``.version 9.0``, which ptxas 13.0 reads.
 
@@ -101,7 +101,10 @@ def _check_one(K, spec, cc, assembler) -> NumbaKernelCheck:
     redo = spec.kind in ("elementwise", "gated") and K._redoes(spec.name, spec.dtype)
     # FP8 output scales f and converts it in float64 on purpose (docs/semantics.md, FP8 output).
     fp8 = spec.variant == "fp8"
-    f32_compute = spec.kind not in ("cast", "gather", "scatter") and spec.dtype != "f64" and not redo and not fp8
+    # the softmax family's row sums, y and dx are float64 on purpose (kernels/softmax.cuh, Accuracy)
+    rows64 = spec.kind == "rowwise" and spec.name in ("softmax", "log_softmax", "softmin")
+    f32_compute = (spec.kind not in ("cast", "gather", "scatter") and spec.dtype != "f64" and not redo and not fp8
+                   and not rows64)
     start = time.perf_counter()
     try:
         fn, sig = K.build(spec)

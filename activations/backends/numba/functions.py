@@ -777,6 +777,8 @@ def log1mexp_bwd(dy, x, p, a):
         return NAN
     if x == ZERO:  # +inf at -0.0 too (expm1(-0.0) is -0.0)
         return dy * INF
+    if x > (CT(80.0) if FLOAT32 else CT(700.0)):  # expm1 would overflow: exp(-x), subnormal
+        return dy * M.exp(-x)
     return dy / M.expm1(x)
 
 

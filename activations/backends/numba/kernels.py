@@ -28,6 +28,7 @@ compile cost and the number of cached kernels down.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import time
 import types as _pytypes
@@ -208,8 +209,8 @@ def _storer_for(dtype: str, target: str) -> Callable:
 
 
 # ----------------------------------------------------- 16-bit, rounded once
-#: defined in float32 (slope drawn or given in float32, hard_sigmoid's derived constants): no redo
-NO_REDO = frozenset({"prelu", "rrelu", "hard_sigmoid"})
+#: defined in float32 (prelu's slope given in float32, hard_sigmoid's derived constants): no redo
+NO_REDO = frozenset({"prelu", "hard_sigmoid"})
 
 
 def _redoes(name: str, dtype: str) -> bool:
@@ -254,11 +255,12 @@ def _widen(p):
 
 
 def _finisher(name: str, dtype: str, backward: bool, target: str) -> Callable:
-    """finish(r, z, dy, p, a) -> storage element of an elementwise result r (f(z), or dy f'(.))."""
+    """finish(r, z, dy, p, a, i, seed) -> storage element of an elementwise result r (f(z), or dy f'(.));
+    a is the element's slope (prelu, rrelu), i its index and seed rrelu's."""
     store = _storer(dtype, target)
     if not _redoes(name, dtype):
 
-        def finish(r, z, dy, p, a):
+        def finish(r, z, dy, p, a, i, seed):
             return store(r)
 
         return NF.device(finish, target)
@@ -269,10 +271,15 @@ def _finisher(name: str, dtype: str, backward: bool, target: str) -> Callable:
     near, odd = _near_and_odd(dtype, target)
     widen = NF.device(_widen, target)
     one = np.float32(1.0)
+    # rrelu's slope is a real number of the float32 parameters: drawn again in float64
+    wide_slope = _SLOPE.get(name, 0) == 2
+    slope64 = fns.rrelu_slope
 
-    def finish(r, z, dy, p, a):
+    def finish(r, z, dy, p, a, i, seed):
         if near(r, one):  # rare: f again in float64, rounded once
             q = widen(p)
+            if wide_slope:
+                a = slope64(i, q, seed)
             z2 = f64(z)
             if backward:
                 r = odd(bwd(f64(dy), fwd(z2, q, f64(a)) if from_y else z2, q, f64(a)))
@@ -406,7 +413,7 @@ def elementwise(name: str, dtype: str, backward: bool, target: str = "cuda"):
                 r = fwd(z, p, a)
             if z != z:  # NaN in, NaN out, whatever the branch structure of f
                 r = z
-            out[i] = finish(r, z, g, p, a)
+            out[i] = finish(r, z, g, p, a, i, seed)
             c += dc
             if c >= C:
                 c -= C
@@ -669,11 +676,35 @@ def rowwise(name: str, dtype: str, backward: bool):
         return d / t if d > -INF else (a * HALF - b * HALF) / t * (ONE + ONE)
 
     shifted = NF.device(_shifted)
+    # The softmax family works in float64 past each element's exp (softmax.cuh says why): e =
+    # exp((v - m) / t) as a float64, from the float exp of the shifted logit rounded to the compute
+    # type and the rounding put back, exp(q + c) = exp(q) (1 + c); the sums, y and dx in float64.
+    f64 = numba.float64
+    ONE64, INF64 = np.float64(1.0), np.float64(np.inf)
+
+    def _shifted_exp(a, b, t):  # exp((a - b) / t) as a float64; b >= a
+        d = f64(a) - f64(b)
+        if not abs(d) < INF64:  # NaN, or -inf (masked): as the compute type gives it
+            return f64(exp(shifted(a, b, t)))
+        q = d if t == ONE else d / f64(t)
+        qc = ct(q)
+        if not qc > -INF:  # beyond the compute type's range: 0
+            return f64(0.0)
+        return f64(exp(qc)) * (ONE64 + (q - f64(qc)))
+
+    shifted_exp = NF.device(_shifted_exp)
+
+    def _shifted64(a, b, t):  # (a - b) / t in float64 (log_softmax's forward)
+        d = f64(a) - f64(b)
+        return d if t == ONE else d / f64(t)
+
+    shifted64 = NF.device(_shifted64)
 
     def kernel(x, dy, bias, mask, out, nrows, L, inner, C, has_bias, has_mask, temp, quiet, alphas, dalpha,
                has_alphas):
         sh = cuda.shared.array(nb, ct)
         sh2 = cuda.shared.array(nb, ct)
+        sh64 = cuda.shared.array(nb, numba.float64)
         t0 = cuda.threadIdx.x
         nt = cuda.blockDim.x
         for r in range(cuda.blockIdx.x, nrows, cuda.gridDim.x):
@@ -886,43 +917,47 @@ def rowwise(name: str, dtype: str, backward: bool):
             # softmax family: sum of exp((v - max) / temp); quiet: the implicit value 0 joins the max
             if quiet and m < ZERO:
                 m = ZERO
-            acc = ZERO
+            acc = f64(0.0)
             for j in range(t0, L, nt):
                 i = base + j * inner
                 if has_mask and not mask[i]:
                     continue
                 v = value(x, bias, i, C, has_bias)
-                acc += exp(shifted(sign * v, m, temp))
-            total = block_sum(sh, acc)
+                acc += shifted_exp(sign * v, m, temp)
+            total = block_sum(sh64, acc)
             if quiet:
-                total += exp(shifted(ZERO, m, temp))
-            logtotal = log(total)
-            s = ZERO
-            if backward:  # sum(dy * y), or sum(dy) for log_softmax
-                acc = ZERO
+                total += shifted_exp(ZERO, m, temp)
+            inv = ONE64 / total
+            logtotal = math.log(total)
+            s = f64(0.0)
+            if backward:  # sum(dy * e) / total, or sum(dy) for log_softmax
+                acc = f64(0.0)
                 for j in range(t0, L, nt):
                     i = base + j * inner
                     if has_mask and not mask[i]:
                         continue
-                    g = load(dy[i])
+                    g = f64(load(dy[i]))
                     if is_log:
                         acc += g
                     else:
-                        v = value(x, bias, i, C, has_bias)
-                        acc += g * (exp(shifted(sign * v, m, temp)) / total)
-                s = block_sum(sh, acc)
+                        acc += g * shifted_exp(sign * value(x, bias, i, C, has_bias), m, temp)
+                s = block_sum(sh64, acc)
+                if not is_log:
+                    s *= inv
             for j in range(t0, L, nt):
                 i = base + j * inner
                 r_out = ZERO
                 if not has_mask or mask[i]:
-                    v = value(x, bias, i, C, has_bias)
-                    v = shifted(sign * v, m, temp)
-                    if is_log:
-                        y = v - logtotal
-                        r_out = (load(dy[i]) - exp(y) * s) / temp if backward else y
+                    v = sign * value(x, bias, i, C, has_bias)
+                    if backward:
+                        p = shifted_exp(v, m, temp) * inv
+                        g = f64(load(dy[i]))
+                        w = g - p * s if is_log else sign * p * (g - s)
+                        r_out = ct(w if temp == ONE else w / f64(temp))
+                    elif is_log:
+                        r_out = ct(shifted64(v, m, temp) - logtotal)
                     else:
-                        y = exp(v) / total
-                        r_out = sign * y * (load(dy[i]) - s) / temp if backward else y
+                        r_out = ct(shifted_exp(v, m, temp) * inv)
                 out[i] = store(r_out)
 
     a = _arr(dtype)
