@@ -74,7 +74,7 @@ template <class C> __device__ __forceinline__ C shifted_exp(C a, C b, C t) {
     c = (m::fma(-q, t, d) + err) / t;
   }
   const C e = m::exp(q);
-  return m::fma(e, c, e);
+  return e == C(0) ? e : m::fma(e, c, e);  // q = -inf (a tiny t): c is not finite, e is 0
 }
 // The quiet form's implicit value 0 joined to a row's (max, sum): max(m, 0), s + exp((0 - max) / t).
 template <class C> __device__ __forceinline__ C quiet_max(C m, bool quiet) { return quiet ? m::nanmax(m, C(0)) : m; }

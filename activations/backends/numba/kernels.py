@@ -696,6 +696,8 @@ def rowwise(name: str, dtype: str, backward: bool):
 
     def _shifted64(a, b, t):  # (a - b) / t in float64 (log_softmax's forward)
         d = f64(a) - f64(b)
+        if not d > -INF64:  # NaN, or a float64 spread beyond the range: shifted halves it
+            return f64(shifted(a, b, t))
         return d if t == ONE else d / f64(t)
 
     shifted64 = NF.device(_shifted64)
