@@ -125,52 +125,57 @@ template <class F, class T, bool BIAS> struct GatedBackward : GatedInput<T, BIAS
 // Interleaved halves along the last axis without a bias (hi == 1: GPT-OSS's layout): output t
 // reads x[2t] and x[2t + 1], so N outputs are two packs of x with a and b alternating, and dx two
 // packs written the same way.  The general body would go one element at a time here (hi is not a
-// multiple of the pack).  Element j of the 2N inputs of a pack is lo.v[j] or hi.v[j - N].
-template <class T, int N> __device__ __forceinline__ T pair_element(const Pack<T, N>& lo, const Pack<T, N>& hi, int j) {
-  return j < N ? lo.v[j] : hi.v[j - N];
-}
+// multiple of the pack).
+template <class T, int N> struct PairPacks {  // 2N elements: element j is lo.v[j] or hi.v[j - N]
+  Pack<T, N> lo, hi;
+  __device__ __forceinline__ void read(const T* p) {
+    lo = *reinterpret_cast<const Pack<T, N>*>(p);
+    hi = *reinterpret_cast<const Pack<T, N>*>(p + N);
+  }
+  __device__ __forceinline__ void write(T* p) const {
+    *reinterpret_cast<Pack<T, N>*>(p) = lo;
+    *reinterpret_cast<Pack<T, N>*>(p + N) = hi;
+  }
+  __device__ __forceinline__ T get(int j) const { return j < N ? lo.v[j] : hi.v[j - N]; }
+  __device__ __forceinline__ void set(int j, T v) { (j < N ? lo.v[j] : hi.v[j - N]) = v; }
+};
 
-template <class F, class T> struct GatedPairsForward {
-  using C = compute_t<T>;
+template <class T> struct GatedPairsInput {
   const T* x;
-  T* y;
-  Ctx<C> ctx;
-
+  Ctx<compute_t<T>> ctx;
   __device__ __forceinline__ void start(i64, i64) {}
+};
+
+template <class F, class T> struct GatedPairsForward : GatedPairsInput<T> {
+  T* y;
+
   template <int N> __device__ __forceinline__ void run(i64 t0) {
-    const Pack<T, N> lo = *reinterpret_cast<const Pack<T, N>*>(x + 2 * t0);
-    const Pack<T, N> hi = *reinterpret_cast<const Pack<T, N>*>(x + 2 * t0 + N);
+    PairPacks<T, N> in;
+    in.read(this->x + 2 * t0);
     Pack<T, N> out;
 #pragma unroll
-    for (int k = 0; k < N; ++k)
-      out.v[k] = gated_fwd_one<F, T>(load(pair_element(lo, hi, 2 * k)), load(pair_element(lo, hi, 2 * k + 1)), ctx);
+    for (int k = 0; k < N; ++k) out.v[k] = gated_fwd_one<F, T>(load(in.get(2 * k)), load(in.get(2 * k + 1)), this->ctx);
     *reinterpret_cast<Pack<T, N>*>(y + t0) = out;
   }
 };
 
-template <class F, class T> struct GatedPairsBackward {
+template <class F, class T> struct GatedPairsBackward : GatedPairsInput<T> {
   using C = compute_t<T>;
-  const T* x;
   const T* dy;
   T* dx;
-  Ctx<C> ctx;
 
-  __device__ __forceinline__ void start(i64, i64) {}
   template <int N> __device__ __forceinline__ void run(i64 t0) {
-    const Pack<T, N> lo = *reinterpret_cast<const Pack<T, N>*>(x + 2 * t0);
-    const Pack<T, N> hi = *reinterpret_cast<const Pack<T, N>*>(x + 2 * t0 + N);
+    PairPacks<T, N> in, grad;
+    in.read(this->x + 2 * t0);
     const Pack<T, N> g = *reinterpret_cast<const Pack<T, N>*>(dy + t0);
-    Pack<T, N> dlo, dhi;
 #pragma unroll
     for (int k = 0; k < N; ++k) {
-      const C a = load(pair_element(lo, hi, 2 * k)), b = load(pair_element(lo, hi, 2 * k + 1)), d = load(g.v[k]);
-      const Pair<C> g2 = gated_bwd_one<F>(a, b, d, ctx);
-      const T da = store_gated_bwd<F, T, 0>(g2.a, a, b, d, ctx), db = store_gated_bwd<F, T, 1>(g2.b, a, b, d, ctx);
-      (2 * k < N ? dlo.v[2 * k] : dhi.v[2 * k - N]) = da;
-      (2 * k + 1 < N ? dlo.v[2 * k + 1] : dhi.v[2 * k + 1 - N]) = db;
+      const C a = load(in.get(2 * k)), b = load(in.get(2 * k + 1)), d = load(g.v[k]);
+      const Pair<C> g2 = gated_bwd_one<F>(a, b, d, this->ctx);
+      grad.set(2 * k, store_gated_bwd<F, T, 0>(g2.a, a, b, d, this->ctx));
+      grad.set(2 * k + 1, store_gated_bwd<F, T, 1>(g2.b, a, b, d, this->ctx));
     }
-    *reinterpret_cast<Pack<T, N>*>(dx + 2 * t0) = dlo;
-    *reinterpret_cast<Pack<T, N>*>(dx + 2 * t0 + N) = dhi;
+    grad.write(dx + 2 * t0);
   }
 };
 
@@ -192,7 +197,10 @@ template <class F, class T>
 __device__ __forceinline__ void gated_forward(const T* x, T* y, const T* bias, i64 n_out, i64 hi, i64 channels,
                                               Ctx<compute_t<T>> ctx) {
   if (bias == nullptr && hi == 1) {
-    GatedPairsForward<F, T> body{x, y, ctx};
+    GatedPairsForward<F, T> body;
+    body.x = x;
+    body.ctx = ctx;
+    body.y = y;
     return run_loop<F, kPack<T>>(n_out, aligned16(x) && aligned16(y), body);
   }
   if (bias == nullptr) return gated_forward_loop<F, T, false>(x, y, bias, n_out, hi, channels, ctx);
@@ -218,7 +226,11 @@ template <class F, class T>
 __device__ __forceinline__ void gated_backward(const T* x, const T* dy, T* dx, const T* bias, compute_t<T>* dz,
                                                i64 n_out, i64 hi, i64 channels, Ctx<compute_t<T>> ctx) {
   if (bias == nullptr && hi == 1) {
-    GatedPairsBackward<F, T> body{x, dy, dx, ctx};
+    GatedPairsBackward<F, T> body;
+    body.x = x;
+    body.ctx = ctx;
+    body.dy = dy;
+    body.dx = dx;
     return run_loop<F, kPack<T>>(n_out, aligned16(x) && aligned16(dy) && aligned16(dx), body);
   }
   if (bias == nullptr) return gated_backward_loop<F, T, false>(x, dy, dx, bias, dz, n_out, hi, channels, ctx);

@@ -148,3 +148,18 @@ def backend(request, monkeypatch) -> str:
 def rng(request) -> np.random.Generator:
     """A generator seeded from the test's id: reproducible, different per test."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture(scope="module")
+def cuda_host():
+    """The CUDA C kernels, run on the CPU by the host harness (tests/cuda_host), registered for the
+    module as the backend named "cuda_host" (the name this yields)."""
+    import shutil
+
+    from cuda_host import harness
+
+    if shutil.which(harness.CXX) is None:
+        pytest.skip(f"no C++ compiler ({harness.CXX})")
+    library = harness.HostLibrary(harness.build())
+    with harness.registered(harness.HostBackend(harness.HostLauncher(library))):
+        yield "cuda_host"

@@ -15,7 +15,6 @@ compare equal whatever their sign.
 """
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
@@ -72,18 +71,6 @@ def test_correctly_rounded(name, dtype, direction, path, monkeypatch):
 def test_rrelu_training_correctly_rounded(dtype, direction, path, monkeypatch):
     use_cpu_path(path, monkeypatch)
     check_correctly_rounded("rrelu", dtype, direction, params=RRELU_TRAINING)
-
-
-@pytest.fixture(scope="module")
-def cuda_host():
-    """The CUDA C kernels, run on the CPU by the host harness (tests/cuda_host)."""
-    from cuda_host import harness
-
-    if shutil.which(harness.CXX) is None:
-        pytest.skip(f"no C++ compiler ({harness.CXX})")
-    library = harness.HostLibrary(harness.build())
-    with harness.registered(harness.HostBackend(harness.HostLauncher(library))):
-        yield "cuda_host"
 
 
 @pytest.mark.cuda_host

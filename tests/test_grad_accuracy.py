@@ -14,7 +14,6 @@ as Python).
 """
 from __future__ import annotations
 
-import shutil
 import warnings
 
 import numpy as np
@@ -131,17 +130,6 @@ def test_dense_float32_cpu(name, path, monkeypatch):
         warnings.simplefilter("ignore", RuntimeWarning)
         got = activations.grad(name, DENSE, np.ones_like(DENSE))
     _check(name, DENSE, got)
-
-
-@pytest.fixture(scope="module")
-def cuda_host():
-    from cuda_host import harness
-
-    if shutil.which(harness.CXX) is None:
-        pytest.skip(f"no C++ compiler ({harness.CXX})")
-    library = harness.HostLibrary(harness.build())
-    with harness.registered(harness.HostBackend(harness.HostLauncher(library))) as backend:
-        yield backend
 
 
 @pytest.mark.cuda_host

@@ -13,7 +13,6 @@ Dask arrays are immutable: that backend refuses every ``out=`` alike.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -54,16 +53,6 @@ def _numba_target() -> Target:
     if not sim and not cuda.is_available():
         pytest.skip("no GPU and NUMBA_ENABLE_CUDASIM is not set")
     return Target("numba", cuda.to_device, lambda a: a.copy_to_host(), read_only=False)
-
-
-@pytest.fixture(scope="module")
-def cuda_host():
-    from cuda_host import harness
-
-    if shutil.which(harness.CXX) is None:
-        pytest.skip(f"no C++ compiler ({harness.CXX})")
-    with harness.registered(harness.HostBackend(harness.HostLauncher(harness.HostLibrary(harness.build())))) as be:
-        yield be
 
 
 def _host_target(backend: str) -> Target:

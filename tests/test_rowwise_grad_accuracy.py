@@ -17,7 +17,6 @@ backends summed in float, or rounded y before forming dx, reached 2.2 to 2.5.
 from __future__ import annotations
 
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -101,17 +100,6 @@ def ulp(mag: np.ndarray, dtype) -> np.ndarray:
     fi = np.finfo(dtype)
     mag = np.maximum(np.abs(mag).astype(np.float64), float(fi.tiny))
     return np.exp2(np.floor(np.log2(mag)) - (fi.nmant))
-
-
-@pytest.fixture(scope="module")
-def cuda_host():
-    from cuda_host import harness
-
-    if shutil.which(harness.CXX) is None:
-        pytest.skip(f"no C++ compiler ({harness.CXX})")
-    library = harness.HostLibrary(harness.build())
-    with harness.registered(harness.HostBackend(harness.HostLauncher(library))):
-        yield
 
 
 def runner(backend: str, request, monkeypatch):

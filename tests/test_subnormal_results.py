@@ -17,7 +17,6 @@ rounded to the subnormal grid) is held to 3.5; silu and mish are left to tests/t
 from __future__ import annotations
 
 import os
-import shutil
 
 import mpmath
 import numpy as np
@@ -72,17 +71,6 @@ def sweep(dtype, side: str) -> np.ndarray:
 def exact(fn, x: np.ndarray) -> np.ndarray:
     with mpmath.workdps(40):
         return np.array([float(fn(mpmath.mpf(float(v)))) for v in x])
-
-
-@pytest.fixture(scope="module")
-def cuda_host():
-    from cuda_host import harness
-
-    if shutil.which(harness.CXX) is None:
-        pytest.skip(f"no C++ compiler ({harness.CXX})")
-    library = harness.HostLibrary(harness.build())
-    with harness.registered(harness.HostBackend(harness.HostLauncher(library))):
-        yield
 
 
 def compute(backend, name, direction, x, request, monkeypatch):
