@@ -72,7 +72,8 @@ _DRIFT_TABLE: tuple[tuple[str, tuple, str], ...] = (
     ("softplus", (_SAME, _SAME, 2, 2), "the gradient sigmoid(beta x) evaluated another way (as sigmoid)"),
     ("softplus-beta=2.0-threshold=20.0", (_SAME, _SAME, 2, 2), "as softplus"),
     ("silu", (_SAME, _SAME, 1, _SAME),
-     "backward float32: the float-pair formula (LogisticParts) rounds one input apart"),
+     "backward float32: at x = 2^-24 silu'(x) = 1/2 + x/2 - O(x^3) lies just below a rounding tie, and "
+     "the float-pair quotient (LogisticParts) rounds it 1 ulp apart"),
     ("hard_silu", (_SAME, _SAME, 2, 2), "Numba's (2x + 3) * (1/6) against the functor's (2x + 3) / 6"),
     ("tanh_shrink", (68, 68, _SAME, _SAME),
      "x - tanh(x) by Numba's own series below TANH_SHRINK_SERIES_END and by the functor's other form: "
