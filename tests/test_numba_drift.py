@@ -15,8 +15,9 @@ on the same dense inputs: a fine grid, powers of two across the whole exponent r
 values, and every floating-point literal of the two headers (each one a possible branch point)
 with its neighbours, both signs, together with the parameter values and their ratios.  Results
 must be the same bits (any NaN matches any NaN).  The known exceptions are listed in
-``KNOWN_DRIFT``, each with the largest distance in ulps it may reach and the reason; one that
-starts to agree bit for bit fails too, so that the list stays true.
+``KNOWN_DRIFT``, each with the largest distance in ulps measured (checked with the headroom of
+``allowed_ulps``) and the reason; one that starts to agree bit for bit fails too, so that the list
+stays true.
 """
 from __future__ import annotations
 
@@ -50,53 +51,36 @@ CASES = [(n, {}) for n in REGISTRY.names("elementwise") + REGISTRY.names("gated"
     ("reglu", {"limit": 7.0, "offset": 1.0}),
 ]
 
-# The known differences, as measured on these inputs: per parameter set (the test id), the largest
-# distance in ulps for (forward float32, forward float64, backward float32, backward float64);
-# _SAME where they agree bit for bit, _DEFECT where some results are not a rounding apart (NaN against a number, inf against a finite value, more than SEVERE_ULPS
-# apart): those cases are expected failures until functions.py follows the functor.
+# The known differences, as measured on these inputs (x86-64, glibc's libm): per parameter set (the
+# test id), the largest distance in ulps for (forward float32, forward float64, backward float32,
+# backward float64); _SAME where they agree bit for bit, _DEFECT where some results are not a
+# rounding apart (NaN against a number, inf against a finite value, more than SEVERE_ULPS apart):
+# those cases are expected failures until functions.py follows the functor.  A listed distance is
+# checked with headroom (allowed_ulps): the measured worst is one machine's.
 _SAME = None
 _DEFECT = "defect"
 _DRIFT_TABLE: tuple[tuple[str, tuple, str], ...] = (
     ("selu", (1, 1, 2, 2),
      "Numba multiplies expm1(x) by the folded constant scale * alpha (SELU_SA); the functor by alpha, "
      "then by scale: one rounding apart for x <= 0"),
-    ("gelu", (7, 20, 273, 256),
-     "forward: the two erfc forms round differently where the result is subnormal (x < -13 in float32, "
-     "x < -37 in float64); backward: another formula for x phi(x) + Phi(x), up to 273 ulps near x = -0.75"),
+    ("gelu", (_SAME, _SAME, 4, _SAME),
+     "backward float32: Numba's float-pair formula for gelu'(x) (the Numba kernels hold no float64) "
+     "against the functor's evaluation in double"),
     ("sigmoid", (1, 1, _SAME, _SAME),
      "for |x| below the half ulp of 0.5 Numba's sig2 returns 0.5; the functor rounds 0.5 + x/4 correctly"),
     ("log_sigmoid", (_SAME, _SAME, 2, 2), "the gradient sigmoid(-x) evaluated another way (as sigmoid)"),
     ("softplus", (_SAME, _SAME, 2, 2), "the gradient sigmoid(beta x) evaluated another way (as sigmoid)"),
     ("softplus-beta=2.0-threshold=20.0", (_SAME, _SAME, 2, 2), "as softplus"),
-    ("silu", (2, 2, 2, 72),
-     "x sigmoid(x) through sig2 (as sigmoid); backward float64: the far negative tail e^x (1 + x) "
-     "(-128 < x < -80) formed in another order (72 ulps)"),
+    ("silu", (_SAME, _SAME, 1, _SAME),
+     "backward float32: at x = 2^-24 silu'(x) = 1/2 + x/2 - O(x^3) lies just below a rounding tie, and "
+     "the float-pair quotient (LogisticParts) rounds it 1 ulp apart"),
     ("hard_silu", (_SAME, _SAME, 2, 2), "Numba's (2x + 3) * (1/6) against the functor's (2x + 3) / 6"),
-    ("mish", (_SAME, _SAME, _SAME, 77), "float64 backward: the far negative tail, as silu"),
     ("tanh_shrink", (68, 68, _SAME, _SAME),
      "x - tanh(x) by Numba's own series below TANH_SHRINK_SERIES_END and by the functor's other form: "
      "up to 68 ulps at |x| = 0.28 to 0.37"),
-    ("log1mexp", (_SAME, _SAME, _DEFECT, _DEFECT),
-     "Numba's dy / expm1(x) stays finite at a subnormal x where the functor's product with 1 / expm1(x) "
-     "overflows to inf; elsewhere 1 ulp"),
     ("lisht", (_SAME, _SAME, 2, 2), "tanh(x) + x sech^2(x) with sech^2 from exp(-2|x|) in another order"),
-    ("glu", (2, 2, _DEFECT, _DEFECT),
-     "the products of the gradient in another order: Numba's dy * (...) overflows to inf where the "
-     "functor's stays finite (a or b near the float range)"),
-    ("glu-limit=7.0-offset=1.0-alpha=1.702", (2, 2, 5, 4), "as glu, the clamp keeping the products finite"),
-    ("swiglu", (4, 4, _DEFECT, _DEFECT), "silu as above, and the products of the gradient as glu"),
-    ("swiglu-limit=7.0-offset=1.0-alpha=1.702", (4, 4, 2, 78), "as swiglu, the clamp keeping the products finite"),
-    ("geglu", (_DEFECT, _DEFECT, _DEFECT, _DEFECT),
-     "gelu's subnormal tail differs (the functor rounds to 0 where Numba keeps a subnormal, or the "
-     "reverse) and b scales that up to any size; backward also gelu's gradient"),
-    ("geglu-limit=7.0-offset=1.0-approximate=tanh", (3, 3, 2059, 15048), "as gelu with approximate='tanh'"),
-    ("reglu", (_SAME, _SAME, _DEFECT, _DEFECT),
-     "a < 0 with dy * b = inf: Numba returns inf * 0 = NaN, the functor 0"),
-    ("reglu-limit=7.0-offset=1.0", (_SAME, _SAME, 0, 0),
-     "the sign of a zero gradient past the limit: the functor gives dy * 0 (-0.0 for dy < 0), Numba +0.0"),
-    ("gelu-approximate=tanh", (2, 2, 538, 2268),
-     "x sigmoid(2u) rounded in another order; backward another formula for the derivative (the float64 "
-     "maximum where the result is subnormal, x near -21)"),
+    ("swiglu", (_SAME, _SAME, 1, _SAME), "backward float32: silu' as silu"),
+    ("geglu", (_SAME, _SAME, 7, _SAME), "backward float32: gelu' as gelu, times b"),
 )
 #: (test id, direction, dtype name) -> (the largest distance in ulps, or None: a defect; why)
 KNOWN_DRIFT: dict[tuple[str, str, str], tuple[int | None, str]] = {
@@ -106,6 +90,16 @@ KNOWN_DRIFT: dict[tuple[str, str, str], tuple[int | None, str]] = {
         [(d, t) for d in ("forward", "backward") for t in ("float32", "float64")], bounds)
     if bound is not _SAME
 }
+
+
+def allowed_ulps(listed: int) -> int:
+    """The distance a listed case may reach: its measured worst with headroom.  The listed values
+    are one machine's; another CPU's libm takes other code paths for exp, expm1, erfc and tanh
+    (their last bits differ by an ulp or so, and formulas with cancellation magnify that), and an
+    unrelated change can round one intermediate differently.  Headroom keeps such noise from
+    failing the test, while a real drift (a formula changed on one side: tens of ulps and more, or
+    a severe difference) still fails."""
+    return max(2 * listed, listed + 4)
 
 
 def _case_id(case) -> str:
@@ -256,7 +250,9 @@ def test_numba_math_is_the_functors_math(case, dtype, direction, cuda_host):
     assert count, f"{what} now agrees bit for bit: remove it from KNOWN_DRIFT ({why})"
     if bound is None:  # a defect of the Numba math, kept visible until functions.py is fixed
         pytest.xfail(f"{what}: {why} ({found})")
-    assert not severe and worst <= bound, f"{what}: beyond the known {bound} ulps ({why}): {found}"
+    allowed = allowed_ulps(bound)
+    assert not severe and worst <= allowed, (
+        f"{what}: beyond the known {bound} ulps (allowed {allowed}) ({why}): {found}")
 
 
 def test_the_inputs_hold_every_header_constant():

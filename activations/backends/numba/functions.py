@@ -119,7 +119,6 @@ _CONSTANTS: dict[str, float] = {
     "SQRT_HALF": math.sqrt(0.5),
     "INV_SQRT_2PI": 1.0 / math.sqrt(2.0 * math.pi),
     "GELU_K0": GELU_K0,
-    "GELU_K1x3": 3.0 * GELU_K1,
     "GELU_K1": GELU_K1,
     "SELU_ALPHA": SELU_ALPHA,
     "SELU_SCALE": SELU_SCALE,
@@ -129,9 +128,6 @@ _CONSTANTS: dict[str, float] = {
     "CLIP": 1.0e4,
     # below -MISH_XSIGMOID mish(x) is x sigmoid(x) to the last bit
     "MISH_XSIGMOID": 80.0,
-    # 64 ln2 = LN2X64_HI + LN2X64_LO, HI a multiple of 2^-17 (x + HI is exact for 64 <= -x < 128)
-    "LN2X64_HI": 44.361419677734375,
-    "LN2X64_LO": 64.0 * math.log(2.0) - 44.361419677734375,
     "TWO_M64": 2.0**-64,
     "SIXTY_FOUR": 64.0,
     "GELU_TAIL_END": 14.8,
@@ -144,7 +140,6 @@ _CONSTANTS: dict[str, float] = {
     "LN2_LO3": float.fromhex("0x1.ef357ap-45"),  # ln2 - LN2_HI16 - LN2_LO16 as a float
     "INV_SQRT_2PI_LO": float.fromhex("-0x1.857936p-27"),  # 1/sqrt(2 pi) - its float
     "QUARTER": 0.25,
-    "LOW_TAIL_END": 128.0,
     "TANH_SHRINK_SERIES_END": 0.25,
     "U24": 2.0**-24,
 }
@@ -331,6 +326,12 @@ def sig2(x):
     return e * r, r
 
 
+def sigmoid(x):
+    """common.cuh m::sigmoid: (1 or e) / (1 + e), e = exp(-|x|), one division (a single rounding)."""
+    e = M.exp(-abs(x))
+    return (ONE if x >= ZERO else e) / (ONE + e)
+
+
 def leaky(x, s):
     """x > 0 ? x : s*x, with s*x := 0 when s == 0 (so -inf gives 0)."""
     if x > ZERO:
@@ -482,25 +483,23 @@ def celu_bwd(dy, x, p, a):
 
 
 # ------------------------------------------------------------ smooth gates
-def gelu_fwd(x, p, a):
-    if x == -INF:
-        return ZERO
-    if p[0] == ZERO:  # exact: x Phi(x); erfc keeps the negative tail accurate
-        return HALF * x * M.erfc(-x * SQRT_HALF)
+def gelu_fwd(x, p, a):  # functors.cuh Gelu, formula for formula
+    if p[0] == ZERO:  # exact: x Phi(x), Phi(x) = erfc(-x / sqrt2) / 2 (m::xnormcdf)
+        return xmul(x, HALF * M.erfc(-SQRT_HALF * x))
     # tanh form 0.5 x (1 + tanh(u)) written as x sigmoid(2u): no cancellation for x < 0
-    u = GELU_K0 * (x + GELU_K1 * x * x * x)
-    return x * sig2(TWO * u)[0]
+    return xmul(x, sigmoid(TWO * GELU_K0 * (x + GELU_K1 * x * x * x)))
 
 
 def gelu_bwd(dy, x, p, a):
-    if FLOAT32 and p[0] == ZERO:  # float pairs (common.cuh m::gelu_grad)
+    if p[0] != ZERO:  # s + x (1 + 3 k1 x^2) 2 k0 s sigmoid(-2u), s = sigmoid(2u)
+        u2 = TWO * GELU_K0 * (x + GELU_K1 * x * x * x)
+        s = sigmoid(u2)
+        # THREE * GELU_K1 rounded in the compute type, as the functor's C(3) * k1
+        return dy * (s + xmul(x * (ONE + THREE * GELU_K1 * x * x), TWO * GELU_K0 * s * sigmoid(-u2)))
+    if FLOAT32:  # float pairs (the functors take double here: the Numba kernels hold no float64)
         return dy * gelu_grad32(x)
-    x = clip(x, -CLIP, CLIP)
-    if p[0] == ZERO:  # Phi(x) + x phi(x)
-        return dy * (HALF * M.erfc(-x * SQRT_HALF) + x * M.exp(-HALF * x * x) * INV_SQRT_2PI)
-    # 0.5 (1 + t) + 0.5 x (1 - t^2) k0 (1 + 3 k1 x^2), with 0.5 (1 + t) = s, 1 - t^2 = 4 s (1 - s)
-    s, c = sig2(TWO * GELU_K0 * (x + GELU_K1 * x * x * x))
-    return dy * (s + TWO * x * s * c * GELU_K0 * (ONE + GELU_K1x3 * x * x))
+    # Phi(x) + x phi(x) (common.cuh m::gelu_grad)
+    return dy * (HALF * M.erfc(-SQRT_HALF * x) + xmul(x, M.exp(-HALF * x * x) * INV_SQRT_2PI))
 
 
 def sigmoid_fwd(x, p, a):
@@ -553,18 +552,8 @@ def softsign_bwd(dy, x, p, a):
     return dy * (r * r)
 
 
-def silu_fwd(x, p, a):
-    if x == -INF:
-        return ZERO
-    return x * sig2(x)[0]
-
-
-def low_tail_grad(x):
-    """silu'(x) and mish'(x) for -128 < x < -80, where both are e^x (1 + x) to the last bit: formed
-    as (e^(x + 64 ln2) (1 + x)) 2^-64, so that a subnormal float32 result (x < -92) is rounded once
-    (exp(x) alone underflows below -87: 2x off)."""
-    e = M.exp(x + LN2X64_HI)
-    return ((e + e * LN2X64_LO) * (ONE + x)) * TWO_M64
+def silu_fwd(x, p, a):  # m::xsigmoid
+    return xmul(x, sigmoid(x))
 
 
 def silu_bwd(dy, x, p, a):
@@ -575,12 +564,13 @@ def silu_bwd(dy, x, p, a):
         return dy * over_d2(x, pair_add(pair_mul(av, d), pair_mul((x, ZERO), c)), d2)
     # s (1 + x (1 - s)); for x < 0 as s ((1 + x) - x s): 1 + x is exact for x <= -1, so the
     # cancellation near the zero at -1.28 costs no more than the rounding of x s (functors.cuh Silu)
-    if x < -MISH_XSIGMOID and x > -LOW_TAIL_END:
-        return dy * low_tail_grad(x)
-    x = clip(x, -CLIP, CLIP)
-    s, c = sig2(x)
-    q = (ONE + x) - x * s if x < ZERO else ONE + x * c
-    return dy * (s * q)
+    e = M.exp(-abs(x))
+    up = x >= ZERO
+    r = ONE / (ONE + e)
+    s = (ONE if up else e) * r
+    c = (e if up else ONE) * r  # sigmoid(+-x), one division
+    q = ONE + xmul(x, c) if up else (ONE + x) - xmul(x, s)
+    return dy * xmul(q, s)  # 0 at -inf (q = -inf)
 
 
 def hard_silu_fwd(x, p, a):
@@ -627,15 +617,17 @@ def mish_bwd(dy, x, p, a):
         b = pair_add_ordered(d, (ONE, ZERO) if neg else e)
         n = pair_add(pair_mul(b, q), pair_mul((FOUR * x, ZERO), pair_mul(c, d)))
         return dy * over_d2(x, pair_mul(es, n) if neg else n, pair_mul(q, q))
-    if x < -MISH_XSIGMOID and x > -LOW_TAIL_END:
-        return dy * low_tail_grad(x)
+    # the form of tanh(sp) (functors.cuh Mish): x >= 0: 1 - N / Dp^2, N = 2e^2 (Dp - 2x (1 + e));
+    # x < 0: e P / Dn^2
     e = M.exp(-abs(x))
-    if x >= ZERO:
-        dp = TWO * e * (ONE + e) + ONE
-        return dy * (ONE - xmul(ONE - TWO * x * (ONE + e) / dp, TWO * e * e / dp))
+    up = x >= ZERO
+    dp = TWO * e * (ONE + e) + ONE
     dn = e * (e + TWO) + TWO
     q = FOUR * (ONE + x) + e * ((SIX + FOUR * x) + e * (FOUR + e))
-    return dy * (xmul(q, e) / (dn * dn))  # 0 at -inf
+    num = xmul(dp - TWO * x * (ONE + e), TWO * e * e) if up else xmul(q, e)  # 0 at +-inf
+    den = dp if up else dn
+    r = num / (den * den)
+    return dy * (ONE - r if up else r)
 
 
 def tanh_fwd(x, p, a):
@@ -779,7 +771,7 @@ def log1mexp_bwd(dy, x, p, a):
         return dy * INF
     if x > (CT(80.0) if FLOAT32 else CT(700.0)):  # expm1 would overflow: exp(-x), subnormal
         return dy * M.exp(-x)
-    return dy / M.expm1(x)
+    return dy * (ONE / M.expm1(x))  # inf at a subnormal x, as the functor's
 
 
 def lisht_fwd(x, p, a):
@@ -826,33 +818,37 @@ def linear_passes(u, p):
     return u <= p[0] and u >= -p[0]
 
 
+# Each backward returns dy times the functor's grad(a, b), both products in the functor's order
+# (b f'(a) first, then dy: finite where the functor's are), dy * 0 where a clamp cuts (as the
+# functor's loop: -0.0 for dy < 0).
 def glu_fwd(a, b, p):  # a sigmoid(alpha b), alpha = p[2]; the gate is b
-    return clamp_linear(a, p) * sig2(p[2] * clamp_gate(b, p))[0]
+    return clamp_linear(a, p) * sigmoid(p[2] * clamp_gate(b, p))
 
 
-def glu_bwd(dy, a, b, p):
+def glu_bwd(dy, a, b, p):  # (s, a s sigmoid(-z) alpha), z = alpha b, s = sigmoid(z)
     u = clamp_linear(a, p)
-    s, c = sig2(p[2] * clamp_gate(b, p))
-    da = dy * s if linear_passes(a, p) else ZERO
-    db = dy * u * s * c * p[2] if b <= p[0] else ZERO
-    return da, db
+    z = p[2] * clamp_gate(b, p)
+    s = sigmoid(z)
+    da = s if linear_passes(a, p) else ZERO
+    db = u * s * sigmoid(-z) * p[2] if b <= p[0] else ZERO
+    return dy * da, dy * db
 
 
 def swish(a, p):  # a sigmoid(alpha a), silu(a) at alpha = 1
     if p[2] == ONE:
         return silu_fwd(a, p, ZERO)
-    return xmul(a, sig2(p[2] * a)[0])
+    return xmul(a, sigmoid(p[2] * a))
 
 
 def swiglu_fwd(a, b, p):
     return swish(clamp_gate(a, p), p) * clamp_linear(b, p)
 
 
-def swiglu_bwd(dy, a, b, p):  # d/da [a sigmoid(alpha a)] = silu'(alpha a)
-    g = clamp_gate(a, p)
-    da = silu_bwd(dy * clamp_linear(b, p), p[2] * g, p, ZERO) if a <= p[0] else ZERO
-    db = dy * swish(g, p) if linear_passes(b, p) else ZERO
-    return da, db
+def swiglu_bwd(dy, a, b, p):  # (b silu'(alpha a), swish(a)): d/da [a sigmoid(alpha a)] = silu'(alpha a)
+    g, u = clamp_gate(a, p), clamp_linear(b, p)
+    da = u * silu_bwd(ONE, p[2] * g, p, ZERO) if a <= p[0] else ZERO
+    db = swish(g, p) if linear_passes(b, p) else ZERO
+    return dy * da, dy * db
 
 
 def geglu_fwd(a, b, p):  # approximate = p[2]
@@ -860,12 +856,12 @@ def geglu_fwd(a, b, p):  # approximate = p[2]
     return gelu_fwd(clamp_gate(a, p), q, ZERO) * clamp_linear(b, p)
 
 
-def geglu_bwd(dy, a, b, p):
+def geglu_bwd(dy, a, b, p):  # (b gelu'(a), gelu(a))
     q = (p[2], ZERO, ZERO)
-    g = clamp_gate(a, p)
-    da = gelu_bwd(dy * clamp_linear(b, p), g, q, ZERO) if a <= p[0] else ZERO
-    db = dy * gelu_fwd(g, q, ZERO) if linear_passes(b, p) else ZERO
-    return da, db
+    g, u = clamp_gate(a, p), clamp_linear(b, p)
+    da = u * gelu_bwd(ONE, g, q, ZERO) if a <= p[0] else ZERO
+    db = gelu_fwd(g, q, ZERO) if linear_passes(b, p) else ZERO
+    return dy * da, dy * db
 
 
 def reglu_fwd(a, b, p):
@@ -873,20 +869,18 @@ def reglu_fwd(a, b, p):
     return (g if g > ZERO else ZERO) * clamp_linear(b, p)
 
 
-def reglu_bwd(dy, a, b, p):
+def reglu_bwd(dy, a, b, p):  # (b 1[a > 0], relu(a)): b 0 = 0 where a <= 0, not (dy b) 0
     g, u = clamp_gate(a, p), clamp_linear(b, p)
-    if g > ZERO:
-        da, db = dy * u, dy * g
-    else:
-        da, db = dy * u * ZERO, dy * ZERO
-    return (da if a <= p[0] else ZERO), (db if linear_passes(b, p) else ZERO)
+    da = u * (ONE if g > ZERO else ZERO) if a <= p[0] else ZERO
+    db = (g if g > ZERO else ZERO) if linear_passes(b, p) else ZERO
+    return dy * da, dy * db
 
 
 # --------------------------------------------------------------- the tables
 ELEMENTWISE: tuple[str, ...] = tuple(REGISTRY.names(Kind.ELEMENTWISE))
 GATED: tuple[str, ...] = tuple(REGISTRY.names(Kind.GATED))
 _HELPERS = ("fast_two_sum", "two_sum", "two_prod", "pair_add", "pair_add_ordered", "pair_mul", "pair_quotient", "horner_step",
-            "exp_neg_split", "gelu_grad32", "logistic_parts", "over_d2", "clip", "sig2", "leaky", "counter_hash", "fp8_encode", "rrelu_slope", "xmul", "low_tail_grad", "clamp_gate",
+            "exp_neg_split", "gelu_grad32", "logistic_parts", "over_d2", "clip", "sig2", "sigmoid", "leaky", "counter_hash", "fp8_encode", "rrelu_slope", "xmul", "clamp_gate",
             "clamp_linear", "linear_passes", "swish")
 
 _cache: dict[str, _pytypes.SimpleNamespace] = {}
