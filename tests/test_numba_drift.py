@@ -22,7 +22,6 @@ stays true.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -151,14 +150,6 @@ def cotangents(n: int, dtype: np.dtype) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ runners
-@pytest.fixture(scope="module")
-def cuda_host():
-    from cuda_host import harness
-
-    if shutil.which(harness.CXX) is None:
-        pytest.skip(f"no C++ compiler ({harness.CXX})")
-    with harness.registered(harness.HostBackend(harness.HostLauncher(harness.HostLibrary(harness.build())))):
-        yield "cuda_host"
 
 
 def run_cuda(backend: str, name: str, params: dict, x: np.ndarray, dy) -> np.ndarray:
