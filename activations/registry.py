@@ -6,6 +6,8 @@ look activations up by ``record.name``; nothing here knows about arrays.
 """
 from __future__ import annotations
 
+import functools
+
 import difflib
 import math
 from dataclasses import dataclass, field
@@ -216,11 +218,12 @@ class Activation:
             raise ValueError(f"{self.name}: duplicate parameter names {names}")
 
     # ------------------------------------------------------------- binding
-    @property
+    # facts of the frozen record, computed once (every call asks)
+    @functools.cached_property
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
 
-    @property
+    @functools.cached_property
     def weighted(self) -> bool:
         """Does a call take a learnable weight (a ``"weight"`` parameter: prelu's slope), whose
         gradient the backward returns?"""
