@@ -118,8 +118,13 @@ class Backend:
 # ``out`` once everything that can fail (validation, allocation, the kernels) is behind.  What
 # differs per array library is passed in: how to allocate, whether an array is C-contiguous,
 # how to copy.  Overlap is read from the arrays' memory ranges (``_layout.overlap``).
+def c_contiguous(a: Any) -> bool:
+    """C-contiguity of a NumPy or CuPy array (their ``flags``)."""
+    return a.flags.c_contiguous
+
+
 def out_target(out: Any, shape: tuple[int, ...], dtype: Any, inputs: tuple,
-               empty: Callable[[tuple[int, ...], Any], Any], contiguous: Callable[[Any], bool]) -> Any:
+               empty: Callable[[tuple[int, ...], Any], Any], contiguous: Callable[[Any], bool] = c_contiguous) -> Any:
     """The array the kernels write: ``out`` itself when it is C-contiguous and every input
     (arrays, or None and floats, which are skipped) is apart from it or exactly it (``out=x``,
     ``out=dy``: each kernel reads an element before it writes it), else ``empty(shape, dtype)``.

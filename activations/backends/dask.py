@@ -6,8 +6,8 @@ The call is validated once, on the whole arrays; each chunk then goes straight
 to ``forward``/``backward`` of the backend of the chunk type (NumPy chunks ->
 ``numpy``, CuPy chunks -> ``cupy``) with the validated call's arrays replaced
 by the chunk's blocks, so the Dask path adds scheduling, not arithmetic nor a
-second validation.  A task finds that backend by name (``dispatch.load``,
-imported inside the task: on this process or on a distributed worker).
+second validation.  A task finds that backend by name (``dispatch.load``, on
+this process or on a distributed worker).
 
 Per kind:
 
@@ -93,8 +93,6 @@ def _chunk_task(backend: str, template: Call, names: tuple[str, ...], select, up
     ``upcast`` (a dtype or None) casts the float blocks first; ``select`` names the field of the
     backward's :class:`Grads` to return, or a tuple of them.
     """
-    from .. import dispatch  # the package is complete by the time a task runs
-
     bound = dict(zip(names, blocks))
     if upcast is not None:
         for key in ("x", "dy", "bias", "weight"):

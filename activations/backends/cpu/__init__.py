@@ -114,11 +114,7 @@ class CpuBackend(Backend):
 def _target(call: Call, shape: tuple[int, ...]) -> np.ndarray:
     """The array the engine writes (``out`` itself where the policy allows)."""
     return out_target(call.out, shape, call.x.dtype, (call.x, call.dy, call.bias, call.weight, call.where),
-                      np.empty, _c_contiguous)
-
-
-def _c_contiguous(a: np.ndarray) -> bool:
-    return a.flags.c_contiguous
+                      np.empty)
 
 
 def _copy_into(out: np.ndarray, result: np.ndarray) -> None:

@@ -146,10 +146,6 @@ def _empty(L: Launcher, shape: tuple[int, ...], dtype: np.dtype) -> Any:
     return L.xp.empty(shape, dtype=dtype)
 
 
-def _c_contiguous(a: Any) -> bool:
-    return a.flags.c_contiguous
-
-
 def _copy_bits(dst: Any, src: Any) -> None:
     _bits(dst)[...] = _bits(src)
 
@@ -252,7 +248,7 @@ class KernelBackend(Backend):
     @staticmethod
     def _output(L: Launcher, call: Call, shape: tuple[int, ...], inputs: tuple) -> Any:
         """The array the kernels write (``out`` itself where the policy allows)."""
-        return out_target(call.out, shape, call.x.dtype, inputs, functools.partial(_empty, L), _c_contiguous)
+        return out_target(call.out, shape, call.x.dtype, inputs, functools.partial(_empty, L))
 
     @staticmethod
     def _deliver(result: Any, call: Call) -> Any:
