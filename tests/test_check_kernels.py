@@ -160,6 +160,21 @@ def test_model_a_varying_branch_counts_both_sides():
     assert loop.count == 16
 
 
+def test_model_uniformity_of_a_long_chain_of_uniform_values():
+    """A branch on a value 40 instructions away from the kernel argument it derives from is still
+    uniform: the verdict must not depend on a recursion cut-off, whose memoized answers made the
+    model of one kernel vary with the order Python's string hashing visited registers in."""
+    chain = "\n".join(f"        /*{0x20 + 16 * k:04x}*/                   IADD3 R{3 - k % 2}, R{2 + k % 2}, 0x1, RZ ;"
+                       for k in range(40))
+    sass = SYNTHETIC_SASS.replace("        /*0020*/                   ISETP.NE.AND P1, PT, R2, RZ, PT ;\n", "")
+    lines = [ln for ln in sass.splitlines() if ln.strip()]
+    # the argument's uniform chain ends in R2 (40 steps), then the test of the bias branch
+    head = lines[:2] + chain.splitlines() + ["        /*02a0*/                   ISETP.NE.AND P1, PT, R2, RZ, PT ;"]
+    uni = pm.Uniformity(pm.parse_sass("\n".join(head)))
+    assert uni.uniform("P1", len(head)) and uni.uniform("R3", len(head))
+    assert not uni.uniform("R0", len(head))  # the thread index
+
+
 def test_model_bounds():
     bw = pm.copy_bytes_per_clock()
     assert 12.0 < bw < 12.8  # 3.0 TB/s over 132 SMs at 1.83 GHz

@@ -282,38 +282,28 @@ class Uniformity:
     """Whether a register or predicate holds the same value in every lane of a warp at an
     instruction: its nearest earlier definition (in address order) reads only kernel arguments,
     constants, uniform registers and such values.  Thread indices, loads and shuffles vary; a value
-    with no earlier definition (carried around a loop) counts as varying."""
+    with no earlier definition (carried around a loop) counts as varying.  Each definition looks
+    only at strictly earlier ones, so one pass in address order decides them all (no recursion, no
+    cut-off whose verdict would depend on the order in which a set of registers is visited)."""
 
     def __init__(self, code: list[Instr]):
-        self.code = code
-        self.srcs: list[set[str]] = []
         self.defs: dict[str, list[int]] = {}
+        self.verdicts: dict[str, list[bool]] = {}
         for k, ins in enumerate(code):
             dests, srcs = _dests(ins)
-            regs = set(_REG.findall(" ".join(srcs)))
-            if ins.pred:
-                regs |= set(_REG.findall(ins.pred))
-            self.srcs.append(regs)
+            regs = _REG.findall(" ".join(srcs)) + (_REG.findall(ins.pred) if ins.pred else [])
+            same = not (ins.base in _VARYING_OPS or "SR_TID" in ins.args or "SR_LANEID" in ins.args) \
+                and all(self.uniform(r, k) for r in regs)
             for d in dests:
                 for r in _expand(d, ins.op):
                     self.defs.setdefault(r, []).append(k)
-        self.memo: dict[tuple[str, int], bool] = {}
+                    self.verdicts.setdefault(r, []).append(same)
 
-    def uniform(self, reg: str, at: int, depth: int = 0) -> bool:
+    def uniform(self, reg: str, at: int) -> bool:
         if reg in ("RZ", "PT", "URZ", "UPT") or reg.startswith(("UR", "UP")):
             return True
-        defs = self.defs.get(reg, [])
-        k = bisect.bisect_left(defs, at) - 1
-        if k < 0 or depth > 24:
-            return False
-        where = defs[k]
-        key = (reg, where)
-        if key not in self.memo:
-            self.memo[key] = False  # cycles: varying
-            ins = self.code[where]
-            self.memo[key] = not (ins.base in _VARYING_OPS or "SR_TID" in ins.args or "SR_LANEID" in ins.args) \
-                and all(self.uniform(r, where, depth + 1) for r in self.srcs[where])
-        return self.memo[key]
+        k = bisect.bisect_left(self.defs.get(reg, []), at) - 1
+        return k >= 0 and self.verdicts[reg][k]
 
 
 def _weight(ins: Instr) -> float:
