@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from .registry import REQUIRED, Activation, Kind, Param, Registry
+from .registry import REQUIRED, Activation, Kind, Param, Registry, Rows
 
 E, R, G = Kind.ELEMENTWISE, Kind.ROWWISE, Kind.GATED
 
@@ -154,6 +154,7 @@ RECORDS: tuple[Activation, ...] = (
             Param("seed", 0, type="int", doc="seed of the counter-based slope draw in training mode"),
         ),
         constraints=(("lower", "<=", "upper"),),
+        drawn_slope=("lower", "upper", "training"),
         defaults_note="lower=1/8, upper=1/3, training=False as torch.nn.functional.rrelu.",
         notes="Training-mode slopes come from a counter-based hash of (seed, flat index), so the backward "
         "recomputes the same slopes and every backend draws the same ones.",
@@ -348,6 +349,7 @@ RECORDS: tuple[Activation, ...] = (
         "quiet: exp(z) / (1 + sum exp(z)), shifted by max(max z, 0)",
         derivative="dx = y * (dy - sum(dy * y)) / temperature (the same with quiet)",
         output_range="[0, 1], rows sum to 1 (quiet: to less than 1)", grad_from="y", params=_TEMPERED,
+        rows=Rows("softmax"),
         notes="Max-subtracted. where= masks entries out: masked outputs are 0 and a fully masked row is all 0. "
         "With quiet=True a row of -inf gives 0s instead of NaN (the implicit logit is never -inf).",
         references=("Hinton et al., 2015, arXiv:1503.02531 (temperature)",
@@ -358,7 +360,7 @@ RECORDS: tuple[Activation, ...] = (
         formula="z - max z = (x - max x) / temperature; z - max - log(sum(exp(z - max))); "
         "quiet: z - M - log(exp(-M) + sum exp(z - M)), M = max(max z, 0)",
         derivative="dx = (dy - exp(y) * sum(dy)) / temperature (the same with quiet)",
-        output_range="(-inf, 0]", grad_from="y", params=_TEMPERED,
+        output_range="(-inf, 0]", grad_from="y", params=_TEMPERED, rows=Rows("softmax", log=True),
         notes="Masked outputs (where=) are 0, not -inf (JAX gives -inf), so a masked loss never meets -inf * 0.",
     ),
     Activation(
@@ -367,6 +369,7 @@ RECORDS: tuple[Activation, ...] = (
         "quiet: exp(z) / (1 + sum exp(z))",
         derivative="dx = -y * (dy - sum(dy * y)) / temperature",
         output_range="[0, 1], rows sum to 1 (quiet: to less than 1)", grad_from="y", params=_TEMPERED,
+        rows=Rows("softmax", negate=True),
         defaults_note="torch.nn.functional.softmin; Keras and JAX have none.",
     ),
     Activation(
@@ -374,7 +377,7 @@ RECORDS: tuple[Activation, ...] = (
         formula="max(x - tau, 0), tau = (sum of the k largest - 1) / k, "
         "k = max{k : 1 + k z_(k) > sum_{j<=k} z_(j)}",
         derivative="dx = m * (dy - sum(dy * m) / sum(m)), m = (y > 0)",
-        output_range="[0, 1], rows sum to 1", grad_from="y",
+        output_range="[0, 1], rows sum to 1", grad_from="y", rows=Rows("sparsemax"),
         notes="Correct for any support size (Keras 3's sparsemax is not: keras-team/keras#23425).",
         references=("Martins & Astudillo, 2016, arXiv:1602.02068",),
     ),
@@ -385,6 +388,7 @@ RECORDS: tuple[Activation, ...] = (
         "x_(k) / 2; the kernels find the same tau by Newton steps from below and that closed form)",
         derivative="dx = g * (dy - sum(g * dy) / sum(g)), g = sqrt(y)",
         output_range="[0, 1], rows sum to 1", grad_from="y", aliases=("entmax_15", "entmax_1_5"),
+        rows=Rows("entmax15"),
         notes="where= masks entries out (0, dx 0); a fully masked row is all 0 with dx 0 (the entmax "
         "package fails there). A NaN or +inf in the row, or a row of -inf, gives a NaN row as sparsemax.",
         references=("Peters, Niculae & Martins, 2019, arXiv:1905.05702",),
@@ -399,7 +403,7 @@ RECORDS: tuple[Activation, ...] = (
         "dalpha = sum(dy * (y - q)) / (alpha - 1)^2 - sum(dy * (y log y - q S)) / (alpha - 1), "
         "q = g / sum(g), S = sum(y log y), per row, summed to alpha's shape",
         output_range="[0, 1], rows sum to 1", grad_from="y",
-        aliases=("alpha_entmax", "entmax_bisect"),
+        aliases=("alpha_entmax", "entmax_bisect"), rows=Rows("entmax"),
         params=(
             Param("alpha", 1.5, type="row", low=1.0, low_open=True,
                   doc="alpha > 1 (1.5: entmax15, 2: sparsemax); a float, or an array broadcastable to the row "
@@ -420,7 +424,7 @@ RECORDS: tuple[Activation, ...] = (
         formula="a * sigmoid(alpha * b), x = a | b along axis; " + _clamped("b", "a"),
         derivative="da = dy * s; db = dy * alpha * a * s * (1 - s), s = sigmoid(alpha * b); " + _CLAMP_GRAD,
         output_range="(-inf, inf)",
-        params=(_LIMIT, _OFFSET, _alpha("slope of the gate's sigmoid"), _LAYOUT),
+        params=(_LIMIT, _OFFSET, _alpha("slope of the gate's sigmoid"), _LAYOUT), gate=1,
         defaults_note=_GATED_DEFAULTS,
         notes="The gate is the second half b (odd elements when interleaved); " + _GATED_NOTES,
         references=("Dauphin et al., 2016, arXiv:1612.08083",),

@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "Kind",
     "Param",
+    "Rows",
     "Activation",
     "BoundParams",
     "REQUIRED",
@@ -192,6 +193,31 @@ def _is_integer(value: Any) -> bool:
 
 
 @dataclass(frozen=True)
+class Rows:
+    """How a row-wise record maps its row: the facts every backend's one row loop reads.
+
+    ``family``: ``"softmax"`` (exp of the shifted row over the row's sum, a sum that reduces chunk
+    by chunk, so a chunked row is never gathered) or a threshold family, ``"sparsemax"``,
+    ``"entmax15"``, ``"entmax"`` (a threshold tau found from the whole row; each has its own
+    macros in kernels/softmax.cuh).  ``log``: the output is the log of the family's
+    (log_softmax).  ``negate``: the row is -x (softmin(x) = softmax(-x)), so dx changes sign.
+    """
+
+    family: str
+    log: bool = False
+    negate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.family not in ("softmax", "sparsemax", "entmax15", "entmax"):
+            raise ValueError(f"unknown row-wise family {self.family!r}")
+
+    @property
+    def threshold(self) -> bool:
+        """A threshold family: the whole row is needed at once."""
+        return self.family != "softmax"
+
+
+@dataclass(frozen=True)
 class Activation:
     """One catalogue entry.  Data only: backends key their functors by ``name``."""
 
@@ -209,10 +235,22 @@ class Activation:
     defaults_note: str = ""  # where defaults differ between Keras, torch and JAX
     notes: str = ""  # numerics, edge cases, policies
     references: tuple[str, ...] = ()
+    rows: Rows | None = None  # row-wise records: how the row is mapped
+    gate: int = 0  # gated records: the half of x = a | b that is the gate, 0 (a) or 1 (b: glu)
+    # A negative-branch slope drawn per element: the (lower, upper, flag) parameter names; with
+    # the flag set, lower + (upper - lower) u, u from the counter hash of (seed, the element's
+    # flat index in the whole array); without it (lower + upper) / 2 (rrelu).
+    drawn_slope: tuple[str, str, str] | tuple[()] = ()
 
     def __post_init__(self) -> None:
         if self.grad_from not in ("x", "y"):
             raise ValueError(f"{self.name}: grad_from must be 'x' or 'y'")
+        if (self.rows is None) == (self.kind is Kind.ROWWISE):
+            raise ValueError(f"{self.name}: a row-wise record, and only one, says how it maps its rows")
+        if self.gate not in (0, 1):
+            raise ValueError(f"{self.name}: gate must be 0 or 1")
+        if self.drawn_slope and not set(self.drawn_slope) <= {p.name for p in self.params}:
+            raise ValueError(f"{self.name}: drawn_slope names parameters it does not have")
         names = [p.name for p in self.params] + [a for p in self.params for a in p.aliases]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: duplicate parameter names {names}")
@@ -323,6 +361,12 @@ class BoundParams:
             )
             object.__setattr__(self, "_kernel_floats", got)
         return got
+
+    def draws(self) -> bool:
+        """Does this call draw a slope per element (the record's drawn_slope flag set)?  The draw
+        keys on the element's flat index in the whole array."""
+        slope = self.activation.drawn_slope
+        return bool(slope) and bool(self.values[slope[2]])
 
     def seed(self) -> int:
         """The integer (seed) parameter, 0 when the record has none."""

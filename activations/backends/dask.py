@@ -12,20 +12,21 @@ this process or on a distributed worker).
 Per kind:
 
 * elementwise: one task per chunk; ``bias``/prelu ``weight`` sliced per chunk
-  along the last axis; ``dbias`` and ``dweight`` are Dask reductions.  rrelu in
-  training mode draws its slope from the element's index in the *whole* array,
-  so that case is computed here per chunk from the global index.
+  along the last axis; ``dbias`` and ``dweight`` are Dask reductions.  A slope
+  drawn per element (rrelu in training mode, ``BoundParams.draws``) comes from
+  the element's index in the *whole* array, so that case is computed here per
+  chunk from the global index.
 * gated: when ``axis`` is one chunk, one task per chunk; otherwise the halves
   ``a | b`` are sliced, ``b`` is rechunked like ``a`` (only along ``axis``) and
   each task gets a matching pair.
-* rowwise: when ``axis`` is one chunk, one task per chunk.  softmax,
-  log_softmax and softmin along a *chunked* axis use a two-pass reduction
+* rowwise: when ``axis`` is one chunk, one task per chunk.  The softmax family
+  (softmax, log_softmax, softmin) along a *chunked* axis uses a two-pass reduction
   that never gathers a row: pass 1 computes per chunk ``(max, sum exp(z - max),
   any unmasked)``, which are combined per row as ``M = max_c m_c`` and
   ``S = sum_c s_c exp(m_c - M)``; pass 2 normalizes blockwise.  The backward
   reduces ``sum(dy * y)`` (``sum(dy)`` for log_softmax) the same way.
-  sparsemax needs a sort of the whole row, so it rechunks ``axis`` into one
-  chunk (other axes keep their chunks).
+  The threshold families (sparsemax, entmax15, entmax) need the whole row, so
+  they rechunk ``axis`` into one chunk (other axes keep their chunks).
 
 ``out=`` is refused (``ValueError``): Dask arrays are immutable.  To write a
 result into an existing NumPy/Zarr/HDF5 array use ``da.store(result, target)``.
@@ -195,8 +196,9 @@ def _flat_index(xp, block_info, shape):
     return idx
 
 
-def _rrelu_training_task(x, *rest, lower, upper, seed, cdtype, has_bias, has_dy, keep_compute, block_info=None):
-    """rrelu with per-element random slopes (docs/semantics.md): y, or dx when dy is given."""
+def _drawn_slope_task(x, *rest, lower, upper, seed, cdtype, has_bias, has_dy, keep_compute, block_info=None):
+    """A leaky unit with per-element random slopes (rrelu in training mode, docs/semantics.md):
+    y, or dx when dy is given."""
     xp = _xp(x)
     rest = list(rest)
     dy = rest.pop(0) if has_dy else None  # the order of `parts`: x, dy, bias
@@ -342,10 +344,6 @@ def _softmax_bwd_task(*blocks, has_bias, has_mask, cdtype, negate, temperature, 
         return dx.astype(out_dtype)  # past the dtype's range: inf, as the other backends
 
 
-#: row-wise activations computed along a chunked axis without gathering the row
-_TWO_PASS = ("softmax", "log_softmax", "softmin")
-
-
 # --------------------------------------------------------------- backend
 class DaskBackend(Backend):
     name = "dask"
@@ -450,8 +448,8 @@ class DaskBackend(Backend):
             # x's chunks for every operand: the result keeps x's chunks
             parts.append(("bias", call.bias.rechunk((x.chunks[-1],)), ind[-1:]))
 
-        if call.name == "rrelu" and call.params["training"]:
-            dx = self._rrelu_training(call, parts, cdtype, keep_compute=upcast is not None)
+        if call.params.draws():
+            dx = self._drawn_slope(call, parts, cdtype, keep_compute=upcast is not None)
         else:
             concatenate = None
             if call.record.weighted and not isinstance(call.weight, float):
@@ -474,16 +472,17 @@ class DaskBackend(Backend):
             dweight = _prelu_dweight(call, cdtype)
         return Grads(dx.astype(dtype) if upcast is not None else dx, dbias, dweight)
 
-    def _rrelu_training(self, call: Call, parts: list, cdtype, keep_compute: bool) -> da.Array:
+    def _drawn_slope(self, call: Call, parts: list, cdtype, keep_compute: bool) -> da.Array:
         x = call.x
         p = call.params
+        lower, upper, _ = call.record.drawn_slope
         arrays = [a for _, a, _ in parts]  # map_blocks pairs blocks by index: all have x's chunks
         out_dtype = cdtype if keep_compute else x.dtype
         return da.map_blocks(
-            _rrelu_training_task, *arrays,
-            lower=float(p["lower"]), upper=float(p["upper"]), seed=p.seed(), cdtype=cdtype,
+            _drawn_slope_task, *arrays,
+            lower=float(p[lower]), upper=float(p[upper]), seed=p.seed(), cdtype=cdtype,
             has_bias=call.bias is not None, has_dy=call.dy is not None, keep_compute=keep_compute,
-            dtype=out_dtype, meta=_meta(x, out_dtype), token="rrelu-train",
+            dtype=out_dtype, meta=_meta(x, out_dtype), token=f"{call.name}-drawn",
         )
 
     # ---------------------------------------------------------------- gated
@@ -567,7 +566,7 @@ class DaskBackend(Backend):
         mask = None
         if call.where is not None:
             mask = da.broadcast_to(call.where, x.shape).rechunk(x.chunks)
-        if x.numblocks[ax] > 1 and call.name not in _TWO_PASS:
+        if x.numblocks[ax] > 1 and call.record.rows.threshold:
             x = x.rechunk({ax: -1})  # the exact threshold (sparsemax, entmax15, entmax) needs the whole row
             mask = None if mask is None else mask.rechunk(x.chunks)
         if x.numblocks[ax] == 1:
@@ -622,10 +621,10 @@ class DaskBackend(Backend):
         if mask is not None:
             inputs.append(mask)
         # the temperature as the other backends receive it (compute precision)
+        rows = call.record.rows
         flags = dict(has_bias=call.bias is not None, has_mask=mask is not None, cdtype=cdtype,
-                     negate=call.name == "softmin",
-                     temperature=float(np.dtype(cdtype).type(call.params["temperature"])))
-        log = call.name == "log_softmax"
+                     negate=rows.negate, temperature=float(np.dtype(cdtype).type(call.params["temperature"])))
+        log = rows.log
         wide = np.dtype(np.float64)  # the passes' precision (_row_inputs)
         meta = _meta(x, wide)
 

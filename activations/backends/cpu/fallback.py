@@ -332,14 +332,14 @@ ELEMENTWISE: dict[str, tuple[Callable[[Array, Params], Array], Callable[[Array, 
     "snake": (_snake, _snake_d),
 }
 
-#: name -> (index of the gate half, f, f' from the gate): y = f(gate) * linear, x = a | b along
-#: axis, after the clamps of :func:`_gated_halves`; glu and swiglu read the gate slope alpha
-#: (d/dg [g sigmoid(alpha g)] = silu'(alpha g))
-GATED: dict[str, tuple[int, Callable, Callable]] = {
-    "glu": (1, lambda g, p: _sigmoid(p["alpha"] * g), lambda g, p: p["alpha"] * _sigmoid_d(p["alpha"] * g)),
-    "swiglu": (0, lambda g, p: _mul0(g, _sigmoid(p["alpha"] * g)), lambda g, p: _silu_d(p["alpha"] * g)),
-    "geglu": (0, _gelu, _gelu_d),
-    "reglu": (0, lambda a, p: np.maximum(a, 0.0), lambda a, p: (a > 0).astype(F64)),
+#: name -> (f, f' from the gate): y = f(gate) * linear, x = a | b along axis, the gate the
+#: record's ``gate`` half, after the clamps of :func:`_gated_halves`; glu and swiglu read the gate
+#: slope alpha (d/dg [g sigmoid(alpha g)] = silu'(alpha g))
+GATED: dict[str, tuple[Callable, Callable]] = {
+    "glu": (lambda g, p: _sigmoid(p["alpha"] * g), lambda g, p: p["alpha"] * _sigmoid_d(p["alpha"] * g)),
+    "swiglu": (lambda g, p: _mul0(g, _sigmoid(p["alpha"] * g)), lambda g, p: _silu_d(p["alpha"] * g)),
+    "geglu": (_gelu, _gelu_d),
+    "reglu": (lambda a, p: np.maximum(a, 0.0), lambda a, p: (a > 0).astype(F64)),
 }
 
 
@@ -502,9 +502,9 @@ def _entmax15_vjp(y, dy, keep):
     return np.where(np.isnan(y), np.nan, g * (dy - mean))
 
 
-#: name -> (y = f(z, keep, p), dx = vjp(y, dy, keep, p)); dy is 0 at masked entries.  z is x (-x for
-#: softmin), divided by T once shifted (:func:`shifted`), and dx is divided by T (:func:`_row_parts`,
-#: :func:`_rowwise_backward`).  p: the parameters (:func:`_row_params`: quiet, temperature; entmax's
+#: name -> (y = f(z, keep, p), dz = vjp(y, dy, keep, p)); dy is 0 at masked entries.  z is x (-x
+#: where the record's rows negate it: softmin), divided by T once shifted (:func:`shifted`); dx is
+#: dz divided by T, its sign changed with z's (:func:`_row_parts`, :func:`_rowwise_backward`).  p: the parameters (:func:`_row_params`: quiet, temperature; entmax's
 #: alpha one per row, (R, 1), and its steps).
 ROWWISE: dict[str, tuple[Callable, Callable]] = {
     "softmax": (lambda z, keep, p: _softmax(z, keep, p["quiet"], p["temperature"]),
@@ -512,7 +512,7 @@ ROWWISE: dict[str, tuple[Callable, Callable]] = {
     "log_softmax": (lambda z, keep, p: _log_softmax(z, keep, p["quiet"], p["temperature"]),
                     lambda y, dy, keep, p: _log_softmax_vjp(y, dy, keep)),
     "softmin": (lambda z, keep, p: _softmax(z, keep, p["quiet"], p["temperature"]),
-                lambda y, dy, keep, p: -_softmax_vjp(y, dy, keep)),
+                lambda y, dy, keep, p: _softmax_vjp(y, dy, keep)),
     "sparsemax": (lambda z, keep, p: _sparsemax(z, keep), lambda y, dy, keep, p: _sparsemax_vjp(y, dy, keep)),
     "entmax15": (lambda z, keep, p: _entmax15(z, keep), lambda y, dy, keep, p: _entmax15_vjp(y, dy, keep)),
     "entmax": (lambda z, keep, p: _entmax(z, keep, p["alpha"], p["steps"]),
@@ -531,8 +531,9 @@ def _rounded(value: float, cdt: np.dtype) -> float:
 
 
 def _params(call: Call) -> Params:
-    """The call's parameters, floats rounded to the compute precision; prelu and rrelu get
-    their per-element ``slope`` (a float or an array broadcasting against x)."""
+    """The call's parameters, floats rounded to the compute precision; a weighted record (prelu)
+    and one with a drawn slope (rrelu) get their per-element ``slope`` (a float or an array
+    broadcasting against x)."""
     cdt = _compute_dtype(call)
     p = {k: _rounded(v, cdt) if isinstance(v, float) else v for k, v in call.params.values.items()}
     if call.record.weighted:
@@ -542,10 +543,10 @@ def _params(call: Call) -> Params:
         else:  # x's dtype already; one value, or one per channel along the last axis
             w = np.asarray(w, F64)
             p["slope"] = float(w[0]) if w.size == 1 else w
-    elif call.name == "rrelu":
-        lower, upper = p["lower"], p["upper"]
-        if p["training"]:
-            u = rrelu_uniform(p["seed"], np.arange(call.x.size).reshape(call.x.shape))
+    elif call.record.drawn_slope:
+        lower, upper = (p[k] for k in call.record.drawn_slope[:2])
+        if call.params.draws():
+            u = rrelu_uniform(call.params.seed(), np.arange(call.x.size).reshape(call.x.shape))
             p["slope"] = lower + (upper - lower) * u
         else:
             p["slope"] = (lower + upper) / 2.0
@@ -621,7 +622,7 @@ def _gated_halves(call: Call, p: Params):
     rows, period = call.gated_rows()
     z = _input(call).reshape(rows, 2, period)
     a, b = z[:, 0], z[:, 1]
-    gate, linear = (a, b) if GATED[call.name][0] == 0 else (b, a)
+    gate, linear = (a, b) if call.record.gate == 0 else (b, a)
     limit = np.inf if p["limit"] is None else p["limit"]
     g = np.minimum(gate, limit)
     u = np.clip(linear, -limit, limit)
@@ -631,7 +632,7 @@ def _gated_halves(call: Call, p: Params):
 
 
 def _gated_forward(call: Call) -> Array:
-    _, f, _ = GATED[call.name]
+    f, _ = GATED[call.name]
     p = _params(call)
     a, b, g, u, _, _ = _gated_halves(call, p)
     y = f(g, p) * u
@@ -639,14 +640,14 @@ def _gated_forward(call: Call) -> Array:
 
 
 def _gated_backward(call: Call) -> Grads:
-    half, f, d = GATED[call.name]
+    f, d = GATED[call.name]
     p = _params(call)
     a, b, g, u, g_in, u_in = _gated_halves(call, p)
     dy = _dy(call).reshape(g.shape)
     d_gate = np.where(g_in, (dy * d(g, p)) * u, 0.0)  # the small factor first: no spurious overflow
     d_linear = np.where(u_in, dy * f(g, p), 0.0)
     nan = np.isnan(a) | np.isnan(b)
-    parts = (d_gate, d_linear) if half == 0 else (d_linear, d_gate)
+    parts = (d_gate, d_linear) if call.record.gate == 0 else (d_linear, d_gate)
     dz = np.stack([_nan_at(nan, g) for g in parts], axis=1).reshape(call.x.shape)
     return Grads(_store(dz, call.x.shape, call.x.dtype), _dbias(call, dz))
 
@@ -671,11 +672,11 @@ def _temperature(call: Call) -> float:
 
 
 def _row_parts(call: Call) -> tuple[Array, Array]:
-    """The row values x (-x for softmin; the bias added first) as rows, and the mask as rows;
-    the temperature divides them once shifted (ROWWISE's functions)."""
+    """The row values x (-x where the record's rows negate it; the bias added first) as rows, and
+    the mask as rows; the temperature divides them once shifted (ROWWISE's functions)."""
     keep = np.ones(call.x.shape, bool) if call.where is None else np.broadcast_to(call.where, call.x.shape)
     z = _to_rows(_input(call), call.axis)
-    return (-z if call.name == "softmin" else z), _to_rows(keep, call.axis)
+    return (-z if call.record.rows.negate else z), _to_rows(keep, call.axis)
 
 
 def _row_params(call: Call) -> dict:
@@ -711,7 +712,8 @@ def _rowwise_backward(call: Call) -> Grads:
     p = _row_params(call)
     dy = np.where(keep, _to_rows(_dy(call), call.axis), 0.0)
     y = np.where(keep, f(z, keep, p), 0.0)
-    dx = np.where(keep, vjp(y, dy, keep, p) / _temperature(call), 0.0)
+    dv = vjp(y, dy, keep, p)  # d/dz; z = -x where the rows negate x
+    dx = np.where(keep, (-dv if call.record.rows.negate else dv) / _temperature(call), 0.0)
     dz = _from_rows(dx, call.x.shape, call.axis)
     if call.per_row is not None:
         dalpha = np.broadcast_to(_entmax_dalpha(y, dy, p["alpha"]).reshape(-1), (z.shape[0],))

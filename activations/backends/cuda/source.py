@@ -32,8 +32,8 @@ WARP_MAX_VALUES_F64 = 16
 ROWWISE_PATHS = ("block", "long", "column")  # besides warp<items>x<lanes>
 SPARSEMAX_PATHS = ("block", "long")
 #: the row-wise maps with a threshold search (one block per row, block and long paths): the macro
-#: family of each in kernels/softmax.cuh
-THRESHOLD_FAMILIES = {"sparsemax": "SPARSEMAX", "entmax15": "ENTMAX15", "entmax": "ENTMAX"}
+#: family of each in kernels/softmax.cuh, from its record
+THRESHOLD_FAMILIES = {r.name: r.rows.family.upper() for r in REGISTRY if r.rows is not None and r.rows.threshold}
 COLSUM_STAGES = ("partial", "final")
 #: modules that are no activation: the dbias/dweight column sums, the FP8 conversion alone
 _UTILITY_MODULES = ("colsum", "fp8")

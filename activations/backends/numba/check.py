@@ -102,7 +102,7 @@ def _check_one(K, spec, cc, assembler) -> NumbaKernelCheck:
     # FP8 output scales f and converts it in float64 on purpose (docs/semantics.md, FP8 output).
     fp8 = spec.variant == "fp8"
     # the softmax family's row sums, y and dx are float64 on purpose (kernels/softmax.cuh, Accuracy)
-    rows64 = spec.kind == "rowwise" and spec.name in ("softmax", "log_softmax", "softmin")
+    rows64 = spec.kind == "rowwise" and not K.REGISTRY.get(spec.name).rows.threshold
     f32_compute = (spec.kind not in ("cast", "gather", "scatter") and spec.dtype != "f64" and not redo and not fp8
                    and not rows64)
     start = time.perf_counter()

@@ -272,7 +272,7 @@ def _finisher(name: str, dtype: str, backward: bool, target: str) -> Callable:
     widen = NF.device(_widen, target)
     one = np.float32(1.0)
     # rrelu's slope is a real number of the float32 parameters: drawn again in float64
-    wide_slope = _SLOPE.get(name, 0) == 2
+    wide_slope = _slope_kind(name) == 2
     slope64 = fns.rrelu_slope
 
     def finish(r, z, dy, p, a, i, seed):
@@ -347,8 +347,11 @@ def _on_cpu(kernel):
 
 
 # ---------------------------------------------------------------- elementwise
-# slope source of prelu/rrelu (the `a` of the device functions)
-_SLOPE = {"prelu": 1, "rrelu": 2}
+def _slope_kind(name: str) -> int:
+    """Where the `a` of the device functions comes from: 1 the weight (prelu), 2 a slope drawn
+    per element (rrelu), 0 nowhere."""
+    rec = REGISTRY.get(name)
+    return 1 if rec.weighted else 2 if rec.drawn_slope else 0
 
 
 def _element_input(name: str, dtype: str, target: str) -> Callable:
@@ -357,7 +360,7 @@ def _element_input(name: str, dtype: str, target: str) -> Callable:
     the scalar in p[0] when Cw == 0), rrelu's drawn slope, else 0."""
     ct = compute_type(dtype)
     fns = NF.functions(ct, target)
-    slope_kind = _SLOPE.get(name, 0)
+    slope_kind = _slope_kind(name)
     rrelu_slope = fns.rrelu_slope
     load = _loader(dtype, ct, target)
     zero = fns.ZERO
@@ -646,9 +649,10 @@ def rowwise(name: str, dtype: str, backward: bool):
     fns = NF.functions(ct)
     load, store = _loader(dtype, ct), _storer(dtype)
     ZERO, ONE, INF, NAN = fns.ZERO, fns.ONE, fns.INF, fns.NAN
-    sign = -ONE if name == "softmin" else ONE  # softmin(x) = softmax(-x)
-    is_log, is_sparse, is_entmax = name == "log_softmax", name == "sparsemax", name == "entmax15"
-    is_alpha = name == "entmax"
+    rows = REGISTRY.get(name).rows
+    sign = -ONE if rows.negate else ONE  # softmin(x) = softmax(-x)
+    is_log, is_sparse, is_entmax = rows.log, rows.family == "sparsemax", rows.family == "entmax15"
+    is_alpha = rows.family == "entmax"
     sqrt, HALF = NF.M.sqrt, fns.HALF
     exp, log, log1p, expm1 = NF.M.exp, NF.M.log, NF.M.log1p, NF.M.expm1
     steps = 30 if ct is numba.float32 else 60  # bisection steps of entmax (softmax.cuh kEntmaxSteps)
