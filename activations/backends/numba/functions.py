@@ -520,6 +520,11 @@ def hard_sigmoid_bwd(dy, x, p, a):  # kinks decided on x
     return dy * (p[0] if x > -p[1] / p[0] and x < (ONE - p[1]) / p[0] else ZERO)
 
 
+# offset/slope and 1/slope in the compute precision define the values: a 16-bit result is not
+# computed again in float64 (functors.cuh HardSigmoid::redo_in_double)
+hard_sigmoid_fwd.redo_in_double = False
+
+
 def log_sigmoid_fwd(x, p, a):
     return min(x, ZERO) - M.log1p(M.exp(-abs(x)))
 

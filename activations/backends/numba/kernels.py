@@ -17,8 +17,8 @@ time) and ptxas can check it.
 16-bit rounding boundary is computed again by the float64 device functions,
 rounded to float32 with round-to-odd and then to the 16-bit type, i.e. the
 exact value rounded once (as ``store_once`` in kernels/functors.cuh).  A rare
-branch (about 0.4% of float16 results); not for prelu, rrelu and hard_sigmoid,
-whose slopes and constants are defined in float32.
+branch (about 0.4% of float16 results); not for prelu and hard_sigmoid, whose
+slopes and constants are defined in float32 (:func:`_redoes`).
 
 Flags that only select a uniform branch (bias or not, mask or not, prelu's
 scalar or per-channel weight, rrelu's training mode) are kernel arguments, not
@@ -209,12 +209,13 @@ def _storer_for(dtype: str, target: str) -> Callable:
 
 
 # ----------------------------------------------------- 16-bit, rounded once
-#: defined in float32 (prelu's slope given in float32, hard_sigmoid's derived constants): no redo
-NO_REDO = frozenset({"prelu", "hard_sigmoid"})
-
-
 def _redoes(name: str, dtype: str) -> bool:
-    return dtype in ("f16", "bf16") and name not in NO_REDO
+    """Is a 16-bit result near a rounding boundary computed again in float64?  Not for a weighted
+    record (prelu: its slope is given in float32) nor for device functions that say their values
+    are defined in float32 (``redo_in_double = False``: hard_sigmoid's derived constants), as the
+    functors of kernels/functors.cuh."""
+    return (dtype in ("f16", "bf16") and not REGISTRY.get(name).weighted
+            and getattr(getattr(NF, f"{name}_fwd"), "redo_in_double", True))
 
 
 @functools.lru_cache(maxsize=None)
