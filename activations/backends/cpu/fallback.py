@@ -256,6 +256,9 @@ def _open(x, lo, hi):
 
 
 # ------------------------------------------------------------------------ tables
+#: a leaky unit with the per-element slope :func:`_params` gives (prelu's weight, rrelu's draw)
+_SLOPED = (lambda x, p: _leaky(x, p["slope"]), lambda x, p: _leaky_d(x, p["slope"]))
+
 #: name -> (f(x, p), f'(v, p)).  ``v`` is x, or y = f(x) for records with grad_from == "y".
 #: NaN inputs are mapped to NaN by the generic path; every other value, infinities included,
 #: comes from the expressions themselves.
@@ -263,8 +266,8 @@ ELEMENTWISE: dict[str, tuple[Callable[[Array, Params], Array], Callable[[Array, 
     "relu": (_relu, _relu_d),
     "relu6": (lambda x, p: np.clip(x, 0.0, 6.0), lambda x, p: _open(x, 0.0, 6.0)),
     "leaky_relu": (lambda x, p: _leaky(x, p["negative_slope"]), lambda x, p: _leaky_d(x, p["negative_slope"])),
-    "prelu": (lambda x, p: _leaky(x, p["slope"]), lambda x, p: _leaky_d(x, p["slope"])),
-    "rrelu": (lambda x, p: _leaky(x, p["slope"]), lambda x, p: _leaky_d(x, p["slope"])),
+    "prelu": _SLOPED,
+    "rrelu": _SLOPED,
     "elu": (
         lambda x, p: np.where(x > 0, x, p["alpha"] * np.expm1(x)),
         lambda x, p: np.where(x > 0, 1.0, p["alpha"] * np.exp(x)),
@@ -506,13 +509,13 @@ def _entmax15_vjp(y, dy, keep):
 #: where the record's rows negate it: softmin), divided by T once shifted (:func:`shifted`); dx is
 #: dz divided by T, its sign changed with z's (:func:`_row_parts`, :func:`_rowwise_backward`).  p: the parameters (:func:`_row_params`: quiet, temperature; entmax's
 #: alpha one per row, (R, 1), and its steps).
+_SOFTMAX = (lambda z, keep, p: _softmax(z, keep, p["quiet"], p["temperature"]),
+            lambda y, dy, keep, p: _softmax_vjp(y, dy, keep))
 ROWWISE: dict[str, tuple[Callable, Callable]] = {
-    "softmax": (lambda z, keep, p: _softmax(z, keep, p["quiet"], p["temperature"]),
-                lambda y, dy, keep, p: _softmax_vjp(y, dy, keep)),
+    "softmax": _SOFTMAX,
     "log_softmax": (lambda z, keep, p: _log_softmax(z, keep, p["quiet"], p["temperature"]),
                     lambda y, dy, keep, p: _log_softmax_vjp(y, dy, keep)),
-    "softmin": (lambda z, keep, p: _softmax(z, keep, p["quiet"], p["temperature"]),
-                lambda y, dy, keep, p: _softmax_vjp(y, dy, keep)),
+    "softmin": _SOFTMAX,  # of -x (the record's rows negate it)
     "sparsemax": (lambda z, keep, p: _sparsemax(z, keep), lambda y, dy, keep, p: _sparsemax_vjp(y, dy, keep)),
     "entmax15": (lambda z, keep, p: _entmax15(z, keep), lambda y, dy, keep, p: _entmax15_vjp(y, dy, keep)),
     "entmax": (lambda z, keep, p: _entmax(z, keep, p["alpha"], p["steps"]),
