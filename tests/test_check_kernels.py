@@ -160,6 +160,43 @@ def test_model_a_varying_branch_counts_both_sides():
     assert loop.count == 16
 
 
+#: a main loop (0x30..0x110) whose slow path for huge arguments (0x60..0xc0, sin's Payne-Hanek
+#: reduction) holds a loop of its own over a table: that loop must neither be taken for the element
+#: loop nor counted on its common path
+SLOW_PATH_LOOP_SASS = """
+        /*0000*/                   S2R R0, SR_TID.X ;
+        /*0010*/                   LDC R2, c[0x0][0x210] ;
+        /*0020*/                   MOV R3, RZ ;
+        /*0030*/                   LDG.E.128 R4, desc[UR4][R8.64] ;
+        /*0040*/                   FSETP.GT.AND P0, PT, |R4|, 105615, PT ;
+        /*0050*/              @!P0 BRA 0xd0 ;
+        /*0060*/                   IADD3 R12, R12, 0x1, RZ ;
+        /*0070*/                   LDG.E.CONSTANT R13, desc[UR4][R14.64] ;
+        /*0080*/                   IMAD.WIDE.U32 R16, R13, R4, R16 ;
+        /*0090*/                   ISETP.NE.AND P1, PT, R12, 0x6, PT ;
+        /*00a0*/               @P1 BRA 0x60 ;
+        /*00b0*/                   FMUL R4, R16, R17 ;
+        /*00c0*/                   FMUL R4, R4, R4 ;
+        /*00d0*/                   FMUL R5, R4, R4 ;
+        /*00e0*/                   STG.E.128 desc[UR4][R10.64], R4 ;
+        /*00f0*/                   IADD3 R8, R8, 0x10, RZ ;
+        /*0100*/                   ISETP.GE.AND P3, PT, R8, R3, PT ;
+        /*0110*/              @!P3 BRA 0x30 ;
+        /*0120*/                   EXIT ;
+"""
+
+
+def test_model_skips_a_slow_path_with_its_own_loop():
+    loops = pm.element_loops(SLOW_PATH_LOOP_SASS)
+    main = [lp for lp in loops if lp.wide]
+    assert len(main) == 1
+    # 0x30-0x50 (3) + 0xd0-0x110 (5): the slow path's 7 instructions are out
+    assert main[0].count == 8 and main[0].global_bytes == 16
+    shape = pm.KernelShape("elementwise", 4, arrays=1, moved_bytes=8, useful_bytes=8, threads=256)
+    p = pm.predict(SLOW_PATH_LOOP_SASS, shape, registers=32)
+    assert p.vector_loads and p.instructions_per_element == 8 / 4 and p.bound == "memory"
+
+
 def test_model_uniformity_of_a_long_chain_of_uniform_values():
     """A branch on a value 40 instructions away from the kernel argument it derives from is still
     uniform: the verdict must not depend on a recursion cut-off, whose memoized answers made the

@@ -226,9 +226,16 @@ def all_loops(prog: Program) -> list[Loop]:
     return list(by_header.values())
 
 
+#: what an inline slow path never does: touch the elements (a wide load, any store but to local
+#: memory, shared memory)
+_ELEMENT_ACCESS = ("STG", "STS", "LDS", "ST", "ATOM", "ATOMS", "ATOMG", "RED", "BAR")
+
+
 def _cold(prog: Program, body: frozenset) -> set[int]:
-    """Blocks of out-of-line slow-path stubs in a loop: a forward conditional branch over at most 8
-    instructions, one of them a CALL (the fast path is the branch target's side)."""
+    """Blocks of slow paths in a loop, the fast path being the side a forward conditional branch
+    jumps to: an out-of-line stub (at most 8 instructions, one of them a CALL), or an inline
+    region with a loop of its own that touches no element (sin/cos's Payne-Hanek reduction of
+    huge arguments, reading its table with scalar loads)."""
     cold: set[int] = set()
     code = prog.code
     for b in body:
@@ -236,8 +243,14 @@ def _cold(prog: Program, body: frozenset) -> set[int]:
         j = prog.target[i]
         if j is None or not code[i].pred or j <= i:
             continue
-        if j - i - 1 <= 8 and any(code[k].base == "CALL" for k in range(i + 1, j)):
-            cold.update(prog.block_of[k] for k in range(i + 1, j))
+        region = range(i + 1, j)
+        if not all(prog.block_of[k] in body for k in region):
+            continue
+        stub = j - i - 1 <= 8 and any(code[k].base == "CALL" for k in region)
+        inline = any(prog.target[k] is not None and i < prog.target[k] <= k for k in region) and not any(
+            code[k].base in _ELEMENT_ACCESS or (code[k].base == "LDG" and ".128" in code[k].op) for k in region)
+        if stub or inline:
+            cold.update(prog.block_of[k] for k in region)
     return cold
 
 
@@ -426,6 +439,8 @@ class Analysis:
             if ins.base == "MUFU":
                 loop.sfu += RARE_WEIGHT if self.prog.block_of[i] in self.rare else 1.0
             lb = ins.load_bytes()
+            if self.prog.block_of[i] in self.rare and ".CONSTANT" in ins.op:
+                lb = None  # a table of the rare correction (double sin's), not element data
             if lb and lb[0] == "shared" and not self._varying_address(ins, i):
                 lb = None  # the same address in every lane: a reduction's scratch, not the row
             if lb:
@@ -453,7 +468,10 @@ class Analysis:
         """Innermost loops that load element data.  ``passes``: only the loops on the common path of
         their enclosing loop (the passes over a row; not the versions for a mask or a strided row)."""
         loops = self.loops
-        inner = [a for a in loops if not any(b is not a and b.body < a.body for b in loops)]
+        # innermost, but a loop inside a slow path (cold) does not hide the loop around it
+        cold = {a.header: _cold(self.prog, a.body) for a in loops}
+        inner = [a for a in loops if not any(b is not a and b.body < a.body and not b.body <= cold[a.header]
+                                                 for b in loops)]
         found = [lp for lp in (self.measure(lp) for lp in inner) if lp.global_bytes or lp.shared_bytes]
         if not passes:
             return found
