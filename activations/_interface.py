@@ -144,9 +144,10 @@ def _unwrap(x, out, bias, where, params):
     out = _interop.unwrap(out, "out", writable=True)[0] if out is not None else None
     bias = _interop.unwrap(bias, "bias")[0] if bias is not None else None
     where = _interop.unwrap(where, "where")[0] if where is not None else None
-    for key in ("weight", "alpha"):  # prelu's weight and entmax's alpha arrays may be tensors too
-        if key in params and not isinstance(params[key], (numbers.Real, np.generic)):
-            params[key] = _interop.unwrap(params[key], key)[0]
+    if params:
+        for key in ("weight", "alpha"):  # prelu's weight and entmax's alpha arrays may be tensors too
+            if key in params and not isinstance(params[key], (numbers.Real, np.generic)):
+                params[key] = _interop.unwrap(params[key], key)[0]
     return (x, out, bias, where), rewrap, given_out
 
 
@@ -165,7 +166,9 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
     bound = record.bind(params)
     be = dispatch.select(x, backend)
     x = _numbers(be, x, "x")
-    dtype = np.dtype(x.dtype)
+    dtype = x.dtype
+    if not isinstance(dtype, np.dtype):
+        dtype = np.dtype(dtype)
     shape = tuple(x.shape)
     if params:  # the defaults fit every dtype
         _check_params_fit(record, bound, dtype)
@@ -208,7 +211,7 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
             raise ValueError(f"{record.name}(): dy has dtype {got}{read}, expected x's dtype {dtype}")
 
     row_value, per_row = None, None
-    row_param = next((p for p in record.params if p.type == "row"), None)
+    row_param = record.row_param
     if row_param is not None:
         row_value, per_row = _row_values(record, row_param, bound[row_param.name], shape, ax, dtype, be)
 
@@ -221,9 +224,15 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
     else:
         if out is not None:
             x, dy, bias, weight, where = _apart_from_out(be, out, x, dy, bias, weight, where)
-        run = _Run(be, Call(record, bound, x, out_shape, ax, out, bias, weight, where, dy, per_row=per_row))
+        # tuple.__new__: the Call with every field in order, without the generated __new__'s
+        # keyword handling (a per-call cost)
+        run = _Run(be, _new_tuple(Call, (record, bound, x, out_shape, ax, out, bias, weight, where, dy, None, per_row)))
     run.row_value = row_value
     return run
+
+
+_new_tuple = tuple.__new__
+assert Call._fields[-2:] == ("fp8", "per_row") and len(Call._fields) == 12  # the order _prepare builds
 
 
 def _row_values(record: Activation, param, value, shape, ax, dtype, be):
@@ -527,7 +536,8 @@ def _refuse_masked(arr: Any, what: str) -> None:
 def _numbers(be: Backend, value: Any, what: str):
     """``value`` as a floating array of ``be``: Python values and integer arrays become float64,
     byte-swapped arrays native; bool, complex and the rest are refused naming ``what``."""
-    if type(value) is np.ndarray and value.dtype in _dtypes.NATIVE_FLOATS and be.owns(value):
+    tp = type(value)
+    if (tp is be.array_type or (tp is np.ndarray and be.owns(value))) and value.dtype in _dtypes.NATIVE_FLOATS:
         return value  # the common case, with nothing to convert or refuse (not a masked subclass)
     host = _python_array(value, what)
     arr = be.asarray(value, what) if host is None else be.asarray(host.tolist(), what, dtype=host.dtype)

@@ -86,6 +86,15 @@ class CupyBackend(KernelBackend):
         self._launchers: dict[int, CupyLauncher] = {}
         self._lock = threading.Lock()
         self._available: tuple[bool, str] | None = None
+        self._array_type: Any = None
+
+    @property
+    def array_type(self) -> Any:
+        """``cupy.ndarray``, looked up once (the backend is asked about x only once CuPy is loaded)."""
+        tp = self._array_type
+        if tp is None:
+            tp = self._array_type = self._cupy().ndarray
+        return tp
 
     @staticmethod
     def _cupy() -> Any:
