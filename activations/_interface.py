@@ -57,9 +57,15 @@ def apply(name, x, *, out=None, bias=None, axis=-1, where=None, backend=None, ou
     """
     if out_dtype is not None or scale is not None or amax is not None or rounding is not None:
         return _quantized(name, x, out, bias, axis, backend, out_dtype, scale, amax, rounding, params)
-    (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
+    if out is None and bias is None and where is None and not params:  # the common call: x alone
+        x, rewrap = _interop.unwrap(x, "x")
+        given_out = None
+    else:
+        (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
     run = _prepare(name, x, None, out, bias, axis, where, backend, params)
     if rewrap is None:  # the backend's own array type: nothing to enter
+        if given_out is None:
+            return run.forward()
         return _wrap(run.forward(), None, given_out)
     with _interop.scope(rewrap):  # torch CUDA: the kernels run on torch's current stream
         result = run.forward()

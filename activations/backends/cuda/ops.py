@@ -328,10 +328,14 @@ class KernelBackend(Backend):
     # ------------------------------------------------------- elementwise
     def _elementwise(self, L: Launcher, call: Call, backward: bool):
         xp, dtype = L.xp, call.x.dtype
-        x = _contiguous(xp, call.x)
+        x = call.x
+        if not x.flags.c_contiguous:
+            x = _contiguous(xp, x)
         dy = _contiguous(xp, call.dy) if backward else None
-        bias = _contiguous(xp, call.bias)
-        weight, weight_len = self._prelu_weight(L, call)
+        bias = call.bias
+        if bias is not None:
+            bias = _contiguous(xp, bias)
+        weight, weight_len = self._prelu_weight(L, call) if call.record.weighted else (None, 0)
         if call.out is None:
             result = xp.empty(x.shape, dtype=dtype)
         else:
