@@ -20,6 +20,11 @@ from .registry import Activation, Kind
 
 __all__ = ["apply", "grad"]
 
+# the kinds as module constants: reading a member off the Enum class costs about 0.2 us
+_ELEMENTWISE = Kind.ELEMENTWISE
+_GATED = Kind.GATED
+_ROWWISE = Kind.ROWWISE
+
 
 def apply(name, x, *, out=None, bias=None, axis=-1, where=None, backend=None, out_dtype=None, scale=None,
           amax=None, rounding=None, **params):
@@ -114,7 +119,7 @@ def _quantized(name, x, out, bias, axis, backend, out_dtype, scale, amax, roundi
     record = REGISTRY.get(name)
     if out_dtype is None:
         raise TypeError(f"{record.name}(): scale=, amax= and rounding= go with out_dtype= (an FP8 dtype)")
-    if record.kind is Kind.ROWWISE:
+    if record.kind is _ROWWISE:
         raise ValueError(
             f"{record.name}(): out_dtype= (FP8 output) is for elementwise and gated activations; "
             f"{record.name} is row-wise"
@@ -181,16 +186,16 @@ def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
 
     ax = None
     out_shape = shape
-    if record.kind is not Kind.ELEMENTWISE:
+    if record.kind is not _ELEMENTWISE:
         ax = _normalize_axis(record, axis, len(shape))
-        if record.kind is Kind.GATED:
+        if record.kind is _GATED:
             if shape[ax] % 2:
                 raise ValueError(
                     f"{record.name}(): axis {axis} has odd length {shape[ax]}; gated activations split it in two halves"
                 )
             out_shape = shape[:ax] + (shape[ax] // 2,) + shape[ax + 1 :]
     if where is not None:
-        if record.kind is not Kind.ROWWISE:
+        if record.kind is not _ROWWISE:
             raise TypeError(f"{record.name}(): where= is only accepted by row-wise activations (softmax family)")
         where = _mask(be, where, shape)
 
@@ -563,7 +568,7 @@ def _normalize_axis(record: Activation, axis: Any, ndim: int) -> int | tuple[int
         raise ValueError(f"{record.name}(): needs an array with at least one axis, got a 0-d array")
     if not isinstance(axis, tuple):
         return _one_axis(record, axis, ndim)
-    if record.kind is not Kind.ROWWISE:
+    if record.kind is not _ROWWISE:
         raise TypeError(f"{record.name}(): axis must be an int (tuples of axes are for the softmax family), got {axis!r}")
     if not axis:
         raise ValueError(f"{record.name}(): axis is an empty tuple; name at least one axis")
