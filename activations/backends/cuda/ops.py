@@ -347,7 +347,7 @@ class KernelBackend(Backend):
         n = int(x.size)
         channels = int(x.shape[-1]) if x.ndim else 1
         floats, seed = _kernel_scalars(call, dtype)
-        module, fn = _kernel_names(call.name, dtype, "bwd" if backward else "fwd")
+        module, fn = _kernel_names(call.record.name, dtype, "bwd" if backward else "fwd")
         pack = 16 // dtype.itemsize
         vector = L.address(x) % 16 == 0 and L.address(result) % 16 == 0 and (
             not backward or L.address(dy) % 16 == 0)
