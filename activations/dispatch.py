@@ -100,16 +100,16 @@ def select(x: Any, backend: Any = None) -> Backend:
     return be
 
 
-#: the backends of AUTO_ORDER before NumPy that may own an array of a GPU library
-_GPU_CANDIDATES = tuple(n for n in AUTO_ORDER[:-1] if n != "dask")
 _GPU_MODULES = frozenset(("cupy", "numba", "torch", "jax", "jaxlib"))
+#: the backends of AUTO_ORDER before NumPy, by (x is Dask's, x may be a GPU array)
+_CANDIDATES = {
+    (dask, gpu): tuple(n for n in AUTO_ORDER[:-1] if (dask if n == "dask" else gpu))
+    for dask in (False, True) for gpu in (False, True)
+}
 
 
 def _candidates(x: Any, module: str) -> tuple[str, ...]:
     """The backends of AUTO_ORDER that may own ``x`` (``module``: its type's top-level module), in
-    that order: a cheap pre-filter so that plain NumPy calls never import GPU stacks."""
-    if module == "dask":
-        return ("dask",)
-    if module in _GPU_MODULES or hasattr(x, "__cuda_array_interface__"):
-        return _GPU_CANDIDATES
-    return ()
+    that order: a cheap pre-filter so that plain NumPy calls never import GPU stacks (Dask only
+    for Dask's types; the others for GPU libraries' types and ``__cuda_array_interface__``)."""
+    return _CANDIDATES[module == "dask", module in _GPU_MODULES or hasattr(x, "__cuda_array_interface__")]
