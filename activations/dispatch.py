@@ -88,19 +88,28 @@ def select(x: Any, backend: Any = None) -> Backend:
         backend = _environ.get(ENV_VAR) or None
     if backend is not None:
         return explicit(backend)
-    module = type(x).__module__.split(".", 1)[0]
+    module = type(x).__module__.partition(".")[0]
     if module != "numpy":  # NumPy arrays are no other backend's: straight to the fallback
-        for name in AUTO_ORDER[:-1]:
-            if not _may_own(name, x, module):
-                continue
+        for name in _candidates(x, module):
             be = load(name)
             if not isinstance(be, BaseException) and be.owns(x):
                 return be
-    return explicit("numpy")
+    be = _loaded.get("numpy")  # explicit("numpy")'s answer, without its checks of the name
+    if be is None or isinstance(be, BaseException) or not be.ready():
+        return explicit("numpy")
+    return be
 
 
-def _may_own(name: str, x: Any, module: str) -> bool:
-    # Cheap pre-filter so that plain NumPy calls never import GPU stacks.
-    if name == "dask":
-        return module == "dask"
-    return module in ("cupy", "numba", "torch", "jax", "jaxlib") or hasattr(x, "__cuda_array_interface__")
+_GPU_MODULES = frozenset(("cupy", "numba", "torch", "jax", "jaxlib"))
+#: the backends of AUTO_ORDER before NumPy, by (x is Dask's, x may be a GPU array)
+_CANDIDATES = {
+    (dask, gpu): tuple(n for n in AUTO_ORDER[:-1] if (dask if n == "dask" else gpu))
+    for dask in (False, True) for gpu in (False, True)
+}
+
+
+def _candidates(x: Any, module: str) -> tuple[str, ...]:
+    """The backends of AUTO_ORDER that may own ``x`` (``module``: its type's top-level module), in
+    that order: a cheap pre-filter so that plain NumPy calls never import GPU stacks (Dask only
+    for Dask's types; the others for GPU libraries' types and ``__cuda_array_interface__``)."""
+    return _CANDIDATES[module == "dask", module in _GPU_MODULES or hasattr(x, "__cuda_array_interface__")]

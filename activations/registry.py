@@ -267,6 +267,11 @@ class Activation:
         gradient the backward returns?"""
         return any(p.type == "weight" for p in self.params)
 
+    @functools.cached_property
+    def row_param(self) -> "Param | None":
+        """The ``"row"`` parameter (entmax's alpha: a float or one value per row), if any."""
+        return next((p for p in self.params if p.type == "row"), None)
+
     def bind(self, params: Mapping[str, Any]) -> "BoundParams":
         """Merge defaults, map parameter aliases, validate values.
 
@@ -370,10 +375,11 @@ class BoundParams:
 
     def seed(self) -> int:
         """The integer (seed) parameter, 0 when the record has none."""
-        for p in self.activation.params:
-            if p.type == "int":
-                return int(self.values[p.name])
-        return 0
+        got = self.__dict__.get("_seed")
+        if got is None:  # worked out once, as kernel_floats
+            got = next((int(self.values[p.name]) for p in self.activation.params if p.type == "int"), 0)
+            object.__setattr__(self, "_seed", got)
+        return got
 
 
 class Registry:
@@ -405,6 +411,10 @@ class Registry:
         return list(self._lookup)
 
     def get(self, name: Any) -> Activation:
+        if type(name) is str:  # the common case first: a spelling as given, no normalizing
+            rec = self._lookup.get(name)
+            if rec is not None:
+                return rec
         if isinstance(name, Activation):
             return name
         if not isinstance(name, str):

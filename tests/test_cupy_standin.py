@@ -46,3 +46,4 @@ def test_bench_overhead_prints_the_numbers(capsys, monkeypatch):
     assert bench_cmd.run(parser.parse_args(["--overhead"])) == 0
     out = capsys.readouterr().out
     assert "cupy host overhead: 1.0 us" in out and "front end: 1.0 us" in out and "cpu: " in out
+    assert "of which the stand-in: 1.0 us" in out

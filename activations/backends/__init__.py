@@ -82,6 +82,9 @@ class Backend:
     name: str = "?"
     #: short text for `python -m activations info`
     description: str = ""
+    #: the backend's own array class, exactly (no subclass): an array of it with a native float
+    #: dtype is taken by the front end as it is, without the general checks (None: always checked)
+    array_type: Any = None
 
     def available(self) -> tuple[bool, str]:
         """(True, detail) when usable here, else (False, why not).  May be slow (probes, text)."""

@@ -67,10 +67,12 @@ class CupyLauncher:
         return fn
 
     def launch(self, module: KernelModule, name: str, grid, block, args: tuple, shared_mem: int = 0) -> None:
-        fn = self._function(module, name)
-        if shared_mem > self.info.shared_per_block and fn.max_dynamic_shared_size_bytes < shared_mem:
+        fn = self._functions.get(name)
+        if fn is None:
+            fn = self._function(module, name)
+        if shared_mem and shared_mem > self.info.shared_per_block and fn.max_dynamic_shared_size_bytes < shared_mem:
             fn.max_dynamic_shared_size_bytes = shared_mem  # opting in above the default 48 KiB
-        fn(tuple(grid), tuple(block), args, shared_mem=shared_mem)
+        fn(grid, block, args, shared_mem=shared_mem)  # grid and block: tuples (ops builds them so)
 
     @staticmethod
     def address(array: Any) -> int:
@@ -86,6 +88,15 @@ class CupyBackend(KernelBackend):
         self._launchers: dict[int, CupyLauncher] = {}
         self._lock = threading.Lock()
         self._available: tuple[bool, str] | None = None
+        self._array_type: Any = None
+
+    @property
+    def array_type(self) -> Any:
+        """``cupy.ndarray``, looked up once (the backend is asked about x only once CuPy is loaded)."""
+        tp = self._array_type
+        if tp is None:
+            tp = self._array_type = self._cupy().ndarray
+        return tp
 
     @staticmethod
     def _cupy() -> Any:

@@ -46,6 +46,10 @@ ROW_GLOBAL_READS = {"long": 2}
 
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
+# the kinds as module constants: reading a member off the Enum class costs about 0.2 us
+_ELEMENTWISE = Kind.ELEMENTWISE
+_GATED = Kind.GATED
+
 
 @dataclass(frozen=True)
 class DeviceInfo:
@@ -56,6 +60,12 @@ class DeviceInfo:
     max_threads_per_sm: int
     shared_per_block: int  # bytes of dynamic shared memory without opting in
     shared_per_block_optin: int  # bytes a kernel may opt in to
+
+    @functools.cached_property
+    def elementwise_grid_max(self) -> int:
+        """The grid cap of :func:`_grid` for ELEMENTWISE_THREADS, worked out once per device (every
+        elementwise and gated launch asks)."""
+        return _grid(2**31 - 1, ELEMENTWISE_THREADS, self)
 
 
 class Launcher(Protocol):
@@ -154,22 +164,56 @@ def _compute_scalar(dtype: np.dtype) -> type:
     return np.float64 if _dtypes.compute_dtype(dtype) == np.float64 else np.float32
 
 
-#: (id(params), dtype) -> (params, kernel floats) for the parameters a record binds once (its
-#: defaults: immutable, as long-lived as the record), so a default call does not rebuild them
-_DEFAULT_FLOATS: dict[tuple, tuple] = {}
+#: (id(params), dtype) -> (params, (kernel floats, seed)) for the parameters a record binds once
+#: (its defaults: immutable, as long-lived as the record), so a default call does not rebuild them
+_DEFAULT_SCALARS: dict[tuple, tuple] = {}
+
+
+def _kernel_scalars(call: Call, dtype: np.dtype) -> tuple[tuple, Any]:
+    """(p0, p1, p2 in the compute precision, the seed as uint64); prelu's float weight travels in p0."""
+    params = call.params
+    key = (id(params), dtype)
+    hit = _DEFAULT_SCALARS.get(key)
+    if hit is not None and hit[0] is params:
+        return hit[1]
+    scalars = (_floats_of(call, dtype), np.uint64(params.seed()))
+    if not call.record.weighted and isinstance(params.values, MappingProxyType):
+        _DEFAULT_SCALARS[key] = (params, scalars)
+    return scalars
 
 
 def _kernel_floats(call: Call, dtype: np.dtype) -> tuple:
     """p0, p1, p2 in the compute precision; prelu's float weight travels in p0."""
-    params = call.params
-    key = (id(params), dtype)
-    hit = _DEFAULT_FLOATS.get(key)
-    if hit is not None and hit[0] is params:
-        return hit[1]
-    floats = _floats_of(call, dtype)
-    if not call.record.weighted and isinstance(params.values, MappingProxyType):
-        _DEFAULT_FLOATS[key] = (params, floats)
-    return floats
+    return _kernel_scalars(call, dtype)[0]
+
+
+#: (name, dtype, direction, path) -> (module, entry point): a finite set (registry names, kernel
+#: dtypes, paths), each worked out and validated once
+_NAMES: dict[tuple, tuple] = {}
+
+
+def _kernel_names(name: str, dtype: np.dtype, direction: str, path: str | None = None) -> tuple[KernelModule, str]:
+    key = (name, dtype, direction, path)
+    got = _NAMES.get(key)
+    if got is None:
+        module = _kernel_module(name, _dtypes.short_name(dtype), path)
+        got = _NAMES[key] = (module, _entry(name, direction, module.dtype, path))
+    return got
+
+
+#: (a, b, c) -> the three as int64 kernel arguments; bounded (cleared when full): sizes vary
+_INT64S: dict[tuple[int, int, int], tuple] = {}
+_INT64S_MAX = 256
+
+
+def _int64s(a: int, b: int, c: int) -> tuple:
+    key = (a, b, c)
+    got = _INT64S.get(key)
+    if got is None:
+        if len(_INT64S) >= _INT64S_MAX:
+            _INT64S.clear()
+        got = _INT64S[key] = (np.int64(a), np.int64(b), np.int64(c))
+    return got
 
 
 def _floats_of(call: Call, dtype: np.dtype) -> tuple:
@@ -276,9 +320,9 @@ class KernelBackend(Backend):
             kind = call.record.kind
             if call.fp8 is not None:
                 return self._quantize(L, call)
-            if kind is Kind.ELEMENTWISE:
+            if kind is _ELEMENTWISE:
                 return self._elementwise(L, call, backward)
-            if kind is Kind.GATED:
+            if kind is _GATED:
                 return self._gated(L, call, backward)
             if call.bias is not None:
                 return self._rowwise_biased(L, call, backward)
@@ -288,32 +332,37 @@ class KernelBackend(Backend):
     # ------------------------------------------------------- elementwise
     def _elementwise(self, L: Launcher, call: Call, backward: bool):
         xp, dtype = L.xp, call.x.dtype
-        x = _contiguous(xp, call.x)
+        x = call.x
+        if not x.flags.c_contiguous:
+            x = _contiguous(xp, x)
         dy = _contiguous(xp, call.dy) if backward else None
-        bias = _contiguous(xp, call.bias)
-        weight, weight_len = self._prelu_weight(L, call)
-        result = self._output(L, call, x.shape, (x, dy, bias, weight))
+        bias = call.bias
+        if bias is not None:
+            bias = _contiguous(xp, bias)
+        weight, weight_len = self._prelu_weight(L, call) if call.record.weighted else (None, 0)
+        if call.out is None:
+            result = xp.empty(x.shape, dtype=dtype)
+        else:
+            result = self._output(L, call, x.shape, (x, dy, bias, weight))
         n = int(x.size)
         channels = int(x.shape[-1]) if x.ndim else 1
-        floats = _kernel_floats(call, dtype)
-        seed = np.uint64(call.params.seed())
-        module = self._module(call)
+        floats, seed = _kernel_scalars(call, dtype)
+        module, fn = _kernel_names(call.record.name, dtype, "bwd" if backward else "fwd")
         pack = 16 // dtype.itemsize
-        arrays = (x, result) if not backward else (x, dy, result)
-        vector = all(L.address(a) % 16 == 0 for a in arrays)
-        grid = (_grid(_cdiv(_cdiv(n, pack) if vector else n, ELEMENTWISE_THREADS), ELEMENTWISE_THREADS, L.info),)
+        vector = L.address(x) % 16 == 0 and L.address(result) % 16 == 0 and (
+            not backward or L.address(dy) % 16 == 0)
+        units = -(-n // pack) if vector else n
+        grid = (max(1, min(-(-units // ELEMENTWISE_THREADS), L.info.elementwise_grid_max)),)
         block = (ELEMENTWISE_THREADS,)
-        sizes = (np.int64(n), np.int64(channels), np.int64(weight_len))
+        sizes = _int64s(n, channels, weight_len)
         if not backward:
             if n:
-                L.launch(module, _entry(call.name, "fwd", module.dtype), grid, block,
-                         (x, result, bias, weight, *sizes, *floats, seed))
-            return self._deliver(result, call)
+                L.launch(module, fn, grid, block, (x, result, bias, weight, *sizes, *floats, seed))
+            return result if call.out is None else self._deliver(result, call)
         dz = self._dz_buffer(L, x, bias)
         terms = xp.empty(n, dtype=_dtypes.compute_dtype(dtype)) if call.record.weighted else None
         if n:
-            L.launch(module, _entry(call.name, "bwd", module.dtype), grid, block,
-                     (x, dy, result, bias, weight, dz, terms, *sizes, *floats, seed))
+            L.launch(module, fn, grid, block, (x, dy, result, bias, weight, dz, terms, *sizes, *floats, seed))
         dbias = None if bias is None else self._dbias(L, result, dz, channels)
         dweight = None
         if call.record.weighted:
@@ -332,18 +381,17 @@ class KernelBackend(Backend):
         hi = call.gated_rows()[1]  # the distance from a to b
         channels = int(x.shape[-1])
         result = self._output(L, call, x.shape if backward else call.out_shape, (x, dy, bias))
-        module = self._module(call)
+        module, fn = _kernel_names(call.name, dtype, "bwd" if backward else "fwd")
         pack = 16 // dtype.itemsize
         arrays = (x, result) if not backward else (x, dy, result)
         vector = hi % pack == 0 and all(L.address(a) % 16 == 0 for a in arrays)
         units = _cdiv(n_out, pack) if vector else n_out
-        grid = (_grid(_cdiv(units, ELEMENTWISE_THREADS), ELEMENTWISE_THREADS, L.info),)
-        tail = (np.int64(n_out), np.int64(hi), np.int64(channels), *_kernel_floats(call, dtype))
-        direction = "bwd" if backward else "fwd"
+        grid = (max(1, min(_cdiv(units, ELEMENTWISE_THREADS), L.info.elementwise_grid_max)),)
+        tail = (*_int64s(n_out, hi, channels), *_kernel_floats(call, dtype))
         dz = self._dz_buffer(L, x, bias) if backward else None
         head = (x, dy, result, bias, dz) if backward else (x, result, bias)
         if n_out:
-            L.launch(module, _entry(call.name, direction, module.dtype), grid, (ELEMENTWISE_THREADS,), head + tail)
+            L.launch(module, fn, grid, (ELEMENTWISE_THREADS,), head + tail)
         if not backward:
             return self._deliver(result, call)
         dbias = None if bias is None else self._dbias(L, result, dz, channels)
@@ -366,7 +414,7 @@ class KernelBackend(Backend):
         floats = _kernel_floats(call, dtype)
         module = self._module(call)
         pack = 16 // dtype.itemsize
-        if call.record.kind is Kind.ELEMENTWISE:
+        if call.record.kind is _ELEMENTWISE:
             weight, weight_len = self._prelu_weight(L, call)
             channels = int(x.shape[-1]) if x.ndim else 1
             vector = L.address(x) % 16 == 0

@@ -6,6 +6,8 @@ Two numbers (median over many calls on a tiny array):
   the launch layer of ``backends.cuda.ops``, argument packing, the output allocation) with a stand-in for
   CuPy whose arrays are NumPy memory and whose kernel launch does nothing.  A real CuPy adds its
   own cost to the allocation and the launch (a few microseconds; not ours to cut).
+  The stand-in's own share (its allocation and device context, :func:`standin_share`) is printed
+  beneath it.
 * ``front end``: ``activations.apply`` on a tiny NumPy array into a backend that returns at once:
   the shared code in front of every backend (name lookup, parameter binding, backend selection,
   validation, the Call).
@@ -205,6 +207,21 @@ def cupy_host_overhead(name: str = "gelu", n: int = 256, calls: int = 2000) -> f
         return per_call_us(lambda: activations.apply(name, x), calls)
 
 
+def standin_share(n: int = 256, calls: int = 2000) -> float:
+    """us per call that the stand-in itself adds to :func:`cupy_host_overhead`: its allocation of
+    the output (a NumPy array viewed as :class:`StandinArray`) inside its device context, timed
+    alone (a real CuPy has costs of its own there instead)."""
+    be = standin_backend()
+    xp = be._cupy()
+    launcher = be._launcher_for(xp.empty(n, np.float32))
+
+    def allocate() -> None:
+        with launcher.scope():
+            xp.empty((n,), dtype=np.float32)
+
+    return per_call_us(allocate, calls)
+
+
 def front_end_overhead(name: str = "gelu", n: int = 8, calls: int = 4000) -> tuple[float, float]:
     """(us of the front end alone, us of the whole call on the NumPy backend) for a tiny array."""
     import activations
@@ -231,12 +248,15 @@ def cpu_model() -> str:
 
 def report(name: str = "gelu") -> list[str]:
     cupy = cupy_host_overhead(name)
+    share = standin_share()
     front, whole = front_end_overhead(name)
     x = np.ones(8, np.float32)
     ref = per_call_us(lambda: np.add(x, 1.0), 4000)
     return [
         f"cupy host overhead: {cupy:.1f} us  ({name}, float32[256], the CuPy backend on a stand-in for CuPy "
         "with a no-op launch; goal <= 5 us)",
+        f"  of which the stand-in: {share:.1f} us  (its output allocation and device switch, timed alone; "
+        "a real CuPy costs its own there)",
         f"front end: {front:.1f} us  ({name}, float32[8] NumPy array, into a backend that returns at once; "
         "goal <= 3 us)",
         f"numpy apply: {whole:.1f} us  (the same call on the NumPy backend, compute included)",
