@@ -291,7 +291,7 @@ struct LogisticParts {
 // so the only cancellation is the one of the exact value near its zero at x = -1.28.  Float
 // with its terms as pairs (LogisticParts) and one rounding at the end: 0.55 conditioned ulps on a
 // dense grid (three roundings of the sigmoid and the exp reached 3.2), and the subnormal results
-// below -87 rounded once.
+// below -87 rounded once.  The CPU engine evaluates the same quotient in double (below).
 struct Silu : Functor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::xsigmoid(x); }
@@ -351,7 +351,8 @@ struct HardSilu : CheapFunctor {
 // one quotient m (B Q + 4x c d) / Q^2 with (Q, B, c, m) = (Dp, d + e, e^2, 1) or (Dn, d + 1, 1, e):
 // every term positive but 4x c d for x < 0, which cancels only near the zero at x = -1.19 (1 -
 // tanh(sp)^2 lost every digit for x > 9).  Float with pairs and one rounding (LogisticParts):
-// 0.57 conditioned ulps (5.5 with float roundings), subnormal results rounded once.
+// 0.57 conditioned ulps (5.5 with float roundings), subnormal results rounded once; the CPU
+// engine evaluates the quotient in double (below).
 struct Mish : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     const C e = m::exp_nonpos(-m::abs(x));
