@@ -434,6 +434,7 @@ BLOCKS = {
     "exp_f32": lambda: expm1_block("exp_f32", 6, 24),
     "exp_f64": lambda: expm1_block("exp_f64", 12, 53),
     "exp_lite": lambda: exp_block("exp_lite", 7, 53),
+    "exp_mid": lambda: expm1_block("exp_mid", 10, 53),
     "log_f32": lambda: log_block("log_f32", 4, 24),
     "log_f64": lambda: log_block("log_f64", 8, 53),
     "tanh_f64": lambda: tanh_block("tanh_f64", "0.3", 7, 53),
