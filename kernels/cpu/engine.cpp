@@ -53,6 +53,8 @@ inline __attribute__((always_inline)) float sigmoid_final(float x) { return ::ac
 #include <vector>
 
 #include <pthread.h>
+#include <unistd.h>
+#include <cstdio>
 #include <immintrin.h>
 #include <memory>
 
@@ -397,10 +399,42 @@ template <class A> double dot_fixed(const A* __restrict a, const A* __restrict b
   return part[0];
 }
 
-// Outputs this large are written with non-temporal stores: they are far bigger than the caches,
-// and streaming skips reading each destination line before overwriting it (a third of the
-// memory traffic of a plain store loop).
-constexpr i64 kStreamMinBytes = i64(16) << 20;
+// Non-temporal stores skip reading each destination line before overwriting it (a third of the
+// memory traffic of a plain store loop), but they also push the output out of the caches.  They
+// pay only when the call's arrays (inputs and output) cannot stay in the last-level cache anyway:
+// a call that fits (a 16 MiB forward in a 32 MiB L3) finds its lines there on the next call, and
+// plain stores then run at cache speed and scale with the threads, where streaming stays bound by
+// DRAM (measured: relu of 2^22 floats, 2 threads).
+i64 read_l3_bytes() {
+  // sysfs first: in a VM, CPUID (sysconf) may report the host's total
+  for (int index = 0; index < 8; ++index) {
+    char path[96];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", index);
+    FILE* f = fopen(path, "r");
+    if (f == nullptr) break;
+    int level = 0;
+    const bool ok = fscanf(f, "%d", &level) == 1;
+    fclose(f);
+    if (!ok || level != 3) continue;
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+    f = fopen(path, "r");
+    if (f == nullptr) break;
+    long long size = 0;
+    char unit = 0;
+    const int got = fscanf(f, "%lld%c", &size, &unit);
+    fclose(f);
+    if (got >= 1 && size > 0) return unit == 'M' ? size << 20 : unit == 'K' ? size << 10 : size;
+  }
+  const long size = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  return size > 0 && size <= (long(256) << 20) ? i64(size) : i64(32) << 20;
+}
+// Streaming starts above the L3 (at least 16 MiB): read once, at the first call that asks.
+inline i64 stream_min_bytes() {
+  static const i64 bytes = std::max<i64>(read_l3_bytes(), i64(16) << 20);
+  return bytes;
+}
+// Whether a call whose arrays take `touched` bytes in all writes its output streaming.
+inline bool worth_streaming(i64 touched) { return touched > stream_min_bytes(); }
 
 template <class C> inline void stream_copy(C* __restrict dst, const C* __restrict src, i64 len) {
   char* d = reinterpret_cast<char*>(dst);
@@ -740,7 +774,7 @@ template <class D> struct Elementwise {
   std::vector<double> sums_b, sums_w;  // row_chunks x width
   std::vector<double> sums_ws;         // one scalar dweight per tile
   Buffer<Scratch<C>> scratch;          // one per slot
-  bool stream = false;                 // non-temporal stores (see kStreamMinBytes)
+  bool stream = false;                 // non-temporal stores (see worth_streaming)
 
   Elementwise(const Job& job, const Ops<C>& table)
       : j(job), ops(table), ctx(make_ctx<C>(job)), x(static_cast<const D*>(job.x)), dy(static_cast<const D*>(job.dy)),
@@ -765,8 +799,9 @@ template <class D> struct Elementwise {
     // In place (out = x, or dx = dy) the lines are in the cache already: plain stores.  A forward
     // with a transcendental function is compute-bound on one core: the extra copy through L1
     // costs more than the saved reads (measured), so it streams only in the backward.
-    stream = kDirect && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy &&
-             (!ops.heavy || j.backward) && j.q == nullptr;
+    const i64 arrays = (j.backward ? 3 : 2) * j.n * i64(sizeof(D));
+    stream = kDirect && worth_streaming(arrays) && j.out != j.x && j.out != j.dy && (!ops.heavy || j.backward) &&
+             j.q == nullptr;
     if (j.backward) {
       if (j.bias != nullptr) sums_b.assign(size_t(g.row_chunks * g.width), 0.0);
       if (per_column_w) sums_w.assign(size_t(g.row_chunks * g.width), 0.0);
@@ -922,7 +957,9 @@ template <class F, class D> struct Gated {
     ext = ch + (pairs ? 2 : 1) * kBlock;
     g = plan(j.outer * mid, pairs ? j.outer : mid, F::heavy || j.backward, kMaxTasks,
              sum_bias ? kAccBudget / ext : kMaxTasks);
-    stream = sizeof(C) == sizeof(D) && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.q == nullptr;
+    // x (n), y (n / 2); backward: x, dy (n / 2), dx (n)
+    stream = sizeof(C) == sizeof(D) && worth_streaming((j.backward ? 5 : 3) * j.n / 2 * i64(sizeof(D))) &&
+             j.q == nullptr;
     if (j.bias != nullptr) {
       bias = repeat_pattern<D, C>(j.bias, ch, ext);
       if (sum_bias) sums.assign(size_t(g.tasks() * ext), 0.0);
@@ -1094,11 +1131,13 @@ inline __attribute__((always_inline)) double diff_minus(double z, double m, doub
 
 // exp(z - m) with the rounding error of z - m put back (TwoSum): z - m is inexact when m and z
 // are far apart, and exp would turn its error of up to ulp(z - m) / 2 into as many relative ulps.
+// The shift m is at least every entry, so z - m <= 0 (or NaN): exp_nonpos, exp's bits there
+// without the overflow handling.
 template <class C> inline __attribute__((always_inline)) C shifted_exp(C v, C m) {
   const C d = v - m;
   const C bb = d - v;
   const C err = (v - (d - bb)) - (m + bb);
-  const C e = act::m::exp(d);
+  const C e = act::m::exp_nonpos(d);
   return fmadd(e, d - d == C(0) ? err : C(0), e);
 }
 
@@ -1448,7 +1487,8 @@ template <class D> struct Rowwise {
     buffers.resize(size_t(slots * 4 * panel));
     if (j.mask != nullptr) masks.resize(size_t(slots * panel));
     if (op == kSparsemax || op == kEntmax15 || op == kEntmax) sorts.resize(size_t(slots * n));
-    stream = kDirect && inner == 1 && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy;
+    stream = kDirect && inner == 1 && worth_streaming((j.backward ? 3 : 2) * j.n * i64(sizeof(D))) && j.out != j.x &&
+             j.out != j.dy;
     return kOk;
   }
   int tasks() const { return int((rows + per_task - 1) / per_task); }
