@@ -44,6 +44,7 @@ inline __attribute__((always_inline)) float sigmoid_final(float x) { return ::ac
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -53,6 +54,7 @@ inline __attribute__((always_inline)) float sigmoid_final(float x) { return ::ac
 #include <vector>
 
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 #include <cstdio>
 #include <immintrin.h>
@@ -110,6 +112,26 @@ enum KindCode : int { kElementwise = 0, kGated = 1, kRowwise = 2 };
 // ---------------------------------------------------------------------------- thread pool
 inline void cpu_relax() { _mm_pause(); }
 
+// How long a pool thread spins before it blocks: back-to-back calls are common and a futex wake
+// costs tens of microseconds on a VM, but a spinning thread takes a core from everyone else.  A
+// time, not a count: PAUSE takes 10 to 140 cycles depending on the CPU (about 50 ns on a Zen 4 VM).
+constexpr std::chrono::microseconds kSpinTime{250};
+
+// Spins until ready() or kSpinTime has passed; true when ready.  Every 64 pauses it reads the
+// clock and yields the core: on a busy machine another runnable thread (another process, or
+// another library's pool) gets it at once, and this thread is back in a few microseconds.
+template <class Ready> inline bool spin_until(Ready&& ready) {
+  const auto end = std::chrono::steady_clock::now() + kSpinTime;
+  for (unsigned s = 1;; ++s) {
+    if (ready()) return true;
+    cpu_relax();
+    if ((s & 63) == 0) {
+      if (std::chrono::steady_clock::now() >= end) return ready();
+      sched_yield();
+    }
+  }
+}
+
 using TaskFn = std::function<void(int task, int slot)>;
 
 // Workers wait for a new generation, spin a little first (back-to-back calls are common and a
@@ -153,16 +175,13 @@ class Pool {
     }
     cv_work_.notify_all();
     drain(g, &fn, ntasks, 0);
-    for (int s = 0; s < kSpin && done_.load(std::memory_order_acquire) != ntasks; ++s) cpu_relax();
-    if (done_.load(std::memory_order_acquire) != ntasks) {
+    if (!spin_until([&] { return done_.load(std::memory_order_acquire) == ntasks; })) {
       std::unique_lock<std::mutex> lk(mu_);
       cv_done_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == ntasks; });
     }
   }
 
  private:
-  static constexpr int kSpin = 1 << 14;
-
   void drain(u64 g, const TaskFn* job, int ntasks, int slot) {
     const u64 tag = (g & 0xffffffffu) << 32;
     for (;;) {
@@ -180,7 +199,7 @@ class Pool {
   void worker(int id) {
     u64 seen = 0;
     for (;;) {
-      for (int s = 0; s < kSpin && gen_.load(std::memory_order_acquire) == seen; ++s) cpu_relax();
+      spin_until([&] { return gen_.load(std::memory_order_acquire) != seen; });
       const TaskFn* job;
       int ntasks, participants;
       {
@@ -1142,11 +1161,15 @@ template <class C> inline __attribute__((always_inline)) C shifted_exp(C v, C m)
 }
 
 // e[k] = shifted_exp(z[k], m) and their sum in float64, kLanes partial sums in a fixed order (the
-// same bits for every vector width).
-template <class C> double exp_shifted_sum(const C* __restrict z, C m, C* __restrict e, i64 n) {
+// same bits for every vector width).  `ahead` (n values: the next row, or z itself) is prefetched a
+// line per kLanes values: this pass is bound by the exp, the row max's pass by memory, and so the
+// next row's max reads the cache.
+template <class C> double exp_shifted_sum(const C* __restrict z, C m, C* __restrict e, i64 n, const C* ahead) {
   double part[kLanes] = {};
   i64 k = 0;
   for (; k + kLanes <= n; k += kLanes) {
+    __builtin_prefetch(ahead + k);
+    if constexpr (sizeof(C) == 8) __builtin_prefetch(ahead + k + kLanes / 2);
 #pragma omp simd
     for (int l = 0; l < kLanes; ++l) {
       const C v = shifted_exp(z[k + l], m);
@@ -1212,8 +1235,10 @@ template <class C> struct RowMath {
   // y = f(z) for one row; z holds -inf at masked places (keep[k] false) and may be y itself.
   // tmp: n values; srt: n float64 values (sparsemax).  quiet: the row has one more logit, lz (0, or
   // the temperature's shifted -m / t), in its max and its sum but without an output; alpha: entmax's.
+  // ahead: the next row (n values) to prefetch during the exp pass, or null.
   static void forward(int op, const C* z, const bool* keep, C* y, C* __restrict tmp, double* srt, i64 n,
-                      bool quiet, C lz, C alpha) {
+                      bool quiet, C lz, C alpha, const C* ahead = nullptr) {
+    if (ahead == nullptr) ahead = z;
     if (keep != nullptr && !any(keep, n)) {
       for (i64 k = 0; k < n; ++k) y[k] = C(0);
       return;
@@ -1230,8 +1255,15 @@ template <class C> struct RowMath {
       entmax(z, y, srt, n, m, alpha);
     } else {
       if (op == kLogSoftmax) {
+        i64 k0 = 0;
+        for (; k0 + kLanes <= n; k0 += kLanes) {
+          __builtin_prefetch(ahead + k0);
+          if constexpr (sizeof(C) == 8) __builtin_prefetch(ahead + k0 + kLanes / 2);
 #pragma omp simd
-        for (i64 k = 0; k < n; ++k) tmp[k] = shifted_exp(z[k], m);
+          for (i64 k = k0; k < k0 + kLanes; ++k) tmp[k] = shifted_exp(z[k], m);
+        }
+#pragma omp simd
+        for (i64 k = k0; k < n; ++k) tmp[k] = shifted_exp(z[k], m);
         // s = (entries equal to the max: exp(0) = 1 each) + (the rest), and log(s) as log1p of
         // (ties - 1) + rest: it keeps its relative accuracy when the rest is small
         // (the implicit logit is one more tie when it is the shift, else part of the rest)
@@ -1246,7 +1278,7 @@ template <class C> struct RowMath {
         for (i64 k = 0; k < n; ++k) y[k] = diff_minus(z[k], m, ls);
       } else {
         // one pass: exp(z - m) and its float64 sum
-        const double sum = exp_shifted_sum(z, m, tmp, n) + implicit;
+        const double sum = exp_shifted_sum(z, m, tmp, n, ahead) + implicit;
         const double s = top < act::m::inf<C>() ? sum : double(act::m::nan<C>());  // +inf: NaN row
         const C inv = C(1.0 / s);
 #pragma omp simd
@@ -1526,6 +1558,8 @@ template <class D> struct Rowwise {
     // z: the panel's rows in compute precision, bias added, negated for softmin, masked -> -inf
     const bool direct = inner == 1 && kDirect && bias.empty() && mask == nullptr && op != kSoftmin && temp == C(1);
     const C* z = direct ? reinterpret_cast<const C*>(x) : zb;
+    // read in place: the next row (if any) is prefetched while this one's exp is computed
+    const C* next = direct && o + 1 < j.outer ? z + n : nullptr;
     if (!direct) gather_input(x, mask, i, w, sign, zb, mb);
     const bool* keep = mask != nullptr ? mb : nullptr;
     for (i64 q = 0; q < w; ++q) {
@@ -1536,7 +1570,7 @@ template <class D> struct Rowwise {
       const C lz = temp != C(1) ? by_temperature(zb + q * n, n, quiet) : C(0);
       if (!j.backward) {
         C* y = inner == 1 && kDirect && !stream ? reinterpret_cast<C*>(out) : yb + q * n;
-        RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet, lz, alpha);
+        RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet, lz, alpha, next);
         continue;
       }
       C* y = yb + q * n;  // y = f(z), recomputed: the backward works from it
