@@ -1187,30 +1187,37 @@ template <class C> double exp_shifted_sum(const C* __restrict z, C m, C* __restr
   return part[0];
 }
 
-// The sum over a row of e[k] where z[k] != m, in float64 with fixed partial sums; `ties` gets
-// the number of entries equal to m.
-template <class C> double sum_except_max(const C* __restrict z, const C* __restrict e, C m, i64 n, double& ties) {
-  double part[kLanes] = {}, count[kLanes] = {};
+// The sum over a row of shifted_exp(z[k], m) where z[k] != m, in float64 with fixed partial sums,
+// in one pass (the exps are not kept); `ties` gets the number of entries equal to m.  `ahead` as
+// in exp_shifted_sum.
+template <class C> double exp_sum_except_max(const C* __restrict z, C m, i64 n, double& ties, const C* ahead) {
+  double part[kLanes] = {};
+  i64 count[kLanes] = {};
   i64 k = 0;
+  // the ties' terms become 0 in C before the conversion (a select there vectorizes; in double it
+  // did not), counted in integers
   for (; k + kLanes <= n; k += kLanes) {
+    __builtin_prefetch(ahead + k);
+    if constexpr (sizeof(C) == 8) __builtin_prefetch(ahead + k + kLanes / 2);
 #pragma omp simd
     for (int l = 0; l < kLanes; ++l) {
-      const double top = z[k + l] == m ? 1.0 : 0.0;  // arithmetic, not a select: GCC vectorizes it
-      part[l] += double(e[k + l]) * (1.0 - top);
-      count[l] += top;
+      const C v = z[k + l];
+      const C e = shifted_exp(v, m);
+      part[l] += double(v == m ? C(0) : e);
+      count[l] += v == m;
     }
   }
   for (int l = 0; k < n; ++k, ++l) {
-    const double top = z[k] == m ? 1.0 : 0.0;
-    part[l] += double(e[k]) * (1.0 - top);
-    count[l] += top;
+    const C e = shifted_exp(z[k], m);
+    part[l] += double(z[k] == m ? C(0) : e);
+    count[l] += z[k] == m;
   }
   for (int w = kLanes / 2; w > 0; w /= 2)
     for (int l = 0; l < w; ++l) {
       part[l] += part[l + w];
       count[l] += count[l + w];
     }
-  ties = count[0];
+  ties = double(count[0]);
   return part[0];
 }
 
@@ -1255,20 +1262,11 @@ template <class C> struct RowMath {
       entmax(z, y, srt, n, m, alpha);
     } else {
       if (op == kLogSoftmax) {
-        i64 k0 = 0;
-        for (; k0 + kLanes <= n; k0 += kLanes) {
-          __builtin_prefetch(ahead + k0);
-          if constexpr (sizeof(C) == 8) __builtin_prefetch(ahead + k0 + kLanes / 2);
-#pragma omp simd
-          for (i64 k = k0; k < k0 + kLanes; ++k) tmp[k] = shifted_exp(z[k], m);
-        }
-#pragma omp simd
-        for (i64 k = k0; k < n; ++k) tmp[k] = shifted_exp(z[k], m);
         // s = (entries equal to the max: exp(0) = 1 each) + (the rest), and log(s) as log1p of
         // (ties - 1) + rest: it keeps its relative accuracy when the rest is small
         // (the implicit logit is one more tie when it is the shift, else part of the rest)
         double ties = 0.0;
-        double rest = sum_except_max(z, tmp, m, n, ties);
+        double rest = exp_sum_except_max(z, m, n, ties, ahead);
         if (quiet) (m == lz ? ties : rest) += implicit;
         const double s = top < act::m::inf<C>() ? ties + rest : double(act::m::nan<C>());  // +inf: NaN row
         // (z - m) - log(s): the two terms rounded apart (log(s) in float64), so the largest
