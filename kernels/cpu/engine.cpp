@@ -1315,13 +1315,24 @@ template <class C> struct RowMath {
         for (i64 k = 0; k < n; ++k) dx[k] = bad;
     } else if (op == kLogSoftmax) {
       const double s = sum_fixed(dm, n);
+      // t == 1: the division (a vdivpd per lane) is the identity, so it is left out
+      if (t == 1.0) {
 #pragma omp simd
-      for (i64 k = 0; k < n; ++k) dx[k] = C((double(dm[k]) - double(act::m::exp(y[k])) * s) / t);
+        for (i64 k = 0; k < n; ++k) dx[k] = C(double(dm[k]) - double(act::m::exp(y[k])) * s);
+      } else {
+#pragma omp simd
+        for (i64 k = 0; k < n; ++k) dx[k] = C((double(dm[k]) - double(act::m::exp(y[k])) * s) / t);
+      }
     } else {
       const double s = dot_fixed(dm, y, n);
       const double sign = op == kSoftmin ? -1.0 : 1.0;
+      if (t == 1.0) {
 #pragma omp simd
-      for (i64 k = 0; k < n; ++k) dx[k] = C(sign * double(y[k]) * (double(dm[k]) - s) / t);
+        for (i64 k = 0; k < n; ++k) dx[k] = C(sign * double(y[k]) * (double(dm[k]) - s));
+      } else {
+#pragma omp simd
+        for (i64 k = 0; k < n; ++k) dx[k] = C(sign * double(y[k]) * (double(dm[k]) - s) / t);
+      }
     }
     if (keep != nullptr) zero_masked(dx, keep, n);
   }
