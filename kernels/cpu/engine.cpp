@@ -44,6 +44,7 @@ inline __attribute__((always_inline)) float sigmoid_final(float x) { return ::ac
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -53,6 +54,9 @@ inline __attribute__((always_inline)) float sigmoid_final(float x) { return ::ac
 #include <vector>
 
 #include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+#include <cstdio>
 #include <immintrin.h>
 #include <memory>
 
@@ -108,6 +112,26 @@ enum KindCode : int { kElementwise = 0, kGated = 1, kRowwise = 2 };
 // ---------------------------------------------------------------------------- thread pool
 inline void cpu_relax() { _mm_pause(); }
 
+// How long a pool thread spins before it blocks: back-to-back calls are common and a futex wake
+// costs tens of microseconds on a VM, but a spinning thread takes a core from everyone else.  A
+// time, not a count: PAUSE takes 10 to 140 cycles depending on the CPU (about 50 ns on a Zen 4 VM).
+constexpr std::chrono::microseconds kSpinTime{250};
+
+// Spins until ready() or kSpinTime has passed; true when ready.  Every 64 pauses it reads the
+// clock and yields the core: on a busy machine another runnable thread (another process, or
+// another library's pool) gets it at once, and this thread is back in a few microseconds.
+template <class Ready> inline bool spin_until(Ready&& ready) {
+  const auto end = std::chrono::steady_clock::now() + kSpinTime;
+  for (unsigned s = 1;; ++s) {
+    if (ready()) return true;
+    cpu_relax();
+    if ((s & 63) == 0) {
+      if (std::chrono::steady_clock::now() >= end) return ready();
+      sched_yield();
+    }
+  }
+}
+
 using TaskFn = std::function<void(int task, int slot)>;
 
 // Workers wait for a new generation, spin a little first (back-to-back calls are common and a
@@ -151,16 +175,13 @@ class Pool {
     }
     cv_work_.notify_all();
     drain(g, &fn, ntasks, 0);
-    for (int s = 0; s < kSpin && done_.load(std::memory_order_acquire) != ntasks; ++s) cpu_relax();
-    if (done_.load(std::memory_order_acquire) != ntasks) {
+    if (!spin_until([&] { return done_.load(std::memory_order_acquire) == ntasks; })) {
       std::unique_lock<std::mutex> lk(mu_);
       cv_done_.wait(lk, [&] { return done_.load(std::memory_order_acquire) == ntasks; });
     }
   }
 
  private:
-  static constexpr int kSpin = 1 << 14;
-
   void drain(u64 g, const TaskFn* job, int ntasks, int slot) {
     const u64 tag = (g & 0xffffffffu) << 32;
     for (;;) {
@@ -178,7 +199,7 @@ class Pool {
   void worker(int id) {
     u64 seen = 0;
     for (;;) {
-      for (int s = 0; s < kSpin && gen_.load(std::memory_order_acquire) == seen; ++s) cpu_relax();
+      spin_until([&] { return gen_.load(std::memory_order_acquire) != seen; });
       const TaskFn* job;
       int ntasks, participants;
       {
@@ -397,10 +418,42 @@ template <class A> double dot_fixed(const A* __restrict a, const A* __restrict b
   return part[0];
 }
 
-// Outputs this large are written with non-temporal stores: they are far bigger than the caches,
-// and streaming skips reading each destination line before overwriting it (a third of the
-// memory traffic of a plain store loop).
-constexpr i64 kStreamMinBytes = i64(16) << 20;
+// Non-temporal stores skip reading each destination line before overwriting it (a third of the
+// memory traffic of a plain store loop), but they also push the output out of the caches.  They
+// pay only when the call's arrays (inputs and output) cannot stay in the last-level cache anyway:
+// a call that fits (a 16 MiB forward in a 32 MiB L3) finds its lines there on the next call, and
+// plain stores then run at cache speed and scale with the threads, where streaming stays bound by
+// DRAM (measured: relu of 2^22 floats, 2 threads).
+i64 read_l3_bytes() {
+  // sysfs first: in a VM, CPUID (sysconf) may report the host's total
+  for (int index = 0; index < 8; ++index) {
+    char path[96];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", index);
+    FILE* f = fopen(path, "r");
+    if (f == nullptr) break;
+    int level = 0;
+    const bool ok = fscanf(f, "%d", &level) == 1;
+    fclose(f);
+    if (!ok || level != 3) continue;
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+    f = fopen(path, "r");
+    if (f == nullptr) break;
+    long long size = 0;
+    char unit = 0;
+    const int got = fscanf(f, "%lld%c", &size, &unit);
+    fclose(f);
+    if (got >= 1 && size > 0) return unit == 'M' ? size << 20 : unit == 'K' ? size << 10 : size;
+  }
+  const long size = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  return size > 0 && size <= (long(256) << 20) ? i64(size) : i64(32) << 20;
+}
+// Streaming starts above the L3 (at least 16 MiB): read once, at the first call that asks.
+inline i64 stream_min_bytes() {
+  static const i64 bytes = std::max<i64>(read_l3_bytes(), i64(16) << 20);
+  return bytes;
+}
+// Whether a call whose arrays take `touched` bytes in all writes its output streaming.
+inline bool worth_streaming(i64 touched) { return touched > stream_min_bytes(); }
 
 template <class C> inline void stream_copy(C* __restrict dst, const C* __restrict src, i64 len) {
   char* d = reinterpret_cast<char*>(dst);
@@ -740,7 +793,7 @@ template <class D> struct Elementwise {
   std::vector<double> sums_b, sums_w;  // row_chunks x width
   std::vector<double> sums_ws;         // one scalar dweight per tile
   Buffer<Scratch<C>> scratch;          // one per slot
-  bool stream = false;                 // non-temporal stores (see kStreamMinBytes)
+  bool stream = false;                 // non-temporal stores (see worth_streaming)
 
   Elementwise(const Job& job, const Ops<C>& table)
       : j(job), ops(table), ctx(make_ctx<C>(job)), x(static_cast<const D*>(job.x)), dy(static_cast<const D*>(job.dy)),
@@ -765,8 +818,9 @@ template <class D> struct Elementwise {
     // In place (out = x, or dx = dy) the lines are in the cache already: plain stores.  A forward
     // with a transcendental function is compute-bound on one core: the extra copy through L1
     // costs more than the saved reads (measured), so it streams only in the backward.
-    stream = kDirect && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy &&
-             (!ops.heavy || j.backward) && j.q == nullptr;
+    const i64 arrays = (j.backward ? 3 : 2) * j.n * i64(sizeof(D));
+    stream = kDirect && worth_streaming(arrays) && j.out != j.x && j.out != j.dy && (!ops.heavy || j.backward) &&
+             j.q == nullptr;
     if (j.backward) {
       if (j.bias != nullptr) sums_b.assign(size_t(g.row_chunks * g.width), 0.0);
       if (per_column_w) sums_w.assign(size_t(g.row_chunks * g.width), 0.0);
@@ -922,7 +976,9 @@ template <class F, class D> struct Gated {
     ext = ch + (pairs ? 2 : 1) * kBlock;
     g = plan(j.outer * mid, pairs ? j.outer : mid, F::heavy || j.backward, kMaxTasks,
              sum_bias ? kAccBudget / ext : kMaxTasks);
-    stream = sizeof(C) == sizeof(D) && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.q == nullptr;
+    // x (n), y (n / 2); backward: x, dy (n / 2), dx (n)
+    stream = sizeof(C) == sizeof(D) && worth_streaming((j.backward ? 5 : 3) * j.n / 2 * i64(sizeof(D))) &&
+             j.q == nullptr;
     if (j.bias != nullptr) {
       bias = repeat_pattern<D, C>(j.bias, ch, ext);
       if (sum_bias) sums.assign(size_t(g.tasks() * ext), 0.0);
@@ -1094,20 +1150,26 @@ inline __attribute__((always_inline)) double diff_minus(double z, double m, doub
 
 // exp(z - m) with the rounding error of z - m put back (TwoSum): z - m is inexact when m and z
 // are far apart, and exp would turn its error of up to ulp(z - m) / 2 into as many relative ulps.
+// The shift m is at least every entry, so z - m <= 0 (or NaN): exp_nonpos, exp's bits there
+// without the overflow handling.
 template <class C> inline __attribute__((always_inline)) C shifted_exp(C v, C m) {
   const C d = v - m;
   const C bb = d - v;
   const C err = (v - (d - bb)) - (m + bb);
-  const C e = act::m::exp(d);
+  const C e = act::m::exp_nonpos(d);
   return fmadd(e, d - d == C(0) ? err : C(0), e);
 }
 
 // e[k] = shifted_exp(z[k], m) and their sum in float64, kLanes partial sums in a fixed order (the
-// same bits for every vector width).
-template <class C> double exp_shifted_sum(const C* __restrict z, C m, C* __restrict e, i64 n) {
+// same bits for every vector width).  `ahead` (n values: the next row, or z itself) is prefetched a
+// line per kLanes values: this pass is bound by the exp, the row max's pass by memory, and so the
+// next row's max reads the cache.
+template <class C> double exp_shifted_sum(const C* __restrict z, C m, C* __restrict e, i64 n, const C* ahead) {
   double part[kLanes] = {};
   i64 k = 0;
   for (; k + kLanes <= n; k += kLanes) {
+    __builtin_prefetch(ahead + k);
+    if constexpr (sizeof(C) == 8) __builtin_prefetch(ahead + k + kLanes / 2);
 #pragma omp simd
     for (int l = 0; l < kLanes; ++l) {
       const C v = shifted_exp(z[k + l], m);
@@ -1125,30 +1187,37 @@ template <class C> double exp_shifted_sum(const C* __restrict z, C m, C* __restr
   return part[0];
 }
 
-// The sum over a row of e[k] where z[k] != m, in float64 with fixed partial sums; `ties` gets
-// the number of entries equal to m.
-template <class C> double sum_except_max(const C* __restrict z, const C* __restrict e, C m, i64 n, double& ties) {
-  double part[kLanes] = {}, count[kLanes] = {};
+// The sum over a row of shifted_exp(z[k], m) where z[k] != m, in float64 with fixed partial sums,
+// in one pass (the exps are not kept); `ties` gets the number of entries equal to m.  `ahead` as
+// in exp_shifted_sum.
+template <class C> double exp_sum_except_max(const C* __restrict z, C m, i64 n, double& ties, const C* ahead) {
+  double part[kLanes] = {};
+  i64 count[kLanes] = {};
   i64 k = 0;
+  // the ties' terms become 0 in C before the conversion (a select there vectorizes; in double it
+  // did not), counted in integers
   for (; k + kLanes <= n; k += kLanes) {
+    __builtin_prefetch(ahead + k);
+    if constexpr (sizeof(C) == 8) __builtin_prefetch(ahead + k + kLanes / 2);
 #pragma omp simd
     for (int l = 0; l < kLanes; ++l) {
-      const double top = z[k + l] == m ? 1.0 : 0.0;  // arithmetic, not a select: GCC vectorizes it
-      part[l] += double(e[k + l]) * (1.0 - top);
-      count[l] += top;
+      const C v = z[k + l];
+      const C e = shifted_exp(v, m);
+      part[l] += double(v == m ? C(0) : e);
+      count[l] += v == m;
     }
   }
   for (int l = 0; k < n; ++k, ++l) {
-    const double top = z[k] == m ? 1.0 : 0.0;
-    part[l] += double(e[k]) * (1.0 - top);
-    count[l] += top;
+    const C e = shifted_exp(z[k], m);
+    part[l] += double(z[k] == m ? C(0) : e);
+    count[l] += z[k] == m;
   }
   for (int w = kLanes / 2; w > 0; w /= 2)
     for (int l = 0; l < w; ++l) {
       part[l] += part[l + w];
       count[l] += count[l + w];
     }
-  ties = count[0];
+  ties = double(count[0]);
   return part[0];
 }
 
@@ -1173,8 +1242,10 @@ template <class C> struct RowMath {
   // y = f(z) for one row; z holds -inf at masked places (keep[k] false) and may be y itself.
   // tmp: n values; srt: n float64 values (sparsemax).  quiet: the row has one more logit, lz (0, or
   // the temperature's shifted -m / t), in its max and its sum but without an output; alpha: entmax's.
+  // ahead: the next row (n values) to prefetch during the exp pass, or null.
   static void forward(int op, const C* z, const bool* keep, C* y, C* __restrict tmp, double* srt, i64 n,
-                      bool quiet, C lz, C alpha) {
+                      bool quiet, C lz, C alpha, const C* ahead = nullptr) {
+    if (ahead == nullptr) ahead = z;
     if (keep != nullptr && !any(keep, n)) {
       for (i64 k = 0; k < n; ++k) y[k] = C(0);
       return;
@@ -1191,13 +1262,11 @@ template <class C> struct RowMath {
       entmax(z, y, srt, n, m, alpha);
     } else {
       if (op == kLogSoftmax) {
-#pragma omp simd
-        for (i64 k = 0; k < n; ++k) tmp[k] = shifted_exp(z[k], m);
         // s = (entries equal to the max: exp(0) = 1 each) + (the rest), and log(s) as log1p of
         // (ties - 1) + rest: it keeps its relative accuracy when the rest is small
         // (the implicit logit is one more tie when it is the shift, else part of the rest)
         double ties = 0.0;
-        double rest = sum_except_max(z, tmp, m, n, ties);
+        double rest = exp_sum_except_max(z, m, n, ties, ahead);
         if (quiet) (m == lz ? ties : rest) += implicit;
         const double s = top < act::m::inf<C>() ? ties + rest : double(act::m::nan<C>());  // +inf: NaN row
         // (z - m) - log(s): the two terms rounded apart (log(s) in float64), so the largest
@@ -1207,7 +1276,7 @@ template <class C> struct RowMath {
         for (i64 k = 0; k < n; ++k) y[k] = diff_minus(z[k], m, ls);
       } else {
         // one pass: exp(z - m) and its float64 sum
-        const double sum = exp_shifted_sum(z, m, tmp, n) + implicit;
+        const double sum = exp_shifted_sum(z, m, tmp, n, ahead) + implicit;
         const double s = top < act::m::inf<C>() ? sum : double(act::m::nan<C>());  // +inf: NaN row
         const C inv = C(1.0 / s);
 #pragma omp simd
@@ -1246,13 +1315,24 @@ template <class C> struct RowMath {
         for (i64 k = 0; k < n; ++k) dx[k] = bad;
     } else if (op == kLogSoftmax) {
       const double s = sum_fixed(dm, n);
+      // t == 1: the division (a vdivpd per lane) is the identity, so it is left out
+      if (t == 1.0) {
 #pragma omp simd
-      for (i64 k = 0; k < n; ++k) dx[k] = C((double(dm[k]) - double(act::m::exp(y[k])) * s) / t);
+        for (i64 k = 0; k < n; ++k) dx[k] = C(double(dm[k]) - double(act::m::exp(y[k])) * s);
+      } else {
+#pragma omp simd
+        for (i64 k = 0; k < n; ++k) dx[k] = C((double(dm[k]) - double(act::m::exp(y[k])) * s) / t);
+      }
     } else {
       const double s = dot_fixed(dm, y, n);
       const double sign = op == kSoftmin ? -1.0 : 1.0;
+      if (t == 1.0) {
 #pragma omp simd
-      for (i64 k = 0; k < n; ++k) dx[k] = C(sign * double(y[k]) * (double(dm[k]) - s) / t);
+        for (i64 k = 0; k < n; ++k) dx[k] = C(sign * double(y[k]) * (double(dm[k]) - s));
+      } else {
+#pragma omp simd
+        for (i64 k = 0; k < n; ++k) dx[k] = C(sign * double(y[k]) * (double(dm[k]) - s) / t);
+      }
     }
     if (keep != nullptr) zero_masked(dx, keep, n);
   }
@@ -1448,7 +1528,8 @@ template <class D> struct Rowwise {
     buffers.resize(size_t(slots * 4 * panel));
     if (j.mask != nullptr) masks.resize(size_t(slots * panel));
     if (op == kSparsemax || op == kEntmax15 || op == kEntmax) sorts.resize(size_t(slots * n));
-    stream = kDirect && inner == 1 && j.n * i64(sizeof(D)) >= kStreamMinBytes && j.out != j.x && j.out != j.dy;
+    stream = kDirect && inner == 1 && worth_streaming((j.backward ? 3 : 2) * j.n * i64(sizeof(D))) && j.out != j.x &&
+             j.out != j.dy;
     return kOk;
   }
   int tasks() const { return int((rows + per_task - 1) / per_task); }
@@ -1486,6 +1567,8 @@ template <class D> struct Rowwise {
     // z: the panel's rows in compute precision, bias added, negated for softmin, masked -> -inf
     const bool direct = inner == 1 && kDirect && bias.empty() && mask == nullptr && op != kSoftmin && temp == C(1);
     const C* z = direct ? reinterpret_cast<const C*>(x) : zb;
+    // read in place: the next row (if any) is prefetched while this one's exp is computed
+    const C* next = direct && o + 1 < j.outer ? z + n : nullptr;
     if (!direct) gather_input(x, mask, i, w, sign, zb, mb);
     const bool* keep = mask != nullptr ? mb : nullptr;
     for (i64 q = 0; q < w; ++q) {
@@ -1496,7 +1579,7 @@ template <class D> struct Rowwise {
       const C lz = temp != C(1) ? by_temperature(zb + q * n, n, quiet) : C(0);
       if (!j.backward) {
         C* y = inner == 1 && kDirect && !stream ? reinterpret_cast<C*>(out) : yb + q * n;
-        RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet, lz, alpha);
+        RowMath<C>::forward(op == kSoftmin ? kSoftmax : op, zq, kq, y, tb, sb, n, quiet, lz, alpha, next);
         continue;
       }
       C* y = yb + q * n;  // y = f(z), recomputed: the backward works from it
