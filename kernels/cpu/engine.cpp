@@ -44,7 +44,6 @@ inline __attribute__((always_inline)) float sigmoid_final(float x) { return ::ac
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -54,9 +53,6 @@ inline __attribute__((always_inline)) float sigmoid_final(float x) { return ::ac
 #include <vector>
 
 #include <pthread.h>
-#include <sched.h>
-#include <unistd.h>
-#include <cstdio>
 #include <immintrin.h>
 #include <memory>
 
@@ -113,23 +109,18 @@ enum KindCode : int { kElementwise = 0, kGated = 1, kRowwise = 2 };
 inline void cpu_relax() { _mm_pause(); }
 
 // How long a pool thread spins before it blocks: back-to-back calls are common and a futex wake
-// costs tens of microseconds on a VM, but a spinning thread takes a core from everyone else.  A
-// time, not a count: PAUSE takes 10 to 140 cycles depending on the CPU (about 50 ns on a Zen 4 VM).
-constexpr std::chrono::microseconds kSpinTime{250};
+// costs tens of microseconds on a VM, while a spinning thread takes a core from everyone else.
+// (A timed spin of 250 us that yields every 64 pauses measured slower on a quiet 2-core VM than
+// this fixed count, about 0.8 ms on a Zen 4: a yield hands the core to other pools' spinners.)
+constexpr int kSpin = 1 << 14;
 
-// Spins until ready() or kSpinTime has passed; true when ready.  Every 64 pauses it reads the
-// clock and yields the core: on a busy machine another runnable thread (another process, or
-// another library's pool) gets it at once, and this thread is back in a few microseconds.
+// Spins until ready() or kSpin pauses have passed; true when ready.
 template <class Ready> inline bool spin_until(Ready&& ready) {
-  const auto end = std::chrono::steady_clock::now() + kSpinTime;
-  for (unsigned s = 1;; ++s) {
+  for (int s = 0; s < kSpin; ++s) {
     if (ready()) return true;
     cpu_relax();
-    if ((s & 63) == 0) {
-      if (std::chrono::steady_clock::now() >= end) return ready();
-      sched_yield();
-    }
   }
+  return ready();
 }
 
 using TaskFn = std::function<void(int task, int slot)>;
@@ -418,42 +409,12 @@ template <class A> double dot_fixed(const A* __restrict a, const A* __restrict b
   return part[0];
 }
 
-// Non-temporal stores skip reading each destination line before overwriting it (a third of the
-// memory traffic of a plain store loop), but they also push the output out of the caches.  They
-// pay only when the call's arrays (inputs and output) cannot stay in the last-level cache anyway:
-// a call that fits (a 16 MiB forward in a 32 MiB L3) finds its lines there on the next call, and
-// plain stores then run at cache speed and scale with the threads, where streaming stays bound by
-// DRAM (measured: relu of 2^22 floats, 2 threads).
-i64 read_l3_bytes() {
-  // sysfs first: in a VM, CPUID (sysconf) may report the host's total
-  for (int index = 0; index < 8; ++index) {
-    char path[96];
-    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", index);
-    FILE* f = fopen(path, "r");
-    if (f == nullptr) break;
-    int level = 0;
-    const bool ok = fscanf(f, "%d", &level) == 1;
-    fclose(f);
-    if (!ok || level != 3) continue;
-    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
-    f = fopen(path, "r");
-    if (f == nullptr) break;
-    long long size = 0;
-    char unit = 0;
-    const int got = fscanf(f, "%lld%c", &size, &unit);
-    fclose(f);
-    if (got >= 1 && size > 0) return unit == 'M' ? size << 20 : unit == 'K' ? size << 10 : size;
-  }
-  const long size = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  return size > 0 && size <= (long(256) << 20) ? i64(size) : i64(32) << 20;
-}
-// Streaming starts above the L3 (at least 16 MiB): read once, at the first call that asks.
-inline i64 stream_min_bytes() {
-  static const i64 bytes = std::max<i64>(read_l3_bytes(), i64(16) << 20);
-  return bytes;
-}
-// Whether a call whose arrays take `touched` bytes in all writes its output streaming.
-inline bool worth_streaming(i64 touched) { return touched > stream_min_bytes(); }
+// Outputs this large are written with non-temporal stores: they are far bigger than the caches,
+// and streaming skips reading each destination line before overwriting it (a third of the
+// memory traffic of a plain store loop).  (A rule by the call's total bytes against the L3 size
+// measured slower for relu, hard_tanh and the cheap backward loops on a quiet Zen 4, 2^22 floats.)
+constexpr i64 kStreamMinBytes = i64(16) << 20;
+inline bool worth_streaming(i64 out_bytes) { return out_bytes >= kStreamMinBytes; }
 
 template <class C> inline void stream_copy(C* __restrict dst, const C* __restrict src, i64 len) {
   char* d = reinterpret_cast<char*>(dst);
@@ -818,9 +779,8 @@ template <class D> struct Elementwise {
     // In place (out = x, or dx = dy) the lines are in the cache already: plain stores.  A forward
     // with a transcendental function is compute-bound on one core: the extra copy through L1
     // costs more than the saved reads (measured), so it streams only in the backward.
-    const i64 arrays = (j.backward ? 3 : 2) * j.n * i64(sizeof(D));
-    stream = kDirect && worth_streaming(arrays) && j.out != j.x && j.out != j.dy && (!ops.heavy || j.backward) &&
-             j.q == nullptr;
+    stream = kDirect && worth_streaming(j.n * i64(sizeof(D))) && j.out != j.x && j.out != j.dy &&
+             (!ops.heavy || j.backward) && j.q == nullptr;
     if (j.backward) {
       if (j.bias != nullptr) sums_b.assign(size_t(g.row_chunks * g.width), 0.0);
       if (per_column_w) sums_w.assign(size_t(g.row_chunks * g.width), 0.0);
@@ -976,8 +936,7 @@ template <class F, class D> struct Gated {
     ext = ch + (pairs ? 2 : 1) * kBlock;
     g = plan(j.outer * mid, pairs ? j.outer : mid, F::heavy || j.backward, kMaxTasks,
              sum_bias ? kAccBudget / ext : kMaxTasks);
-    // x (n), y (n / 2); backward: x, dy (n / 2), dx (n)
-    stream = sizeof(C) == sizeof(D) && worth_streaming((j.backward ? 5 : 3) * j.n / 2 * i64(sizeof(D))) &&
+    stream = sizeof(C) == sizeof(D) && worth_streaming(j.n * i64(sizeof(D))) &&
              j.q == nullptr;
     if (j.bias != nullptr) {
       bias = repeat_pattern<D, C>(j.bias, ch, ext);
@@ -1528,7 +1487,7 @@ template <class D> struct Rowwise {
     buffers.resize(size_t(slots * 4 * panel));
     if (j.mask != nullptr) masks.resize(size_t(slots * panel));
     if (op == kSparsemax || op == kEntmax15 || op == kEntmax) sorts.resize(size_t(slots * n));
-    stream = kDirect && inner == 1 && worth_streaming((j.backward ? 3 : 2) * j.n * i64(sizeof(D))) && j.out != j.x &&
+    stream = kDirect && inner == 1 && worth_streaming(j.n * i64(sizeof(D))) && j.out != j.x &&
              j.out != j.dy;
     return kOk;
   }

@@ -40,7 +40,8 @@
 // * Selects whose operands are cheap to recompute are written with sel_ (bit masks): with a
 //   plain ?: GCC may duplicate the code that follows for both values and blend every result.
 //
-// Special values (IEEE/C99): NaN -> NaN; exp(-inf) = 0, exp(+inf) = inf, expm1(-inf) = -1,
+// Special values (IEEE/C99): NaN -> NaN (double tanh, erfc and normcdf return x itself, so that
+// every build gives its payload); exp(-inf) = 0, exp(+inf) = inf, expm1(-inf) = -1,
 // log(0) = -inf, log(x<0) = NaN, log1p(-1) = -inf, log1p(x<-1) = NaN, tanh(+-inf) = +-1,
 // erfc(-inf) = 2, erfc(inf) = 0, normcdf(-inf) = 0, normcdf(inf) = 1, gauss(+-inf) = 0,
 // sin(+-inf) = cos(+-inf) = NaN, cos(+-0) = 1, hypot(+-inf, NaN) = inf; expm1, log1p, tanh,
@@ -277,6 +278,10 @@ ACT_VM_INLINE float fma_acc(float a, float b, float c) {
 ACT_VM_INLINE float sel_(bool cond, float x, float y) {
   uint32_t m = 0u - (uint32_t)cond;
   return u2f((f2u(x) & m) | (f2u(y) & ~m));
+}
+ACT_VM_INLINE double sel_(bool cond, double x, double y) {
+  uint64_t m = 0ull - (uint64_t)cond;
+  return u2d((d2u(x) & m) | (d2u(y) & ~m));
 }
 
 // Round to the nearest integer (ties to even), valid for |x| < 2^22 (float) / 2^51 (double);
@@ -1101,7 +1106,7 @@ ACT_VM_INLINE double tanh(double x) {
   dw<double> h = fast_two_sum(1.0, -q);
   double yl = h.hi + (h.lo - dlo);
   double y = a < 0.3 ? ys : yl;
-  return copysign_(y, x);
+  return sel_(x != x, x + x, copysign_(y, x));  // NaN: x itself (its payload, whatever the width)
 }
 
 // ---- erfc / normcdf -------------------------------------------------------------------------
@@ -1175,7 +1180,7 @@ ACT_VM_INLINE float erfc(float x) {
 ACT_VM_INLINE double erfc(double x) {
   using namespace detail;
   double xc = clamp_(x, -30.0, 30.0);
-  return erfc_core(xc, 0.0, two_prod(xc, xc), 1.0);
+  return sel_(x != x, x + x, erfc_core(xc, 0.0, two_prod(xc, xc), 1.0));  // NaN: x itself
 }
 // Phi(x) = erfc(-x/sqrt2)/2; the exp factor uses x^2/2 exactly (never (x/sqrt2) rounded, squared).
 // float, in float arithmetic: Q = Phi(-a), a = |x| <= 14.5, is
@@ -1252,7 +1257,7 @@ ACT_VM_INLINE double normcdf(double x) {
   dw<double> z = two_prod(xc, -RSQRT2_HI);
   double zl = fma_(xc, -RSQRT2_LO, z.lo);
   dw<double> sq = two_prod(xc, xc);
-  return erfc_core(z.hi, zl, {0.5 * sq.hi, 0.5 * sq.lo}, 0.5);
+  return sel_(x != x, x + x, erfc_core(z.hi, zl, {0.5 * sq.hi, 0.5 * sq.lo}, 0.5));  // NaN: x itself
 }
 
 // ---- sin / cos ------------------------------------------------------------------------------
