@@ -279,10 +279,6 @@ ACT_VM_INLINE float sel_(bool cond, float x, float y) {
   uint32_t m = 0u - (uint32_t)cond;
   return u2f((f2u(x) & m) | (f2u(y) & ~m));
 }
-ACT_VM_INLINE double sel_(bool cond, double x, double y) {
-  uint64_t m = 0ull - (uint64_t)cond;
-  return u2d((d2u(x) & m) | (d2u(y) & ~m));
-}
 
 // Round to the nearest integer (ties to even), valid for |x| < 2^22 (float) / 2^51 (double);
 // the integer is also available in the low bits of the intermediate sum.
@@ -1106,7 +1102,7 @@ ACT_VM_INLINE double tanh(double x) {
   dw<double> h = fast_two_sum(1.0, -q);
   double yl = h.hi + (h.lo - dlo);
   double y = a < 0.3 ? ys : yl;
-  return sel_(x != x, x + x, copysign_(y, x));  // NaN: x itself (its payload, whatever the width)
+  return x != x ? x + x : copysign_(y, x);  // NaN: x itself (its payload, whatever the width)
 }
 
 // ---- erfc / normcdf -------------------------------------------------------------------------
@@ -1180,7 +1176,7 @@ ACT_VM_INLINE float erfc(float x) {
 ACT_VM_INLINE double erfc(double x) {
   using namespace detail;
   double xc = clamp_(x, -30.0, 30.0);
-  return sel_(x != x, x + x, erfc_core(xc, 0.0, two_prod(xc, xc), 1.0));  // NaN: x itself
+  return x != x ? x + x : erfc_core(xc, 0.0, two_prod(xc, xc), 1.0);  // NaN: x itself
 }
 // Phi(x) = erfc(-x/sqrt2)/2; the exp factor uses x^2/2 exactly (never (x/sqrt2) rounded, squared).
 // float, in float arithmetic: Q = Phi(-a), a = |x| <= 14.5, is
@@ -1257,7 +1253,7 @@ ACT_VM_INLINE double normcdf(double x) {
   dw<double> z = two_prod(xc, -RSQRT2_HI);
   double zl = fma_(xc, -RSQRT2_LO, z.lo);
   dw<double> sq = two_prod(xc, xc);
-  return sel_(x != x, x + x, erfc_core(z.hi, zl, {0.5 * sq.hi, 0.5 * sq.lo}, 0.5));  // NaN: x itself
+  return x != x ? x + x : erfc_core(z.hi, zl, {0.5 * sq.hi, 0.5 * sq.lo}, 0.5);  // NaN: x itself
 }
 
 // ---- sin / cos ------------------------------------------------------------------------------
