@@ -6,13 +6,13 @@ writes ``saturate(round(f(x) * s))`` and returns :class:`Quantized` ``(values, a
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import operator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import ml_dtypes
 import numpy as np
 
 from . import _dtypes
@@ -42,10 +42,20 @@ class Format:
         return float(np.array(self.max_code, np.uint8).view(self.dtype).astype(np.float64))
 
 
-FORMATS: dict[str, Format] = {
-    "float8_e4m3fn": Format(np.dtype(ml_dtypes.float8_e4m3fn), 0, 3, -6, 0x7E, 0x7F),
-    "float8_e5m2": Format(np.dtype(ml_dtypes.float8_e5m2), 1, 2, -14, 0x7B, 0x7E),
-}
+#: the FP8 format names (formats() holds their records)
+FORMAT_NAMES: tuple[str, ...] = ("float8_e4m3fn", "float8_e5m2")
+
+
+@functools.cache
+def formats() -> dict[str, Format]:
+    """The FP8 formats by name.  ml_dtypes is imported here, at the first FP8 request: its import
+    takes most of a second on some machines, which every other call of the package would pay."""
+    import ml_dtypes
+
+    return {
+        "float8_e4m3fn": Format(np.dtype(ml_dtypes.float8_e4m3fn), 0, 3, -6, 0x7E, 0x7F),
+        "float8_e5m2": Format(np.dtype(ml_dtypes.float8_e5m2), 1, 2, -14, 0x7B, 0x7E),
+    }
 AMAX_MODES: tuple[str, ...] = ("tensor", "row", "group")
 ROUNDINGS: tuple[str, ...] = ("nearest", "stochastic")
 GROUP = 128  # elements of an amax group along the last axis
@@ -91,13 +101,13 @@ def format_of(out_dtype: Any, what: str = "out_dtype") -> Format:
             name = np.dtype(out_dtype).name
         except TypeError:
             name = getattr(out_dtype, "__name__", None) or str(out_dtype)
-    name = {"float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2"}.get(str(name).replace("torch.", ""))
-    if name is None:
+    name = str(name).replace("torch.", "")
+    if name not in FORMAT_NAMES:
         raise TypeError(
             f"{what} must be ml_dtypes.float8_e4m3fn or ml_dtypes.float8_e5m2 (a type, dtype or their "
             f"names), got {out_dtype!r}"
         )
-    return FORMATS[name]
+    return formats()[name]
 
 
 def request(record_name: str, x_dtype: np.dtype, out_dtype: Any, scale: Any, amax: Any, rounding: Any,

@@ -326,7 +326,7 @@ def _callback(spec: _Spec, direction: str, result):
 def _cupy_view(cupy, buffer):
     """A CuPy view of an XLA output buffer; FP8 buffers as uint8 (CuPy has no FP8 dtype: the
     kernels write the codes)."""
-    if np.dtype(buffer.dtype).name not in _fp8.FORMATS:
+    if np.dtype(buffer.dtype).name not in _fp8.FORMAT_NAMES:
         return cupy.asarray(buffer)
     shape = tuple(buffer.shape)
     size = int(np.prod(shape, dtype=np.int64))
