@@ -935,7 +935,9 @@ def rowwise(name: str, dtype: str, backward: bool):
             if quiet:
                 total += shifted_exp(ZERO, m, temp)
             inv = ONE64 / total
-            logtotal = math.log(total)
+            # log_softmax only; log(0) is -inf as on a GPU (Python's math.log, which the simulator
+            # runs, raises there)
+            logtotal = (math.log(total) if total > f64(0.0) else -INF64) if is_log else f64(0.0)
             s = f64(0.0)
             if backward:  # sum(dy * e) / total, or sum(dy) for log_softmax
                 acc = f64(0.0)
