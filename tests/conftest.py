@@ -33,6 +33,41 @@ import pytest  # noqa: E402
 
 import reference  # noqa: E402
 
+
+def _lock_simulator_shared_arrays() -> None:
+    """The simulator creates a block's ``cuda.shared.array`` when the first of its threads asks, by
+    an unlocked check-then-set on a dict keyed by the calling line: two threads that interleave
+    there hold different arrays, and the block's reductions mix them (rare wrong row sums in the
+    row-wise tests, on a loaded machine).  The same lookup under one lock."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        return
+    try:
+        import threading
+
+        from numba.cuda.simulator import kernelapi
+    except ImportError:
+        return
+    unlocked = kernelapi.FakeCUDAShared.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory (one buffer), or refused
+            return unlocked(self, shape, dtype, alignment)
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)
+        with lock:
+            got = self._allocations.get(key)
+            if got is None:
+                if isinstance(dtype, kernelapi.types.Type):  # the simulator's own conversion
+                    dtype = kernelapi.numpy_support.as_dtype(dtype)
+                got = self._allocations[key] = np.empty(shape, dtype)
+        return got
+
+    kernelapi.FakeCUDAShared.array = array
+
+
+_lock_simulator_shared_arrays()
+
 try:
     from hypothesis import HealthCheck, settings
 

@@ -505,3 +505,31 @@ def test_kernels_compile_once_and_concurrently():
     assert len(got) == 4 and all(g is got[0] for g in got)
     assert K.get(spec) is got[0]
     assert str(spec) in K.compile_times()
+
+
+def test_simulator_threads_of_a_block_share_one_shared_array():
+    """tests/conftest.py locks the simulator's creation of a block's shared arrays: without it, 16
+    threads asking at once got different arrays in about 4% of trials (a block's reductions then
+    mix them: rare wrong row sums)."""
+    from numba.cuda.simulator import kernelapi
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # interleave the threads as much as possible
+    try:
+        for _ in range(300):
+            shared = kernelapi.FakeCUDAShared(0)
+            start = threading.Barrier(16)
+            got = [None] * 16
+
+            def ask(k):
+                start.wait()
+                got[k] = shared.array(8, np.float64)
+
+            threads = [threading.Thread(target=ask, args=(k,)) for k in range(16)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert len({id(a) for a in got}) == 1
+    finally:
+        sys.setswitchinterval(switch)
