@@ -67,6 +67,10 @@ class DeviceInfo:
         elementwise and gated launch asks)."""
         return _grid(2**31 - 1, ELEMENTWISE_THREADS, self)
 
+    def elementwise_grid(self, units: int) -> int:
+        """:func:`_grid` for ``units`` work items of ELEMENTWISE_THREADS-thread blocks."""
+        return max(1, min(-(-units // ELEMENTWISE_THREADS), self.elementwise_grid_max))
+
 
 class Launcher(Protocol):
     """Runs kernel entry points of one device.  ``xp`` is the array module (cupy, or numpy for the
@@ -352,7 +356,7 @@ class KernelBackend(Backend):
         vector = L.address(x) % 16 == 0 and L.address(result) % 16 == 0 and (
             not backward or L.address(dy) % 16 == 0)
         units = -(-n // pack) if vector else n
-        grid = (max(1, min(-(-units // ELEMENTWISE_THREADS), L.info.elementwise_grid_max)),)
+        grid = (L.info.elementwise_grid(units),)
         block = (ELEMENTWISE_THREADS,)
         sizes = _int64s(n, channels, weight_len)
         if not backward:
@@ -386,7 +390,7 @@ class KernelBackend(Backend):
         arrays = (x, result) if not backward else (x, dy, result)
         vector = hi % pack == 0 and all(L.address(a) % 16 == 0 for a in arrays)
         units = _cdiv(n_out, pack) if vector else n_out
-        grid = (max(1, min(_cdiv(units, ELEMENTWISE_THREADS), L.info.elementwise_grid_max)),)
+        grid = (L.info.elementwise_grid(units),)
         tail = (*_int64s(n_out, hi, channels), *_kernel_floats(call, dtype))
         dz = self._dz_buffer(L, x, bias) if backward else None
         head = (x, dy, result, bias, dz) if backward else (x, result, bias)
@@ -425,7 +429,7 @@ class KernelBackend(Backend):
             vector = hi % pack == 0 and L.address(x) % 16 == 0
             args = (x, values, amax, bias, np.int64(n_out), np.int64(hi), np.int64(x.shape[-1]), *floats, *sink)
         units = _cdiv(n_out, pack) if vector else n_out
-        grid = (_grid(_cdiv(units, ELEMENTWISE_THREADS), ELEMENTWISE_THREADS, L.info),)
+        grid = (L.info.elementwise_grid(units),)
         if n_out:
             L.launch(module, _entry(call.name, "fp8", module.dtype), grid, (ELEMENTWISE_THREADS,), args)
         return _fp8.Quantized(_fp8.as_format(values, req.format), amax.view(np.float32))
