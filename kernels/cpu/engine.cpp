@@ -569,30 +569,44 @@ template <class F, class C> struct Core {
   // again in double and rounded once (to float with round-to-odd, then to D), so that every
   // stored result is the correctly rounded one: the float result, a few ulps off, could round to
   // the other neighbour.  About 0.4% of float16 and 0.05% of bfloat16 results are redone.
+  // The window's floor (2^-60 for float16, FLT_MIN for bfloat16: no subnormal arithmetic) only
+  // matters for tiny results.  A zero forward result, or a zero dy f'(z) of a piecewise-linear
+  // functor, stays a zero of its sign, as on the GPU: the exact value rounds to zero too (the float
+  // formulas' absolute error is far below half of D's smallest subnormal).  A heavy functor's zero
+  // dy f'(z) may be a float f'(z) that underflowed, times a large bfloat16 dy: it is redone.  The
+  // flags come from a vector loop; the redo visits the flagged elements only (a loop over the
+  // block that skips the others is vectorized with masks: f in double for every element).
   // d: dy for the backward (r = dy f'(z)), else null.
   template <class D> static void round_once(const C* z, const C* d, C* r, i64 len, const act::Ctx<C>& ctx, i64 i0) {
     if constexpr (std::is_same_v<C, float> && !F::weighted && F::redo_in_double) {
+      constexpr float floor = std::is_same_v<D, __half> ? 0x1p-60f : 0x1p-126f;
+      const int redo_zeros = int(d != nullptr && F::heavy);
       alignas(64) unsigned char near[kBlock];
       int any = 0;
 #pragma omp simd reduction(| : any)
       for (i64 k = 0; k < len; ++k) {
-        const float v = r[k], delta = act::m::abs(v) * 0x1p-19f + 0x1p-60f;
-        const int n = int(act::store<D>(v - delta).bits != act::store<D>(v + delta).bits) & int(z[k] == z[k]);
+        const float v = r[k], delta = act::m::abs(v) * 0x1p-19f + floor;
+        const int n = int(act::store<D>(v - delta).bits != act::store<D>(v + delta).bits) &
+                      (int(v != 0.0f) | redo_zeros) & int(z[k] == z[k]);
         near[k] = (unsigned char)n;
         any |= n;
       }
       if (!any) return;
-      for (i64 k = 0; k < len; ++k) {
-        if (!near[k]) continue;
-        const act::Ctx<double> c = widen(ctx, i0 + k);
-        double e;
-        if (d == nullptr) {
-          e = F::fwd(double(z[k]), c);
-        } else {
-          const double v = F::from_y ? F::fwd(double(z[k]), c) : double(z[k]);  // what bwd takes
-          e = double(d[k]) * F::bwd(v, c);
+      for (i64 k0 = 0; k0 < len; k0 += 8) {
+        uint64_t word = 0;
+        memcpy(&word, near + k0, size_t(std::min<i64>(8, len - k0)));
+        for (; word != 0; word &= word - 1) {
+          const i64 k = k0 + __builtin_ctzll(word) / 8;
+          const act::Ctx<double> c = widen(ctx, i0 + k);
+          double e;
+          if (d == nullptr) {
+            e = F::fwd(double(z[k]), c);
+          } else {
+            const double v = F::from_y ? F::fwd(double(z[k]), c) : double(z[k]);  // what bwd takes
+            e = double(d[k]) * F::bwd(v, c);
+          }
+          r[k] = to_float_odd(e);
         }
-        r[k] = to_float_odd(e);
       }
     }
   }
