@@ -26,6 +26,7 @@
 #include "prelude.h"
 #include "functors.cuh"
 #include "fp8.cuh"
+#include "near_tie.h"
 
 namespace act {
 namespace m {
@@ -565,62 +566,75 @@ template <class F, class C> struct Core {
     }
   }
 
-  // 16-bit storage D: the results within 16 float ulps of a rounding boundary of D are computed
+  // 16-bit storage D: the results within 2^-19 |r| of a rounding boundary of D are computed
   // again in double and rounded once (to float with round-to-odd, then to D), so that every
   // stored result is the correctly rounded one: the float result, a few ulps off, could round to
   // the other neighbour.  About 0.4% of float16 and 0.05% of bfloat16 results are redone.
-  // The window's floor (2^-60 for float16, FLT_MIN for bfloat16: no subnormal arithmetic) only
-  // matters for tiny results.  A zero forward result, or a zero dy f'(z) of a piecewise-linear
-  // functor, stays a zero of its sign, as on the GPU: the exact value rounds to zero too (the float
-  // formulas' absolute error is far below half of D's smallest subnormal).  A heavy functor's zero
-  // dy f'(z) may be a float f'(z) that underflowed, times a large bfloat16 dy: it is redone.  The
-  // flags come from a vector loop; the redo visits the flagged elements only (a loop over the
-  // block that skips the others is vectorized with masks: f in double for every element).
+  // near_tie reads the boundary off v's bits (the bits D drops, against their midpoint): the
+  // GPU's window (v +- 2^-19 |v|, 16 to 32 float ulps), rounded up to whole ulps.  A zero result
+  // stays a zero of its sign, as on the GPU: the exact value rounds to zero too, except where a
+  // heavy functor's float f'(z) underflowed and a large bfloat16 dy would have lifted it (redone).
+  // The flags come from a vector loop; the redo visits the flagged elements only (a loop over
+  // the block that skips the others is vectorized with masks: f in double for every element).
   // d: dy for the backward (r = dy f'(z)), else null.
   template <class D> static void round_once(const C* z, const C* d, C* r, i64 len, const act::Ctx<C>& ctx, i64 i0) {
     if constexpr (std::is_same_v<C, float> && !F::weighted && F::redo_in_double) {
-      constexpr float floor = std::is_same_v<D, __half> ? 0x1p-60f : 0x1p-126f;
       const int redo_zeros = int(d != nullptr && F::heavy);
       alignas(64) unsigned char near[kBlock];
       int any = 0;
 #pragma omp simd reduction(| : any)
       for (i64 k = 0; k < len; ++k) {
-        const float v = r[k], delta = act::m::abs(v) * 0x1p-19f + floor;
-        const int n = int(act::store<D>(v - delta).bits != act::store<D>(v + delta).bits) &
-                      (int(v != 0.0f) | redo_zeros) & int(z[k] == z[k]);
+        const float v = r[k];
+        const int n = (act::near_tie<D>(v) | (int(v == 0.0f) & redo_zeros)) & int(z[k] == z[k]);
         near[k] = (unsigned char)n;
         any |= n;
       }
       if (!any) return;
+      alignas(64) int32_t at[kBlock];
+      int m = 0;
       for (i64 k0 = 0; k0 < len; k0 += 8) {
         uint64_t word = 0;
         memcpy(&word, near + k0, size_t(std::min<i64>(8, len - k0)));
-        for (; word != 0; word &= word - 1) {
-          const i64 k = k0 + __builtin_ctzll(word) / 8;
-          const act::Ctx<double> c = widen(ctx, i0 + k);
-          double e;
-          if (d == nullptr) {
-            e = F::fwd(double(z[k]), c);
-          } else {
-            const double v = F::from_y ? F::fwd(double(z[k]), c) : double(z[k]);  // what bwd takes
-            e = double(d[k]) * F::bwd(v, c);
-          }
-          r[k] = to_float_odd(e);
-        }
+        for (; word != 0; word &= word - 1) at[m++] = int32_t(k0 + __builtin_ctzll(word) / 8);
+      }
+      redo(z, d, r, at, m, ctx, i0);
+    }
+  }
+  // r[at[q]] = f(z) or dy f'(z) in double, rounded once, for the m flagged elements: gathered so
+  // that the double evaluation runs as a vector loop over them alone.
+  __attribute__((noinline, flatten)) static void redo(const C* __restrict z, const C* __restrict d, C* __restrict r,
+                                                      const int32_t* __restrict at, int m, const act::Ctx<C>& ctx,
+                                                      i64 i0) {
+    alignas(64) C zc[kBlock], dc[kBlock], rc[kBlock];
+    for (int q = 0; q < m; ++q) {
+      zc[q] = z[at[q]];
+      dc[q] = d != nullptr ? d[at[q]] : C(0);
+    }
+    if (d == nullptr) {
+#pragma omp simd
+      for (int q = 0; q < m; ++q) rc[q] = to_float_odd(F::fwd(double(zc[q]), widen(ctx, i0 + at[q])));
+    } else {
+#pragma omp simd
+      for (int q = 0; q < m; ++q) {
+        const act::Ctx<double> c = widen(ctx, i0 + at[q]);
+        const double v = F::from_y ? F::fwd(double(zc[q]), c) : double(zc[q]);  // what bwd takes
+        rc[q] = to_float_odd(double(dc[q]) * F::bwd(v, c));
       }
     }
+    for (int q = 0; q < m; ++q) r[at[q]] = rc[q];
   }
   // double -> float rounded to odd: the float result, rounded again to a narrower type, is the
   // double rounded once to that type.
   static float to_float_odd(double e) {
-    float f = float(e);
-    if (double(f) == e || f != f) return f;
+    const float f = float(e);
     uint32_t b;
     memcpy(&b, &f, 4);
-    if (__builtin_fabs(double(f)) > __builtin_fabs(e)) b -= 1;  // rounded away from zero: step back toward it
-    b |= 1u;
-    memcpy(&f, &b, 4);
-    return f;
+    const uint32_t toward = __builtin_fabs(double(f)) > __builtin_fabs(e);  // rounded away from zero: step back
+    const uint32_t odd = (b - toward) | 1u;
+    b = double(f) != e && f == f ? odd : b;  // exact or NaN: f itself (no branch: the redo is a vector loop)
+    float o;
+    memcpy(&o, &b, 4);
+    return o;
   }
  private:
   // The loops proper.  `flatten` inlines the functor and everything it calls, so that the
