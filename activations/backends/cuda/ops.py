@@ -69,7 +69,9 @@ class DeviceInfo:
 
     def elementwise_grid(self, units: int) -> int:
         """:func:`_grid` for ``units`` work items of ELEMENTWISE_THREADS-thread blocks."""
-        return max(1, min(-(-units // ELEMENTWISE_THREADS), self.elementwise_grid_max))
+        blocks = -(-units // ELEMENTWISE_THREADS)
+        cap = self.elementwise_grid_max
+        return cap if blocks > cap else blocks or 1  # max(1, min(blocks, cap)) without two calls
 
 
 class Launcher(Protocol):
