@@ -336,6 +336,12 @@ class KernelBackend(Backend):
 
     # ------------------------------------------------------------- entry
     def forward(self, call: Call) -> Any:
+        record = call.record
+        if record.kind is _ELEMENTWISE and call.out is None and call.bias is None and call.fp8 is None \
+                and not record.weighted:  # the common call, without _run's questions
+            L = self._launcher(call.x)  # on the device of call.x
+            with L.scope():
+                return self._elementwise_plain(L, call)
         return self._run(call, False)
 
     def backward(self, call: Call) -> Grads:
@@ -348,8 +354,6 @@ class KernelBackend(Backend):
             if call.fp8 is not None:
                 return self._quantize(L, call)
             if kind is _ELEMENTWISE:
-                if not backward and call.out is None and call.bias is None and not call.record.weighted:
-                    return self._elementwise_plain(L, call)
                 return self._elementwise(L, call, backward)
             if kind is _GATED:
                 return self._gated(L, call, backward)
