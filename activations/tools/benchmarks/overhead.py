@@ -1,19 +1,22 @@
 """`python -m activations bench --overhead`: what a call costs in Python, measured without a GPU.
 
-Two numbers (median over many calls on a tiny array):
+Two numbers (:func:`measure`: the fastest of many short rounds, the variants taken in turns):
 
 * ``cupy host overhead``: ``activations.apply`` into the CuPy backend (argument checks, dispatch,
-  the launch layer of ``backends.cuda.ops``, argument packing, the output allocation) with a stand-in for
-  CuPy whose arrays are NumPy memory and whose kernel launch does nothing.  A real CuPy adds its
-  own cost to the allocation and the launch (a few microseconds; not ours to cut).
-  The stand-in's own share (its allocation and device context, :func:`standin_share`) is printed
-  beneath it.
+  the launch layer of ``backends.cuda.ops``, argument packing) with a stand-in for CuPy whose
+  arrays are NumPy memory and whose kernel launch does nothing.  The figure compared with the goal
+  is ours: the whole call less the stand-in's own operations in it (its device context, the
+  output's allocation, the addresses read, the no-op launch: :func:`_standin_ops`, which a test
+  checks against what a call does), timed in turns with the call.  Both are printed.  A real
+  CuPy has its own cost at those places (a few microseconds; not ours to cut).
 * ``front end``: ``activations.apply`` on a tiny NumPy array into a backend that returns at once:
   the shared code in front of every backend (name lookup, parameter binding, backend selection,
   validation, the Call).
 
 The stand-in (:func:`standin_cupy`, :class:`StandinCupyBackend`) is also how the tests check the
-CuPy backend's device handling on machines without a GPU (several pretend devices).
+CuPy backend's device handling on machines without a GPU (several pretend devices).  Where a
+real CuPy works in C (allocating an array, reading its device and address) the stand-in does as
+little Python as it can, so that its share stays small next to ours.
 """
 from __future__ import annotations
 
