@@ -70,7 +70,7 @@ def test_standin_share_makes_the_operations_of_a_call(standin, name):
     be, cp, launches = standin
     x = cp.empty(256, np.float32)
     x[...] = 0.5
-    share = overhead._standin_ops(be, x)
+    share = overhead._standin_ops(be, x, name)
     activations.apply(name, x)  # x's address worked out once, as in the timed loop
     with overhead.standin_operations() as call:
         activations.apply(name, x)

@@ -237,7 +237,7 @@ def per_call_us(fns: dict[str, Callable[[], Any]], calls: int = 2000, rounds: in
     return best
 
 
-def _standin_ops(be: Any, x: Any) -> Callable[[], None]:
+def _standin_ops(be: Any, x: Any, name: str = "gelu") -> Callable[[], None]:
     """What the stand-in itself does in one ``activations.apply(name, x)`` on ``be`` (elementwise,
     forward, no out): x's ``.device``, the device context, the output's allocation, the two
     addresses read for the alignment test, and the launch (of a function that does nothing): the
@@ -248,7 +248,7 @@ def _standin_ops(be: Any, x: Any) -> Callable[[], None]:
     with registered(traced, "cupy"):
         import activations
 
-        activations.apply("relu", x)
+        activations.apply(name, x)
     _, device_id, grid, block, args = launches[-1]
     xp = be._cupy()
     fn = _Function("noop", None)
@@ -311,8 +311,8 @@ def _empty(shape: Any, dtype: Any = np.float64) -> StandinArray:
 
 
 def measure(name: str = "gelu", calls: int = 200, rounds: int = 150) -> dict[str, float]:
-    # short rounds, many of them: on a shared machine some fall between other processes' time slices
-    """us per call, each the fastest of ``rounds`` rounds taken in turns:
+    """us per call, each the fastest of ``rounds`` rounds taken in turns (short rounds, many of
+    them: on a shared machine some fall between other processes' time slices):
 
     * ``total``: ``activations.apply(name, x)`` on the stand-in CuPy backend, x float32[256];
     * ``standin``: the stand-in's own operations in that call (:func:`_standin_ops`), and
@@ -329,7 +329,7 @@ def measure(name: str = "gelu", calls: int = 200, rounds: int = 150) -> dict[str
     x[...] = 0.5
     small = np.full(8, 0.5, np.float32)
     with registered(be, "cupy"):
-        standin = _standin_ops(be, x)
+        standin = _standin_ops(be, x, name)
     at_once = _ReturnAtOnce(dispatch.load("numpy"))
     got = per_call_us(
         {
