@@ -64,6 +64,10 @@ def apply(name, x, *, out=None, bias=None, axis=-1, where=None, backend=None, ou
         return _quantized(name, x, out, bias, axis, backend, out_dtype, scale, amax, rounding, params)
     if out is None and bias is None and where is None and not params:  # the common call: x alone
         x, rewrap = _interop.unwrap(x, "x")
+        if rewrap is None:
+            name = REGISTRY.get(name)
+            if name.kind is _ELEMENTWISE and not name.weighted and name.row_param is None:
+                return _plain(name, x, backend, params)
         given_out = None
     else:
         (x, out, bias, where), rewrap, given_out = _unwrap(x, out, bias, where, params)
@@ -172,6 +176,20 @@ def _wrap(result, rewrap, given_out):
 
 
 # --------------------------------------------------------------------- checks
+def _plain(record: Activation, x, backend, params):
+    """:func:`_prepare` and :meth:`_Run.forward` for the common call, an elementwise activation
+    (without a weight or row parameter) of x alone: the same checks in the same order, written
+    out (each step is a per-call cost).  ``params`` is empty."""
+    bound = record.bind(params)
+    be = dispatch.select(x, backend)
+    x = _numbers(be, x, "x")
+    shape = tuple(x.shape)
+    try:
+        return be.forward(_new_tuple(Call, (record, bound, x, shape, None, None, None, None, None, None, None, None)))
+    except MemoryError as exc:
+        raise _no_memory(record, shape, exc) from None
+
+
 def _prepare(name, x, dy, out, bias, axis, where, backend, params) -> "_Run":
     record = REGISTRY.get(name)
     bound = record.bind(params)

@@ -91,7 +91,7 @@ def select(x: Any, backend: Any = None) -> Backend:
     module = type(x).__module__.partition(".")[0]
     if module != "numpy":  # NumPy arrays are no other backend's: straight to the fallback
         for name in _candidates(x, module):
-            be = load(name)
+            be = _loaded.get(name) or load(name)
             if not isinstance(be, BaseException) and be.owns(x):
                 return be
     be = _loaded.get("numpy")  # explicit("numpy")'s answer, without its checks of the name
@@ -106,10 +106,15 @@ _CANDIDATES = {
     (dask, gpu): tuple(n for n in AUTO_ORDER[:-1] if (dask if n == "dask" else gpu))
     for dask in (False, True) for gpu in (False, True)
 }
+#: the same for GPU libraries' types, looked up by the module alone
+_CANDIDATES_OF = {module: _CANDIDATES[False, True] for module in _GPU_MODULES}
 
 
 def _candidates(x: Any, module: str) -> tuple[str, ...]:
     """The backends of AUTO_ORDER that may own ``x`` (``module``: its type's top-level module), in
     that order: a cheap pre-filter so that plain NumPy calls never import GPU stacks (Dask only
     for Dask's types; the others for GPU libraries' types and ``__cuda_array_interface__``)."""
-    return _CANDIDATES[module == "dask", module in _GPU_MODULES or hasattr(x, "__cuda_array_interface__")]
+    got = _CANDIDATES_OF.get(module)
+    if got is None:
+        got = _CANDIDATES[module == "dask", hasattr(x, "__cuda_array_interface__")]
+    return got

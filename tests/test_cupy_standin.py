@@ -40,10 +40,45 @@ def test_a_call_runs_on_the_device_of_its_array(standin, device):
 
 
 def test_bench_overhead_prints_the_numbers(capsys, monkeypatch):
-    monkeypatch.setattr(overhead, "per_call_us", lambda fn, calls=0, rounds=0: (fn(), 1.0)[1])
+    def timed(fns, calls=0, rounds=0, scopes=None):  # each function run once in its scope; no timing
+        scopes = scopes or {}
+        for key, fn in fns.items():
+            with scopes.get(key, __import__("contextlib").nullcontext)():
+                fn()
+        return {key: {"total": 3.0, "standin": 1.25}.get(key, 1.0) for key in fns}
+
+    monkeypatch.setattr(overhead, "per_call_us", timed)
     parser = __import__("argparse").ArgumentParser()
     bench_cmd.add_arguments(parser)
     assert bench_cmd.run(parser.parse_args(["--overhead"])) == 0
     out = capsys.readouterr().out
-    assert "cupy host overhead: 1.0 us" in out and "front end: 1.0 us" in out and "cpu: " in out
-    assert "of which the stand-in: 1.0 us" in out
+    assert "cupy host overhead: 1.8 us ours" in out and "front end: 1.0 us" in out and "cpu: " in out
+    assert "the whole call 3.0 us less the stand-in's own 1.2 us" in out
+
+
+def test_overhead_measures_the_call_and_the_standins_share():
+    got = overhead.measure("gelu", calls=3, rounds=2)
+    assert set(got) == {"total", "standin", "ours", "front", "numpy", "yardstick"}
+    assert all(v > 0 for k, v in got.items() if k != "ours") and got["ours"] == got["total"] - got["standin"]
+    assert overhead.StandinDevice.current == 0
+
+
+@pytest.mark.parametrize("name", ["gelu", "relu"])
+def test_standin_share_makes_the_operations_of_a_call(standin, name):
+    """What bench --overhead subtracts as the stand-in's own cost is exactly what the stand-in does
+    in one call: the same devices made and entered, allocations, addresses and launches."""
+    be, cp, launches = standin
+    x = cp.empty(256, np.float32)
+    x[...] = 0.5
+    share = overhead._standin_ops(be, x, name)
+    activations.apply(name, x)  # x's address worked out once, as in the timed loop
+    with overhead.standin_operations() as call:
+        activations.apply(name, x)
+    with overhead.standin_operations() as ops:
+        share()
+    assert call == ops and call["launch"] == 1 and call["empty"] == 1 and call["device entered"] == 1
+    # the counting is gone afterwards
+    with overhead.standin_operations() as after:
+        pass
+    activations.apply(name, x)
+    assert not after

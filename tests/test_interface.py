@@ -4,6 +4,7 @@ Bad input raises before any backend writes a byte, so out= stays untouched.
 """
 from __future__ import annotations
 
+import re
 import numpy as np
 import pytest
 
@@ -389,3 +390,59 @@ def test_get_callable_and_module_attributes():
     np.testing.assert_array_equal(activations.softmax(X, axis=0), activations.apply("softmax", X, axis=0))
     np.testing.assert_array_equal(activations.swish(X), activations.apply("silu", X))
     np.testing.assert_array_equal(activations.get(None)(X), X)
+
+
+# ------------------------------------------------------- the common call
+@pytest.mark.parametrize("x", [X.astype(np.float32), X[:, ::2], [0.5, -1.0], 2.0, np.arange(4)])
+def test_the_common_call_hands_the_backend_the_call_of_the_general_path(x):
+    """apply(name, x) with x alone takes a written-out path (``_interface._plain``): the backend
+    must get the same Call as through the general one (``_interface._prepare``), for every
+    activation the path takes."""
+    from activations import _interface
+    from activations.catalogue import REGISTRY
+    from activations.registry import Kind
+    from activations.tools.benchmarks.overhead import registered
+
+    real = dispatch.load("numpy")
+    seen = []
+
+    class Recorder(Backend):
+        name = "numpy"
+
+        def available(self):
+            return True, "records"
+
+        def owns(self, obj):
+            return real.owns(obj)
+
+        def asarray(self, obj, what, dtype=None):
+            return real.asarray(obj, what, dtype)
+
+        def forward(self, call):
+            seen.append(call)
+            return call.x
+
+    taken = 0
+    with registered(Recorder(), "numpy"):
+        for rec in REGISTRY:
+            if rec.kind is not Kind.ELEMENTWISE or rec.weighted or rec.row_param is not None:
+                continue
+            taken += 1
+            try:
+                activations.apply(rec.name, x)
+            except TypeError as exc:  # a required parameter: the same refusal
+                with pytest.raises(TypeError, match=re.escape(str(exc))):
+                    _interface._prepare(rec.name, x, None, None, None, -1, None, None, {})
+                continue
+            plain = seen[-1]
+            general = _interface._prepare(rec.name, x, None, None, None, -1, None, None, {}).call
+            for field, a, b in zip(plain._fields, plain, general):
+                if field == "x":
+                    assert type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+                    if isinstance(x, np.ndarray) and x.dtype == np.float64:
+                        assert a is x and b is x  # taken as it is
+                elif field == "params":
+                    assert a is b  # the record's defaults, bound once
+                else:
+                    assert a == b, (rec.name, field)
+    assert taken > 20

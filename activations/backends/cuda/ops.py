@@ -69,7 +69,9 @@ class DeviceInfo:
 
     def elementwise_grid(self, units: int) -> int:
         """:func:`_grid` for ``units`` work items of ELEMENTWISE_THREADS-thread blocks."""
-        return max(1, min(-(-units // ELEMENTWISE_THREADS), self.elementwise_grid_max))
+        blocks = -(-units // ELEMENTWISE_THREADS)
+        cap = self.elementwise_grid_max
+        return cap if blocks > cap else blocks or 1  # max(1, min(blocks, cap)) without two calls
 
 
 class Launcher(Protocol):
@@ -205,6 +207,27 @@ def _kernel_names(name: str, dtype: np.dtype, direction: str, path: str | None =
     return got
 
 
+#: (id(params), dtype, direction) -> (params, plan) of :func:`_elementwise_plan`, for the
+#: parameters a record binds once (as ``_DEFAULT_SCALARS``)
+_PLANS: dict[tuple, tuple] = {}
+
+
+def _elementwise_plan(call: Call, dtype: np.dtype, direction: str) -> tuple:
+    """(module, entry point, kernel floats, seed, elements per 16-byte pack) of an elementwise
+    launch: one lookup per call for a record's default parameters (the launch layer's facts that
+    depend on the activation, dtype and direction alone)."""
+    params = call.params
+    key = (id(params), dtype, direction)
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is params:
+        return hit[1]
+    floats, seed = _kernel_scalars(call, dtype)
+    plan = (*_kernel_names(call.record.name, dtype, direction), floats, seed, 16 // dtype.itemsize)
+    if not call.record.weighted and isinstance(params.values, MappingProxyType):
+        _PLANS[key] = (params, plan)
+    return plan
+
+
 #: (a, b, c) -> the three as int64 kernel arguments; bounded (cleared when full): sizes vary
 _INT64S: dict[tuple[int, int, int], tuple] = {}
 _INT64S_MAX = 256
@@ -313,10 +336,16 @@ class KernelBackend(Backend):
 
     # ------------------------------------------------------------- entry
     def forward(self, call: Call) -> Any:
-        return self._run(call, backward=False)
+        record = call.record
+        if record.kind is _ELEMENTWISE and call.out is None and call.bias is None and call.fp8 is None \
+                and not record.weighted:  # the common call, without _run's questions
+            L = self._launcher(call.x)  # on the device of call.x
+            with L.scope():
+                return self._elementwise_plain(L, call)
+        return self._run(call, False)
 
     def backward(self, call: Call) -> Grads:
-        return self._run(call, backward=True)
+        return self._run(call, True)
 
     def _run(self, call: Call, backward: bool):
         L = self._launcher(call.x)  # on the device of call.x
@@ -334,6 +363,26 @@ class KernelBackend(Backend):
             return Grads(result, None, None, dalpha) if backward else result
 
     # ------------------------------------------------------- elementwise
+    @staticmethod
+    def _elementwise_plain(L: Launcher, call: Call):
+        """The forward of :meth:`_elementwise` without out, bias or weight (the common call),
+        written out: each step here is a per-call cost."""
+        x = call.x
+        dtype = x.dtype
+        if not x.flags.c_contiguous:
+            x = _contiguous(L.xp, x)
+        shape = x.shape
+        result = L.xp.empty(shape, dtype=dtype)
+        n = x.size
+        if not n:
+            return result
+        module, fn, floats, seed, pack = _elementwise_plan(call, dtype, "fwd")
+        address = L.address
+        units = -(-n // pack) if address(x) % 16 == 0 and address(result) % 16 == 0 else n
+        L.launch(module, fn, (L.info.elementwise_grid(units),), (ELEMENTWISE_THREADS,),
+                 (x, result, None, None, *_int64s(n, shape[-1] if shape else 1, 0), *floats, seed))
+        return result
+
     def _elementwise(self, L: Launcher, call: Call, backward: bool):
         xp, dtype = L.xp, call.x.dtype
         x = call.x
