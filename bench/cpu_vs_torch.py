@@ -1,9 +1,10 @@
 """The CPU engine against torch's CPU kernels, measured in one process (docs/cpu-native.md).
 
     python bench/cpu_vs_torch.py [--names relu,gelu] [--log2n 22] [--rounds 9] [--backward]
-                                 [--threads 1,2] [--inductor] [--markdown bench/results/FILE.md]
+                                 [--dtype float32|bfloat16|float16] [--threads 1,2] [--inductor]
+                                 [--markdown bench/results/FILE.md]
 
-Every element-wise activation in float32 (N(0, 3) inputs, 2^22 elements by default), out=, at
+Every element-wise activation in float32 or --dtype (N(0, 3) inputs, 2^22 elements by default), out=, at
 each thread count (ACTIVATIONS_NUM_THREADS and torch.set_num_threads): our engine, torch's
 ATen kernel with out= (the allocating torch call, or torch's composite, where ATen has no
 out= kernel: marked "alloc"), and the naive NumPy formula (one thread).  softmax (2048, 2048)
@@ -37,6 +38,7 @@ import activations  # noqa: E402
 from activations.backends.cpu import engine  # noqa: E402
 from activations.tools.benchmarks import formulas as FM  # noqa: E402
 from activations.tools.benchmarks.providers import Skip, _torch_backward, _torch_forward, inductor_compile  # noqa: E402
+from activations import _dtypes  # noqa: E402
 from activations.catalogue import REGISTRY  # noqa: E402
 
 
@@ -109,6 +111,13 @@ def first_call_ms() -> float:
     return min(runs)
 
 
+def as_torch(a: np.ndarray):
+    """torch's view of a (bfloat16: ml_dtypes' array through its bits; torch has no such NumPy type)."""
+    if a.dtype.name == "bfloat16":
+        return torch.from_numpy(a.view(np.uint16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--names", default="", help="comma-separated activations (default: every element-wise one)")
@@ -116,6 +125,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--backward", action="store_true", help="time grad() against torch's backward kernels")
+    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
+                    help="element type (16-bit: computed in float, each result rounded once)")
     ap.add_argument("--no-softmax", action="store_true")
     ap.add_argument("--inductor", action="store_true",
                     help="also time torch.compile'd torch calls (Inductor's fused C++ kernels; compiles each one)")
@@ -127,9 +138,11 @@ def main() -> int:
     threads = [int(t) for t in args.threads.split(",")]
     n = 1 << args.log2n
     rng = np.random.default_rng(0)
-    x = rng.normal(0, 3, n).astype(np.float32)
-    xpos = np.abs(x) + np.float32(1e-3)
-    dy = rng.normal(0, 1, n).astype(np.float32)
+    dtype = _dtypes.from_name(args.dtype)
+    x32 = rng.normal(0, 3, n).astype(np.float32)
+    x = x32.astype(dtype)
+    xpos = (np.abs(x32) + np.float32(1e-3)).astype(dtype)
+    dy = rng.normal(0, 1, n).astype(np.float32).astype(dtype)
     out = np.empty_like(x)
     ns = FM.numpy_namespace()
     names = [s for s in args.names.split(",") if s] or REGISTRY.names("elementwise")
@@ -137,7 +150,7 @@ def main() -> int:
     lines = [
         f"CPU: {cpu_model()} ({engine.cores()} cores), engine {engine.DETAIL}; torch {torch.__version__} "
         f"({torch.backends.cpu.get_cpu_capability()}); numpy {np.__version__}",
-        f"float32, 2^{args.log2n} elements, out=, {direction}, median of {args.rounds} interleaved rounds; "
+        f"{args.dtype}, 2^{args.log2n} elements, out=, {direction}, median of {args.rounds} interleaved rounds; "
         "ratio = torch ms / our ms (above 1: we are faster)",
         "",
         "| activation | " + " | ".join(f"ours {t}T ms | torch {t}T ms | ratio {t}T" for t in threads)
@@ -157,8 +170,8 @@ def main() -> int:
         p = dict(REGISTRY.get(name).bind(kw).values)
         rec = REGISTRY.get(name)
         impls, note = {}, ""
-        xt, dyt, ot = torch.from_numpy(xa), torch.from_numpy(dy), torch.from_numpy(out)
-        vt = torch.from_numpy(activations.apply(name, xa, **kw)) if rec.grad_from == "y" else xt
+        xt, dyt, ot = as_torch(xa), as_torch(dy), as_torch(out)
+        vt = as_torch(activations.apply(name, xa, **kw)) if rec.grad_from == "y" else xt
         for t in threads:
             if args.backward:
                 impls[f"ours{t}"] = with_threads(t, lambda: activations.grad(name, xa, dy, out=out, **kw))
@@ -219,8 +232,7 @@ def main() -> int:
         impls = {}
         for t in threads:
             impls[f"ours{t}"] = with_threads(t, lambda: activations.apply("softmax", xs, out=os_))
-            impls[f"torch{t}"] = with_threads(t, lambda: torch.softmax(torch.from_numpy(xs), -1,
-                                                                        out=torch.from_numpy(os_)))
+            impls[f"torch{t}"] = with_threads(t, lambda: torch.softmax(as_torch(xs), -1, out=as_torch(os_)))
         r = bench_group(impls, args.rounds)
         summary.append("| softmax (2048, 2048) vs torch | " + " | ".join(
             f"{r[f'torch{t}'] / r[f'ours{t}']:.2f}x ({r[f'ours{t}']:.2f} vs {r[f'torch{t}']:.2f} ms)" for t in threads) + " |")
