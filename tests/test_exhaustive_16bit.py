@@ -173,16 +173,45 @@ def test_numba_kernels_rrelu_training_correctly_rounded(dtype, direction):
 def test_numba_gated_kernels_correctly_rounded(name, dtype, direction, clamped):
     """Gated: a at every value; forward with b at every value in a shuffled order (not every
     pair), backward with b = 1.  (b f'(a) for other b is not always rounded once: near the zeros
-    of silu' and gelu' the float32 f'(a) is more than 16 ulps off, docs/numba-backend.md.)
-    Clamped: GPT-OSS's limit 7 and offset 1 (and its slope 1.702 on glu and swiglu)."""
+    of silu' and gelu' the float32 f'(a) is more than 16 ulps off, docs/numba-backend.md.)"""
+    x, params = _gated_values(name, dtype, direction, clamped)
+    check_correctly_rounded(name, dtype, direction, x=x, axis=0, params=params,
+                            run=_numba_cpu_runner(name, dtype, "gated", params))
+
+
+def _gated_values(name, dtype, direction, clamped):
+    """(x, params) of the gated checks: a at every value; forward with b at every value in a
+    shuffled order (not every pair), backward with b = 1 (b f'(a) for other b: see the Numba test
+    above).  Clamped: GPT-OSS's limit 7 and offset 1 (and its slope 1.702 on glu and swiglu)."""
     params = {}
     if clamped:
         params = {"limit": 7.0, "offset": 1.0, **({"alpha": 1.702} if name in ("glu", "swiglu") else {})}
     a = all_values(dtype)
     b = np.random.default_rng(0).permutation(a) if direction == "forward" else np.ones_like(a)
-    check_correctly_rounded(name, dtype, direction, x=np.stack([a, b]), axis=0, params=params,
-                            run=_numba_cpu_runner(name, dtype, "gated", params))
+    return np.stack([a, b]), params
 
+
+@pytest.mark.parametrize("path", CPU_PATHS)
+@pytest.mark.parametrize("clamped", [False, True], ids=["plain", "clamped"])
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=[d.name for d in DTYPES])
+@pytest.mark.parametrize("name", REGISTRY.names("gated"))
+def test_gated_correctly_rounded(name, dtype, direction, clamped, path, monkeypatch):
+    """The CPU paths' gated units round once too (the engine redoes its near-tie results in
+    double, as the elementwise loop and the GPU do)."""
+    use_cpu_path(path, monkeypatch)
+    x, params = _gated_values(name, dtype, direction, clamped)
+    check_correctly_rounded(name, dtype, direction, x=x, axis=0, params=params)
+
+
+@pytest.mark.cuda_host
+@pytest.mark.parametrize("clamped", [False, True], ids=["plain", "clamped"])
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=[d.name for d in DTYPES])
+@pytest.mark.parametrize("name", REGISTRY.names("gated"))
+def test_cuda_gated_kernels_correctly_rounded(name, dtype, direction, clamped, cuda_host):
+    x, params = _gated_values(name, dtype, direction, clamped)
+    check_correctly_rounded(name, dtype, direction, x=x, axis=0, params=params, backend=cuda_host)
 
 def test_numba_cpu_float16_conversions_match_numpy():
     """The CPU build's float16 load and store (bit operations: numba.njit has no float16) are

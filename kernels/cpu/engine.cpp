@@ -571,32 +571,30 @@ template <class F, class C> struct Core {
   // stored result is the correctly rounded one: the float result, a few ulps off, could round to
   // the other neighbour.  About 0.4% of float16 and 0.05% of bfloat16 results are redone.
   // near_tie reads the boundary off v's bits (the bits D drops, against their midpoint): the
-  // GPU's window (v +- 2^-19 |v|, 16 to 32 float ulps), rounded up to whole ulps.  A zero result
-  // stays a zero of its sign, as on the GPU: the exact value rounds to zero too, except where a
-  // heavy functor's float f'(z) underflowed and a large bfloat16 dy would have lifted it (redone).
+  // GPU's window (v +- 2^-19 |v|, 16 to 32 float ulps), rounded up to whole ulps.  In the
+  // backward of a heavy functor, dy f'(z) below |dy| FLT_MIN is redone too: f'(z) was subnormal
+  // or zero in float, a few significant bits at most, which a large bfloat16 dy would scale up.
   // The flags come from a vector loop; the redo visits the flagged elements only (a loop over
   // the block that skips the others is vectorized with masks: f in double for every element).
   // d: dy for the backward (r = dy f'(z)), else null.
   template <class D> static void round_once(const C* z, const C* d, C* r, i64 len, const act::Ctx<C>& ctx, i64 i0) {
     if constexpr (std::is_same_v<C, float> && !F::weighted && F::redo_in_double) {
-      const int redo_zeros = int(d != nullptr && F::heavy);
+      const int redo_small = int(d != nullptr && F::heavy);
+      const C* g = d != nullptr ? d : z;  // dy (read only in the backward)
       alignas(64) unsigned char near[kBlock];
       int any = 0;
 #pragma omp simd reduction(| : any)
       for (i64 k = 0; k < len; ++k) {
         const float v = r[k];
-        const int n = (act::near_tie<D>(v) | (int(v == 0.0f) & redo_zeros)) & int(z[k] == z[k]);
+        const int small = int(act::m::abs(v) < act::m::abs(g[k]) * 0x1p-126f) & redo_small;
+        const int n = (act::near_tie<D>(v) | small) & int(z[k] == z[k]);
         near[k] = (unsigned char)n;
         any |= n;
       }
       if (!any) return;
       alignas(64) int32_t at[kBlock];
       int m = 0;
-      for (i64 k0 = 0; k0 < len; k0 += 8) {
-        uint64_t word = 0;
-        memcpy(&word, near + k0, size_t(std::min<i64>(8, len - k0)));
-        for (; word != 0; word &= word - 1) at[m++] = int32_t(k0 + __builtin_ctzll(word) / 8);
-      }
+      act::for_each_flagged(near, len, [&](i64 k) { at[m++] = int32_t(k); });
       redo(z, d, r, at, m, ctx, i0);
     }
   }
@@ -612,29 +610,16 @@ template <class F, class C> struct Core {
     }
     if (d == nullptr) {
 #pragma omp simd
-      for (int q = 0; q < m; ++q) rc[q] = to_float_odd(F::fwd(double(zc[q]), widen(ctx, i0 + at[q])));
+      for (int q = 0; q < m; ++q) rc[q] = act::to_float_odd(F::fwd(double(zc[q]), widen(ctx, i0 + at[q])));
     } else {
 #pragma omp simd
       for (int q = 0; q < m; ++q) {
         const act::Ctx<double> c = widen(ctx, i0 + at[q]);
         const double v = F::from_y ? F::fwd(double(zc[q]), c) : double(zc[q]);  // what bwd takes
-        rc[q] = to_float_odd(double(dc[q]) * F::bwd(v, c));
+        rc[q] = act::to_float_odd(double(dc[q]) * F::bwd(v, c));
       }
     }
     for (int q = 0; q < m; ++q) r[at[q]] = rc[q];
-  }
-  // double -> float rounded to odd: the float result, rounded again to a narrower type, is the
-  // double rounded once to that type.
-  static float to_float_odd(double e) {
-    const float f = float(e);
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    const uint32_t toward = __builtin_fabs(double(f)) > __builtin_fabs(e);  // rounded away from zero: step back
-    const uint32_t odd = (b - toward) | 1u;
-    b = double(f) != e && f == f ? odd : b;  // exact or NaN: f itself (no branch: the redo is a vector loop)
-    float o;
-    memcpy(&o, &b, 4);
-    return o;
   }
  private:
   // The loops proper.  `flatten` inlines the functor and everything it calls, so that the
@@ -1017,6 +1002,7 @@ template <class F, class D> struct Gated {
         ga[k] = (a != a || b != b) ? a + b : F::fwd(a, b, cc);  // NaN in either half: NaN
       }
       if (j.q != nullptr) return fp8_block(j, ga, row * mid + c, len);
+      round_once(za, zb, nullptr, ga, nullptr, len, cc);
       emit(ga, out + row * mid + c, len);
       return;
     }
@@ -1030,6 +1016,7 @@ template <class F, class D> struct Gated {
       ga[k] = nan ? a + b : dk * p.a;
       gb[k] = nan ? a + b : dk * p.b;
     }
+    round_once(za, zb, d, ga, gb, len, cc);
     if (pairs) {
       if (s != nullptr) {
         for (i64 k = 0; k < len; ++k) {
@@ -1047,6 +1034,46 @@ template <class F, class D> struct Gated {
     }
     emit(ga, out + row * 2 * mid + c, len);
     emit(gb, out + row * 2 * mid + mid + c, len);
+  }
+
+  // 16-bit D: the results near a tie of D computed again in double and rounded once, as
+  // Core::round_once does (f(a, b), or dy times both partial derivatives when d is dy); for heavy
+  // units also the results below max(|a|, |b|) FLT_MIN (times |dy|, at least 1, in the backward):
+  // a unit's own float value (sigmoid(a), gelu(a), f'(a)) was subnormal or zero there, and the other
+  // half or dy can scale its few bits up to a normal bfloat16 result.
+  void round_once(const C* za, const C* zb, const D* d, C* ga, C* gb, i64 len, const act::Ctx<C>& cc) const {
+    if constexpr (sizeof(D) == 2 && F::redo_in_double) {
+      const int heavy = int(F::heavy);
+      alignas(64) unsigned char near[kBlock];
+      int any = 0;
+#pragma omp simd reduction(| : any)
+      for (i64 k = 0; k < len; ++k) {
+        const C big = act::m::max(act::m::abs(za[k]), act::m::abs(zb[k]));
+        int n;
+        if (d == nullptr) {
+          n = act::near_tie<D>(ga[k]) | (int(act::m::abs(ga[k]) < big * 0x1p-126f) & heavy);
+        } else {
+          const C floor = act::m::abs(act::load(d[k])) * act::m::max(big, C(1)) * 0x1p-126f;
+          n = act::near_tie<D>(ga[k]) | act::near_tie<D>(gb[k]) |
+              ((int(act::m::abs(ga[k]) < floor) | int(act::m::abs(gb[k]) < floor)) & heavy);
+        }
+        near[k] = (unsigned char)(n & int(za[k] == za[k]) & int(zb[k] == zb[k]));
+        any |= near[k];
+      }
+      if (!any) return;
+      const act::Ctx<double> w = {double(cc.p0), double(cc.p1), double(cc.p2), double(cc.w), cc.seed, cc.i};
+      act::for_each_flagged(near, len, [&](i64 k) {
+        const double a = za[k], b = zb[k];
+        if (d == nullptr) {
+          ga[k] = act::to_float_odd(F::fwd(a, b, w));
+        } else {
+          const act::Pair<double> p = F::grad(a, b, w);
+          const double dk = act::load(d[k]);
+          ga[k] = act::to_float_odd(dk * p.a);
+          gb[k] = act::to_float_odd(dk * p.b);
+        }
+      });
+    }
   }
 
   void emit(const C* src, D* dst, i64 len) const {

@@ -1,7 +1,8 @@
-// The near-tie test of the CPU engine's 16-bit stores (engine.cpp, Core::round_once): which float
-// results lie so close to a rounding boundary of float16 or bfloat16 that a few float ulps of
-// error could round them to the wrong neighbour.  Its own header so that tests/test_near_tie.py
-// can check it against the GPU's test (kernels/functors.cuh, store_once) over the floats.
+// The near-tie test of the CPU engine's 16-bit stores (engine.cpp, Core::round_once and
+// Gated::round_once): which float results lie so close to a rounding boundary of float16 or
+// bfloat16 that a few float ulps of error could round them to the wrong neighbour, and the pieces
+// of their redo (with functors.cuh's to_float_odd).  Its own header so that tests/test_near_tie.py can check the test against the
+// GPU's (kernels/functors.cuh, store_once) over the floats.
 #pragma once
 #include <stdint.h>
 #include <string.h>
@@ -33,6 +34,16 @@ template <class D> inline __attribute__((always_inline)) int near_tie(float v) {
     const uint32_t low = ((u & 0x7fffffu) | 0x800000u) & (0xffffffffu >> (32u - bits));
     const uint32_t half = 0x80000000u >> (32u - bits);
     return int((low - half + w) <= 2 * w) & int(e >= 101u) & int(e < 143u);
+  }
+}
+
+// fn(k) for each k < len with flag[k] set (flags are 0 or 1), eight flags per test: the flagged
+// elements are rare, and a plain loop that skips the others would be vectorized with masks.
+template <class Fn> inline void for_each_flagged(const unsigned char* flag, long long len, Fn&& fn) {
+  for (long long k0 = 0; k0 < len; k0 += 8) {
+    uint64_t word = 0;
+    memcpy(&word, flag + k0, size_t(len - k0 < 8 ? len - k0 : 8));
+    for (; word != 0; word &= word - 1) fn(k0 + __builtin_ctzll(word) / 8);
   }
 }
 
