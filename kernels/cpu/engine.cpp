@@ -1019,26 +1019,14 @@ template <class F, class D> struct Gated {
     act::Ctx<C> cc = ctx;
     ACT_CPU_FIX_CHOICE(F, V, cc);
     if (!j.backward) {
-#pragma omp simd
-      for (i64 k = 0; k < len; ++k) {
-        const C a = za[k], b = zb[k];
-        ga[k] = (a != a || b != b) ? a + b : F::fwd(a, b, cc);  // NaN in either half: NaN
-      }
+      fwd_loop<V>(za, zb, ga, len, ctx);
       if (j.q != nullptr) return fp8_block(j, ga, row * mid + c, len);
       round_once(za, zb, nullptr, ga, nullptr, len, cc);
       emit(ga, out + row * mid + c, len);
       return;
     }
     const D* d = dy + row * mid + c;
-#pragma omp simd
-    for (i64 k = 0; k < len; ++k) {
-      const C a = za[k], b = zb[k];
-      const C dk = act::load(d[k]);
-      const act::Pair<C> p = F::grad(a, b, cc);
-      const bool nan = a != a || b != b;
-      ga[k] = nan ? a + b : dk * p.a;
-      gb[k] = nan ? a + b : dk * p.b;
-    }
+    bwd_loop<V>(za, zb, d, ga, gb, len, ctx);
     round_once(za, zb, d, ga, gb, len, cc);
     if (pairs) {
       if (s != nullptr) {
@@ -1059,6 +1047,37 @@ template <class F, class D> struct Gated {
     emit(gb, out + row * 2 * mid + mid + c, len);
   }
 
+  // The unit over a block, in their own functions as Core's loops: `flatten` inlines the functor
+  // there (inside block() it did not always: geglu called gelu once per element, 7x slower), and
+  // the choice parameter is a constant in each copy.
+  template <int V>
+  __attribute__((noinline, flatten)) static void fwd_loop(const C* __restrict za, const C* __restrict zb,
+                                                         C* __restrict ga, i64 len, const act::Ctx<C>& ctx) {
+    act::Ctx<C> cc = ctx;
+    ACT_CPU_FIX_CHOICE(F, V, cc);
+#pragma omp simd
+    for (i64 k = 0; k < len; ++k) {
+      const C a = za[k], b = zb[k];
+      ga[k] = (a != a || b != b) ? a + b : F::fwd(a, b, cc);  // NaN in either half: NaN
+    }
+  }
+  template <int V>
+  __attribute__((noinline, flatten)) static void bwd_loop(const C* __restrict za, const C* __restrict zb,
+                                                         const D* __restrict d, C* __restrict ga, C* __restrict gb,
+                                                         i64 len, const act::Ctx<C>& ctx) {
+    act::Ctx<C> cc = ctx;
+    ACT_CPU_FIX_CHOICE(F, V, cc);
+#pragma omp simd
+    for (i64 k = 0; k < len; ++k) {
+      const C a = za[k], b = zb[k];
+      const C dk = act::load(d[k]);
+      const act::Pair<C> p = F::grad(a, b, cc);
+      const bool nan = a != a || b != b;
+      ga[k] = nan ? a + b : dk * p.a;
+      gb[k] = nan ? a + b : dk * p.b;
+    }
+  }
+
   // 16-bit D: the results near a tie of D computed again in double and rounded once, as
   // Core::round_once does (f(a, b), or dy times both partial derivatives when d is dy); for heavy
   // units also the results below max(|a|, |b|) FLT_MIN (times |dy|, at least 1, in the backward):
@@ -1069,19 +1088,24 @@ template <class F, class D> struct Gated {
       const int heavy = int(F::heavy);
       alignas(64) unsigned char near[kBlock];
       int any = 0;
+      if (d == nullptr) {
 #pragma omp simd reduction(| : any)
-      for (i64 k = 0; k < len; ++k) {
-        const C big = act::m::max(act::m::abs(za[k]), act::m::abs(zb[k]));
-        int n;
-        if (d == nullptr) {
-          n = act::near_tie<D>(ga[k]) | (int(act::m::abs(ga[k]) < big * 0x1p-126f) & heavy);
-        } else {
-          const C floor = act::m::abs(act::load(d[k])) * act::m::max(big, C(1)) * 0x1p-126f;
-          n = act::near_tie<D>(ga[k]) | act::near_tie<D>(gb[k]) |
-              ((int(act::m::abs(ga[k]) < floor) | int(act::m::abs(gb[k]) < floor)) & heavy);
+        for (i64 k = 0; k < len; ++k) {
+          const C big = act::m::max(act::m::abs(za[k]), act::m::abs(zb[k]));
+          const int n = act::near_tie<D>(ga[k]) | (int(act::m::abs(ga[k]) < big * 0x1p-126f) & heavy);
+          near[k] = (unsigned char)(n & int(za[k] == za[k]) & int(zb[k] == zb[k]));
+          any |= n;
         }
-        near[k] = (unsigned char)(n & int(za[k] == za[k]) & int(zb[k] == zb[k]));
-        any |= near[k];
+      } else {
+#pragma omp simd reduction(| : any)
+        for (i64 k = 0; k < len; ++k) {
+          const C big = act::m::max(act::m::max(act::m::abs(za[k]), act::m::abs(zb[k])), C(1));
+          const C floor = act::m::abs(act::load(d[k])) * big * 0x1p-126f;
+          const int n = act::near_tie<D>(ga[k]) | act::near_tie<D>(gb[k]) |
+                        ((int(act::m::abs(ga[k]) < floor) | int(act::m::abs(gb[k]) < floor)) & heavy);
+          near[k] = (unsigned char)(n & int(za[k] == za[k]) & int(zb[k] == zb[k]));
+          any |= n;
+        }
       }
       if (!any) return;
       const act::Ctx<double> w = {double(cc.p0), double(cc.p1), double(cc.p2), double(cc.w), cc.seed, cc.i};
