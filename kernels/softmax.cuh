@@ -48,6 +48,19 @@ struct Softmin {  // softmax(-x)
 
 // The row's value of an input: x, negated for softmin (the temperature divides shifted values only).
 template <class K, class C> __device__ __forceinline__ C logit(C x) { return K::negate ? -x : x; }
+// The precision of a row's sums, 1 / sum, y and dx (see Accuracy above): double for float32 and
+// float64 rows; float for 16-bit rows, whose results round to 8 or 11 bits, far above float's
+// errors, and whose rows are short of issue slots for FP64 arithmetic on most GPUs.
+template <class T> struct RowAcc {
+  using type = double;
+};
+template <> struct RowAcc<__half> {
+  using type = float;
+};
+template <> struct RowAcc<__nv_bfloat16> {
+  using type = float;
+};
+template <class T> using acc_t = typename RowAcc<T>::type;
 // (a - b) / t, b >= a: the shifted logit.  A difference beyond the range (a spread wider than the
 // type's) is halved first, (a / 2 - b / 2) / t * 2: finite whenever (a - b) / t is; a NaN stays
 // NaN.  One division either way (the float64 long kernels have no register to spare for more).
@@ -76,62 +89,73 @@ template <class C> __device__ __forceinline__ C shifted_exp(C a, C b, C t) {
   const C e = m::exp(q);
   return e == C(0) ? e : m::fma(e, c, e);  // q = -inf (a tiny t): c is not finite, e is 0
 }
+// e = exp((a - b) / t) of a row whose sums are in A (acc_t): shifted_exp for float32 and float64
+// rows.  A 16-bit row (A float) takes exp(shifted(a, b, t)): the two roundings of the shifted
+// logit q cost e at most |q| 2^-23 relative, 2^-16 where e is above float's subnormals (|q| < 104),
+// far below the 8- or 11-bit result's rounding, and the TwoSum would take a third of the row's
+// issue slots.
+template <class A, class C> __device__ __forceinline__ C row_exp(C a, C b, C t) {
+  if constexpr (sizeof(A) < sizeof(double)) {
+    return m::exp(shifted(a, b, t));
+  } else {
+    return shifted_exp(a, b, t);
+  }
+}
 // The quiet form's implicit value 0 joined to a row's (max, sum): max(m, 0), s + exp((0 - max) / t).
 template <class C> __device__ __forceinline__ C quiet_max(C m, bool quiet) { return quiet ? m::nanmax(m, C(0)) : m; }
-template <class C> __device__ __forceinline__ double quiet_term(C m, bool quiet, C t) {
-  return quiet ? double(shifted_exp(C(0), m, t)) : 0.0;
+template <class A, class C> __device__ __forceinline__ A quiet_term(C m, bool quiet, C t) {
+  return quiet ? A(row_exp<A>(C(0), m, t)) : A(0);
 }
 
-// Forward from v (the row's value), the row max m, inv = 1 / s (s = sum exp((v - m) / t)) and log(s).
-template <class K, class C> __device__ __forceinline__ C row_output(C v, C m, double inv, C log_s, C t) {
-  return K::log ? shifted(v, m, t) - log_s : C(double(shifted_exp(v, m, t)) * inv);
-}
-// Backward, in double, from p = exp(v - m) / s (= y, or exp(y) for log_softmax), dy and t = sum
+// y = e / s from e = exp((v - m) / t) and inv = 1 / s, in the row's precision A.
+template <class C, class A> __device__ __forceinline__ C row_prob(C e, A inv) { return C(A(e) * inv); }
+// Backward, in A (acc_t), from p = exp(v - m) / s (= y, or exp(y) for log_softmax), dy and t = sum
 // of row_term over the row (of e = exp(v - m) for softmax, then times 1 / s):
 //   softmax dx = p (dy - t), softmin dx = -p (dy - t), t = sum(dy p);  log_softmax dx = dy - p t, t = sum(dy).
-template <class K, class C> __device__ __forceinline__ double row_term(C e, C dy) {
-  return K::log ? double(dy) : double(dy) * double(e);
+template <class K, class A, class C> __device__ __forceinline__ A row_term(C e, C dy) {
+  return K::log ? A(dy) : A(dy) * A(e);
 }
-template <class K, class C> __device__ __forceinline__ C row_grad(double p, C dy, double t, C temp) {
-  double g;
+template <class K, class C, class A> __device__ __forceinline__ C row_grad(A p, C dy, A t, C temp) {
+  A g;
   if (K::log) {
-    g = double(dy) - p * t;
+    g = A(dy) - p * t;
   } else {
-    g = p * (double(dy) - t);
+    g = p * (A(dy) - t);
     if (K::negate) g = -g;
   }
-  return C(by_temperature(g, double(temp)));
+  return C(by_temperature(g, A(temp)));
 }
 
-// A row's running max (compute type) and sum of exp((v - max) / t) (double).
-template <class C> struct MaxSumStats {
+// A row's running max (compute type) and sum of exp((v - max) / t) (in A).
+template <class C, class A> struct MaxSumStats {
   C m;
-  double s;
+  A s;
 };
-template <class C> __device__ __forceinline__ MaxSumStats<C> shfl_xor(MaxSumStats<C> v, int lane_mask, int width) {
+template <class C, class A>
+__device__ __forceinline__ MaxSumStats<C, A> shfl_xor(MaxSumStats<C, A> v, int lane_mask, int width) {
   return {shfl_xor(v.m, lane_mask, width), shfl_xor(v.s, lane_mask, width)};
 }
 // Online (max, sum of exp((v - max) / t)) statistics, Milakov & Gimelshein 2018, with the
 // policies: -inf adds nothing, +inf or NaN make the sum NaN.
-template <class C> __device__ __forceinline__ void push(MaxSumStats<C>& st, C v, C t) {
+template <class C, class A> __device__ __forceinline__ void push(MaxSumStats<C, A>& st, C v, C t) {
   if (v > st.m) {
-    st.s = (st.m == -m::inf<C>() ? 0.0 : st.s * double(shifted_exp(st.m, v, t))) +
-           (v == m::inf<C>() ? m::nan<double>() : 1.0);
+    st.s = (st.m == -m::inf<C>() ? A(0) : st.s * A(row_exp<A>(st.m, v, t))) +
+           (v == m::inf<C>() ? m::nan<A>() : A(1));
     st.m = v;
   } else if (v != v) {
     st.m = v;
-    st.s = m::nan<double>();
+    st.s = m::nan<A>();
   } else if (v != -m::inf<C>()) {
-    st.s += double(shifted_exp(v, st.m, t));
+    st.s += A(row_exp<A>(v, st.m, t));
   }
 }
-template <class C> struct MaxSum {
+template <class C, class A> struct MaxSum {
   C t;  // temperature
-  __device__ __forceinline__ MaxSumStats<C> identity() const { return {-m::inf<C>(), 0.0}; }
-  __device__ __forceinline__ MaxSumStats<C> operator()(MaxSumStats<C> x, MaxSumStats<C> y) const {
+  __device__ __forceinline__ MaxSumStats<C, A> identity() const { return {-m::inf<C>(), A(0)}; }
+  __device__ __forceinline__ MaxSumStats<C, A> operator()(MaxSumStats<C, A> x, MaxSumStats<C, A> y) const {
     const C mx = m::nanmax(x.m, y.m);
-    const double sx = x.m == -m::inf<C>() ? 0.0 : x.s * double(shifted_exp(x.m, mx, t));
-    const double sy = y.m == -m::inf<C>() ? 0.0 : y.s * double(shifted_exp(y.m, mx, t));
+    const A sx = x.m == -m::inf<C>() ? A(0) : x.s * A(row_exp<A>(x.m, mx, t));
+    const A sy = y.m == -m::inf<C>() ? A(0) : y.s * A(row_exp<A>(y.m, mx, t));
     return {mx, sx + sy};
   }
 };
@@ -162,6 +186,7 @@ template <class K, class T, int ITEMS, int LANES, bool BACKWARD>
 __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
                                              i64 n, i64 inner, C_of<T> temp, C_of<T> quiet_flag) {
   using C = compute_t<T>;
+  using A = acc_t<T>;
   const int lane = threadIdx.x % LANES;
   const int groups = blockDim.x / LANES;
   const int group_in_warp = (threadIdx.x % 32) / LANES;
@@ -186,15 +211,15 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
     mx = quiet_max(warp_allreduce(mx, NanMax<C>(), LANES), quiet);
     // exp once per element: v[k] becomes e = exp((v - max) / T) (log_softmax's forward keeps v)
     constexpr bool keep_v = K::log && !BACKWARD;
-    double s = 0.0;
+    A s = A(0);
 #pragma unroll
     for (int k = 0; k < ITEMS; ++k) {
-      const C e = (on >> k & 1u) ? shifted_exp(v[k], mx, temp) : C(0);
-      s += double(e);
+      const C e = (on >> k & 1u) ? row_exp<A>(v[k], mx, temp) : C(0);
+      s += A(e);
       if (!keep_v) v[k] = e;
     }
-    s = warp_allreduce(s, Sum<double>(), LANES) + quiet_term(mx, quiet, temp);
-    const double inv = 1.0 / s;  // one division per row
+    s = warp_allreduce(s, Sum<A>(), LANES) + quiet_term<A>(mx, quiet, temp);
+    const A inv = A(1) / s;  // one division per row
     if constexpr (!BACKWARD) {
       const C log_s = C(m::log(s));
 #pragma unroll
@@ -202,25 +227,25 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
         const i64 j = lane + k * LANES;
         if (live && j < n)
           out[r.at(j)] =
-              store<T>((on >> k & 1u) ? (K::log ? shifted(v[k], mx, temp) - log_s : C(double(v[k]) * inv)) : C(0));
+              store<T>((on >> k & 1u) ? (K::log ? shifted(v[k], mx, temp) - log_s : row_prob(v[k], inv)) : C(0));
       }
     } else {
       C d[ITEMS];
-      double t = 0.0;  // sum of dy e (then times 1 / s), or of dy
+      A t = A(0);  // sum of dy e (then times 1 / s), or of dy
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
         const i64 j = lane + k * LANES;
         const bool in = on >> k & 1u;
         d[k] = in ? load(dy[r.at(j)]) : C(0);
-        t += in ? row_term<K>(v[k], d[k]) : 0.0;
+        t += in ? row_term<K, A>(v[k], d[k]) : A(0);
       }
-      t = warp_allreduce(t, Sum<double>(), LANES);
+      t = warp_allreduce(t, Sum<A>(), LANES);
       if (!K::log) t *= inv;
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
         const i64 j = lane + k * LANES;
         if (live && j < n)
-          out[r.at(j)] = store<T>((on >> k & 1u) ? row_grad<K>(double(v[k]) * inv, d[k], t, temp) : C(0));
+          out[r.at(j)] = store<T>((on >> k & 1u) ? row_grad<K>(A(v[k]) * inv, d[k], t, temp) : C(0));
       }
     }
   }
@@ -252,14 +277,15 @@ template <class K, class T, class Team, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
                                              i64 n, i64 inner, C_of<T> temp, C_of<T> quiet_flag) {
   using C = compute_t<T>;
+  using A = acc_t<T>;
   const bool quiet = quiet_flag != C(0);
   C* cache = CACHED ? dynamic_smem<C>() : nullptr;
-  __shared__ MaxSumStats<C> pair_scratch[32];
+  __shared__ MaxSumStats<C, A> pair_scratch[32];
   __shared__ C scratch[32];
-  __shared__ double sum_scratch[32];
+  __shared__ A sum_scratch[32];
   for (i64 row = Team::first_row(); row < rows; row += Team::row_step()) {
     const RowReader<K, T> r{x, mask, row_base(row, n, inner), inner};
-    MaxSumStats<C> st{-m::inf<C>(), 0.0};
+    MaxSumStats<C, A> st{-m::inf<C>(), A(0)};
     if constexpr (CACHED) {  // max, then the sum from shared memory: one exp per element, not two
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         cache[j] = r.v(j);
@@ -267,36 +293,36 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
       }
       st.m = quiet_max(Team::allreduce(st.m, NanMax<C>(), scratch), quiet);
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
-        const C e = shifted_exp(cache[j], st.m, temp);
+        const C e = row_exp<A>(cache[j], st.m, temp);
         if (!(K::log && !BACKWARD)) cache[j] = e;  // the cache now holds e (0 where masked)
-        st.s += double(e);
+        st.s += A(e);
       }
-      st.s = Team::allreduce(st.s, Sum<double>(), sum_scratch) + quiet_term(st.m, quiet, temp);
+      st.s = Team::allreduce(st.s, Sum<A>(), sum_scratch) + quiet_term<A>(st.m, quiet, temp);
     } else {  // one pass over global memory: online statistics
       for (i64 j = Team::rank(); j < n; j += Team::size()) push(st, r.v(j), temp);
-      st = Team::allreduce(st, MaxSum<C>{temp}, pair_scratch);
-      if (quiet) st = MaxSum<C>{temp}(st, {C(0), 1.0});
+      st = Team::allreduce(st, MaxSum<C, A>{temp}, pair_scratch);
+      if (quiet) st = MaxSum<C, A>{temp}(st, {C(0), A(1)});
     }
     const C mx = st.m;
-    const double inv = 1.0 / st.s;
+    const A inv = A(1) / st.s;
     // e of entry j: from the cache, or again from x
-    auto e_of = [&](i64 j) { return CACHED ? cache[j] : shifted_exp(r.raw(j), mx, temp); };
+    auto e_of = [&](i64 j) { return CACHED ? cache[j] : row_exp<A>(r.raw(j), mx, temp); };
     if constexpr (!BACKWARD) {
       const C log_s = C(m::log(st.s));
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         C y = C(0);
-        if (r.on(j)) y = K::log ? shifted(CACHED ? cache[j] : r.raw(j), mx, temp) - log_s : C(double(e_of(j)) * inv);
+        if (r.on(j)) y = K::log ? shifted(CACHED ? cache[j] : r.raw(j), mx, temp) - log_s : row_prob(e_of(j), inv);
         out[r.at(j)] = store<T>(y);
       }
     } else {
-      double t = 0.0;
+      A t = A(0);
       for (i64 j = Team::rank(); j < n; j += Team::size())
-        if (r.on(j)) t += row_term<K>(e_of(j), load(dy[r.at(j)]));
-      t = Team::allreduce(t, Sum<double>(), sum_scratch);
+        if (r.on(j)) t += row_term<K, A>(e_of(j), load(dy[r.at(j)]));
+      t = Team::allreduce(t, Sum<A>(), sum_scratch);
       if (!K::log) t *= inv;
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         C g = C(0);
-        if (r.on(j)) g = row_grad<K>(double(e_of(j)) * inv, load(dy[r.at(j)]), t, temp);
+        if (r.on(j)) g = row_grad<K>(A(e_of(j)) * inv, load(dy[r.at(j)]), t, temp);
         out[r.at(j)] = store<T>(g);
       }
     }
@@ -312,22 +338,23 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
 // output.  One division per row (1 / sum).
 
 // Statistics of a row: max m, s = sum exp((v - m) / t), u = sum dy exp((v - m) / t) (log_softmax:
-// sum dy); the sums in double.
-template <class C> struct RowStats {
+// sum dy); the sums in A (acc_t).
+template <class C, class A> struct RowStats {
   C m;
-  double s, u;
+  A s, u;
 };
-template <class K, class C> struct MergeStats {
+template <class K, class C, class A> struct MergeStats {
   C t;  // temperature
-  __device__ __forceinline__ RowStats<C> identity() const { return {-m::inf<C>(), 0.0, 0.0}; }
-  __device__ __forceinline__ RowStats<C> operator()(RowStats<C> x, RowStats<C> y) const {
+  __device__ __forceinline__ RowStats<C, A> identity() const { return {-m::inf<C>(), A(0), A(0)}; }
+  __device__ __forceinline__ RowStats<C, A> operator()(RowStats<C, A> x, RowStats<C, A> y) const {
     const C mx = m::nanmax(x.m, y.m);
-    const double ex = x.m == -m::inf<C>() ? 0.0 : double(shifted_exp(x.m, mx, t));
-    const double ey = y.m == -m::inf<C>() ? 0.0 : double(shifted_exp(y.m, mx, t));
+    const A ex = x.m == -m::inf<C>() ? A(0) : A(row_exp<A>(x.m, mx, t));
+    const A ey = y.m == -m::inf<C>() ? A(0) : A(row_exp<A>(y.m, mx, t));
     return {mx, x.s * ex + y.s * ey, K::log ? x.u + y.u : x.u * ex + y.u * ey};
   }
 };
-template <class C> __device__ __forceinline__ RowStats<C> shfl_xor(RowStats<C> v, int lane_mask, int width) {
+template <class C, class A>
+__device__ __forceinline__ RowStats<C, A> shfl_xor(RowStats<C, A> v, int lane_mask, int width) {
   return {shfl_xor(v.m, lane_mask, width), shfl_xor(v.s, lane_mask, width), shfl_xor(v.u, lane_mask, width)};
 }
 
@@ -341,36 +368,38 @@ __device__ __forceinline__ C_of<T> pack_max(const Pack<T, N>& v, C_of<T> mx) {
 // Folds one pack (and its dy) into running statistics: the max moves once per pack and the sums
 // are rescaled once; -inf adds nothing, NaN and +inf make the sums NaN.
 template <class K, class T, int N, bool BACKWARD>
-__device__ __forceinline__ void push_pack(RowStats<C_of<T>>& st, const Pack<T, N>& v, const Pack<T, N>& d,
+__device__ __forceinline__ void push_pack(RowStats<C_of<T>, acc_t<T>>& st, const Pack<T, N>& v, const Pack<T, N>& d,
                                           C_of<T> temp) {
   using C = C_of<T>;
+  using A = acc_t<T>;
   const C mx = pack_max<K>(v, st.m);
-  const double scale = st.m == -m::inf<C>() ? 0.0 : double(shifted_exp(st.m, mx, temp));
-  double s = 0.0, u = 0.0;
+  const A scale = st.m == -m::inf<C>() ? A(0) : A(row_exp<A>(st.m, mx, temp));
+  A s = A(0), u = A(0);
 #pragma unroll
   for (int k = 0; k < N; ++k) {
     const C x = logit<K>(load(v.v[k]));
-    const C e = x == -m::inf<C>() ? C(0) : shifted_exp(x, mx, temp);
-    s += double(e);
-    if (BACKWARD) u += row_term<K>(e, load(d.v[k]));
+    const C e = x == -m::inf<C>() ? C(0) : row_exp<A>(x, mx, temp);
+    s += A(e);
+    if (BACKWARD) u += row_term<K, A>(e, load(d.v[k]));
   }
   st = {mx, st.s * scale + s, K::log ? st.u + u : st.u * scale + u};
 }
 
 // Writes one output pack from x (and dy): y = e / s or (v - m) / T - log s; dx from p = e / s and t.
 template <class K, class T, int N, bool BACKWARD>
-__device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T, N>& d, C_of<T> mx, double inv,
-                                               C_of<T> log_s, double t, C_of<T> temp) {
+__device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T, N>& d, C_of<T> mx, acc_t<T> inv,
+                                               C_of<T> log_s, acc_t<T> t, C_of<T> temp) {
   using C = C_of<T>;
+  using A = acc_t<T>;
   Pack<T, N> o;
 #pragma unroll
   for (int k = 0; k < N; ++k) {
     const C x = logit<K>(load(v.v[k]));
     C r;
     if constexpr (BACKWARD) {
-      r = row_grad<K>(double(shifted_exp(x, mx, temp)) * inv, load(d.v[k]), t, temp);
+      r = row_grad<K>(A(row_exp<A>(x, mx, temp)) * inv, load(d.v[k]), t, temp);
     } else {
-      r = K::log ? shifted(x, mx, temp) - log_s : C(double(shifted_exp(x, mx, temp)) * inv);
+      r = K::log ? shifted(x, mx, temp) - log_s : row_prob(row_exp<A>(x, mx, temp), inv);
     }
     o.v[k] = store<T>(r);
   }
@@ -381,11 +410,12 @@ template <class K, class T, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, i64 rows, i64 n, C_of<T> temp,
                                                bool quiet) {
   using C = C_of<T>;
+  using A = acc_t<T>;
   constexpr int N = kPack<T>;
   using P = Pack<T, N>;
-  __shared__ RowStats<C> stats_scratch[32];
+  __shared__ RowStats<C, A> stats_scratch[32];
   __shared__ C scratch[32];
-  __shared__ double sum_scratch[32];
+  __shared__ A sum_scratch[32];
   const i64 packs = n / N;
   P* cx = CACHED ? reinterpret_cast<P*>(dynamic_smem<T>()) : nullptr;
   P* cd = CACHED ? cx + packs : nullptr;  // the backward's dy, after x
@@ -394,7 +424,7 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
     const P* xr = reinterpret_cast<const P*>(x + row * n);
     const P* dr = BACKWARD ? reinterpret_cast<const P*>(dy + row * n) : nullptr;
     P* orow = reinterpret_cast<P*>(out + row * n);
-    RowStats<C> st{-m::inf<C>(), 0.0, 0.0};
+    RowStats<C, A> st{-m::inf<C>(), A(0), A(0)};
     if constexpr (CACHED) {  // max while caching, then the sums from shared memory
       C mx = -m::inf<C>();
 #pragma unroll 1
@@ -412,13 +442,13 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
         const P d = BACKWARD ? cd[p] : zero;
 #pragma unroll
         for (int k = 0; k < N; ++k) {
-          const C e = shifted_exp(logit<K>(load(v.v[k])), mx, temp);
-          st.s += double(e);
-          if (BACKWARD) st.u += row_term<K>(e, load(d.v[k]));
+          const C e = row_exp<A>(logit<K>(load(v.v[k])), mx, temp);
+          st.s += A(e);
+          if (BACKWARD) st.u += row_term<K, A>(e, load(d.v[k]));
         }
       }
-      st.s = block_allreduce(st.s, Sum<double>(), sum_scratch) + quiet_term(mx, quiet, temp);
-      if (BACKWARD) st.u = block_allreduce(st.u, Sum<double>(), sum_scratch);
+      st.s = block_allreduce(st.s, Sum<A>(), sum_scratch) + quiet_term<A>(mx, quiet, temp);
+      if (BACKWARD) st.u = block_allreduce(st.u, Sum<A>(), sum_scratch);
     } else {  // one pass over global memory: online statistics
 #pragma unroll 1
       for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
@@ -426,12 +456,12 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
         const P d = BACKWARD ? dr[p] : zero;
         push_pack<K, T, N, BACKWARD>(st, v, d, temp);
       }
-      st = block_allreduce(st, MergeStats<K, C>{temp}, stats_scratch);
-      if (quiet) st = MergeStats<K, C>{temp}(st, {C(0), 1.0, 0.0});  // the implicit logit: dy 0
+      st = block_allreduce(st, MergeStats<K, C, A>{temp}, stats_scratch);
+      if (quiet) st = MergeStats<K, C, A>{temp}(st, {C(0), A(1), A(0)});  // the implicit logit: dy 0
     }
-    const double inv = 1.0 / st.s;
+    const A inv = A(1) / st.s;
     const C log_s = C(m::log(st.s));
-    const double t = K::log ? st.u : st.u * inv;  // sum dy (log_softmax) or sum dy p
+    const A t = K::log ? st.u : st.u * inv;  // sum dy (log_softmax) or sum dy p
 #pragma unroll 1
     for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
       const P v = CACHED ? cx[p] : xr[p];
