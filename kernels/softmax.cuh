@@ -22,13 +22,18 @@
 //   column : one thread per row, for rows `inner` >= 32 apart, so that a warp reads 32 adjacent
 //            rows at each step (coalesced) instead of striding through one row.
 //
-// Accuracy (softmax, log_softmax, softmin): e = exp((v - m) / T) is a float of the compute type
-// with the rounding errors of v - m and of the division put back (shifted_exp), and everything
-// after it is in double: the row's sums (of e, and of dy e for the backward), 1 / sum, y = e / sum
-// and dx = y (dy - sum dy y) / T, rounded once on store.  In float the sums' rounding, the
-// rounded y and four more roundings cost up to 2.3 ulps of the row's terms in the backward
+// Accuracy (softmax, log_softmax, softmin): float32 and float64 rows take e = exp((v - m) / T) in
+// the compute type with the rounding errors of v - m and of the division put back (shifted_exp),
+// and everything after it in double: the row's sums (of e, and of dy e for the backward), 1 / sum,
+// y = e / sum and dx = y (dy - sum dy y) / T, rounded once on store.  In float the sums' rounding,
+// the rounded y and four more roundings cost up to 2.3 ulps of the row's terms in the backward
 // (shifted (v - m) / T: up to |v - m| / 2 ulps of e); with them out of the way, exp's own error
-// and the last rounding remain (about 1 ulp).
+// and the last rounding remain (about 1 ulp).  16-bit rows round to 8 or 11 bits: they take
+// exp(shifted) and work in float (acc_t), a few float ulps that reach the result only near a
+// 16-bit tie, but keep the sums that cancel or whose log is small in float pairs (Float2): sum dy
+// e and sum dy in the backward, log_softmax's sum of exp.  Double there took four times a float
+// row's issue slots at the H100's FP64 rate (46-67% of copy bandwidth in the model; float: 100%,
+// long rows at their two reads).
 #pragma once
 #include "common.cuh"
 
@@ -147,13 +152,19 @@ template <class C> __device__ __forceinline__ C shifted_exp(C a, C b, C t) {
   return e == C(0) ? e : m::fma(e, c, e);  // q = -inf (a tiny t): c is not finite, e is 0
 }
 // e = exp((a - b) / t) of a row whose sums are in A (acc_t): shifted_exp for float32 and float64
-// rows.  A 16-bit row (A float) takes exp(shifted(a, b, t)): the two roundings of the shifted
-// logit q cost e at most |q| 2^-23 relative, 2^-16 where e is above float's subnormals (|q| < 104),
-// far below the 8- or 11-bit result's rounding, and the TwoSum would take a third of the row's
-// issue slots.
+// rows.  A 16-bit row (A float) leaves out the TwoSum of a - b (a third of the row's issue slots):
+// a - b of two 16-bit values is exact unless their exponents lie 14 or more apart, and then
+// e |a - b| 2^-24 <= 2^-24 / e_Euler, nothing beside the row's largest term 1.  The division's
+// remainder is put back (off the model's path: T = 1 is the default), so that T does not make
+// every term's error grow with |q|.
 template <class A, class C> __device__ __forceinline__ C row_exp(C a, C b, C t) {
   if constexpr (sizeof(A) < sizeof(double)) {
-    return m::exp(shifted(a, b, t));
+    const C d = a - b;
+    if (t == C(1)) return m::exp(d);
+    const C q = shifted(a, b, t);
+    const C e = m::exp(q);
+    const C c = m::fma(-q, t, d) / t;  // (a - b) / t = q + c; NaN for an infinite d
+    return e == C(0) || !(m::abs(d) < m::inf<C>()) ? e : m::fma(e, c, e);
   } else {
     return shifted_exp(a, b, t);
   }
@@ -176,12 +187,30 @@ template <class K, class S, class C> __device__ __forceinline__ void add_term(S&
     add_prod(t, dy, e);
   }
 }
-template <class K, class C, class A> __device__ __forceinline__ C row_grad(A p, C dy, A t, C temp) {
+// t as hi + lo: softmax's sum dy p = u / s of two Float2 sums keeps the quotient's remainder, so
+// that dy - t is right where it cancels (a row whose largest p is 1 - 2^-30: s = 1 + 2^-30 in a
+// pair, 1 in float); lo is 0 for log_softmax and in double.
+template <class A> struct Split {
+  A hi, lo;
+};
+template <class K, class A> __device__ __forceinline__ Split<A> row_t(A u, A s, A inv) {
+  return {K::log ? u : u * inv, A(0)};
+}
+template <class K> __device__ __forceinline__ Split<float> row_t(Float2 u, Float2 s, float inv) {
+  if constexpr (K::log) {
+    return {value(u), 0.0f};
+  } else {
+    const float q = u.hi * inv;
+    const float r = (m::fma(-q, s.hi, u.hi) + u.lo) - q * s.lo;  // u - q s
+    return {q, m::abs(q) < m::inf<float>() ? r * inv : 0.0f};
+  }
+}
+template <class K, class C, class A> __device__ __forceinline__ C row_grad(A p, C dy, Split<A> t, C temp) {
   A g;
   if (K::log) {
-    g = A(dy) - p * t;
+    g = A(dy) - p * t.hi;
   } else {
-    g = p * (A(dy) - t);
+    g = p * ((A(dy) - t.hi) - t.lo);
     if (K::negate) g = -g;
   }
   return C(by_temperature(g, A(temp)));
@@ -274,7 +303,7 @@ __device__ __forceinline__ void softmax_warp_rows(const T* x, const T* dy, T* ou
     mx = quiet_max(warp_allreduce(mx, NanMax<C>(), LANES), quiet);
     // exp once per element: v[k] becomes e = exp((v - max) / T) (log_softmax's forward keeps v)
     constexpr bool keep_v = K::log && !BACKWARD;
-    using SS = sum_t<T, keep_v>;  // log_softmax's sum: compensated (its log)
+    using SS = sum_t<T, K::log || BACKWARD>;  // compensated but for softmax's y = e / s
     SS s = SS(0);
 #pragma unroll
     for (int k = 0; k < ITEMS; ++k) {
@@ -304,8 +333,7 @@ __device__ __forceinline__ void softmax_warp_rows(const T* x, const T* dy, T* ou
         d[k] = in ? load(dy[r.at(j)]) : C(0);
         add_term<K>(u, v[k], d[k]);  // e and dy are 0 where !in
       }
-      A t = value(warp_allreduce(u, Sum<S>(), LANES));
-      if (!K::log) t *= inv;
+      const Split<A> t = row_t<K>(warp_allreduce(u, Sum<S>(), LANES), s, inv);
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
         const int j = lane + k * LANES;
@@ -355,7 +383,7 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
   using C = compute_t<T>;
   using A = acc_t<T>;
   using S = sum_t<T, true>;
-  using SS = sum_t<T, K::log && !BACKWARD>;  // log_softmax's sum: compensated (its log)
+  using SS = sum_t<T, K::log || BACKWARD>;  // compensated but for softmax's y = e / s
   const bool quiet = quiet_flag != C(0);
   C* cache = CACHED ? dynamic_smem<C>() : nullptr;
   __shared__ MaxSumStats<C, SS> pair_scratch[32];
@@ -397,8 +425,7 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
       S u = S(0);
       for (i64 j = Team::rank(); j < n; j += Team::size())
         if (r.on(j)) add_term<K>(u, e_of(j), load(dy[r.at(j)]));
-      A t = value(Team::allreduce(u, Sum<S>(), sum_scratch));
-      if (!K::log) t *= inv;
+      const Split<A> t = row_t<K>(Team::allreduce(u, Sum<S>(), sum_scratch), st.s, inv);
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         C g = C(0);
         if (r.on(j)) g = row_grad<K>(A(e_of(j)) * inv, load(dy[r.at(j)]), t, temp);
@@ -437,9 +464,9 @@ template <class C, class SS, class S>
 __device__ __forceinline__ RowStats<C, SS, S> shfl_xor(RowStats<C, SS, S> v, int lane_mask, int width) {
   return {shfl_xor(v.m, lane_mask, width), shfl_xor(v.s, lane_mask, width), shfl_xor(v.u, lane_mask, width)};
 }
-// The sum types of a packed row: s compensated for log_softmax's forward, u for every backward.
+// The sum types of a packed row: s compensated but for softmax's forward, u for every backward.
 template <class K, class T, bool BACKWARD> using packed_stats_t =
-    RowStats<C_of<T>, sum_t<T, K::log && !BACKWARD>, sum_t<T, BACKWARD>>;
+    RowStats<C_of<T>, sum_t<T, K::log || BACKWARD>, sum_t<T, BACKWARD>>;
 
 template <class K, class T, int N>
 __device__ __forceinline__ C_of<T> pack_max(const Pack<T, N>& v, C_of<T> mx) {
@@ -472,7 +499,7 @@ __device__ __forceinline__ void push_pack(packed_stats_t<K, T, BACKWARD>& st, co
 // Writes one output pack from x (and dy): y = e / s or (v - m) / T - log s; dx from p = e / s and t.
 template <class K, class T, int N, bool BACKWARD>
 __device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T, N>& d, C_of<T> mx, acc_t<T> inv,
-                                               C_of<T> log_s, acc_t<T> t, C_of<T> temp) {
+                                               C_of<T> log_s, Split<acc_t<T>> t, C_of<T> temp) {
   using C = C_of<T>;
   using A = acc_t<T>;
   Pack<T, N> o;
@@ -548,7 +575,7 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
     }
     const A inv = A(1) / value(st.s);
     const C log_s = C(row_log(st.s));
-    const A t = K::log ? value(st.u) : value(st.u) * inv;  // sum dy (log_softmax) or sum dy p
+    const Split<A> t = row_t<K>(st.u, st.s, inv);  // sum dy (log_softmax) or sum dy p
 #pragma unroll 1
     for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
       const P v = CACHED ? cx[p] : xr[p];
