@@ -22,13 +22,19 @@
 //   column : one thread per row, for rows `inner` >= 32 apart, so that a warp reads 32 adjacent
 //            rows at each step (coalesced) instead of striding through one row.
 //
-// Accuracy (softmax, log_softmax, softmin): e = exp((v - m) / T) is a float of the compute type
-// with the rounding errors of v - m and of the division put back (shifted_exp), and everything
-// after it is in double: the row's sums (of e, and of dy e for the backward), 1 / sum, y = e / sum
-// and dx = y (dy - sum dy y) / T, rounded once on store.  In float the sums' rounding, the
-// rounded y and four more roundings cost up to 2.3 ulps of the row's terms in the backward
+// Accuracy (softmax, log_softmax, softmin): float32 and float64 rows take e = exp((v - m) / T) in
+// the compute type with the rounding errors of v - m and of the division put back (shifted_exp),
+// and everything after it in double: the row's sums (of e, and of dy e for the backward), 1 / sum,
+// y = e / sum and dx = y (dy - sum dy y) / T, rounded once on store.  In float the sums' rounding,
+// the rounded y and four more roundings cost up to 2.3 ulps of the row's terms in the backward
 // (shifted (v - m) / T: up to |v - m| / 2 ulps of e); with them out of the way, exp's own error
-// and the last rounding remain (about 1 ulp).
+// and the last rounding remain (about 1 ulp).  16-bit rows round to 8 or 11 bits: they take
+// exp(shifted) (row_exp) and work in float (acc_t), a few float ulps that reach the result only
+// near a 16-bit tie, but keep in float pairs (Float2) the sums where cancellation would show: the
+// backward's sum of e and of dy e (or dy), and log_softmax's sum of exp (its log near 0); sum dy p
+// is a quotient with its remainder (row_t).  As accurate as in double (elementwise 0.58 ulps
+// bfloat16, 0.53 float16), where double took four times a float row's issue slots at the H100's
+// FP64 rate (46-67% of copy bandwidth in the model; now 100%, long rows at their two reads).
 #pragma once
 #include "common.cuh"
 
@@ -48,6 +54,76 @@ struct Softmin {  // softmax(-x)
 
 // The row's value of an input: x, negated for softmin (the temperature divides shifted values only).
 template <class K, class C> __device__ __forceinline__ C logit(C x) { return K::negate ? -x : x; }
+// The precision of a row's sums, 1 / sum, y and dx (see Accuracy above): double for float32 and
+// float64 rows; float for 16-bit rows, whose results round to 8 or 11 bits, far above float's
+// errors, and whose rows are short of issue slots for FP64 arithmetic on most GPUs.
+template <class T> struct RowAcc {
+  using type = double;
+};
+template <> struct RowAcc<__half> {
+  using type = float;
+};
+template <> struct RowAcc<__nv_bfloat16> {
+  using type = float;
+};
+template <class T> using acc_t = typename RowAcc<T>::type;
+
+// A float sum carried as an unevaluated pair hi + lo: each addition's rounding error goes to lo
+// (TwoSum, Knuth), a product's by fma (TwoProd).  16-bit rows keep the sums that meet a
+// cancellation (the backward's, log_softmax's sum of exp near 1) in it: accurate to their own
+// size, as in double, for 6 to 9 float instructions per term.  Trivially constructible (shared
+// scratch); an infinite or NaN hi leaves lo out.
+struct Float2 {
+  float hi, lo;
+  Float2() = default;
+  __device__ __forceinline__ Float2(float v) : hi(v), lo(0.0f) {}
+  __device__ __forceinline__ Float2(float h, float l) : hi(h), lo(l) {}
+  __device__ __forceinline__ Float2& operator+=(float x) {
+    const float sum = hi + x, b = sum - hi;
+    lo += (hi - (sum - b)) + (x - b);
+    hi = sum;
+    return *this;
+  }
+};
+__device__ __forceinline__ Float2 operator+(Float2 x, float y) { return x += y; }
+__device__ __forceinline__ Float2 operator+(Float2 x, Float2 y) { return Float2(x.hi, x.lo + y.lo) += y.hi; }
+__device__ __forceinline__ Float2 operator*(Float2 x, float c) {
+  const float p = x.hi * c;
+  return {p, m::fma(x.hi, c, -p) + x.lo * c};
+}
+__device__ __forceinline__ Float2 shfl_xor(Float2 v, int lane_mask, int width) {
+  return {shfl_xor(v.hi, lane_mask, width), shfl_xor(v.lo, lane_mask, width)};
+}
+template <class A> __device__ __forceinline__ A value(A v) { return v; }
+__device__ __forceinline__ float value(Float2 v) { return m::abs(v.hi) < m::inf<float>() ? v.hi + v.lo : v.hi; }
+template <class A> __device__ __forceinline__ A row_log(A s) { return m::log(s); }
+__device__ __forceinline__ float row_log(Float2 s) {  // log(hi + lo) = log(hi) + lo / hi
+  return s.hi > 0.0f && s.hi < m::inf<float>() ? m::log(s.hi) + s.lo / s.hi : m::log(s.hi);
+}
+// s += a b, the product rounded once in double, or kept exactly in a Float2
+template <class A, class C> __device__ __forceinline__ void add_prod(A& s, C a, C b) { s += A(a) * A(b); }
+__device__ __forceinline__ void add_prod(Float2& s, float a, float b) {
+  const float p = a * b;
+  s.lo += m::fma(a, b, -p);
+  s += p;
+}
+// The type of a row's sums: SUM the compensated one (Float2 for 16-bit rows), else acc_t.
+template <class T> struct RowSum {
+  using type = double;
+};
+template <> struct RowSum<__half> {
+  using type = Float2;
+};
+template <> struct RowSum<__nv_bfloat16> {
+  using type = Float2;
+};
+template <class T, bool COMPENSATED> struct RowSumPick {
+  using type = acc_t<T>;
+};
+template <class T> struct RowSumPick<T, true> {
+  using type = typename RowSum<T>::type;
+};
+template <class T, bool COMPENSATED> using sum_t = typename RowSumPick<T, COMPENSATED>::type;
 // (a - b) / t, b >= a: the shifted logit.  A difference beyond the range (a spread wider than the
 // type's) is halved first, (a / 2 - b / 2) / t * 2: finite whenever (a - b) / t is; a NaN stays
 // NaN.  One division either way (the float64 long kernels have no register to spare for more).
@@ -76,62 +152,101 @@ template <class C> __device__ __forceinline__ C shifted_exp(C a, C b, C t) {
   const C e = m::exp(q);
   return e == C(0) ? e : m::fma(e, c, e);  // q = -inf (a tiny t): c is not finite, e is 0
 }
+// e = exp((a - b) / t) of a row whose sums are in A (acc_t): shifted_exp for float32 and float64
+// rows.  A 16-bit row (A float) leaves out the TwoSum of a - b (a third of the row's issue slots):
+// a - b of two 16-bit values is exact unless their exponents lie 14 or more apart, and then
+// e |a - b| 2^-24 <= 2^-24 / e_Euler, nothing beside the row's largest term 1.  The division's
+// remainder is put back (off the model's path: T = 1 is the default), so that T does not make
+// every term's error grow with |q|.
+template <class A, class C> __device__ __forceinline__ C row_exp(C a, C b, C t) {
+  if constexpr (sizeof(A) < sizeof(double)) {
+    const C d = a - b;
+    if (t == C(1)) return m::exp(d);
+    const C q = shifted(a, b, t);
+    const C e = m::exp(q);
+    const C c = m::fma(-q, t, d) / t;  // (a - b) / t = q + c; NaN for an infinite d
+    return e == C(0) || !(m::abs(d) < m::inf<C>()) ? e : m::fma(e, c, e);
+  } else {
+    return shifted_exp(a, b, t);
+  }
+}
 // The quiet form's implicit value 0 joined to a row's (max, sum): max(m, 0), s + exp((0 - max) / t).
 template <class C> __device__ __forceinline__ C quiet_max(C m, bool quiet) { return quiet ? m::nanmax(m, C(0)) : m; }
-template <class C> __device__ __forceinline__ double quiet_term(C m, bool quiet, C t) {
-  return quiet ? double(shifted_exp(C(0), m, t)) : 0.0;
+template <class A, class C> __device__ __forceinline__ A quiet_term(C m, bool quiet, C t) {
+  return quiet ? A(row_exp<A>(C(0), m, t)) : A(0);
 }
 
-// Forward from v (the row's value), the row max m, inv = 1 / s (s = sum exp((v - m) / t)) and log(s).
-template <class K, class C> __device__ __forceinline__ C row_output(C v, C m, double inv, C log_s, C t) {
-  return K::log ? shifted(v, m, t) - log_s : C(double(shifted_exp(v, m, t)) * inv);
-}
-// Backward, in double, from p = exp(v - m) / s (= y, or exp(y) for log_softmax), dy and t = sum
+// y = e / s from e = exp((v - m) / t) and inv = 1 / s, in the row's precision A.
+template <class C, class A> __device__ __forceinline__ C row_prob(C e, A inv) { return C(A(e) * inv); }
+// Backward, in A (acc_t), from p = exp(v - m) / s (= y, or exp(y) for log_softmax), dy and t = sum
 // of row_term over the row (of e = exp(v - m) for softmax, then times 1 / s):
 //   softmax dx = p (dy - t), softmin dx = -p (dy - t), t = sum(dy p);  log_softmax dx = dy - p t, t = sum(dy).
-template <class K, class C> __device__ __forceinline__ double row_term(C e, C dy) {
-  return K::log ? double(dy) : double(dy) * double(e);
-}
-template <class K, class C> __device__ __forceinline__ C row_grad(double p, C dy, double t, C temp) {
-  double g;
-  if (K::log) {
-    g = double(dy) - p * t;
+template <class K, class S, class C> __device__ __forceinline__ void add_term(S& t, C e, C dy) {
+  if constexpr (K::log) {
+    t += dy;
   } else {
-    g = p * (double(dy) - t);
+    add_prod(t, dy, e);
+  }
+}
+// t as hi + lo: softmax's sum dy p = u / s of two Float2 sums keeps the quotient's remainder, so
+// that dy - t is right where it cancels (a row whose largest p is 1 - 2^-30: s = 1 + 2^-30 in a
+// pair, 1 in float); lo is 0 for log_softmax and in double.
+template <class A> struct Split {
+  A hi, lo;
+};
+template <class K, class A> __device__ __forceinline__ Split<A> row_t(A u, A s, A inv) {
+  return {K::log ? u : u * inv, A(0)};
+}
+template <class K> __device__ __forceinline__ Split<float> row_t(Float2 u, Float2 s, float inv) {
+  if constexpr (K::log) {
+    return {value(u), 0.0f};
+  } else {
+    const float q = u.hi * inv;
+    const float r = (m::fma(-q, s.hi, u.hi) + u.lo) - q * s.lo;  // u - q s
+    return {q, m::abs(q) < m::inf<float>() ? r * inv : 0.0f};
+  }
+}
+template <class K, class C, class A> __device__ __forceinline__ C row_grad(A p, C dy, Split<A> t, C temp) {
+  A g;
+  if (K::log) {
+    g = A(dy) - p * t.hi;
+  } else {
+    g = p * ((A(dy) - t.hi) - t.lo);
     if (K::negate) g = -g;
   }
-  return C(by_temperature(g, double(temp)));
+  return C(by_temperature(g, A(temp)));
 }
 
-// A row's running max (compute type) and sum of exp((v - max) / t) (double).
-template <class C> struct MaxSumStats {
+// A row's running max (compute type) and sum of exp((v - max) / t) (S: acc_t or Float2, in A).
+template <class C, class S> struct MaxSumStats {
   C m;
-  double s;
+  S s;
 };
-template <class C> __device__ __forceinline__ MaxSumStats<C> shfl_xor(MaxSumStats<C> v, int lane_mask, int width) {
+template <class C, class S>
+__device__ __forceinline__ MaxSumStats<C, S> shfl_xor(MaxSumStats<C, S> v, int lane_mask, int width) {
   return {shfl_xor(v.m, lane_mask, width), shfl_xor(v.s, lane_mask, width)};
 }
 // Online (max, sum of exp((v - max) / t)) statistics, Milakov & Gimelshein 2018, with the
 // policies: -inf adds nothing, +inf or NaN make the sum NaN.
-template <class C> __device__ __forceinline__ void push(MaxSumStats<C>& st, C v, C t) {
+template <class A, class C, class S> __device__ __forceinline__ void push(MaxSumStats<C, S>& st, C v, C t) {
   if (v > st.m) {
-    st.s = (st.m == -m::inf<C>() ? 0.0 : st.s * double(shifted_exp(st.m, v, t))) +
-           (v == m::inf<C>() ? m::nan<double>() : 1.0);
+    st.s = (st.m == -m::inf<C>() ? S(0) : st.s * A(row_exp<A>(st.m, v, t))) +
+           (v == m::inf<C>() ? m::nan<A>() : A(1));
     st.m = v;
   } else if (v != v) {
     st.m = v;
-    st.s = m::nan<double>();
+    st.s = m::nan<A>();
   } else if (v != -m::inf<C>()) {
-    st.s += double(shifted_exp(v, st.m, t));
+    st.s += A(row_exp<A>(v, st.m, t));
   }
 }
-template <class C> struct MaxSum {
+template <class C, class A, class S> struct MaxSum {
   C t;  // temperature
-  __device__ __forceinline__ MaxSumStats<C> identity() const { return {-m::inf<C>(), 0.0}; }
-  __device__ __forceinline__ MaxSumStats<C> operator()(MaxSumStats<C> x, MaxSumStats<C> y) const {
+  __device__ __forceinline__ MaxSumStats<C, S> identity() const { return {-m::inf<C>(), S(0)}; }
+  __device__ __forceinline__ MaxSumStats<C, S> operator()(MaxSumStats<C, S> x, MaxSumStats<C, S> y) const {
     const C mx = m::nanmax(x.m, y.m);
-    const double sx = x.m == -m::inf<C>() ? 0.0 : x.s * double(shifted_exp(x.m, mx, t));
-    const double sy = y.m == -m::inf<C>() ? 0.0 : y.s * double(shifted_exp(y.m, mx, t));
+    const S sx = x.m == -m::inf<C>() ? S(0) : x.s * A(row_exp<A>(x.m, mx, t));
+    const S sy = y.m == -m::inf<C>() ? S(0) : y.s * A(row_exp<A>(y.m, mx, t));
     return {mx, sx + sy};
   }
 };
@@ -146,22 +261,24 @@ template <class C> __device__ __forceinline__ C* dynamic_smem() {
 }
 
 // One row of the mask-aware input: v(j) is -inf where masked (it then drops out of max and sum).
-template <class K, class T> struct RowReader {
+// CONTIGUOUS: the row along the last axis (inner 1) without a mask.
+template <class K, class T, bool CONTIGUOUS = false> struct RowReader {
   using C = compute_t<T>;
   const T* x;
   const unsigned char* mask;
   i64 base, inner;
-  __device__ __forceinline__ i64 at(i64 j) const { return base + j * inner; }
-  __device__ __forceinline__ bool on(i64 j) const { return mask == nullptr || mask[at(j)] != 0; }
+  __device__ __forceinline__ i64 at(i64 j) const { return base + (CONTIGUOUS ? j : j * inner); }
+  __device__ __forceinline__ bool on(i64 j) const { return CONTIGUOUS || mask == nullptr || mask[at(j)] != 0; }
   __device__ __forceinline__ C raw(i64 j) const { return logit<K>(load(x[at(j)])); }
   __device__ __forceinline__ C v(i64 j) const { return on(j) ? raw(j) : -m::inf<C>(); }
 };
 
 // --------------------------------------------------------------- warp path
-template <class K, class T, int ITEMS, int LANES, bool BACKWARD>
-__device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
-                                             i64 n, i64 inner, C_of<T> temp, C_of<T> quiet_flag) {
+template <class K, class T, int ITEMS, int LANES, bool BACKWARD, bool CONTIGUOUS>
+__device__ __forceinline__ void softmax_warp_rows(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
+                                                  i64 n, i64 inner, C_of<T> temp, C_of<T> quiet_flag) {
   using C = compute_t<T>;
+  using A = acc_t<T>;
   const int lane = threadIdx.x % LANES;
   const int groups = blockDim.x / LANES;
   const int group_in_warp = (threadIdx.x % 32) / LANES;
@@ -170,14 +287,15 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
   // full-mask shuffles below always see 32 lanes; groups past the last row compute and discard.
   for (i64 row = i64(blockIdx.x) * groups + threadIdx.x / LANES; row - group_in_warp < rows; row += step) {
     const bool live = row < rows;
-    RowReader<K, T> r{x, mask, live ? row_base(row, n, inner) : 0, inner};
+    const int len = int(n);  // at most ITEMS * LANES: int indices
+    RowReader<K, T, CONTIGUOUS> r{x, mask, live ? row_base(row, n, inner) : 0, inner};
     C v[ITEMS];
     unsigned on = 0;  // bit k: item k is in the row and unmasked (one register, not ITEMS)
     C mx = -m::inf<C>();
 #pragma unroll
     for (int k = 0; k < ITEMS; ++k) {
-      const i64 j = lane + k * LANES;
-      const bool in = live && j < n && r.on(j);
+      const int j = lane + k * LANES;
+      const bool in = live && j < len && r.on(j);
       on |= unsigned(in) << k;
       v[k] = in ? r.raw(j) : -m::inf<C>();
       mx = m::nanmax(mx, v[k]);
@@ -186,43 +304,55 @@ __device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, co
     mx = quiet_max(warp_allreduce(mx, NanMax<C>(), LANES), quiet);
     // exp once per element: v[k] becomes e = exp((v - max) / T) (log_softmax's forward keeps v)
     constexpr bool keep_v = K::log && !BACKWARD;
-    double s = 0.0;
+    using SS = sum_t<T, K::log || BACKWARD>;  // compensated but for softmax's y = e / s
+    SS s = SS(0);
 #pragma unroll
     for (int k = 0; k < ITEMS; ++k) {
-      const C e = (on >> k & 1u) ? shifted_exp(v[k], mx, temp) : C(0);
-      s += double(e);
+      const C e = (on >> k & 1u) ? row_exp<A>(v[k], mx, temp) : C(0);
+      s += A(e);
       if (!keep_v) v[k] = e;
     }
-    s = warp_allreduce(s, Sum<double>(), LANES) + quiet_term(mx, quiet, temp);
-    const double inv = 1.0 / s;  // one division per row
+    s = warp_allreduce(s, Sum<SS>(), LANES) + quiet_term<A>(mx, quiet, temp);
+    const A inv = A(1) / value(s);  // one division per row
     if constexpr (!BACKWARD) {
-      const C log_s = C(m::log(s));
+      const C log_s = C(row_log(s));
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
-        const i64 j = lane + k * LANES;
-        if (live && j < n)
+        const int j = lane + k * LANES;
+        if (live && j < len)
           out[r.at(j)] =
-              store<T>((on >> k & 1u) ? (K::log ? shifted(v[k], mx, temp) - log_s : C(double(v[k]) * inv)) : C(0));
+              store<T>((on >> k & 1u) ? (K::log ? shifted(v[k], mx, temp) - log_s : row_prob(v[k], inv)) : C(0));
       }
     } else {
       C d[ITEMS];
-      double t = 0.0;  // sum of dy e (then times 1 / s), or of dy
+      using S = sum_t<T, true>;
+      S u = S(0);  // sum of dy e (then times 1 / s), or of dy
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
-        const i64 j = lane + k * LANES;
+        const int j = lane + k * LANES;
         const bool in = on >> k & 1u;
         d[k] = in ? load(dy[r.at(j)]) : C(0);
-        t += in ? row_term<K>(v[k], d[k]) : 0.0;
+        add_term<K>(u, v[k], d[k]);  // e and dy are 0 where !in
       }
-      t = warp_allreduce(t, Sum<double>(), LANES);
-      if (!K::log) t *= inv;
+      const Split<A> t = row_t<K>(warp_allreduce(u, Sum<S>(), LANES), s, inv);
 #pragma unroll
       for (int k = 0; k < ITEMS; ++k) {
-        const i64 j = lane + k * LANES;
-        if (live && j < n)
-          out[r.at(j)] = store<T>((on >> k & 1u) ? row_grad<K>(double(v[k]) * inv, d[k], t, temp) : C(0));
+        const int j = lane + k * LANES;
+        if (live && j < len)
+          out[r.at(j)] = store<T>((on >> k & 1u) ? row_grad<K>(A(v[k]) * inv, d[k], t, temp) : C(0));
       }
     }
+  }
+}
+
+// Rows along the last axis without a mask (the common case) index the row directly.
+template <class K, class T, int ITEMS, int LANES, bool BACKWARD>
+__device__ __forceinline__ void softmax_warp(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
+                                             i64 n, i64 inner, C_of<T> temp, C_of<T> quiet_flag) {
+  if (inner == 1 && mask == nullptr) {
+    softmax_warp_rows<K, T, ITEMS, LANES, BACKWARD, true>(x, dy, out, mask, rows, n, inner, temp, quiet_flag);
+  } else {
+    softmax_warp_rows<K, T, ITEMS, LANES, BACKWARD, false>(x, dy, out, mask, rows, n, inner, temp, quiet_flag);
   }
 }
 
@@ -252,14 +382,18 @@ template <class K, class T, class Team, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, const unsigned char* mask, i64 rows,
                                              i64 n, i64 inner, C_of<T> temp, C_of<T> quiet_flag) {
   using C = compute_t<T>;
+  using A = acc_t<T>;
+  using S = sum_t<T, true>;
+  using SS = sum_t<T, K::log || BACKWARD>;  // compensated but for softmax's y = e / s
   const bool quiet = quiet_flag != C(0);
   C* cache = CACHED ? dynamic_smem<C>() : nullptr;
-  __shared__ MaxSumStats<C> pair_scratch[32];
+  __shared__ MaxSumStats<C, SS> pair_scratch[32];
   __shared__ C scratch[32];
-  __shared__ double sum_scratch[32];
+  __shared__ S sum_scratch[32];  // for SS too (no wider than S)
+  SS* s_scratch = reinterpret_cast<SS*>(sum_scratch);
   for (i64 row = Team::first_row(); row < rows; row += Team::row_step()) {
     const RowReader<K, T> r{x, mask, row_base(row, n, inner), inner};
-    MaxSumStats<C> st{-m::inf<C>(), 0.0};
+    MaxSumStats<C, SS> st{-m::inf<C>(), SS(0)};
     if constexpr (CACHED) {  // max, then the sum from shared memory: one exp per element, not two
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         cache[j] = r.v(j);
@@ -267,36 +401,35 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
       }
       st.m = quiet_max(Team::allreduce(st.m, NanMax<C>(), scratch), quiet);
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
-        const C e = shifted_exp(cache[j], st.m, temp);
+        const C e = row_exp<A>(cache[j], st.m, temp);
         if (!(K::log && !BACKWARD)) cache[j] = e;  // the cache now holds e (0 where masked)
-        st.s += double(e);
+        st.s += A(e);
       }
-      st.s = Team::allreduce(st.s, Sum<double>(), sum_scratch) + quiet_term(st.m, quiet, temp);
+      st.s = Team::allreduce(st.s, Sum<SS>(), s_scratch) + quiet_term<A>(st.m, quiet, temp);
     } else {  // one pass over global memory: online statistics
-      for (i64 j = Team::rank(); j < n; j += Team::size()) push(st, r.v(j), temp);
-      st = Team::allreduce(st, MaxSum<C>{temp}, pair_scratch);
-      if (quiet) st = MaxSum<C>{temp}(st, {C(0), 1.0});
+      for (i64 j = Team::rank(); j < n; j += Team::size()) push<A>(st, r.v(j), temp);
+      st = Team::allreduce(st, MaxSum<C, A, SS>{temp}, pair_scratch);
+      if (quiet) st = MaxSum<C, A, SS>{temp}(st, {C(0), SS(1)});
     }
     const C mx = st.m;
-    const double inv = 1.0 / st.s;
+    const A inv = A(1) / value(st.s);
     // e of entry j: from the cache, or again from x
-    auto e_of = [&](i64 j) { return CACHED ? cache[j] : shifted_exp(r.raw(j), mx, temp); };
+    auto e_of = [&](i64 j) { return CACHED ? cache[j] : row_exp<A>(r.raw(j), mx, temp); };
     if constexpr (!BACKWARD) {
-      const C log_s = C(m::log(st.s));
+      const C log_s = C(row_log(st.s));
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         C y = C(0);
-        if (r.on(j)) y = K::log ? shifted(CACHED ? cache[j] : r.raw(j), mx, temp) - log_s : C(double(e_of(j)) * inv);
+        if (r.on(j)) y = K::log ? shifted(CACHED ? cache[j] : r.raw(j), mx, temp) - log_s : row_prob(e_of(j), inv);
         out[r.at(j)] = store<T>(y);
       }
     } else {
-      double t = 0.0;
+      S u = S(0);
       for (i64 j = Team::rank(); j < n; j += Team::size())
-        if (r.on(j)) t += row_term<K>(e_of(j), load(dy[r.at(j)]));
-      t = Team::allreduce(t, Sum<double>(), sum_scratch);
-      if (!K::log) t *= inv;
+        if (r.on(j)) add_term<K>(u, e_of(j), load(dy[r.at(j)]));
+      const Split<A> t = row_t<K>(Team::allreduce(u, Sum<S>(), sum_scratch), st.s, inv);
       for (i64 j = Team::rank(); j < n; j += Team::size()) {
         C g = C(0);
-        if (r.on(j)) g = row_grad<K>(double(e_of(j)) * inv, load(dy[r.at(j)]), t, temp);
+        if (r.on(j)) g = row_grad<K>(A(e_of(j)) * inv, load(dy[r.at(j)]), t, temp);
         out[r.at(j)] = store<T>(g);
       }
     }
@@ -311,25 +444,30 @@ __device__ __forceinline__ void softmax_team(const T* x, const T* dy, T* out, co
 // statistics (max, sum of exp and, in the backward, sum of dy e) rescaled once per pack, then the
 // output.  One division per row (1 / sum).
 
-// Statistics of a row: max m, s = sum exp((v - m) / t), u = sum dy exp((v - m) / t) (log_softmax:
-// sum dy); the sums in double.
-template <class C> struct RowStats {
+// Statistics of a row: max m, s = sum exp((v - m) / t) (SS), u = sum dy exp((v - m) / t) (log_softmax:
+// sum dy; S, compensated for 16-bit rows); both acc_t for float32 and float64 rows.
+template <class C, class SS, class S> struct RowStats {
   C m;
-  double s, u;
+  SS s;
+  S u;
 };
-template <class K, class C> struct MergeStats {
+template <class K, class C, class A, class SS, class S> struct MergeStats {
   C t;  // temperature
-  __device__ __forceinline__ RowStats<C> identity() const { return {-m::inf<C>(), 0.0, 0.0}; }
-  __device__ __forceinline__ RowStats<C> operator()(RowStats<C> x, RowStats<C> y) const {
+  __device__ __forceinline__ RowStats<C, SS, S> identity() const { return {-m::inf<C>(), SS(0), S(0)}; }
+  __device__ __forceinline__ RowStats<C, SS, S> operator()(RowStats<C, SS, S> x, RowStats<C, SS, S> y) const {
     const C mx = m::nanmax(x.m, y.m);
-    const double ex = x.m == -m::inf<C>() ? 0.0 : double(shifted_exp(x.m, mx, t));
-    const double ey = y.m == -m::inf<C>() ? 0.0 : double(shifted_exp(y.m, mx, t));
+    const A ex = x.m == -m::inf<C>() ? A(0) : A(row_exp<A>(x.m, mx, t));
+    const A ey = y.m == -m::inf<C>() ? A(0) : A(row_exp<A>(y.m, mx, t));
     return {mx, x.s * ex + y.s * ey, K::log ? x.u + y.u : x.u * ex + y.u * ey};
   }
 };
-template <class C> __device__ __forceinline__ RowStats<C> shfl_xor(RowStats<C> v, int lane_mask, int width) {
+template <class C, class SS, class S>
+__device__ __forceinline__ RowStats<C, SS, S> shfl_xor(RowStats<C, SS, S> v, int lane_mask, int width) {
   return {shfl_xor(v.m, lane_mask, width), shfl_xor(v.s, lane_mask, width), shfl_xor(v.u, lane_mask, width)};
 }
+// The sum types of a packed row: s compensated but for softmax's forward, u for every backward.
+template <class K, class T, bool BACKWARD> using packed_stats_t =
+    RowStats<C_of<T>, sum_t<T, K::log || BACKWARD>, sum_t<T, BACKWARD>>;
 
 template <class K, class T, int N>
 __device__ __forceinline__ C_of<T> pack_max(const Pack<T, N>& v, C_of<T> mx) {
@@ -341,36 +479,39 @@ __device__ __forceinline__ C_of<T> pack_max(const Pack<T, N>& v, C_of<T> mx) {
 // Folds one pack (and its dy) into running statistics: the max moves once per pack and the sums
 // are rescaled once; -inf adds nothing, NaN and +inf make the sums NaN.
 template <class K, class T, int N, bool BACKWARD>
-__device__ __forceinline__ void push_pack(RowStats<C_of<T>>& st, const Pack<T, N>& v, const Pack<T, N>& d,
-                                          C_of<T> temp) {
+__device__ __forceinline__ void push_pack(packed_stats_t<K, T, BACKWARD>& st, const Pack<T, N>& v,
+                                          const Pack<T, N>& d, C_of<T> temp) {
   using C = C_of<T>;
+  using A = acc_t<T>;
   const C mx = pack_max<K>(v, st.m);
-  const double scale = st.m == -m::inf<C>() ? 0.0 : double(shifted_exp(st.m, mx, temp));
-  double s = 0.0, u = 0.0;
+  const A scale = st.m == -m::inf<C>() ? A(0) : A(row_exp<A>(st.m, mx, temp));
+  decltype(st.s) s(0);
+  decltype(st.u) u(0);
 #pragma unroll
   for (int k = 0; k < N; ++k) {
     const C x = logit<K>(load(v.v[k]));
-    const C e = x == -m::inf<C>() ? C(0) : shifted_exp(x, mx, temp);
-    s += double(e);
-    if (BACKWARD) u += row_term<K>(e, load(d.v[k]));
+    const C e = x == -m::inf<C>() ? C(0) : row_exp<A>(x, mx, temp);
+    s += A(e);
+    if constexpr (BACKWARD) add_term<K>(u, e, load(d.v[k]));
   }
   st = {mx, st.s * scale + s, K::log ? st.u + u : st.u * scale + u};
 }
 
 // Writes one output pack from x (and dy): y = e / s or (v - m) / T - log s; dx from p = e / s and t.
 template <class K, class T, int N, bool BACKWARD>
-__device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T, N>& d, C_of<T> mx, double inv,
-                                               C_of<T> log_s, double t, C_of<T> temp) {
+__device__ __forceinline__ Pack<T, N> out_pack(const Pack<T, N>& v, const Pack<T, N>& d, C_of<T> mx, acc_t<T> inv,
+                                               C_of<T> log_s, Split<acc_t<T>> t, C_of<T> temp) {
   using C = C_of<T>;
+  using A = acc_t<T>;
   Pack<T, N> o;
 #pragma unroll
   for (int k = 0; k < N; ++k) {
     const C x = logit<K>(load(v.v[k]));
     C r;
     if constexpr (BACKWARD) {
-      r = row_grad<K>(double(shifted_exp(x, mx, temp)) * inv, load(d.v[k]), t, temp);
+      r = row_grad<K>(A(row_exp<A>(x, mx, temp)) * inv, load(d.v[k]), t, temp);
     } else {
-      r = K::log ? shifted(x, mx, temp) - log_s : C(double(shifted_exp(x, mx, temp)) * inv);
+      r = K::log ? shifted(x, mx, temp) - log_s : row_prob(row_exp<A>(x, mx, temp), inv);
     }
     o.v[k] = store<T>(r);
   }
@@ -381,11 +522,15 @@ template <class K, class T, bool CACHED, bool BACKWARD>
 __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, i64 rows, i64 n, C_of<T> temp,
                                                bool quiet) {
   using C = C_of<T>;
+  using A = acc_t<T>;
+  using Stats = packed_stats_t<K, T, BACKWARD>;
+  using SS = decltype(Stats::s);
+  using S = decltype(Stats::u);
   constexpr int N = kPack<T>;
   using P = Pack<T, N>;
-  __shared__ RowStats<C> stats_scratch[32];
+  __shared__ Stats stats_scratch[32];
   __shared__ C scratch[32];
-  __shared__ double sum_scratch[32];
+  __shared__ sum_t<T, true> sum_scratch[32];  // for SS and S (no wider)
   const i64 packs = n / N;
   P* cx = CACHED ? reinterpret_cast<P*>(dynamic_smem<T>()) : nullptr;
   P* cd = CACHED ? cx + packs : nullptr;  // the backward's dy, after x
@@ -394,7 +539,7 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
     const P* xr = reinterpret_cast<const P*>(x + row * n);
     const P* dr = BACKWARD ? reinterpret_cast<const P*>(dy + row * n) : nullptr;
     P* orow = reinterpret_cast<P*>(out + row * n);
-    RowStats<C> st{-m::inf<C>(), 0.0, 0.0};
+    Stats st{-m::inf<C>(), SS(0), S(0)};
     if constexpr (CACHED) {  // max while caching, then the sums from shared memory
       C mx = -m::inf<C>();
 #pragma unroll 1
@@ -412,13 +557,13 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
         const P d = BACKWARD ? cd[p] : zero;
 #pragma unroll
         for (int k = 0; k < N; ++k) {
-          const C e = shifted_exp(logit<K>(load(v.v[k])), mx, temp);
-          st.s += double(e);
-          if (BACKWARD) st.u += row_term<K>(e, load(d.v[k]));
+          const C e = row_exp<A>(logit<K>(load(v.v[k])), mx, temp);
+          st.s += A(e);
+          if constexpr (BACKWARD) add_term<K>(st.u, e, load(d.v[k]));
         }
       }
-      st.s = block_allreduce(st.s, Sum<double>(), sum_scratch) + quiet_term(mx, quiet, temp);
-      if (BACKWARD) st.u = block_allreduce(st.u, Sum<double>(), sum_scratch);
+      st.s = block_allreduce(st.s, Sum<SS>(), reinterpret_cast<SS*>(sum_scratch)) + quiet_term<A>(mx, quiet, temp);
+      if (BACKWARD) st.u = block_allreduce(st.u, Sum<S>(), reinterpret_cast<S*>(sum_scratch));
     } else {  // one pass over global memory: online statistics
 #pragma unroll 1
       for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
@@ -426,12 +571,12 @@ __device__ __forceinline__ void softmax_packed(const T* x, const T* dy, T* out, 
         const P d = BACKWARD ? dr[p] : zero;
         push_pack<K, T, N, BACKWARD>(st, v, d, temp);
       }
-      st = block_allreduce(st, MergeStats<K, C>{temp}, stats_scratch);
-      if (quiet) st = MergeStats<K, C>{temp}(st, {C(0), 1.0, 0.0});  // the implicit logit: dy 0
+      st = block_allreduce(st, MergeStats<K, C, A, SS, S>{temp}, stats_scratch);
+      if (quiet) st = MergeStats<K, C, A, SS, S>{temp}(st, {C(0), SS(1), S(0)});  // the implicit logit: dy 0
     }
-    const double inv = 1.0 / st.s;
-    const C log_s = C(m::log(st.s));
-    const double t = K::log ? st.u : st.u * inv;  // sum dy (log_softmax) or sum dy p
+    const A inv = A(1) / value(st.s);
+    const C log_s = C(row_log(st.s));
+    const Split<A> t = row_t<K>(st.u, st.s, inv);  // sum dy (log_softmax) or sum dy p
 #pragma unroll 1
     for (i64 p = threadIdx.x; p < packs; p += blockDim.x) {
       const P v = CACHED ? cx[p] : xr[p];

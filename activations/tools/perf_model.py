@@ -542,7 +542,8 @@ def predict(sass: str, shape: KernelShape, registers: int, static_shared: int = 
     """The model for one kernel, or None when no element loop is found."""
     passes = shape.family == "row" and shape.passes
     # a 16-bit elementwise or gated kernel's double code is its rare near-tie correction; the row
-    # paths compute their sums, y and dx in double on the main path (softmax.cuh): counted in full
+    # paths have none (float32 rows compute their sums, y and dx in double on the main path,
+    # 16-bit rows in float and float pairs: softmax.cuh): counted in full
     loops = element_loops(sass, passes, rare_doubles=shape.dtype_bytes == 2 and shape.family != "row")
     if not loops:
         return None

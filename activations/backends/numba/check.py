@@ -101,7 +101,8 @@ def _check_one(K, spec, cc, assembler) -> NumbaKernelCheck:
     redo = spec.kind in ("elementwise", "gated") and K._redoes(spec.name, spec.dtype)
     # FP8 output scales f and converts it in float64 on purpose (docs/semantics.md, FP8 output).
     fp8 = spec.variant == "fp8"
-    # the softmax family's row sums, y and dx are float64 on purpose (kernels/softmax.cuh, Accuracy)
+    # the softmax family's row sums, y and dx are float64 on purpose, in every dtype (kernels/softmax.cuh,
+    # Accuracy; the CUDA C kernels' 16-bit rows get the same accuracy from float pairs)
     rows64 = spec.kind == "rowwise" and not K.REGISTRY.get(spec.name).rows.threshold
     f32_compute = (spec.kind not in ("cast", "gather", "scatter") and spec.dtype != "f64" and not redo and not fp8
                    and not rows64)
