@@ -329,7 +329,7 @@ def _weight(ins: Instr) -> float:
 #: 16-bit kernels recompute in double the results within a few float ulps of a rounding tie of the
 #: 16-bit type (kernels/functors.cuh, near_tie): bfloat16 within TIE_ULPS, 2 TIE_ULPS + 1 of the
 #: 2^16 float values per bfloat16 ulp (0.11%); float16 within TIE_ULPS_F16 + 16 (m - 1), on average
-#: 2 (TIE_ULPS_F16 + 7.5) + 1 of the 2^13 per float16 ulp (0.66%); tiny results, which bfloat16
+#: 2 (TIE_ULPS_F16 + 7.5) + 1 of the 2^13 per float16 ulp (0.61%); tiny results, which bfloat16
 #: also recomputes, left out.  A warp runs that code where one of its 32 lanes takes it.
 _DROPPED_BITS = {"f16": 13, "bf16": 16}
 
