@@ -312,7 +312,11 @@ def test_gpu_report_puts_measurements_next_to_the_model():
 #: at >= 85% while they fit in shared memory; the long path is held to its two reads of the row
 # float32 gelu' and silu' are evaluated in double and rounded once (0.5 ulp where float reached 5.5
 # and 3.2): the FP64 instructions bring their backward from 1.0 to about 0.82 of copy bandwidth
-GOALS = {**{f"act_{n}_{d}_f32": 0.9 for n in ("relu", "gelu", "silu", "swiglu") for d in ("fwd", "bwd")},
+# The 16-bit elementwise and gated kernels (bfloat16 modelled here) are held to 90% too: relu,
+# silu's and swiglu's forward meet it; gelu, silu' and swiglu' miss it (SHORT_OF_GOAL: their
+# float math alone takes more issue slots than a 16-bit element's 4 or 6 bytes allow).
+GOALS = {**{f"act_{n}_{d}_{t}": 0.9 for n in ("relu", "gelu", "silu", "swiglu") for d in ("fwd", "bwd")
+            for t in ("f32", "bf16")},
          "act_gelu_bwd_f32": 0.8, "act_silu_bwd_f32": 0.8,
          **{f"act_softmax_{d}_block_{t}": 0.85 for d in ("fwd", "bwd") for t in ("bf16", "f32")},
          **{f"act_softmax_{d}_warp32x32_{t}": 0.8 for d in ("fwd", "bwd") for t in ("bf16", "f32")},
@@ -326,13 +330,17 @@ GOALS = {**{f"act_{n}_{d}_f32": 0.9 for n in ("relu", "gelu", "silu", "swiglu") 
 # 161 and 146 -> 243 instructions per element for 0.5 conditioned ulps and the raw bounds at the zero
 # The 16-bit softmax rows work in float, with float pairs for the sums that cancel (sum dy y) or
 # whose log is small (log_softmax): 31 and 40 with float sums and y, 82 and 95 in double, 31 and 59
-# now (the backward's two compensated sums: 19 more per element).
-BUDGETS = {"act_relu_fwd_bf16": 9, "act_relu_bwd_bf16": 9, "act_gelu_fwd_bf16": 107, "act_gelu_bwd_bf16": 134,
-           "act_silu_fwd_bf16": 55, "act_silu_bwd_bf16": 161, "act_swiglu_fwd_bf16": 78, "act_swiglu_bwd_bf16": 243,
+# now (the backward's two compensated sums: 19 more per element).  The near-tie test of 16-bit
+# stores on the float's bits, counted in full on every element, and the correction weighed by
+# bfloat16's own share of results near a tie (0.11%, not 0.4%): gelu 107 -> 85, gelu' 112 -> 90,
+# silu 55 -> 44, silu' 161 -> 150, swiglu 77 -> 63, swiglu' 243 -> 219, relu 9 -> 6.
+BUDGETS = {"act_relu_fwd_bf16": 6, "act_relu_bwd_bf16": 6, "act_gelu_fwd_bf16": 85, "act_gelu_bwd_bf16": 90,
+           "act_silu_fwd_bf16": 45, "act_silu_bwd_bf16": 150, "act_swiglu_fwd_bf16": 64, "act_swiglu_bwd_bf16": 220,
            "act_softmax_fwd_block_bf16": 31, "act_softmax_bwd_block_bf16": 59}
-#: goals the kernels miss, with their modelled fraction (none now: the bf16 softmax rows, at 46-65%
-#: with their sums, y and dx in double, work in float and float pairs)
-SHORT_OF_GOAL: dict[str, float] = {}
+#: goals the kernels miss, with their modelled fraction: bfloat16 gelu, gelu', silu' and swiglu',
+#: whose float math alone is more than the 41 instructions per element a 16-bit element allows
+SHORT_OF_GOAL = {"act_gelu_fwd_bf16": 0.49, "act_gelu_bwd_bf16": 0.69, "act_silu_bwd_bf16": 0.41,
+                 "act_swiglu_bwd_bf16": 0.47}
 
 
 def test_model_goals(modelled):

@@ -199,6 +199,52 @@ def test_prelu_weight(host, dtype, weight, with_bias, rng):
         reference.assert_close(got[1], reference.dbias(dx), dtype, what="dbias")
 
 
+def _near_tie_candidates(drop: int, exponents: range, rng) -> np.ndarray:
+    """float32 bit patterns whose low ``drop`` bits lie within 80 of a 16-bit rounding boundary
+    (100...0), at every sign, exponent in ``exponents`` and kept mantissa; and 2^21 random ones."""
+    keep = 23 - drop
+    top = np.array([(s << 31) | (e << 23) | (m << drop) for s in (0, 1) for e in exponents for m in range(1 << keep)],
+                   np.uint64)
+    low = (1 << (drop - 1)) + np.arange(-80, 81, dtype=np.int64)
+    near = (top[:, None] + low[None, :].astype(np.uint64)).ravel()
+    return np.concatenate([near, rng.integers(0, 1 << 32, 1 << 21, dtype=np.uint64)]).astype(np.uint32)
+
+
+@pytest.mark.parametrize("dtype", ["f16", "bf16"])
+def test_near_tie_catches_what_the_float_test_caught(library, dtype, rng):
+    """store_once's bit-pattern test (kernels/functors.cuh near_tie) catches every result the float
+    formulation caught (T's rounding of r -+ (|r| 2^-19 + 2^-60), fused or not) but inf: near every
+    rounding boundary of T at every exponent (float16: where its results lie, and its subnormals'
+    boundaries at odd multiples of 2^-25 on both sides, across binades), every tiny bfloat16
+    result, and random floats.  (All 2^32 floats were checked once the same way.)  It takes about
+    the share of results its window implies: not everything."""
+    if dtype == "bf16":
+        bits = _near_tie_candidates(16, range(256), rng)
+        tiny = rng.integers(0, 0x2E000000, 1 << 20, dtype=np.uint64).astype(np.uint32)
+        bits = np.concatenate([bits, tiny, tiny | 0x80000000])
+    else:
+        bits = _near_tie_candidates(13, range(100, 145), rng)  # 2^-27 .. 2^17: the float16 range and edges
+        odd = np.arange(1, 2048, 2, dtype=np.float64) * 2.0 ** -25  # float16 subnormal boundaries, 2^-25 ...
+        centre = odd.astype(np.float32).view(np.uint32).astype(np.int64)
+        sub = (centre[:, None] + np.arange(-80, 81)[None, :]).ravel().astype(np.uint32)
+        bits = np.concatenate([bits, sub, sub | 0x80000000])
+    r = bits.view(np.float32)
+    out = np.zeros(r.size, np.uint8)
+    library.launch(f"near_tie_{dtype}", (1,), (1,), (r, out, np.int64(r.size)))
+    new, old = (out & 1) == 1, (out & 2) == 2
+    missed = old & ~new & ~np.isinf(r)
+    assert not missed.any(), r[missed][:8]
+    assert old.sum() > 10000  # the candidates hold many of the old test's catches
+    # uniform significands in the normal range: the window's share, 69 float ulps per bfloat16 ulp,
+    # 2 (17 + 7.5) + 1 on average per float16 ulp
+    u = (rng.integers(0x38800000, 0x46000000, 1 << 20, dtype=np.uint64)).astype(np.uint32).view(np.float32)
+    got = np.zeros(u.size, np.uint8)
+    library.launch(f"near_tie_{dtype}", (1,), (1,), (u, got, np.int64(u.size)))
+    share = ((got & 1) == 1).mean()
+    expected = 50 / (1 << 13) if dtype == "f16" else 69 / (1 << 16)
+    assert 0.9 * expected < share < 1.1 * expected, share
+
+
 def test_grid_stride_loops(host, rng):
     """More elements than the capped grid has threads: every thread runs several iterations."""
     n = 300_001

@@ -22,6 +22,7 @@ Counting rules (SASS of ``cuobjdump -sass``):
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -326,9 +327,32 @@ def _weight(ins: Instr) -> float:
 
 
 #: 16-bit kernels recompute in double the results within a few float ulps of a rounding tie of the
-#: 16-bit type (about 0.4% of them, functors.cuh); a warp runs that code for one of its 32 lanes
-RARE_FRACTION = 0.004
-RARE_WEIGHT = 1 - (1 - RARE_FRACTION) ** 32
+#: 16-bit type (kernels/functors.cuh, near_tie): bfloat16 within TIE_ULPS, 2 TIE_ULPS + 1 of the
+#: 2^16 float values per bfloat16 ulp (0.11%); float16 within TIE_ULPS_F16 + 16 (m - 1), on average
+#: 2 (TIE_ULPS_F16 + 7.5) + 1 of the 2^13 per float16 ulp (0.61%); tiny results, which bfloat16
+#: also recomputes, left out.  A warp runs that code where one of its 32 lanes takes it.
+_DROPPED_BITS = {"f16": 13, "bf16": 16}
+
+
+@functools.lru_cache(maxsize=None)
+def tie_ulps(name: str) -> int:
+    from ..backends.cuda import source as _cuda_source
+
+    text = (_cuda_source.kernels_dir() / "functors.cuh").read_text()
+    return int(re.search(rf"constexpr unsigned {name} = (\d+);", text).group(1))
+
+
+def rare_fraction(dtype: str) -> float:
+    """The share of a 16-bit dtype's results that take the near-tie correction (0 for the others)."""
+    if dtype not in _DROPPED_BITS:
+        return 0.0
+    half = tie_ulps("TIE_ULPS") if dtype == "bf16" else tie_ulps("TIE_ULPS_F16") + 7.5
+    return (2 * half + 1) / 2 ** _DROPPED_BITS[dtype]
+
+
+def rare_weight(fraction: float) -> float:
+    """The chance that one of a warp's 32 lanes takes a branch each lane takes with ``fraction``."""
+    return 1 - (1 - fraction) ** 32
 
 
 def _is_double(ins: Instr) -> bool:
@@ -336,19 +360,20 @@ def _is_double(ins: Instr) -> bool:
 
 
 class Analysis:
-    """Loops and their common paths in one kernel's SASS.  ``rare_doubles``: in a kernel for a
-    16-bit type, double-precision code (and the branch region around it) is the rare correction
-    of the rounding, counted at RARE_WEIGHT."""
+    """Loops and their common paths in one kernel's SASS.  ``rare``: in a kernel for a 16-bit type,
+    the share of results that take the rare correction of the rounding (double-precision code and
+    the branch region around it), counted at rare_weight(rare)."""
 
-    def __init__(self, sass: str, rare_doubles: bool = False):
+    def __init__(self, sass: str, rare: float = 0.0):
         self.prog = Program(parse_sass(sass))
         self.uni = Uniformity(self.prog.code)
         self.loops = all_loops(self.prog)
         code = self.prog.code
         self.block_weight = [sum(_weight(code[i]) for i in range(s, self.prog.last[b] + 1))
                              for b, s in enumerate(self.prog.starts)]
-        self.rare = self._rare_blocks() if rare_doubles else set()
-        self.cost_weight = [w * (RARE_WEIGHT if b in self.rare else 1.0) for b, w in enumerate(self.block_weight)]
+        self.rare_weight = rare_weight(rare)
+        self.rare = self._rare_blocks() if rare else set()
+        self.cost_weight = [w * (self.rare_weight if b in self.rare else 1.0) for b, w in enumerate(self.block_weight)]
         self._paths: dict[tuple, set[int]] = {}
 
     def _rare_blocks(self) -> set[int]:
@@ -435,9 +460,9 @@ class Analysis:
         loop.body_loads = sum(1 for i in self.prog.instructions(loop.body) if code[i].base == "LDG")
         for i in on_path:
             ins = code[i]
-            loop.count += _weight(ins) * (RARE_WEIGHT if self.prog.block_of[i] in self.rare else 1.0)
+            loop.count += _weight(ins) * (self.rare_weight if self.prog.block_of[i] in self.rare else 1.0)
             if ins.base == "MUFU":
-                loop.sfu += RARE_WEIGHT if self.prog.block_of[i] in self.rare else 1.0
+                loop.sfu += self.rare_weight if self.prog.block_of[i] in self.rare else 1.0
             lb = ins.load_bytes()
             if self.prog.block_of[i] in self.rare and ".CONSTANT" in ins.op:
                 lb = None  # a table of the rare correction (double sin's), not element data
@@ -484,8 +509,8 @@ class Analysis:
         return keep
 
 
-def element_loops(sass: str, passes: bool = False, rare_doubles: bool = False) -> list[Loop]:
-    return Analysis(sass, rare_doubles).element_loops(passes)
+def element_loops(sass: str, passes: bool = False, rare: float = 0.0) -> list[Loop]:
+    return Analysis(sass, rare).element_loops(passes)
 
 
 # ------------------------------------------------------------------ kernels
@@ -503,6 +528,7 @@ class KernelShape:
     shared: int = 0  # dynamic shared memory per block at launch
     point: str = ""  # the row length modelled, for row paths
     passes: bool = False  # row path with several loops over the row (block, long): summed
+    rare_fraction: float = 0.0  # 16-bit elementwise and gated: the share of results corrected near a tie
 
 
 @dataclass
@@ -544,7 +570,7 @@ def predict(sass: str, shape: KernelShape, registers: int, static_shared: int = 
     # a 16-bit elementwise or gated kernel's double code is its rare near-tie correction; the row
     # paths have none (float32 rows compute their sums, y and dx in double on the main path,
     # 16-bit rows in float and float pairs: softmax.cuh): counted in full
-    loops = element_loops(sass, passes, rare_doubles=shape.dtype_bytes == 2 and shape.family != "row")
+    loops = element_loops(sass, passes, rare=shape.rare_fraction if shape.family != "row" else 0.0)
     if not loops:
         return None
 
@@ -610,11 +636,11 @@ def kernel_shape(module, entry: str) -> KernelShape | None:
     if module.kind == "elementwise":
         items = 3 if bwd else 2
         return KernelShape("elementwise", t, arrays=2 if bwd else 1, moved_bytes=items * t, useful_bytes=items * t,
-                           threads=_cuda_ops.ELEMENTWISE_THREADS)
+                           threads=_cuda_ops.ELEMENTWISE_THREADS, rare_fraction=rare_fraction(module.dtype))
     if module.kind == "gated":  # per output element: a, b (and dy) in; y (da, db) out
         items = 5 if bwd else 3
         return KernelShape("gated", t, arrays=3 if bwd else 2, moved_bytes=items * t, useful_bytes=items * t,
-                           threads=_cuda_ops.ELEMENTWISE_THREADS)
+                           threads=_cuda_ops.ELEMENTWISE_THREADS, rare_fraction=rare_fraction(module.dtype))
     if module.kind != "rowwise":
         return None
     import numpy as np

@@ -51,3 +51,24 @@ extern "C" __global__ void shim_early_exit(int* out) {
   out[threadIdx.x] = count;
 }
 ACT_ENTRY_HOOK(shim_early_exit)
+
+// The 16-bit near-tie test of store_once (kernels/functors.cuh) beside the float formulation it
+// replaced (T's rounding of r - d and r + d compared, d = |r| 2^-19 + 2^-60, fused or not): bit 0
+// of out[i] is near_tie<T>(r[i]), bit 1 the old test.  One thread walks the array.
+#include "functors.cuh"
+template <class T> __device__ void near_tie_pair(const float* r, unsigned char* out, long long n) {
+  for (long long i = 0; i < n; ++i) {
+    const float v = r[i];
+    volatile float scaled = act::m::abs(v) * 0x1p-19f;  // unfused, as without contraction
+    bool old = false;
+    for (const float d : {fmaf(act::m::abs(v), 0x1p-19f, 0x1p-60f), scaled + 0x1p-60f})
+      old = old || (v == v && act::load(act::store<T>(v - d)) != act::load(act::store<T>(v + d)));
+    out[i] = (act::near_tie<T>(v) ? 1 : 0) | (old ? 2 : 0);
+  }
+}
+extern "C" __global__ void near_tie_f16(const float* r, unsigned char* out, long long n) { near_tie_pair<__half>(r, out, n); }
+ACT_ENTRY_HOOK(near_tie_f16)
+extern "C" __global__ void near_tie_bf16(const float* r, unsigned char* out, long long n) {
+  near_tie_pair<__nv_bfloat16>(r, out, n);
+}
+ACT_ENTRY_HOOK(near_tie_bf16)
