@@ -58,7 +58,7 @@ def engine_modules() -> list[Extension]:
             include_dirs=["kernels/cpu/cuda_shim", "kernels/cpu", "kernels"],
             define_macros=[("ACT_ENGINE_MODULE", f"_engine_{isa}"), ("ACT_ENGINE_ISA", f'"{isa}"')],
             extra_compile_args=COMMON + flags,
-            depends=["kernels/cpu/engine.cpp", "kernels/cpu/prelude.h", "kernels/cpu/vmath.h", "kernels/cpu/near_tie.h", "kernels/common.cuh", "kernels/functors.cuh", "kernels/fp8.cuh",
+            depends=["kernels/cpu/engine.cpp", "kernels/cpu/prelude.h", "kernels/cpu/vmath.h", "kernels/common.cuh", "kernels/functors.cuh", "kernels/fp8.cuh",
                      "kernels/cpu/cuda_shim/cuda_fp16.h", "kernels/cpu/cuda_shim/cuda_bf16.h"],
             language="c++",
             optional=True,

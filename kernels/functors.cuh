@@ -54,18 +54,22 @@ struct CheapFunctor : Functor {
 // [1, 2) the significand), with its own roundings: TIE_ULPS = 34 ulps either side for bfloat16,
 // 17 + 16 (m - 1) for float16, whose boundaries are 8 times as dense (0.61% of its results).  The
 // old test also caught every bfloat16 result below about 2^-51 in magnitude (its absolute 2^-60: subnormal float results
-// carry absolute errors of many of their ulps): results below 2^-37 are taken here.  Every result
+// carry absolute errors of many of their ulps): results below 2^-37 are taken here, but zero (as
+// the old test: -0 and +0 compared equal; the exact value rounds to zero too, and relu's and the
+// other piecewise-linear units' zeros, half their results, stay off the redo).  Every result
 // the old test caught is caught (tests/test_cuda_host.py; all 2^32 floats checked once), but inf
 // (inf - inf gave it NaN): a float result off by less than the window overflows only where the
 // exact value rounds to inf in T too.  The window's low bits are moved to the top by a multiply
 // (one IMAD or LEA with the offset); NaN may match it, and keeps its bits (store_once).
 constexpr unsigned TIE_ULPS = 34;      // bfloat16
 constexpr unsigned TIE_ULPS_F16 = 17;  // float16, plus 16 (m - 1)
+// (The CPU engine takes this test too: engine.cpp, Core::round_once and Gated::round_once.)
 template <class T> __device__ __forceinline__ bool near_tie(float r);
 template <> __device__ __forceinline__ bool near_tie<__nv_bfloat16>(float r) {
   const unsigned b = unsigned(__float_as_int(r));
-  return (b << 1) < (0x2d000000u << 1) ||  // |r| < 2^-37
-         b * 0x10000u + ((TIE_ULPS - 0x8000u) << 16) <= (2 * TIE_ULPS << 16 | 0xffffu);
+  // (| not ||: no branch, and the CPU engine's loop over it vectorizes)
+  return ((b << 1) - 1u < (0x2d000000u << 1) - 1u) |  // 0 < |r| < 2^-37
+         (b * 0x10000u + ((TIE_ULPS - 0x8000u) << 16) <= (2 * TIE_ULPS << 16 | 0xffffu));
 }
 template <> __device__ __forceinline__ bool near_tie<__half>(float r) {
   const float a = m::abs(r);
@@ -85,14 +89,25 @@ __device__ __forceinline__ float to_float_odd(double e) {
 template <class C> __device__ __forceinline__ Ctx<double> widen(const Ctx<C>& c) {
   return {double(c.p0), double(c.p1), double(c.p2), double(c.w), c.seed, c.i};
 }
-template <class F, class T, class Redo> __device__ __forceinline__ T store_once(compute_t<T> r, const Redo& redo) {
+template <class F, class T, class Redo>
+__device__ __forceinline__ T store_once(compute_t<T> r, const Redo& redo, bool tiny = false) {
   if constexpr (sizeof(T) == 2 && F::redo_in_double && !F::weighted) {
-    if (near_tie<T>(r)) {
+    if (near_tie<T>(r) || tiny) {
       const float e = to_float_odd(redo());
       r = r == r ? e : r;  // a NaN keeps its bits
     }
   }
   return store<T>(r);
+}
+// A bfloat16 result of a heavy functor below |scale| FLT_MIN: its float factor (f(a) of a gated
+// unit, f'(z)) was subnormal or zero, a few significant bits, and the other operand (b, dy), as
+// large as bfloat16 allows, scaled it up to a normal result: redone too (as the CPU engine does).
+// float16's operands stay below 65504, too small to lift such a factor to a float16 result.
+template <class T> constexpr bool kBfloat16 = false;
+template <> constexpr bool kBfloat16<__nv_bfloat16> = true;
+template <class F, class T, class C> __device__ __forceinline__ bool scaled_tiny(C r, C scale) {
+  if constexpr (kBfloat16<T> && F::heavy) return m::abs(r) < scale * C(0x1p-126);
+  return false;
 }
 // r = f(z), or dy f'(z) (f'(f(z)) for from_y), of an elementwise functor, stored as T
 template <class F, class T, class C> __device__ __forceinline__ T store_fwd(C r, C z, const Ctx<C>& c) {
@@ -102,18 +117,19 @@ template <class F, class T, class C> __device__ __forceinline__ T store_bwd(C r,
   return store_once<F, T>(r, [&] {
     const Ctx<double> w = widen(c);
     return double(dy) * F::bwd(F::from_y ? F::fwd(double(z), w) : double(z), w);
-  });
+  }, scaled_tiny<F, T>(r, m::abs(dy)));
 }
 // r = f(a, b) of a gated functor, or dy times its derivative by a (B = 0) or b (B = 1)
 template <class F, class T, class C> __device__ __forceinline__ T store_gated_fwd(C r, C a, C b, const Ctx<C>& c) {
-  return store_once<F, T>(r, [&] { return F::fwd(double(a), double(b), widen(c)); });
+  return store_once<F, T>(r, [&] { return F::fwd(double(a), double(b), widen(c)); },
+                          scaled_tiny<F, T>(r, m::max(m::abs(a), m::abs(b))));
 }
 template <class F, class T, int B, class C>
 __device__ __forceinline__ T store_gated_bwd(C r, C a, C b, C dy, const Ctx<C>& c) {
   return store_once<F, T>(r, [&] {
     const Pair<double> g = F::grad(double(a), double(b), widen(c));
     return double(dy) * (B == 0 ? g.a : g.b);
-  });
+  }, scaled_tiny<F, T>(r, m::abs(dy) * m::max(m::max(m::abs(a), m::abs(b)), C(1))));
 }
 
 namespace fn {

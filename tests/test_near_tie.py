@@ -1,11 +1,13 @@
-"""The CPU engine's near-tie test for 16-bit results (kernels/cpu/near_tie.h) against the GPU's
-(kernels/functors.cuh, store_once), which the engine's test replaced: reading the rounding
-boundary off the float's bits must flag every result the GPU's value test flags (else a result
-within a few float ulps of a 16-bit tie could keep the wrong rounding), and not many more (each
-flag is a redo in double).  tests/near_tie/harness.cpp is compiled with the engine's flags and
-run over a strided sample of all 2^32 floats and over every float of the edge ranges: float16's
-smallest tie (2^-25), its subnormal and normal boundary (2^-14), its overflow tie (65520) and
-bfloat16's subnormals and FLT_MIN.  The whole 2^32 with stride 1 takes about a minute:
+"""The near-tie test of 16-bit stores (kernels/functors.cuh, near_tie; the GPU kernels and the CPU
+engine both take it) against the value test it replaced: reading the rounding boundary off the
+float's bits must flag every result the value test flagged (else a result within a few float ulps
+of a 16-bit tie could keep the wrong rounding).  (How many more it flags on real data, each flag
+a redo in double, is tests/test_cuda_host.py's check of the window's share.)
+tests/near_tie/harness.cpp is compiled as the CPU engine compiles the CUDA headers (near_tie in a
+vectorized loop) and run over a strided sample of all 2^32 floats and over every float of the edge
+ranges: float16's smallest tie (2^-25), its subnormal and normal boundary (2^-14), its overflow
+tie (65520) and bfloat16's subnormals and FLT_MIN.  (tests/test_cuda_host.py checks the CUDA build
+near every boundary.)  The whole 2^32 with stride 1 takes about a minute:
     python tests/test_near_tie.py --all
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CXX = os.environ.get("CXX", "g++")
 FLAGS = ["-std=c++17", "-O3", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
+INCLUDES = ["-I", str(ROOT / "kernels" / "cpu" / "cuda_shim"), "-I", str(ROOT / "kernels" / "cpu"), "-I", str(ROOT / "kernels")]
 
 
 def bits(x: float) -> int:
@@ -46,8 +49,7 @@ def harness(tmp_path_factory):
             not Path(CXX).exists():
         pytest.skip(f"no C++ compiler ({CXX}) to build the near-tie harness")
     out = tmp_path_factory.mktemp("near_tie") / "near_tie"
-    cmd = [CXX, *FLAGS, "-I", str(ROOT / "kernels" / "cpu"), "-I", str(ROOT / "kernels" / "cpu" / "cuda_shim"),
-           str(ROOT / "tests" / "near_tie" / "harness.cpp"), "-o", str(out)]
+    cmd = [CXX, *FLAGS, *INCLUDES, str(ROOT / "tests" / "near_tie" / "harness.cpp"), "-o", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return out
@@ -69,24 +71,21 @@ def test_engine_flags_what_the_gpu_flags(harness, first, last, stride):
     first, last = max(first, 0), min(last, 1 << 32)
     for name, c in run(harness, first, last, stride).items():
         assert c["gpu_only"] == 0, f"{name}: {c['gpu_only']} results the GPU's test flags are not flagged: {c['missed']}"
-        if c["both"] > 1000:  # a few more flags than the GPU's test, not many (each is a redo)
-            assert c["ours_only"] <= 0.1 * c["both"], (name, c)
 
 
 def test_the_check_can_fail(harness):
-    """A test of one ulp less (the window of 16 ulps flat, too narrow above 1.0 x 2^e) misses
-    results the GPU's test flags: the comparison above would see it."""
-    src = (ROOT / "kernels" / "cpu" / "near_tie.h").read_text()
-    assert "17u + ((u >> 19) & 15u)" in src  # the window this test narrows
+    """A narrower window (bfloat16's 34 ulps cut to 15) misses results the value test flags: the
+    comparison above would see it."""
+    src = (ROOT / "kernels" / "functors.cuh").read_text()
+    assert "constexpr unsigned TIE_ULPS = 34;" in src  # the window this test narrows
     narrow = harness.parent / "narrow"
-    (narrow / "near_tie.h").parent.mkdir(exist_ok=True)
-    (narrow / "near_tie.h").write_text(src.replace("17u + ((u >> 19) & 15u)", "16u"))
+    narrow.mkdir(exist_ok=True)
+    (narrow / "functors.cuh").write_text(src.replace("constexpr unsigned TIE_ULPS = 34;", "constexpr unsigned TIE_ULPS = 15;"))
     out = harness.parent / "near_tie_narrow"
-    cmd = [CXX, *FLAGS, "-I", str(narrow), "-I", str(ROOT / "kernels" / "cpu" / "cuda_shim"),
-           str(ROOT / "tests" / "near_tie" / "harness.cpp"), "-o", str(out)]
+    cmd = [CXX, *FLAGS, "-I", str(narrow), *INCLUDES, str(ROOT / "tests" / "near_tie" / "harness.cpp"), "-o", str(out)]
     subprocess.run(cmd, check=True, capture_output=True)
     found = run(out, *RANGES[0])
-    assert found["float16"]["gpu_only"] > 0 and found["bfloat16"]["gpu_only"] > 0
+    assert found["bfloat16"]["gpu_only"] > 0
 
 
 if __name__ == "__main__" and "--all" in sys.argv:
@@ -94,7 +93,6 @@ if __name__ == "__main__" and "--all" in sys.argv:
 
     with tempfile.TemporaryDirectory() as d:
         exe = Path(d) / "near_tie"
-        subprocess.run([CXX, *FLAGS, "-march=native", "-I", str(ROOT / "kernels" / "cpu"), "-I",
-                        str(ROOT / "kernels" / "cpu" / "cuda_shim"), str(ROOT / "tests" / "near_tie" / "harness.cpp"),
+        subprocess.run([CXX, *FLAGS, "-march=native", *INCLUDES, str(ROOT / "tests" / "near_tie" / "harness.cpp"),
                         "-o", str(exe)], check=True)
         print(subprocess.run([str(exe), "0", str(1 << 32), "1"], capture_output=True, text=True).stdout)

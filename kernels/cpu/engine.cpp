@@ -26,7 +26,6 @@
 #include "prelude.h"
 #include "functors.cuh"
 #include "fp8.cuh"
-#include "near_tie.h"
 
 namespace act {
 namespace m {
@@ -405,6 +404,16 @@ inline void store_pairs(const C* __restrict a, const C* __restrict b, D* __restr
   }
 }
 
+// fn(k) for each k < len with flag[k] set (flags are 0 or 1), eight flags per test: the flagged
+// elements are rare, and a plain loop that skips the others would be vectorized with masks.
+template <class Fn> inline void for_each_flagged(const unsigned char* flag, i64 len, Fn&& fn) {
+  for (i64 k0 = 0; k0 < len; k0 += 8) {
+    uint64_t word = 0;
+    memcpy(&word, flag + k0, size_t(std::min<i64>(8, len - k0)));
+    for (; word != 0; word &= word - 1) fn(k0 + __builtin_ctzll(word) / 8);
+  }
+}
+
 // Sum of a[0..n) in float64, kLanes partial sums in a fixed order.
 template <class A> double sum_fixed(const A* __restrict a, i64 n) {
   double part[kLanes] = {};
@@ -589,14 +598,13 @@ template <class F, class C> struct Core {
     }
   }
 
-  // 16-bit storage D: the results within 2^-19 |r| of a rounding boundary of D are computed
-  // again in double and rounded once (to float with round-to-odd, then to D), so that every
-  // stored result is the correctly rounded one: the float result, a few ulps off, could round to
-  // the other neighbour.  About 0.4% of float16 and 0.05% of bfloat16 results are redone.
-  // near_tie reads the boundary off v's bits (the bits D drops, against their midpoint): the
-  // GPU's window (v +- 2^-19 |v|, 16 to 32 float ulps), rounded up to whole ulps.  In the
-  // backward of a heavy functor, dy f'(z) below |dy| FLT_MIN is redone too: f'(z) was subnormal
-  // or zero in float, a few significant bits at most, which a large bfloat16 dy would scale up.
+  // 16-bit storage D: the results near a rounding boundary of D (functors.cuh's near_tie, the
+  // GPU's test: about 0.6% of float16 and 0.1% of bfloat16 results) are computed again in double
+  // and rounded once (to float with round-to-odd, then to D), so that every stored result is the
+  // correctly rounded one: the float result, a few ulps off, could round to the other neighbour.
+  // In the backward of a heavy functor, dy f'(z) below |dy| FLT_MIN is redone too (functors.cuh's
+  // scaled_tiny): f'(z) was subnormal or zero in float, a few significant bits at most, which a
+  // large bfloat16 dy would scale up.
   // The flags come from a vector loop; the redo visits the flagged elements only (a loop over
   // the block that skips the others is vectorized with masks: f in double for every element).
   // d: dy for the backward (r = dy f'(z)), else null.
@@ -610,14 +618,14 @@ template <class F, class C> struct Core {
       for (i64 k = 0; k < len; ++k) {
         const float v = r[k];
         const int small = int(act::m::abs(v) < act::m::abs(g[k]) * 0x1p-126f) & redo_small;
-        const int n = (act::near_tie<D>(v) | small) & int(z[k] == z[k]);
+        const int n = (int(act::near_tie<D>(v)) | small) & int(z[k] == z[k]);
         near[k] = (unsigned char)n;
         any |= n;
       }
       if (!any) return;
       alignas(64) int32_t at[kBlock];
       int m = 0;
-      act::for_each_flagged(near, len, [&](i64 k) { at[m++] = int32_t(k); });
+      for_each_flagged(near, len, [&](i64 k) { at[m++] = int32_t(k); });
       redo(z, d, r, at, m, ctx, i0);
     }
   }
@@ -1092,7 +1100,7 @@ template <class F, class D> struct Gated {
 #pragma omp simd reduction(| : any)
         for (i64 k = 0; k < len; ++k) {
           const C big = act::m::max(act::m::abs(za[k]), act::m::abs(zb[k]));
-          const int n = act::near_tie<D>(ga[k]) | (int(act::m::abs(ga[k]) < big * 0x1p-126f) & heavy);
+          const int n = int(act::near_tie<D>(ga[k])) | (int(act::m::abs(ga[k]) < big * 0x1p-126f) & heavy);
           near[k] = (unsigned char)(n & int(za[k] == za[k]) & int(zb[k] == zb[k]));
           any |= n;
         }
@@ -1101,7 +1109,7 @@ template <class F, class D> struct Gated {
         for (i64 k = 0; k < len; ++k) {
           const C big = act::m::max(act::m::max(act::m::abs(za[k]), act::m::abs(zb[k])), C(1));
           const C floor = act::m::abs(act::load(d[k])) * big * 0x1p-126f;
-          const int n = act::near_tie<D>(ga[k]) | act::near_tie<D>(gb[k]) |
+          const int n = int(act::near_tie<D>(ga[k])) | int(act::near_tie<D>(gb[k])) |
                         ((int(act::m::abs(ga[k]) < floor) | int(act::m::abs(gb[k]) < floor)) & heavy);
           near[k] = (unsigned char)(n & int(za[k] == za[k]) & int(zb[k] == zb[k]));
           any |= n;
@@ -1109,7 +1117,7 @@ template <class F, class D> struct Gated {
       }
       if (!any) return;
       const act::Ctx<double> w = {double(cc.p0), double(cc.p1), double(cc.p2), double(cc.w), cc.seed, cc.i};
-      act::for_each_flagged(near, len, [&](i64 k) {
+      for_each_flagged(near, len, [&](i64 k) {
         const double a = za[k], b = zb[k];
         if (d == nullptr) {
           ga[k] = act::to_float_odd(F::fwd(a, b, w));

@@ -1,15 +1,17 @@
-// Checks kernels/cpu/near_tie.h against the GPU's near-tie test (kernels/functors.cuh,
-// store_once: v - d and v + d stored to the 16-bit type differ as values, d = 2^-19 |v| + 2^-60)
-// over floats chosen by tests/test_near_tie.py: every pattern in [first, last) with a stride.
-// The engine's test is evaluated in a `#pragma omp simd` loop, as in the engine.  Prints, per
+// Checks the near-tie test of 16-bit stores (kernels/functors.cuh, near_tie: the GPU's and the CPU
+// engine's) against the value test it replaced (v - d and v + d stored to the 16-bit type differ
+// as values, d = 2^-19 |v| + 2^-60) over floats chosen by tests/test_near_tie.py: every pattern in
+// [first, last) with a stride.  near_tie is evaluated in a `#pragma omp simd` loop, as in the CPU
+// engine (compiled as C++ the way the engine compiles the CUDA headers).  Prints, per
 // type, the floats both flag, the floats only the GPU's test flags (with the first few), and the
-// floats only the engine's flags.  bfloat16 is compared from |v| >= 2^-30 on: below, the GPU's
+// floats only near_tie flags.  bfloat16 is compared from |v| >= 2^-30 on: below, the GPU's
 // 2^-60 floor is more than a fraction of v's ulp and widens its window by absolute distance; the
 // engine relies on its float results being accurate there to a few of their own ulps.
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "near_tie.h"
+#include "prelude.h"
+#include "functors.cuh"
 
 namespace {
 
@@ -39,7 +41,7 @@ template <class D> void check(const char* name, uint64_t first, uint64_t last, u
       memcpy(&v[n], &u, 4);
     }
 #pragma omp simd
-    for (long k = 0; k < n; ++k) flag[k] = act::near_tie<D>(v[k]);
+    for (long k = 0; k < n; ++k) flag[k] = int(act::near_tie<D>(v[k]));
     for (long k = 0; k < n; ++k) {
       const float a = v[k] < 0 ? -v[k] : v[k];
       if (!(a >= min_abs)) continue;
