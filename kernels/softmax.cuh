@@ -57,16 +57,17 @@ template <class K, class C> __device__ __forceinline__ C logit(C x) { return K::
 // The precision of a row's sums, 1 / sum, y and dx (see Accuracy above): double for float32 and
 // float64 rows; float for 16-bit rows, whose results round to 8 or 11 bits, far above float's
 // errors, and whose rows are short of issue slots for FP64 arithmetic on most GPUs.
-template <class T> struct RowAcc {
-  using type = double;
+// (ByRowType<T, Wide, Narrow>: Narrow for 16-bit rows, Wide for the others.)
+template <class T, class Wide, class Narrow> struct ByRowType {
+  using type = Wide;
 };
-template <> struct RowAcc<__half> {
-  using type = float;
+template <class Wide, class Narrow> struct ByRowType<__half, Wide, Narrow> {
+  using type = Narrow;
 };
-template <> struct RowAcc<__nv_bfloat16> {
-  using type = float;
+template <class Wide, class Narrow> struct ByRowType<__nv_bfloat16, Wide, Narrow> {
+  using type = Narrow;
 };
-template <class T> using acc_t = typename RowAcc<T>::type;
+template <class T> using acc_t = typename ByRowType<T, double, float>::type;
 
 // A float sum carried as an unevaluated pair hi + lo: each addition's rounding error goes to lo
 // (TwoSum, Knuth), a product's by fma (TwoProd).  16-bit rows keep the sums that meet a
@@ -108,20 +109,11 @@ __device__ __forceinline__ void add_prod(Float2& s, float a, float b) {
   s += p;
 }
 // The type of a row's sums: SUM the compensated one (Float2 for 16-bit rows), else acc_t.
-template <class T> struct RowSum {
-  using type = double;
-};
-template <> struct RowSum<__half> {
-  using type = Float2;
-};
-template <> struct RowSum<__nv_bfloat16> {
-  using type = Float2;
-};
 template <class T, bool COMPENSATED> struct RowSumPick {
   using type = acc_t<T>;
 };
 template <class T> struct RowSumPick<T, true> {
-  using type = typename RowSum<T>::type;
+  using type = typename ByRowType<T, double, Float2>::type;
 };
 template <class T, bool COMPENSATED> using sum_t = typename RowSumPick<T, COMPENSATED>::type;
 // (a - b) / t, b >= a: the shifted logit.  A difference beyond the range (a spread wider than the
