@@ -230,7 +230,7 @@ def test_near_tie_catches_what_the_float_test_caught(library, dtype, rng):
         bits = np.concatenate([bits, sub, sub | 0x80000000])
     r = bits.view(np.float32)
     out = np.zeros(r.size, np.uint8)
-    library.launch(f"near_tie_{dtype}", (1,), (1,), (r, out, np.int64(r.size)))
+    library.launch(f"shim_near_tie_{dtype}", (1,), (1,), (r, out, np.int64(r.size)))
     new, old = (out & 1) == 1, (out & 2) == 2
     missed = old & ~new & ~np.isinf(r)
     assert not missed.any(), r[missed][:8]
@@ -239,7 +239,7 @@ def test_near_tie_catches_what_the_float_test_caught(library, dtype, rng):
     # 2 (17 + 7.5) + 1 on average per float16 ulp
     u = (rng.integers(0x38800000, 0x46000000, 1 << 20, dtype=np.uint64)).astype(np.uint32).view(np.float32)
     got = np.zeros(u.size, np.uint8)
-    library.launch(f"near_tie_{dtype}", (1,), (1,), (u, got, np.int64(u.size)))
+    library.launch(f"shim_near_tie_{dtype}", (1,), (1,), (u, got, np.int64(u.size)))
     share = ((got & 1) == 1).mean()
     expected = 50 / (1 << 13) if dtype == "f16" else 69 / (1 << 16)
     assert 0.9 * expected < share < 1.1 * expected, share

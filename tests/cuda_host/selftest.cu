@@ -66,9 +66,9 @@ template <class T> __device__ void near_tie_pair(const float* r, unsigned char* 
     out[i] = (act::near_tie<T>(v) ? 1 : 0) | (old ? 2 : 0);
   }
 }
-extern "C" __global__ void near_tie_f16(const float* r, unsigned char* out, long long n) { near_tie_pair<__half>(r, out, n); }
-ACT_ENTRY_HOOK(near_tie_f16)
-extern "C" __global__ void near_tie_bf16(const float* r, unsigned char* out, long long n) {
+extern "C" __global__ void shim_near_tie_f16(const float* r, unsigned char* out, long long n) { near_tie_pair<__half>(r, out, n); }
+ACT_ENTRY_HOOK(shim_near_tie_f16)
+extern "C" __global__ void shim_near_tie_bf16(const float* r, unsigned char* out, long long n) {
   near_tie_pair<__nv_bfloat16>(r, out, n);
 }
-ACT_ENTRY_HOOK(near_tie_bf16)
+ACT_ENTRY_HOOK(shim_near_tie_bf16)
