@@ -610,14 +610,14 @@ template <class F, class C> struct Core {
   // d: dy for the backward (r = dy f'(z)), else null.
   template <class D> static void round_once(const C* z, const C* d, C* r, i64 len, const act::Ctx<C>& ctx, i64 i0) {
     if constexpr (std::is_same_v<C, float> && !F::weighted && F::redo_in_double) {
-      const int redo_small = int(d != nullptr && F::heavy);
+      const int backward = int(d != nullptr);
       const C* g = d != nullptr ? d : z;  // dy (read only in the backward)
       alignas(64) unsigned char near[kBlock];
       int any = 0;
 #pragma omp simd reduction(| : any)
       for (i64 k = 0; k < len; ++k) {
         const float v = r[k];
-        const int small = int(act::m::abs(v) < act::m::abs(g[k]) * 0x1p-126f) & redo_small;
+        const int small = int(act::scaled_tiny<F, D>(v, act::m::abs(g[k]))) & backward;
         const int n = (int(act::near_tie<D>(v)) | small) & int(z[k] == z[k]);
         near[k] = (unsigned char)n;
         any |= n;
@@ -1087,20 +1087,18 @@ template <class F, class D> struct Gated {
   }
 
   // 16-bit D: the results near a tie of D computed again in double and rounded once, as
-  // Core::round_once does (f(a, b), or dy times both partial derivatives when d is dy); for heavy
-  // units also the results below max(|a|, |b|) FLT_MIN (times |dy|, at least 1, in the backward):
-  // a unit's own float value (sigmoid(a), gelu(a), f'(a)) was subnormal or zero there, and the other
-  // half or dy can scale its few bits up to a normal bfloat16 result.
+  // Core::round_once does (f(a, b), or dy times both partial derivatives when d is dy), and, as
+  // the GPU's store_gated_fwd / _bwd, the results functors.cuh's scaled_tiny takes: a heavy unit's
+  // bfloat16 result below max(|a|, |b|) FLT_MIN (times |dy|, at least 1, in the backward).
   void round_once(const C* za, const C* zb, const D* d, C* ga, C* gb, i64 len, const act::Ctx<C>& cc) const {
     if constexpr (sizeof(D) == 2 && F::redo_in_double) {
-      const int heavy = int(F::heavy);
       alignas(64) unsigned char near[kBlock];
       int any = 0;
       if (d == nullptr) {
 #pragma omp simd reduction(| : any)
         for (i64 k = 0; k < len; ++k) {
           const C big = act::m::max(act::m::abs(za[k]), act::m::abs(zb[k]));
-          const int n = int(act::near_tie<D>(ga[k])) | (int(act::m::abs(ga[k]) < big * 0x1p-126f) & heavy);
+          const int n = int(act::near_tie<D>(ga[k])) | int(act::scaled_tiny<F, D>(ga[k], big));
           near[k] = (unsigned char)(n & int(za[k] == za[k]) & int(zb[k] == zb[k]));
           any |= n;
         }
@@ -1108,15 +1106,15 @@ template <class F, class D> struct Gated {
 #pragma omp simd reduction(| : any)
         for (i64 k = 0; k < len; ++k) {
           const C big = act::m::max(act::m::max(act::m::abs(za[k]), act::m::abs(zb[k])), C(1));
-          const C floor = act::m::abs(act::load(d[k])) * big * 0x1p-126f;
+          const C scale = act::m::abs(act::load(d[k])) * big;
           const int n = int(act::near_tie<D>(ga[k])) | int(act::near_tie<D>(gb[k])) |
-                        ((int(act::m::abs(ga[k]) < floor) | int(act::m::abs(gb[k]) < floor)) & heavy);
+                        int(act::scaled_tiny<F, D>(ga[k], scale)) | int(act::scaled_tiny<F, D>(gb[k], scale));
           near[k] = (unsigned char)(n & int(za[k] == za[k]) & int(zb[k] == zb[k]));
           any |= n;
         }
       }
       if (!any) return;
-      const act::Ctx<double> w = {double(cc.p0), double(cc.p1), double(cc.p2), double(cc.w), cc.seed, cc.i};
+      const act::Ctx<double> w = act::widen(cc);
       for_each_flagged(near, len, [&](i64 k) {
         const double a = za[k], b = zb[k];
         if (d == nullptr) {
