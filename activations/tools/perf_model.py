@@ -278,17 +278,26 @@ def _dests(ins: Instr) -> tuple[list[str], list[str]]:
     return ops[:n], ops[n:]
 
 
+_DOUBLE_RESULT = {"DADD", "DMUL", "DFMA", "DMNMX"}
+
+
 def _expand(reg: str, op: str) -> list[str]:
     """A destination and the registers a wide write also fills (R8 of LDG.E.128: R8..R11)."""
     m = re.fullmatch(r"(U?R)(\d+)(?:\.\w+)?", reg)
     if not m:
         return [reg]
     width = 1
-    for mod in op.split(".")[1:]:
+    base, *mods = op.split(".")
+    for mod in mods:
         if mod in ("64", "WIDE"):
             width = 2
         elif mod == "128":
             width = 4
+    # double results fill a register pair (DADD R20 writes R20 and R21), as do conversions to a
+    # 64-bit type (the first type of F2F, I2F and FRND, of F2I when it names one)
+    if base in _DOUBLE_RESULT or (mods and ((base in ("F2F", "I2F", "FRND") and mods[0] == "F64")
+                                            or (base == "F2I" and mods[0] in ("U64", "S64")))):
+        width = 2
     return [f"{m.group(1)}{int(m.group(2)) + k}" for k in range(width)]
 
 
