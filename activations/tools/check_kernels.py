@@ -141,19 +141,36 @@ def _check_nvrtc(nvrtc, err) -> None:
         raise RuntimeError(f"NVRTC: {err.name}")
 
 
-def _cuda_job(job: tuple) -> tuple[str, str, bool, str, dict | str | None]:
+def _cuda_job(job: tuple) -> tuple[str, str, bool, str, dict | str | None, dict | None]:
     """Compile one module for one architecture; with ``want_sass``, also disassemble it in the same
-    worker (cuobjdump takes about a second a module): (key, arch, ok, log, SASS per function, or
-    the reason there is none, or None)."""
-    module, arch, want_sass = job
+    worker (cuobjdump takes about a second a module); with ``want_base``, also the SASS of the
+    module without the 16-bit rounding correction, for the performance model: (key, arch, ok, log,
+    SASS per function, or the reason there is none, or None; the base SASS or None)."""
+    module, arch, want_sass, want_base = job
     ok, log, cubin = compile_cuda(module.source(), arch, f"{module.key}.cu")
     sass: dict | str | None = None
+    base: dict | None = None
     if ok and want_sass:
         try:
             sass = sass_functions(cubin)
+            if want_base:
+                ok_base, _, cubin_base = compile_cuda(f"#define {NO_CORRECTION} 1\n{module.source()}", arch,
+                                                      f"{module.key}.cu")
+                base = sass_functions(cubin_base) if ok_base else None
         except (FileNotFoundError, subprocess.CalledProcessError) as exc:
             sass = str(exc)
-    return module.key, arch, ok, log, sass
+    return module.key, arch, ok, log, sass, base
+
+
+#: the macro that compiles a 16-bit elementwise or gated module without its rounding correction
+#: (kernels/functors.cuh, store_once), whose common path the performance model counts apart
+NO_CORRECTION = "ACT_MODEL_NO_CORRECTION"
+
+
+def _models_correction(module) -> bool:
+    from . import perf_model as _perf_model
+
+    return module.kind in ("elementwise", "gated") and _perf_model.rare_fraction(module.dtype) > 0
 
 
 def check_cuda_c(opts: Options) -> CheckResult:
@@ -179,12 +196,13 @@ def check_cuda_c(opts: Options) -> CheckResult:
     vector_kinds = ("elementwise", "gated")
     sass_arch = MODEL_ARCH if MODEL_ARCH in opts.archs else opts.archs[0]
     want_sass = opts.model or opts.sass_dir
-    jobs = [(m, arch, arch == sass_arch and ((opts.sass and m.kind in vector_kinds) or bool(want_sass)))
+    jobs = [(m, arch, arch == sass_arch and ((opts.sass and m.kind in vector_kinds) or bool(want_sass)),
+             opts.model and arch == MODEL_ARCH and _models_correction(m))
             for m in modules for arch in opts.archs]
     by_key = {m.key: m for m in modules}
     if opts.model and MODEL_ARCH not in opts.archs:
         result.notes.append(f"performance model: {MODEL_ARCH} not in --arch, not modelled")
-    for key, arch, ok, log, functions in _map(_cuda_job, jobs, opts.jobs):
+    for key, arch, ok, log, functions, base in _map(_cuda_job, jobs, opts.jobs):
         if not ok:
             result.errors.append(f"{key} for {arch} does not compile:\n{log.strip()}")
             continue
@@ -202,13 +220,13 @@ def check_cuda_c(opts: Options) -> CheckResult:
             for fn, text in functions.items():
                 (Path(opts.sass_dir) / f"{fn}.sass").write_text(text)
         if opts.model and arch == MODEL_ARCH:
-            _add_model(by_key[key], reports, functions)
+            _add_model(by_key[key], reports, functions, base or {})
     if opts.sass and not any(j[2] for j in jobs if j[0].kind in vector_kinds):
         result.notes.append("no elementwise or gated module selected: SASS not checked")
     return result
 
 
-def _add_model(module, reports: list[KernelReport], functions: dict[str, str]) -> None:
+def _add_model(module, reports: list[KernelReport], functions: dict[str, str], base: dict[str, str]) -> None:
     from . import perf_model as _perf_model
 
     for rep in reports:
@@ -216,7 +234,8 @@ def _add_model(module, reports: list[KernelReport], functions: dict[str, str]) -
         sass = functions.get(rep.kernel)
         if shape is None or sass is None:
             continue
-        pred = _perf_model.predict(sass, shape, rep.registers, rep.shared)
+        pred = _perf_model.predict(sass, shape, rep.registers, rep.shared,
+                                   sass_without_correction=base.get(rep.kernel))
         if pred is not None:
             rep.model = {**pred.as_dict(), "threads_per_block": shape.threads, "dynamic_shared": shape.shared,
                          "modelled_at": shape.point or "large n"}

@@ -339,7 +339,7 @@ def _weight(ins: Instr) -> float:
 #: 16-bit type (kernels/functors.cuh, near_tie): bfloat16 within TIE_ULPS, 2 TIE_ULPS + 1 of the
 #: 2^16 float values per bfloat16 ulp (0.11%); float16 within TIE_ULPS_F16 + 16 (m - 1), on average
 #: 2 (TIE_ULPS_F16 + 7.5) + 1 of the 2^13 per float16 ulp (0.61%); tiny results, which bfloat16
-#: also recomputes, left out.  A warp runs that code where one of its 32 lanes takes it.
+#: also recomputes, left out.  A warp runs that code where one of its 32 lanes takes it (predict).
 _DROPPED_BITS = {"f16": 13, "bf16": 16}
 
 
@@ -364,42 +364,17 @@ def rare_weight(fraction: float) -> float:
     return 1 - (1 - fraction) ** 32
 
 
-def _is_double(ins: Instr) -> bool:
-    return ins.base in _DOUBLE or ".F64" in ins.op
-
-
 class Analysis:
-    """Loops and their common paths in one kernel's SASS.  ``rare``: in a kernel for a 16-bit type,
-    the share of results that take the rare correction of the rounding (double-precision code and
-    the branch region around it), counted at rare_weight(rare)."""
+    """Loops and their common paths in one kernel's SASS."""
 
-    def __init__(self, sass: str, rare: float = 0.0):
+    def __init__(self, sass: str):
         self.prog = Program(parse_sass(sass))
         self.uni = Uniformity(self.prog.code)
         self.loops = all_loops(self.prog)
         code = self.prog.code
         self.block_weight = [sum(_weight(code[i]) for i in range(s, self.prog.last[b] + 1))
                              for b, s in enumerate(self.prog.starts)]
-        self.rare_weight = rare_weight(rare)
-        self.rare = self._rare_blocks() if rare else set()
-        self.cost_weight = [w * (self.rare_weight if b in self.rare else 1.0) for b, w in enumerate(self.block_weight)]
         self._paths: dict[tuple, set[int]] = {}
-
-    def _rare_blocks(self) -> set[int]:
-        prog, code = self.prog, self.prog.code
-        rare = {b for b, s in enumerate(prog.starts) if any(_is_double(code[i]) for i in range(s, prog.last[b] + 1))}
-        for b in range(len(prog.starts)):  # the forward branch regions holding such code
-            i = prog.last[b]
-            j = prog.target[i]
-            if j is None or j <= i or not code[i].pred:
-                continue
-            region = range(i + 1, j)
-            # an if-region around the correction: no memory access, no loop inside
-            if any(_is_double(code[k]) for k in region) and not any(
-                    code[k].base in ("LDG", "STG", "LDS", "STS", "BAR")
-                    or (prog.target[k] is not None and prog.target[k] <= k) for k in region):
-                rare.update(prog.block_of[k] for k in region)
-        return rare
 
     def common_path(self, loop: Loop, wanted: frozenset = frozenset()) -> set[int]:
         """The blocks of one iteration of a loop on its common path: both sides of a branch that may
@@ -432,7 +407,7 @@ class Analysis:
             return seen
 
         def cost(seen: set[int]) -> float:
-            return sum(self.cost_weight[b] for b in seen if b not in cold)
+            return sum(self.block_weight[b] for b in seen if b not in cold)
 
         decide: dict[int, bool] = {}
         current = reach(decide)
@@ -469,12 +444,12 @@ class Analysis:
         loop.body_loads = sum(1 for i in self.prog.instructions(loop.body) if code[i].base == "LDG")
         for i in on_path:
             ins = code[i]
-            loop.count += _weight(ins) * (self.rare_weight if self.prog.block_of[i] in self.rare else 1.0)
+            loop.count += _weight(ins)
             if ins.base == "MUFU":
-                loop.sfu += self.rare_weight if self.prog.block_of[i] in self.rare else 1.0
+                loop.sfu += 1.0
             lb = ins.load_bytes()
-            if self.prog.block_of[i] in self.rare and ".CONSTANT" in ins.op:
-                lb = None  # a table of the rare correction (double sin's), not element data
+            if ".CONSTANT" in ins.op:
+                lb = None  # a table in constant memory (double sin's), not element data
             if lb and lb[0] == "shared" and not self._varying_address(ins, i):
                 lb = None  # the same address in every lane: a reduction's scratch, not the row
             if lb:
@@ -518,8 +493,8 @@ class Analysis:
         return keep
 
 
-def element_loops(sass: str, passes: bool = False, rare: float = 0.0) -> list[Loop]:
-    return Analysis(sass, rare).element_loops(passes)
+def element_loops(sass: str, passes: bool = False) -> list[Loop]:
+    return Analysis(sass).element_loops(passes)
 
 
 # ------------------------------------------------------------------ kernels
@@ -572,37 +547,56 @@ def resident_threads(registers: int, threads: int, shared: int, static_shared: i
     return max(0, blocks) * threads
 
 
-def predict(sass: str, shape: KernelShape, registers: int, static_shared: int = 0,
-            machine: dict = H100) -> Prediction | None:
-    """The model for one kernel, or None when no element loop is found."""
+def _main_loops(sass: str, shape: KernelShape) -> list[Loop]:
+    """The loops the model counts: a row path's passes, else the main loop (see predict)."""
     passes = shape.family == "row" and shape.passes
-    # a 16-bit elementwise or gated kernel's double code is its rare near-tie correction; the row
-    # paths have none (float32 rows compute their sums, y and dx in double on the main path,
-    # 16-bit rows in float and float pairs: softmax.cuh): counted in full
-    loops = element_loops(sass, passes, rare=shape.rare_fraction if shape.family != "row" else 0.0)
-    if not loops:
-        return None
+    loops = element_loops(sass, passes)
 
     def elements(lp: Loop) -> float:
-        per = lp.global_bytes / shape.dtype_bytes + (lp.shared_bytes / shape.cache_bytes if shape.cache_bytes else 0)
-        return per / shape.arrays
+        return _elements(lp, shape)
 
     if any(lp.wide for lp in loops):
         loops = [lp for lp in loops if lp.wide]
     if shape.family == "row" and any(not lp.mask_loads for lp in loops):
         loops = [lp for lp in loops if not lp.mask_loads]
     loops = [lp for lp in loops if elements(lp) > 0]
-    if not loops:
+    if passes or not loops:
+        return loops
+    # the loops with the fewest global loads (no bias or weight); of the copies a parameter picks
+    # between (gelu's approximate), the costlier
+    fewest = min(lp.body_loads for lp in loops)
+    return [max((lp for lp in loops if lp.body_loads == fewest), key=lambda lp: lp.count / elements(lp))]
+
+
+def _elements(lp: Loop, shape: KernelShape) -> float:
+    """Elements one iteration handles: its element bytes over the bytes per element of the arrays."""
+    per = lp.global_bytes / shape.dtype_bytes + (lp.shared_bytes / shape.cache_bytes if shape.cache_bytes else 0)
+    return per / shape.arrays
+
+
+def predict(sass: str, shape: KernelShape, registers: int, static_shared: int = 0,
+            machine: dict = H100, sass_without_correction: str | None = None) -> Prediction | None:
+    """The model for one kernel, or None when no element loop is found.
+
+    A 16-bit elementwise or gated kernel computes again in double the results near a rounding tie
+    of its type (kernels/functors.cuh, store_once): rare code that a warp runs where one of its
+    lanes needs it.  ``sass_without_correction`` is the same kernel compiled without that code
+    (ACT_MODEL_NO_CORRECTION: the near-tie test kept): its main loop is the common path, and the
+    difference to the kernel's own, every branch counted, is the correction, counted at
+    rare_weight(shape.rare_fraction) per element.  Without it the correction counts in full."""
+    chosen = _main_loops(sass, shape)
+    if not chosen:
         return None
-    if passes:
-        chosen = loops
-    else:
-        # the loops with the fewest global loads (no bias or weight); of the copies a parameter picks
-        # between (gelu's approximate), the costlier
-        fewest = min(lp.body_loads for lp in loops)
-        chosen = [max((lp for lp in loops if lp.body_loads == fewest), key=lambda lp: lp.count / elements(lp))]
-    ipe = sum(lp.count / elements(lp) for lp in chosen)
-    spe = sum(lp.sfu / elements(lp) for lp in chosen)
+    ipe = sum(lp.count / _elements(lp, shape) for lp in chosen)
+    spe = sum(lp.sfu / _elements(lp, shape) for lp in chosen)
+    if shape.rare_fraction and sass_without_correction is not None:
+        base = _main_loops(sass_without_correction, shape)
+        if base:
+            w = rare_weight(shape.rare_fraction)
+            base_ipe = sum(lp.count / _elements(lp, shape) for lp in base)
+            base_spe = sum(lp.sfu / _elements(lp, shape) for lp in base)
+            ipe = base_ipe + w * max(0.0, ipe - base_ipe)
+            spe = base_spe + w * max(0.0, spe - base_spe)
     global_loops = [lp for lp in chosen if lp.global_bytes]
     per_thread = min((lp.global_bytes for lp in global_loops), default=0)
     threads = resident_threads(registers, shape.threads, shape.shared, static_shared, machine)
