@@ -224,9 +224,10 @@ struct Celu : Functor {
 
 // gelu(approximate=p0: 0 exact, 1 tanh).
 //   exact: x * Phi(x) = 0.5 x erfc(-x / sqrt2);  Phi(x) + x phi(x) (m::gelu_grad: its two terms
-//          cancel by up to 3x near x = -1, so float evaluates it in double).  m::normcdf and
-//          m::gauss take x itself: rounding -x / sqrt2 or x^2 / 2 first would cost about x^2 ulps
-//          in the tails.
+//          cancel by up to 3x near x = -1, so float evaluates it in double and rounds once, by
+//          vmath.h's branch-free formula on the CPU and the GPU alike).  m::normcdf and m::gauss
+//          take x itself: rounding -x / sqrt2 or x^2 / 2 first would cost about x^2 ulps in the
+//          tails.
 //   tanh:  0.5 x (1 + tanh(u)), u = k0 (x + k1 x^3), written x * sigmoid(2u) (same value: no
 //          cancellation of 1 + tanh(u) in the negative tail);  s + 2 x s (1 - s) k0 (1 + 3 k1 x^2).
 struct Gelu : Functor {

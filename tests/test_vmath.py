@@ -595,3 +595,23 @@ if __name__ == "__main__":
         _exhaustive(sys.argv[2] if len(sys.argv) > 2 else "v3", sys.argv[3:])
     else:
         sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_gpu_tables_are_vmath_tables():
+    """kernels/common.cuh's __constant__ copies for the GPU's float gelu' (fit_vmath.py's gpu
+    target) hold vmath.h's literals: one fit, printed twice."""
+    root = ROOT / "kernels"
+    sys.path.insert(0, str(root / "cpu"))
+    try:
+        import fit_vmath
+    finally:
+        sys.path.pop(0)
+    vm, cu = (root / "cpu" / "vmath.h").read_text(), (root / "common.cuh").read_text()
+
+    def block(text, name, decl):
+        m = re.search(r"^// \[" + name + r"\] .*?^" + decl + r" double (\w+)\[\d+\] = \{(.*?)\};", text, re.S | re.M)
+        assert m, (name, decl)
+        return m.group(1), re.sub(r"\s+", "", m.group(2))
+
+    for name in fit_vmath.GPU_BLOCKS:
+        assert block(cu, name, "__constant__") == block(vm, name, "static constexpr")

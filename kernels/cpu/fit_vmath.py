@@ -12,6 +12,8 @@ Usage (needs mpmath; gmpy2 makes it faster but is not required):
     python kernels/cpu/fit_vmath.py exp_f32 log_f64   # print those blocks as C literals
     python kernels/cpu/fit_vmath.py --header kernels/cpu/vmath.h all
                                                       # rewrite every block in place (~30 s)
+    python kernels/cpu/fit_vmath.py --header kernels/common.cuh gpu
+                                                      # the GPU's copies (GPU_BLOCKS below)
 
 Each printed block names this script and the block, the interval, the fitted form and the
 measured maximum error of the rounded coefficients (2^-k, relative unless noted).  With
@@ -459,7 +461,24 @@ PAIR_BLOCKS = {
     "gelu_mills": lambda: gelu_mills_block("gelu_mills", 10, 4),
 }
 
+#: vmath.h blocks that kernels/common.cuh takes for the GPU's float gelu' (the same fits, printed
+#: as __constant__ arrays: DFMA reads them from the constant bank, where a double literal costs
+#: two moves); `--header kernels/common.cuh gpu` rewrites them there
+GPU_BLOCKS = ("erfcx_f32", "exp_lite")
+
+
+def gpu_block(name):
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        BLOCKS[name]()
+    print(buf.getvalue().replace("static constexpr double", "__constant__ double"), end="")
+
+
 BEGIN = "// ---- BEGIN GENERATED (kernels/cpu/fit_vmath.py --header vmath.h all) ----"
+BEGIN_GPU = "// ---- BEGIN GENERATED (kernels/cpu/fit_vmath.py --header common.cuh gpu) ----"
 END = "// ---- END GENERATED ----"
 
 
@@ -468,13 +487,16 @@ def main(argv):
     if argv[:1] == ["--header"]:
         header, argv = argv[1], argv[2:]
     if not argv or argv == ["--list"]:
-        print("blocks:", " ".join(BLOCKS), "| printed only:", " ".join(PAIR_BLOCKS))
+        print("blocks:", " ".join(BLOCKS), "| printed only:", " ".join(PAIR_BLOCKS), "| gpu:", " ".join(GPU_BLOCKS))
         return
+    begin, make = BEGIN, lambda a: BLOCKS[a]()
+    if argv == ["gpu"]:
+        argv, begin, make = list(GPU_BLOCKS), BEGIN_GPU, gpu_block
     if argv == ["all"]:
         argv = list(BLOCKS)
     if header is None:
         for a in argv:
-            (PAIR_BLOCKS.get(a) or BLOCKS[a])()
+            (PAIR_BLOCKS.get(a) or (lambda: make(a)))()
             sys.stdout.flush()
         return
     # --header: regenerate the named blocks inside the generated region of the header.
@@ -483,12 +505,13 @@ def main(argv):
     import re
 
     text = open(header).read()
-    i, j = text.index(BEGIN), text.index(END)
-    region = text[i + len(BEGIN) : j]
+    i = text.index(begin)
+    j = text.index(END, i)
+    region = text[i + len(begin) : j]
     for a in argv:
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
-            BLOCKS[a]()
+            make(a)
         new = buf.getvalue()
         pat = re.compile(r"// \[" + re.escape(a) + r"\] .*?(?=^// \[|\Z)", re.S | re.M)
         if pat.search(region):
@@ -496,7 +519,7 @@ def main(argv):
         else:
             region = region.rstrip("\n") + "\n" + new
         print(f"updated [{a}]", file=sys.stderr)
-    open(header, "w").write(text[: i + len(BEGIN)] + "\n" + region.strip("\n") + "\n" + text[j:])
+    open(header, "w").write(text[: i + len(begin)] + "\n" + region.strip("\n") + "\n" + text[j:])
 
 
 if __name__ == "__main__":
