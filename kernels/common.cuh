@@ -193,6 +193,24 @@ __device__ __forceinline__ ExpSplit exp_neg_split(float a, float al = 0.0f) {
   e = horner_step(1.0f, u, e);  // exp(u)
   return {{e.hi, fma(-rl, e.hi, e.lo)}, t};
 }
+#ifndef ACT_CPU_MATH  // (the CPU engine's: kernels/cpu/prelude.h)
+// exp(-a) in double for float 0 <= a <= 126 (NaN passes), to about 2^-42 relative: the float pair
+// of exp_neg_split scaled by 2^-k (normal in double).  Float arithmetic and no branch: CUDA's double
+// exp takes its constants as instruction pairs and has a branch.
+__device__ __forceinline__ double exp_neg_d(float a) {
+  const ExpSplit s = exp_neg_split(a);
+  const long long k = __float_as_int(s.t) - 0x4B400000;
+  return (double(s.m.hi) + double(s.m.lo)) * __longlong_as_double((1023 - k) << 52);
+}
+// 1 / q for a double q in float's normal range, to about 2^-46 relative: the float reciprocal
+// (within 2 ulps) and one Newton step, where a double division is a long sequence with a slow path.
+__device__ __forceinline__ double recip_near(double q) {
+  const double r = __fdividef(1.0f, float(q));
+  return fma(r, fma(-q, r, 1.0), r);
+}
+// n / q to about 2^-46 relative, q as recip_near's
+__device__ __forceinline__ double div_near(double n, double q) { return n * recip_near(q); }
+#endif
 // gelu'(x) = Phi(x) + x phi(x), the exact GELU's derivative.  Its two terms cancel by up to 3x near
 // x = -1, each with its own rounding (5.5 ulps in float), so float evaluates it in double and
 // rounds once.  Double (and the 16-bit redo, in double) takes this template; float takes
@@ -238,8 +256,7 @@ __device__ __forceinline__ float gelu_grad(float x) {
   const float af = fabsf(x);
   const double a = af > 14.8f ? 14.8f : af;
   const double d = ::fma(0.34375, a * GELU_RSQRT2, 1.0);  // in [1, 4.6]
-  double t = __fdividef(1.0f, float(d));
-  t = ::fma(t, ::fma(-d, t, 1.0), t);
+  const double t = recip_near(d);
   const double P = horner_c(ERFCX_F32, t);
   const double s = -0.5 * (a * a);  // a^2 exact
   const double tk = ::fma(s, GELU_LOG2E, 0x1.8p52);

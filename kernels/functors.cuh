@@ -314,37 +314,12 @@ struct Softsign : CheapFunctor {
   }
 };
 
-// What silu' and mish' share, float: x clamped to +-112 (beyond, each derivative has reached its
-// float limit: 0 or 1; NaN passes), e = exp(-|x|) as a pair, the same scaled by 2^64 (es: for
-// x < 0, whose results are products with e and are subnormal below x = -87 where e is too),
-// d = 1 + e and d^2 as pairs.  (m::Two: intermediate values to about 2^-44, one rounding at the
-// end.)
-struct LogisticParts {
-  float x;
-  m::Two es, e, d, d2;
-  __device__ __forceinline__ explicit LogisticParts(float v) {
-    x = v < -112.0f ? -112.0f : (v > 112.0f ? 112.0f : v);
-    const m::ExpSplit s = m::exp_neg_split(m::abs(x));
-    es = s.scaled(64);
-    e = {es.hi * 0x1p-64f, es.lo * 0x1p-64f};  // subnormal or 0 only where 1 + e = 1 regardless
-    d = m::fast_two_sum(1.0f, e.hi);
-    d.lo += e.lo;
-    d2 = m::mul(d, d);
-  }
-  // dividing by d^2, the result scaled back where x < 0
-  __device__ __forceinline__ float over_d2(m::Two n, const m::Two& den) const {
-    const float q = m::quotient(n, den);
-    return x < 0.0f ? q * 0x1p-64f : q;
-  }
-};
-
 // silu: x sigmoid(x);  s (1 + x (1 - s)), s = sigmoid(x).  With e = exp(-|x|) both signs are one
 // quotient, (a d + x c) / d^2, d = 1 + e, (a, c) = (1, e) for x >= 0 and (e, e) below:
 //   x >= 0: (1 + e + x e) / (1 + e)^2;  x < 0: e (1 + x + e) / (1 + e)^2,
 // so the only cancellation is the one of the exact value near its zero at x = -1.28.  Float
-// with its terms as pairs (LogisticParts) and one rounding at the end: 0.55 conditioned ulps on a
-// dense grid (three roundings of the sigmoid and the exp reached 3.2), and the subnormal results
-// below -87 rounded once.  The CPU engine evaluates the same quotient in double (below).
+// evaluates it in double and rounds once (below): 0.5 conditioned ulps on a dense grid (three
+// roundings of the sigmoid and the exp reached 3.2), the subnormal results below -87 rounded once.
 struct Silu : Functor {
   static constexpr bool nan_through = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return m::xsigmoid(x); }
@@ -358,27 +333,18 @@ struct Silu : Functor {
     const double q = up ? 1.0 + m::xmul(x, c) : (1.0 + x) - m::xmul(x, s);
     return m::xmul(q, s);  // 0 at -inf (q = -inf)
   }
-#ifdef ACT_CPU_MATH
-  // CPU, float: the same quotient (a d + x c) / d^2 in double and rounded once (subnormal results
-  // too), from x clamped to +-112 (see LogisticParts): x >= 0: (d + x e) / d^2; x < 0:
-  // e ((1 + x) + e) / d^2, 1 + x exact, so the zero's cancellation costs one rounding.  e from a
-  // double exp to 2^-51 (m::exp_mid; the cancellation needs about 2^-46).  On a vector unit this
-  // runs 1.8x faster than the pairs (half the lanes, a third of the operations).
-  static float bwd(float v, const Ctx<float>&) {
-    const double x = v < -112.0f ? -112.0f : (v > 112.0f ? 112.0f : v);
-    const double e = m::exp_mid(-m::abs(x)), d = 1.0 + e;
-    const double n = x >= 0.0 ? x * e + d : e * ((1.0 + x) + e);
-    return float(n / (d * d));
-  }
-#else
+  // float: the quotient (a d + x c) / d^2 in double and rounded once (subnormal results too), from
+  // x clamped to +-112 (beyond, silu' has reached its float limit, 0 or 1; NaN passes): x >= 0:
+  // (d + x e) / d^2; x < 0: e ((1 + x) + e) / d^2, 1 + x exact, so the zero's cancellation costs
+  // one rounding.  e = exp(-|x|) to 2^-42 or better (m::exp_neg_d).  On a CPU vector unit this ran
+  // 1.8x faster than float pairs (half the lanes, a third of the operations); on the GPU it takes
+  // 100 modelled instructions per element where the pairs took 136.
   static __device__ float bwd(float v, const Ctx<float>&) {
-    const LogisticParts l(v);
-    const bool neg = l.x < 0.0f;
-    const m::Two a = m::select(neg, l.es, {1.0f, 0.0f});
-    const m::Two c = m::select(neg, l.es, l.e);
-    return l.over_d2(m::add(m::mul(a, l.d), m::mul({l.x, 0.0f}, c)), l.d2);
+    const float xf = v < -112.0f ? -112.0f : (v > 112.0f ? 112.0f : v);
+    const double x = xf, e = m::exp_neg_d(m::abs(xf)), d = 1.0 + e;
+    const double n = x >= 0.0 ? x * e + d : e * ((1.0 + x) + e);
+    return float(m::div_near(n, d * d));
   }
-#endif
 };
 
 // hard_silu: x relu6(x + 3) / 6;  0 for x <= -3, 1 for x >= 3, (2x + 3) / 6 between.
@@ -403,9 +369,8 @@ struct HardSilu : CheapFunctor {
 //   x >= 0: ((1 + 2e) Dp + 4x e^2 d) / Dp^2;   x < 0: e ((2 + e) Dn + 4x d) / Dn^2,
 // one quotient m (B Q + 4x c d) / Q^2 with (Q, B, c, m) = (Dp, d + e, e^2, 1) or (Dn, d + 1, 1, e):
 // every term positive but 4x c d for x < 0, which cancels only near the zero at x = -1.19 (1 -
-// tanh(sp)^2 lost every digit for x > 9).  Float with pairs and one rounding (LogisticParts):
-// 0.57 conditioned ulps (5.5 with float roundings), subnormal results rounded once; the CPU
-// engine evaluates the quotient in double (below).
+// tanh(sp)^2 lost every digit for x > 9).  Float evaluates the quotient in double and rounds
+// once (below): 0.5 conditioned ulps (5.5 with float roundings), subnormal results rounded once.
 struct Mish : Functor {
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) {
     const C e = m::exp_nonpos(-m::abs(x));
@@ -426,29 +391,18 @@ struct Mish : Functor {
     const double r = num / (den * den);
     return up ? 1.0 - r : r;
   }
-#ifdef ACT_CPU_MATH
-  // CPU, float: the same quotient in double, rounded once, as silu' takes it (Silu::bwd); the
-  // zero's cancellation is between B Q and 4x d (both to 2^-52).  2x faster than the pairs.
-  static float bwd(float v, const Ctx<float>&) {
-    const double x = v < -112.0f ? -112.0f : (v > 112.0f ? 112.0f : v);
-    const double e = m::exp_mid(-m::abs(x)), d = 1.0 + e;
+  // float: the same quotient in double, rounded once, as silu' takes it (Silu::bwd); the zero's
+  // cancellation is between B Q and 4x d.  2x faster than float pairs on a CPU; 123 modelled GPU
+  // instructions per element where they took 186.
+  static __device__ float bwd(float v, const Ctx<float>&) {
+    const float xf = v < -112.0f ? -112.0f : (v > 112.0f ? 112.0f : v);
+    const double x = xf, e = m::exp_neg_d(m::abs(xf)), d = 1.0 + e;
     const bool neg = x < 0.0;
     const double c = neg ? 1.0 : e * e;
     const double q = d * d + c, b = d + (neg ? 1.0 : e);
     const double n = b * q + 4.0 * x * (c * d);
-    return float((neg ? e * n : n) / (q * q));
+    return float(m::div_near(neg ? e * n : n, q * q));
   }
-#else
-  static __device__ float bwd(float v, const Ctx<float>&) {
-    const LogisticParts l(v);
-    const bool neg = l.x < 0.0f;
-    const m::Two c = m::select(neg, {1.0f, 0.0f}, m::mul(l.e, l.e));
-    const m::Two q = m::add_ordered(l.d2, c);
-    const m::Two b = m::add_ordered(l.d, m::select(neg, {1.0f, 0.0f}, l.e));
-    const m::Two n = m::add(m::mul(b, q), m::mul({4.0f * l.x, 0.0f}, m::mul(c, l.d)));
-    return l.over_d2(m::select(neg, m::mul(l.es, n), n), m::mul(q, q));
-  }
-#endif
 };
 
 // tanh;  sech^2 x.

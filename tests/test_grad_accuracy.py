@@ -28,15 +28,16 @@ F32 = np.float32
 TINY = float(np.finfo(F32).tiny)
 SUBNORMAL_ULP = float(np.finfo(F32).smallest_subnormal)
 
-#: conditioned ulps at normal results.  silu' and mish' are float formulas with their terms as
-#: float pairs, rounded once (kernels/common.cuh m::Two), on the CUDA C kernels and the Numba
-#: kernels, and the same quotients in double on the engine: measured 0.500 and 0.500 on each;
+#: conditioned ulps at normal results.  silu' and mish' are quotients in double rounded once on the
+#: engine and the CUDA C kernels, float formulas with their terms as float pairs (kernels/common.cuh
+#: m::Two) on the Numba kernels: measured 0.500 and 0.500 on each;
 #: gelu' 0.58 in double on the engine and the CUDA C kernels, 0.507 as the Numba kernels' float
 #: pairs.  The float formulas with float roundings reached 3.2, 5.5, 5.5 (gelu' 6.8 in the Numba
 #: kernels).
 COND = 0.6
-#: error in units of the smallest subnormal where the exact result is subnormal (measured 0.75;
-#: silu' and mish' on the engine 0.500; was 51, and 1.47 for gelu' in the Numba kernels)
+#: error in units of the smallest subnormal where the exact result is subnormal (measured 0.75 on the
+#: Numba kernels, 0.500 on the engine and the CUDA C kernels; was 51, and 1.47 for gelu' in the
+#: Numba kernels)
 SUBNORMAL = 0.8
 
 

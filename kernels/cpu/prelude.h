@@ -86,8 +86,12 @@ static inline __attribute__((always_inline)) float prod_error(float a, float b, 
 static inline __attribute__((always_inline)) float fnma_exact(float a, float b, float c) {
   return ::act::vm::detail::fnma_exact(a, b, c);
 }
-// double exp to about 1 ulp for normal results, cheaper than exp (float silu' and mish' in double)
-static inline __attribute__((always_inline)) double exp_mid(double x) { return ::act::vm::detail::exp_mid(x); }
+// exp(-a) in double for float a >= 0 (float silu' and mish' in double): exp_mid, to about 1 ulp for
+// normal results, cheaper than exp; and the quotient of their last step, a division
+static inline __attribute__((always_inline)) double exp_neg_d(float a) {
+  return ::act::vm::detail::exp_mid(-double(a));
+}
+static inline __attribute__((always_inline)) double div_near(double n, double q) { return n / q; }
 // the exact GELU's derivative, float, in double from erfc's float polynomial (vmath.h)
 static inline __attribute__((always_inline)) float gelu_grad(float x) { return ::act::vm::gelu_grad(x); }
 // squareplus and its derivative, float: sqrt(x^2 + b) as a pair in float (vmath.h)

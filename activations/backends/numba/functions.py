@@ -268,7 +268,7 @@ def exp_neg_split(a, al):
 
 
 def gelu_grad32(x):
-    """gelu'(x) in float32 (common.cuh m::gelu_grad(float)): h(a) = phi(a) (M(a) - a), M the Mills
+    """gelu'(x) in float32 (docs/accuracy.md: the CUDA C kernels' is in double): h(a) = phi(a) (M(a) - a), M the Mills
     ratio, a = |x|; h for x < 0, 1 - h above, from float pairs rounded once."""
     ax = abs(x)
     a = GELU_TAIL_END if ax > GELU_TAIL_END else ax
@@ -298,7 +298,8 @@ def gelu_grad32(x):
 
 
 def logistic_parts(v):
-    """common.cuh LogisticParts: (x clamped to +-112, e 2^64, e, d = 1 + e, d^2), pairs."""
+    """What silu' and mish' share, as float pairs (the CUDA C functors evaluate their quotients in
+    double): (x clamped to +-112, e 2^64, e, d = 1 + e, d^2)."""
     x = LOGISTIC_CLAMP if v > LOGISTIC_CLAMP else (-LOGISTIC_CLAMP if v < -LOGISTIC_CLAMP else v)
     es = exp_neg_split(abs(x), ZERO)
     e = (es[0] * TWO_M64, es[1] * TWO_M64)
