@@ -310,37 +310,36 @@ def test_gpu_report_puts_measurements_next_to_the_model():
 #: the goals of the model the kernels meet (issue: GPU speed you can see without a GPU): float32
 #: elementwise and gated kernels at >= 90% of copy bandwidth, softmax rows of 1024 columns and more
 #: at >= 85% while they fit in shared memory; the long path is held to its two reads of the row
-# float32 gelu' and silu' are evaluated in double and rounded once (0.5 ulp where float reached 5.5
-# and 3.2): the FP64 instructions bring their backward from 1.0 to about 0.82 of copy bandwidth
+# float32 gelu', silu' and mish' are evaluated in double and rounded once (0.5-0.58 conditioned
+# ulps where float reached 5.5 and 3.2), branch-free, with no double division and no double
+# constant taken as an instruction pair: 92 and 111 instructions per element, at copy speed.
 # The 16-bit elementwise and gated kernels (bfloat16 modelled here) are held to 90% too: relu,
 # silu's and swiglu's forward meet it; gelu, silu' and swiglu' miss it (SHORT_OF_GOAL: their
 # float math alone takes more issue slots than a 16-bit element's 4 or 6 bytes allow).
 GOALS = {**{f"act_{n}_{d}_{t}": 0.9 for n in ("relu", "gelu", "silu", "swiglu") for d in ("fwd", "bwd")
             for t in ("f32", "bf16")},
-         "act_gelu_bwd_f32": 0.8, "act_silu_bwd_f32": 0.8,
          **{f"act_softmax_{d}_block_{t}": 0.85 for d in ("fwd", "bwd") for t in ("bf16", "f32")},
          **{f"act_softmax_{d}_warp32x32_{t}": 0.8 for d in ("fwd", "bwd") for t in ("bf16", "f32")},
          **{f"act_softmax_fwd_long_{t}": 0.65 for t in ("bf16", "f32")},
          **{f"act_softmax_bwd_long_{t}": 0.58 for t in ("bf16", "f32")}}
 #: instructions per element of the 16-bit main loops (measured, with a quarter of headroom): a change
 #: that adds instructions to them fails here
-# swiglu's forward holds the gate slope's general path (a sigmoid(alpha a)) beside silu's, which
-# alpha = 1 takes: the static count includes both, the executed one about the old 61.  silu' (and
-# swiglu's backward) are float-pair formulas with an exp good to 2^-42 (docs/accuracy.md): 114 ->
-# 161 and 146 -> 243 instructions per element for 0.5 conditioned ulps and the raw bounds at the zero
-# The 16-bit softmax rows work in float, with float pairs for the sums that cancel (sum dy y) or
-# whose log is small (log_softmax): 31 and 40 with float sums and y, 82 and 95 in double, 31 and 59
-# now (the backward's two compensated sums: 19 more per element).  The near-tie test of 16-bit
-# stores on the float's bits, counted in full on every element, and the correction weighed by
-# bfloat16's own share of results near a tie (0.11%, not 0.4%): gelu 107 -> 85, gelu' 112 -> 90,
-# silu 55 -> 44, silu' 161 -> 150, swiglu 77 -> 63, swiglu' 243 -> 219, relu 9 -> 6.
-BUDGETS = {"act_relu_fwd_bf16": 6, "act_relu_bwd_bf16": 6, "act_gelu_fwd_bf16": 85, "act_gelu_bwd_bf16": 90,
-           "act_silu_fwd_bf16": 45, "act_silu_bwd_bf16": 150, "act_swiglu_fwd_bf16": 64, "act_swiglu_bwd_bf16": 220,
+# The rounding correction of 16-bit results near a tie is counted from a second compile without it
+# (perf_model.predict): the main loop of that compile (the near-tie test included) in full and the
+# correction's own instructions at the chance that a warp takes it.  Counted so, relu's loop holds
+# 17-19 instructions per element where the older count, which took every block with double
+# arithmetic for the correction, found 6; gelu' (double on its main path) 112 where it found 90.
+# silu' is a quotient in double (124; the float pairs took 149 counted so).  The 16-bit softmax
+# rows work in float, with float pairs for the sums that cancel (sum dy y) or whose log is small
+# (log_softmax): 31 and 59.
+BUDGETS = {"act_relu_fwd_bf16": 19, "act_relu_bwd_bf16": 18, "act_gelu_fwd_bf16": 82, "act_gelu_bwd_bf16": 113,
+           "act_silu_fwd_bf16": 42, "act_silu_bwd_bf16": 125, "act_swiglu_fwd_bf16": 66, "act_swiglu_bwd_bf16": 198,
            "act_softmax_fwd_block_bf16": 31, "act_softmax_bwd_block_bf16": 59}
 #: goals the kernels miss, with their modelled fraction: bfloat16 gelu, gelu', silu' and swiglu',
-#: whose float math alone is more than the 41 instructions per element a 16-bit element allows
-SHORT_OF_GOAL = {"act_gelu_fwd_bf16": 0.49, "act_gelu_bwd_bf16": 0.69, "act_silu_bwd_bf16": 0.41,
-                 "act_swiglu_bwd_bf16": 0.47}
+#: whose math alone is more than the 41 (forward) or 62 (backward) instructions per element a
+#: 16-bit element allows
+SHORT_OF_GOAL = {"act_gelu_fwd_bf16": 0.51, "act_gelu_bwd_bf16": 0.55, "act_silu_bwd_bf16": 0.50,
+                 "act_swiglu_bwd_bf16": 0.52}
 
 
 def test_model_goals(modelled):

@@ -527,6 +527,7 @@ class Prediction:
     bound: str  # memory, latency, issue, sfu
     loops: int  # loops counted: the main loop, or a row path's passes
     vector_loads: bool  # the counted loops load 128 bits at a time
+    correction_per_element: float = 0.0  # of instructions_per_element: the 16-bit rounding correction
 
     def as_dict(self) -> dict:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -589,13 +590,15 @@ def predict(sass: str, shape: KernelShape, registers: int, static_shared: int = 
         return None
     ipe = sum(lp.count / _elements(lp, shape) for lp in chosen)
     spe = sum(lp.sfu / _elements(lp, shape) for lp in chosen)
+    correction = 0.0
     if shape.rare_fraction and sass_without_correction is not None:
         base = _main_loops(sass_without_correction, shape)
         if base:
             w = rare_weight(shape.rare_fraction)
             base_ipe = sum(lp.count / _elements(lp, shape) for lp in base)
             base_spe = sum(lp.sfu / _elements(lp, shape) for lp in base)
-            ipe = base_ipe + w * max(0.0, ipe - base_ipe)
+            correction = w * max(0.0, ipe - base_ipe)
+            ipe = base_ipe + correction
             spe = base_spe + w * max(0.0, spe - base_spe)
     global_loops = [lp for lp in chosen if lp.global_bytes]
     per_thread = min((lp.global_bytes for lp in global_loops), default=0)
@@ -611,7 +614,7 @@ def predict(sass: str, shape: KernelShape, registers: int, static_shared: int = 
     bound = min(rates, key=lambda k: (rates[k], k != "memory"))
     fraction = rates[bound] * shape.useful_bytes / bw
     return Prediction(ipe, spe, per_thread, in_flight, threads / machine["threads"], threads, fraction, bound,
-                      len(chosen), all(lp.wide for lp in chosen))
+                      len(chosen), all(lp.wide for lp in chosen), correction)
 
 
 # --------------------------------------------------------- the kernels' shapes
