@@ -30,6 +30,7 @@ struct Functor {
   static constexpr bool periodic = false;  // calls sin/cos (the CPU loop redoes huge arguments exactly)
   static constexpr bool redo_in_double = true;  // a 16-bit result near a tie may be computed again in
                                                 // double (false: constants derived in compute precision)
+  static constexpr bool identity = false;  // fwd(x) is x (the CPU engine copies x's bytes)
 };
 // Functors with nothing but compares, multiplies and divisions.
 struct CheapFunctor : Functor {
@@ -519,6 +520,7 @@ struct Exponential : Functor {
 // linear: x;  1.
 struct Linear : CheapFunctor {
   static constexpr bool nan_through = true;
+  static constexpr bool identity = true;
   template <class C> static __device__ C fwd(C x, const Ctx<C>&) { return x; }
   template <class C> static __device__ C bwd(C, const Ctx<C>&) { return C(1); }
 };

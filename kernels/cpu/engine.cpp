@@ -743,6 +743,7 @@ template <class C> struct Ops {
   Round round_half, round_bf16;  // Core::round_once for float16 / bfloat16 storage
   bool weighted;
   bool heavy;
+  bool identity;
 };
 
 template <class F, class C> const Ops<C>& ops_of() {
@@ -751,6 +752,7 @@ template <class F, class C> const Ops<C>& ops_of() {
     Ops<C> o{};
     o.weighted = F::weighted;
     o.heavy = F::heavy;
+    o.identity = F::identity;
     o.fwd = &K::fwd;
     if constexpr (std::is_same_v<C, float>) {
       o.round_half = &K::template round_once<__half>;
@@ -799,6 +801,7 @@ template <class D> struct Elementwise {
   std::vector<double> sums_ws;         // one scalar dweight per tile
   Buffer<Scratch<C>> scratch;          // one per slot
   bool stream = false;                 // non-temporal stores (see worth_streaming)
+  bool copy = false;                   // an identity forward without bias: x's bytes copied
 
   Elementwise(const Job& job, const Ops<C>& table)
       : j(job), ops(table), ctx(make_ctx<C>(job)), x(static_cast<const D*>(job.x)), dy(static_cast<const D*>(job.dy)),
@@ -825,6 +828,10 @@ template <class D> struct Elementwise {
     // costs more than the saved reads (measured), so it streams only in the backward.
     stream = kDirect && worth_streaming(j.n * i64(sizeof(D))) && j.out != j.x && j.out != j.dy &&
              (!ops.heavy || j.backward) && j.q == nullptr;
+    // linear: x's bytes, without the conversions to the compute type and back (the same values;
+    // a 16-bit NaN keeps its payload bits)
+    copy = ops.identity && !j.backward && j.bias == nullptr && j.q == nullptr;
+    if (copy) stream = worth_streaming(j.n * i64(sizeof(D))) && j.out != j.x;
     if (j.backward) {
       if (j.bias != nullptr) sums_b.assign(size_t(g.row_chunks * g.width), 0.0);
       if (per_column_w) sums_w.assign(size_t(g.row_chunks * g.width), 0.0);
@@ -853,6 +860,10 @@ template <class D> struct Elementwise {
 
   void forward_block(i64 row, i64 c, i64 len, Scratch<C>& s) const {
     const i64 i0 = row * g.width + c;
+    if (copy) {
+      if (out != x) stream ? stream_copy(out + i0, x + i0, len) : void(memcpy(out + i0, x + i0, size_t(len) * sizeof(D)));
+      return;
+    }
     const C* z = input(x + i0, c, len, s);
     if (j.q != nullptr) {  // FP8: f in the compute precision, then codes and amax
       ops.fwd(z, s.r, len, ctx, i0, weight != nullptr ? weight + c : nullptr);
@@ -903,7 +914,7 @@ template <class D> struct Elementwise {
     const bool staged = !kDirect || bias != nullptr || stream;
     Scratch<C>& sc = scratch[size_t(slot)];
     if (!j.backward) {
-      if (!staged && weight == nullptr && j.q == nullptr) {
+      if (copy || (!staged && weight == nullptr && j.q == nullptr)) {
         // Nothing to stage: one loop over each run of the tile.
         for_rows(g, t, [&](i64 row, i64 c, i64 len) { forward_block(row, c, len, sc); });
       } else {
