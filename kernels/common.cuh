@@ -214,8 +214,8 @@ __device__ __forceinline__ ExpSplit exp_neg_split(float a, float al = 0.0f) {
 // exp(-a) in double for float 0 <= a <= 126 (NaN passes), to about 2^-42 relative: the float pair
 // of exp_neg_split scaled by 2^-k (normal in double).  Float arithmetic and no branch: CUDA's double
 // exp takes its constants as instruction pairs and has a branch.
-__device__ __forceinline__ double exp_neg_d(float a) {
-  const ExpSplit s = exp_neg_split(a);
+__device__ __forceinline__ double exp_neg_d(float a, float al = 0.0f) {  // exp(-(a + al)), |al| <= ulp(a)
+  const ExpSplit s = exp_neg_split(a, al);
   const long long k = __float_as_int(s.t) - 0x4B400000;
   return (double(s.m.hi) + double(s.m.lo)) * __longlong_as_double((1023 - k) << 52);
 }

@@ -31,6 +31,11 @@ struct Functor {
   static constexpr bool redo_in_double = true;  // a 16-bit result near a tie may be computed again in
                                                 // double (false: constants derived in compute precision)
   static constexpr bool identity = false;  // fwd(x) is x (the CPU engine copies x's bytes)
+  // x (a gated unit: a, b) where the float derivative loses its relative accuracy, near a zero of
+  // f' that its formula reaches by cancellation: a 16-bit result there, whose float value may sit
+  // on the wrong side of a tie beyond the near-tie window, is computed again in double
+  template <class C> static __device__ bool bwd_cancels(C, const Ctx<C>&) { return false; }
+  template <class C> static __device__ bool grad_cancels(C, C, const Ctx<C>&) { return false; }
 };
 // Functors with nothing but compares, multiplies and divisions.
 struct CheapFunctor : Functor {
@@ -122,7 +127,7 @@ template <class F, class T, class C> __device__ __forceinline__ T store_bwd(C r,
   return store_once<F, T>(r, [&] {
     const Ctx<double> w = widen(c);
     return double(dy) * F::bwd(F::from_y ? F::fwd(double(z), w) : double(z), w);
-  }, scaled_tiny<F, T>(r, m::abs(dy)));
+  }, scaled_tiny<F, T>(r, m::abs(dy)) || F::bwd_cancels(z, c));
 }
 // r = f(a, b) of a gated functor, or dy times its derivative by a (B = 0) or b (B = 1)
 template <class F, class T, class C> __device__ __forceinline__ T store_gated_fwd(C r, C a, C b, const Ctx<C>& c) {
@@ -134,7 +139,8 @@ __device__ __forceinline__ T store_gated_bwd(C r, C a, C b, C dy, const Ctx<C>& 
   return store_once<F, T>(r, [&] {
     const Pair<double> g = F::grad(double(a), double(b), widen(c));
     return double(dy) * (B == 0 ? g.a : g.b);
-  }, scaled_tiny<F, T>(r, m::abs(dy) * m::max(m::max(m::abs(a), m::abs(b)), C(1))));
+  }, scaled_tiny<F, T>(r, m::abs(dy) * m::max(m::max(m::abs(a), m::abs(b)), C(1))) ||
+                          (B == 0 && F::grad_cancels(a, b, c)));
 }
 
 namespace fn {
@@ -246,6 +252,27 @@ struct Gelu : Functor {
       return s + m::xmul(x * (C(1) + C(3) * k1<C>() * x * x), C(2) * k0<C>() * s * m::sigmoid(-u2));
     }
     return m::gelu_grad(x);
+  }
+  // exact: Phi(x) + x phi(x) in double keeps the polynomial's 2^-28 (vmath.h), which the
+  // cancellation at its zero x0 = -0.7518 magnifies: within 2^-7 of x0 (7 times the distance where
+  // the error reaches the float16 near-tie window) 16-bit results are computed again in double
+  template <class C> static __device__ bool bwd_cancels(C x, const Ctx<C>& c) {
+    return c.p0 == C(0) && m::abs(x + C(0.75179152)) < C(0x1p-7);
+  }
+  // float: the tanh form's two terms cancel at its zero x = -0.7525 (float roundings there put 16-bit
+  // results on the wrong side of a tie), so it is silu''s quotient in double: with u = u2(x), g =
+  // du/dx, e = exp(-|u|), d = 1 + e: (d + x g e) / d^2 for x >= 0, e (d + x g) / d^2 below.  x
+  // clamped to +-11 (|u| <= 113; beyond, the result rounds to 0 or 1); u as a float pair for the exp.
+  static __device__ float bwd(float v, const Ctx<float>& c) {
+    if (c.p0 == 0.0f) return m::gelu_grad(v);
+    const float xf = v < -11.0f ? -11.0f : (v > 11.0f ? 11.0f : v);
+    const double kx = 2.0 * k0<double>() * double(xf), q = k1<double>() * double(xf) * double(xf);
+    const double au = m::abs(kx * (1.0 + q));  // |u|
+    const float uh = float(au);
+    const double e = m::exp_neg_d(uh, float(au - double(uh))), d = 1.0 + e;
+    const double xg = kx * (1.0 + 3.0 * q);  // x du/dx
+    const bool pos = xf >= 0.0f;
+    return float(m::div_near(m::fma(xg, pos ? e : 1.0, d) * (pos ? 1.0 : e), d * d));
   }
 };
 
@@ -615,6 +642,9 @@ struct Geglu : Functor {
   template <class C> static __device__ Pair<C> grad(C a, C b, const Ctx<C>& c) {
     const Ctx<C> g = gelu_ctx(c);
     return {b * Gelu::bwd(a, g), Gelu::fwd(a, g)};
+  }
+  template <class C> static __device__ bool grad_cancels(C a, C, const Ctx<C>& c) {
+    return Gelu::bwd_cancels(a, gelu_ctx(c));
   }
 };
 

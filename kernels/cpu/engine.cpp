@@ -617,7 +617,7 @@ template <class F, class C> struct Core {
 #pragma omp simd reduction(| : any)
       for (i64 k = 0; k < len; ++k) {
         const float v = r[k];
-        const int small = int(act::scaled_tiny<F, D>(v, act::m::abs(g[k]))) & backward;
+        const int small = (int(act::scaled_tiny<F, D>(v, act::m::abs(g[k]))) | int(F::bwd_cancels(z[k], ctx))) & backward;
         const int n = (int(act::near_tie<D>(v)) | small) & int(z[k] == z[k]);
         near[k] = (unsigned char)n;
         any |= n;
@@ -1119,7 +1119,8 @@ template <class F, class D> struct Gated {
           const C big = act::m::max(act::m::max(act::m::abs(za[k]), act::m::abs(zb[k])), C(1));
           const C scale = act::m::abs(act::load(d[k])) * big;
           const int n = int(act::near_tie<D>(ga[k])) | int(act::near_tie<D>(gb[k])) |
-                        int(act::scaled_tiny<F, D>(ga[k], scale)) | int(act::scaled_tiny<F, D>(gb[k], scale));
+                        int(act::scaled_tiny<F, D>(ga[k], scale)) | int(act::scaled_tiny<F, D>(gb[k], scale)) |
+                        int(F::grad_cancels(za[k], zb[k], cc));
           near[k] = (unsigned char)(n & int(za[k] == za[k]) & int(zb[k] == zb[k]));
           any |= n;
         }

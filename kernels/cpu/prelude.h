@@ -80,6 +80,9 @@ static inline __attribute__((always_inline)) float xsigmoid(float x) { return ::
 // The float FMA pieces of common.cuh's pairs: vmath's, exact without an FMA unit too (the
 // baseline build: Dekker's product)
 static inline __attribute__((always_inline)) float fma(float a, float b, float c) { return ::act::vm::detail::fma_(a, b, c); }
+static inline __attribute__((always_inline)) double fma(double a, double b, double c) {
+  return ::act::vm::detail::fma_(a, b, c);  // (without it a double call would take the float one)
+}
 static inline __attribute__((always_inline)) float prod_error(float a, float b, float) {
   return ::act::vm::detail::two_prod(a, b).lo;
 }
@@ -88,8 +91,8 @@ static inline __attribute__((always_inline)) float fnma_exact(float a, float b, 
 }
 // exp(-a) in double for float a >= 0 (float silu' and mish' in double): exp_mid, to about 1 ulp for
 // normal results, cheaper than exp; and the quotient of their last step, a division
-static inline __attribute__((always_inline)) double exp_neg_d(float a) {
-  return ::act::vm::detail::exp_mid(-double(a));
+static inline __attribute__((always_inline)) double exp_neg_d(float a, float al = 0.0f) {
+  return ::act::vm::detail::exp_mid(-(double(a) + double(al)));
 }
 static inline __attribute__((always_inline)) double div_near(double n, double q) { return n / q; }
 // the exact GELU's derivative, float, in double from erfc's float polynomial (vmath.h)
