@@ -204,6 +204,17 @@ def _numba_cpu_runner(name, dtype, kind, params=None):
     return run
 
 
+@pytest.mark.parametrize("name, params, zero, dtype", list(_zero_cases()))
+def test_numba_kernels_backward_near_zeros_correctly_rounded(name, params, zero, dtype, request):
+    """As test_backward_near_zeros_correctly_rounded.  The Numba kernels' tanh-form gelu' is still the
+    float formula whose terms cancel at its zero (140 of 13,851 float16 results there, 1 bfloat16)."""
+    if (name, dtype) == ("snake", R.F16) or params.get("approximate") == "tanh":
+        request.applymarker(pytest.mark.xfail(strict=True, reason="float cancellation at the zero"))
+    x, dy = near_zero(zero, dtype)
+    check_correctly_rounded(name, dtype, "backward", x=x, params=params, dy=dy,
+                            run=_numba_cpu_runner(name, dtype, "elementwise", params))
+
+
 @pytest.mark.parametrize("direction", ["forward", "backward"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=[d.name for d in DTYPES])
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "hard_sigmoid"])  # not redone; its oracle is slow
