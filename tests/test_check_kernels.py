@@ -312,7 +312,8 @@ def test_gpu_report_puts_measurements_next_to_the_model():
 #: at >= 85% while they fit in shared memory; the long path is held to its two reads of the row
 # float32 gelu', silu' and mish' are evaluated in double and rounded once (0.5-0.58 conditioned
 # ulps where float reached 5.5 and 3.2), branch-free, with no double division and no double
-# constant taken as an instruction pair: 92 and 111 instructions per element, at copy speed.
+# constant taken as an instruction pair: 134 (the tanh form, the costlier copy) and 111
+# instructions per element, at 93% and 100% of copy speed.
 # The 16-bit elementwise and gated kernels (bfloat16 modelled here) are held to 90% too: relu,
 # silu's and swiglu's forward meet it; gelu, silu' and swiglu' miss it (SHORT_OF_GOAL: their
 # float math alone takes more issue slots than a 16-bit element's 4 or 6 bytes allow).
@@ -328,17 +329,18 @@ GOALS = {**{f"act_{n}_{d}_{t}": 0.9 for n in ("relu", "gelu", "silu", "swiglu") 
 # (perf_model.predict): the main loop of that compile (the near-tie test included) in full and the
 # correction's own instructions at the chance that a warp takes it.  Counted so, relu's loop holds
 # 17-19 instructions per element where the older count, which took every block with double
-# arithmetic for the correction, found 6; gelu' (double on its main path) 112 where it found 90.
+# arithmetic for the correction, found 6; gelu' (double on its main path) 112 where it found 90,
+# and 153 with the tanh form's derivative in double too (its float terms cancelled at its zero).
 # silu' is a quotient in double (124; the float pairs took 149 counted so).  The 16-bit softmax
 # rows work in float, with float pairs for the sums that cancel (sum dy y) or whose log is small
 # (log_softmax): 31 and 59.
-BUDGETS = {"act_relu_fwd_bf16": 19, "act_relu_bwd_bf16": 18, "act_gelu_fwd_bf16": 82, "act_gelu_bwd_bf16": 113,
+BUDGETS = {"act_relu_fwd_bf16": 19, "act_relu_bwd_bf16": 18, "act_gelu_fwd_bf16": 82, "act_gelu_bwd_bf16": 154,
            "act_silu_fwd_bf16": 42, "act_silu_bwd_bf16": 125, "act_swiglu_fwd_bf16": 66, "act_swiglu_bwd_bf16": 198,
            "act_softmax_fwd_block_bf16": 31, "act_softmax_bwd_block_bf16": 59}
 #: goals the kernels miss, with their modelled fraction: bfloat16 gelu, gelu', silu' and swiglu',
 #: whose math alone is more than the 41 (forward) or 62 (backward) instructions per element a
 #: 16-bit element allows
-SHORT_OF_GOAL = {"act_gelu_fwd_bf16": 0.51, "act_gelu_bwd_bf16": 0.55, "act_silu_bwd_bf16": 0.50,
+SHORT_OF_GOAL = {"act_gelu_fwd_bf16": 0.51, "act_gelu_bwd_bf16": 0.40, "act_silu_bwd_bf16": 0.50,
                  "act_swiglu_bwd_bf16": 0.52}
 
 
