@@ -62,9 +62,11 @@ _DRIFT_TABLE: tuple[tuple[str, tuple, str], ...] = (
     ("selu", (1, 1, 2, 2),
      "Numba multiplies expm1(x) by the folded constant scale * alpha (SELU_SA); the functor by alpha, "
      "then by scale: one rounding apart for x <= 0"),
-    ("gelu", (_SAME, _SAME, 4, _SAME),
+    ("gelu", (_SAME, _SAME, _DEFECT, _SAME),
      "backward float32: Numba's float-pair formula for gelu'(x) (the Numba kernels hold no float64) "
-     "against the functor's evaluation in double"),
+     "against the functor's evaluation in double, whose polynomial's 2^-28 the cancellation at the zero "
+     "x0 = -0.7518 magnifies: 0.58 conditioned ulps, but a few inputs within 1e-7 of x0 far apart in "
+     "ulps (16-bit results there are computed again in double: Gelu::bwd_cancels)"),
     ("sigmoid", (1, 1, _SAME, _SAME),
      "for |x| below the half ulp of 0.5 Numba's sig2 returns 0.5; the functor rounds 0.5 + x/4 correctly"),
     ("log_sigmoid", (_SAME, _SAME, 2, 2), "the gradient sigmoid(-x) evaluated another way (as sigmoid)"),
@@ -72,16 +74,27 @@ _DRIFT_TABLE: tuple[tuple[str, tuple, str], ...] = (
     ("softplus-beta=2.0-threshold=20.0", (_SAME, _SAME, 2, 2), "as softplus"),
     ("silu", (_SAME, _SAME, 1, _SAME),
      "backward float32: at x = 2^-24 silu'(x) = 1/2 + x/2 - O(x^3) lies just below a rounding tie, and "
-     "the float-pair quotient (LogisticParts) rounds it 1 ulp apart"),
+     "Numba's float-pair quotient rounds it 1 ulp apart from the functor's double one"),
+    ("log1mexp", (1, _SAME, _SAME, _SAME),
+     "forward float32: the functor takes one logarithm for both formulas (log(U) + c/U, U + c = 1 - exp(-x)), "
+     "Numba log(-expm1(-x)) and log1p(-exp(-x))"),
+    ("gelu-approximate=tanh", (_SAME, _SAME, 686, _SAME),
+     "backward float32: the functor's tanh-form derivative in double (silu''s quotient), Numba's float "
+     "formula, whose terms cancel at its zero x = -0.7525 and below x = -10"),
     ("hard_silu", (_SAME, _SAME, 2, 2), "Numba's (2x + 3) * (1/6) against the functor's (2x + 3) / 6"),
     ("tanh_shrink", (68, 68, _SAME, _SAME),
      "x - tanh(x) by Numba's own series below TANH_SHRINK_SERIES_END and by the functor's other form: "
      "up to 68 ulps at |x| = 0.28 to 0.37"),
     ("lisht", (_SAME, _SAME, 2, 2), "tanh(x) + x sech^2(x) with sech^2 from exp(-2|x|) in another order"),
     ("swiglu", (_SAME, _SAME, 1, _SAME), "backward float32: silu' as silu"),
-    ("geglu", (_SAME, _SAME, 7, _SAME), "backward float32: gelu' as gelu, times b"),
+    ("swiglu-limit=7.0-offset=1.0-alpha=1.702", (_SAME, _SAME, 4, _SAME),
+     "backward float32: silu'(alpha a) as silu' (a double quotient in the functor, float pairs in Numba)"),
+    ("geglu", (_SAME, _SAME, _DEFECT, _SAME), "backward float32: gelu' as gelu, times b"),
+    ("geglu-limit=7.0-offset=1.0-approximate=tanh", (_SAME, _SAME, 4990, _SAME),
+     "backward float32: gelu' as gelu-approximate=tanh, times b"),
 )
-#: (test id, direction, dtype name) -> (the largest distance in ulps, or None: a defect; why)
+#: (test id, direction, dtype name) -> (the largest distance in ulps, or None: a defect, of either
+#: side (gelu' near its zero: the functor's); why)
 KNOWN_DRIFT: dict[tuple[str, str, str], tuple[int | None, str]] = {
     (case, direction, dtype): (None if bound == _DEFECT else bound, why)
     for case, bounds, why in _DRIFT_TABLE
@@ -239,7 +252,7 @@ def test_numba_math_is_the_functors_math(case, dtype, direction, cuda_host):
         return
     bound, why = known
     assert count, f"{what} now agrees bit for bit: remove it from KNOWN_DRIFT ({why})"
-    if bound is None:  # a defect of the Numba math, kept visible until functions.py is fixed
+    if bound is None:  # a defect (of the Numba math, or gelu' near its zero), kept visible until fixed
         pytest.xfail(f"{what}: {why} ({found})")
     allowed = allowed_ulps(bound)
     assert not severe and worst <= allowed, (
